@@ -1,0 +1,155 @@
+#include "hardware/cost_model.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace servesim {
+namespace {
+
+// (a^p + b^p)^(1/p), computed so that large ratios do not overflow.
+double smooth_max(double a, double b, double p) {
+  const double hi = std::max(a, b);
+  if (hi <= 0.0) return 0.0;
+  const double lo = std::min(a, b);
+  return hi * std::pow(1.0 + std::pow(lo / hi, p), 1.0 / p);
+}
+
+}  // namespace
+
+StepCostModel::StepCostModel(ModelSpec model, DeviceSpec device, LinkSpec link, Parallelism par,
+                             RuntimeOptions runtime, CostParams params)
+    : model_(std::move(model)),
+      device_(std::move(device)),
+      link_(std::move(link)),
+      par_(par),
+      runtime_(runtime),
+      params_(params),
+      peak_(device_.peak_for(runtime.dtype)) {}
+
+OpTime StepCostModel::time_op(const OpCost& op) const {
+  OpTime t;
+  t.op = op;
+  const double bw = device_.memory_bandwidth.value;
+  const double peak = peak_.value;
+  const double p = params_.knee;
+  double tc = 0.0;
+  double tm = 0.0;
+  double fixed = op.kernels * params_.kernel.value;
+  switch (op.cls) {
+    case OpClass::kGemm: {
+      const double eff = params_.gemm * op.m / (op.m + params_.gemm_m_half);
+      tc = op.flops / (peak * eff);
+      tm = op.bytes / (bw * params_.memory);
+      break;
+    }
+    case OpClass::kAttentionPrefill:
+      tc = op.flops / (peak * params_.attention_prefill);
+      tm = op.bytes / (bw * params_.memory);
+      break;
+    case OpClass::kAttentionDecode:
+      tc = op.flops / (peak * params_.attention_prefill);
+      tm = op.bytes / (bw * params_.attention_decode);
+      break;
+    case OpClass::kMemory:
+      tm = op.bytes / (bw * params_.memory);
+      break;
+    case OpClass::kAllReduce:
+    case OpClass::kAllGather: {
+      // Ring algorithms (nccl-tests PERFORMANCE.md): all-reduce moves 2(n-1)/n of the message
+      // over each GPU's link, all-gather (n-1)/n.
+      const double n = par_.tp;
+      const double factor = (op.cls == OpClass::kAllReduce ? 2.0 : 1.0) * (n - 1.0) / n;
+      const double latency =
+          runtime_.cuda_graphs ? link_.latency.value : link_.latency_eager.value;
+      tm = factor * op.bytes / (link_.bandwidth.value * link_.bus_efficiency);
+      fixed = op.kernels * latency;
+      t.memory_time = Seconds(tm);
+      t.time = Seconds(tm + fixed);
+      return t;
+    }
+  }
+  t.compute_time = Seconds(tc);
+  t.memory_time = Seconds(tm);
+  t.compute_bound = tc > tm;
+  t.time = Seconds(smooth_max(tc, tm, p) + fixed);
+  return t;
+}
+
+bool StepCostModel::uses_graphs(const BatchShape& shape) const {
+  return runtime_.cuda_graphs && shape.decode_only() &&
+         shape.decode_seqs <= runtime_.graph_max_batch;
+}
+
+Seconds StepCostModel::combine(Seconds gpu, double kernels, bool graphs) const {
+  if (graphs) {
+    return params_.step_graphs + gpu + Seconds(kernels * params_.graph_node.value);
+  }
+  // Eager: the CPU launches kernels ahead of the GPU; whichever chain is longer sets the pace.
+  return params_.step_eager + Seconds(std::max(gpu.value, kernels * params_.launch.value));
+}
+
+StepCost StepCostModel::breakdown(const BatchShape& shape) const {
+  StepCost out;
+  std::vector<OpCost> ops;
+  step_ops(model_, runtime_.dtype, shape, par_, ops);
+  double gpu = 0.0;
+  for (const auto& op : ops) {
+    OpTime t = time_op(op);
+    gpu += t.time.value;
+    out.kernels += op.kernels;
+    out.flops += op.flops;
+    if (op.cls != OpClass::kAllReduce && op.cls != OpClass::kAllGather) out.bytes += op.bytes;
+    out.ops.push_back(std::move(t));
+  }
+  out.graphs = uses_graphs(shape);
+  out.gpu = Seconds(gpu);
+  out.total = combine(out.gpu, out.kernels, out.graphs);
+  out.overhead = out.total - out.gpu;
+  return out;
+}
+
+StepCostModel::Part StepCostModel::sum(const std::vector<OpCost>& ops) const {
+  Part p;
+  p.time = 0.0;
+  for (const auto& op : ops) {
+    p.time += time_op(op).time.value;
+    p.kernels += op.kernels;
+    p.flops += op.flops;
+    if (op.cls != OpClass::kAllReduce && op.cls != OpClass::kAllGather) p.bytes += op.bytes;
+  }
+  return p;
+}
+
+const StepCostModel::Part& StepCostModel::cached(std::vector<Part>& table, std::int64_t n,
+                                                 bool tokens) {
+  const auto i = static_cast<std::size_t>(n);
+  if (i >= table.size()) table.resize(std::max(i + 1, table.size() * 2));
+  Part& slot = table[i];
+  if (slot.time < 0.0) {
+    scratch_.clear();
+    if (tokens) {
+      token_ops(model_, runtime_.dtype, n, par_, scratch_);
+    } else {
+      sequence_ops(model_, runtime_.dtype, n, par_, scratch_);
+    }
+    slot = sum(scratch_);
+  }
+  return slot;
+}
+
+StepCostModel::Quick StepCostModel::quick(const BatchShape& shape) {
+  const Part tok = cached(by_tokens_, shape.tokens(), true);
+  const Part seq = cached(by_seqs_, shape.seqs(), false);
+  scratch_.clear();
+  attention_ops(model_, runtime_.dtype, shape, par_, scratch_);
+  const Part attn = sum(scratch_);
+  const double gpu = tok.time + seq.time + attn.time;
+  const double kernels = tok.kernels + seq.kernels + attn.kernels;
+  Quick q;
+  q.time = combine(Seconds(gpu), kernels, uses_graphs(shape));
+  q.flops = tok.flops + seq.flops + attn.flops;
+  q.bytes = tok.bytes + seq.bytes + attn.bytes;
+  return q;
+}
+
+}  // namespace servesim

@@ -1,0 +1,94 @@
+// The step-time model: (model, batch shape, parallelism, device, runtime) -> time, with a
+// per-op breakdown. Each op is a roofline joined smoothly at the knee:
+//   t = (tc^p + tm^p)^(1/p) + kernels * kernel_latency
+// with tc = flops / (peak * compute efficiency), tm = bytes / (bandwidth * memory efficiency).
+// Efficiencies are at most 1 and the smooth max is at least the larger term, so no op is ever
+// faster than its physical floor (flops / peak, bytes / peak bandwidth).
+#pragma once
+
+#include <vector>
+
+#include "hardware/device_spec.hpp"
+#include "models/batch_shape.hpp"
+#include "models/step_ops.hpp"
+
+namespace servesim {
+
+struct RuntimeOptions {
+  DType dtype = DType::kBF16;
+  bool cuda_graphs = true;
+  // Decode-only batches up to this many sequences replay a captured graph; prefill and larger
+  // batches run eagerly (as vLLM captures decode batch sizes only, up to 512 by default).
+  int graph_max_batch = 512;
+};
+
+struct OpTime {
+  OpCost op;
+  Seconds time;
+  Seconds compute_time;  // tc
+  Seconds memory_time;   // tm (for collectives: the transfer time)
+  bool compute_bound = false;
+};
+
+struct StepCost {
+  Seconds total;     // what the iteration takes, overhead included
+  Seconds gpu;       // sum of op times
+  Seconds overhead;  // CPU and launch time not hidden under GPU work
+  bool graphs = false;
+  double kernels = 0.0;
+  double flops = 0.0;  // per GPU
+  double bytes = 0.0;  // device-memory bytes per GPU (collective messages excluded)
+  std::vector<OpTime> ops;
+};
+
+class StepCostModel {
+ public:
+  StepCostModel(ModelSpec model, DeviceSpec device, LinkSpec link, Parallelism par,
+                RuntimeOptions runtime, CostParams params);
+
+  // Full breakdown, for `servesim step` and tests.
+  StepCost breakdown(const BatchShape& shape) const;
+
+  // The same total, fast: the token- and sequence-dependent parts are cached by count, so a
+  // call costs two table reads and the attention terms.
+  struct Quick {
+    Seconds time;
+    double flops;
+    double bytes;
+  };
+  Quick quick(const BatchShape& shape);
+
+  const ModelSpec& model() const { return model_; }
+  const DeviceSpec& device() const { return device_; }
+  const LinkSpec& link() const { return link_; }
+  const CostParams& params() const { return params_; }
+  Parallelism parallelism() const { return par_; }
+  const RuntimeOptions& runtime() const { return runtime_; }
+  FlopsPerSecond peak() const { return peak_; }
+
+ private:
+  struct Part {
+    double time = -1.0;  // seconds; < 0: not computed yet
+    double kernels = 0.0;
+    double flops = 0.0;
+    double bytes = 0.0;
+  };
+  OpTime time_op(const OpCost& op) const;
+  Part sum(const std::vector<OpCost>& ops) const;
+  bool uses_graphs(const BatchShape& shape) const;
+  Seconds combine(Seconds gpu, double kernels, bool graphs) const;
+  const Part& cached(std::vector<Part>& table, std::int64_t n, bool tokens);
+
+  ModelSpec model_;
+  DeviceSpec device_;
+  LinkSpec link_;
+  Parallelism par_;
+  RuntimeOptions runtime_;
+  CostParams params_;
+  FlopsPerSecond peak_;
+  std::vector<Part> by_tokens_;
+  std::vector<Part> by_seqs_;
+  std::vector<OpCost> scratch_;
+};
+
+}  // namespace servesim

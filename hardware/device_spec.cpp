@@ -1,0 +1,111 @@
+#include "hardware/device_spec.hpp"
+
+#include <fmt/format.h>
+
+#include "sim/core/error.hpp"
+#include "sim/core/toml_reader.hpp"
+
+namespace servesim {
+
+FlopsPerSecond DeviceSpec::peak_for(DType d) const {
+  auto it = peak.find(d);
+  if (it != peak.end()) return it->second;
+  std::vector<std::string> have;
+  for (const auto& [k, v] : peak) have.push_back(dtype_name(k));
+  throw Error(fmt::format("GPU {} has no {} peak rate in {}; it supports: {}", name,
+                          dtype_name(d), source, join(have)));
+}
+
+namespace {
+
+double fraction(TableReader& r, const std::string& key) {
+  const double v = r.required(r.number(key), key);
+  if (!(v > 0.0 && v <= 1.0)) {
+    throw Error(fmt::format("{}: \"{}\" is a fraction of peak and must be in (0, 1], got {}",
+                            r.location_of(key), r.key_path(key), v));
+  }
+  return v;
+}
+
+double positive(TableReader& r, const std::string& key) {
+  const double v = r.required(r.number(key), key);
+  if (!(v > 0.0)) {
+    throw Error(fmt::format("{}: \"{}\" must be positive, got {}", r.location_of(key),
+                            r.key_path(key), v));
+  }
+  return v;
+}
+
+Seconds time_of(TableReader& r, const std::string& key) {
+  return Seconds(r.required(r.quantity(key, Dimension::kTime), key));
+}
+
+}  // namespace
+
+DeviceSpec load_device_file(const std::string& path, const std::string& name) {
+  const toml::table t = parse_toml_file(path);
+  TableReader r(t, path, "");
+  DeviceSpec d;
+  d.name = name;
+  d.source = path;
+  d.description = r.required(r.string("description"), "description");
+  d.family = r.required(r.string("family"), "family");
+  d.compute_capability = r.required(r.string("compute_capability"), "compute_capability");
+  d.memory = Bytes(r.required(r.quantity("memory", Dimension::kBytes), "memory"));
+  d.memory_bandwidth = BytesPerSecond(
+      r.required(r.quantity("memory_bandwidth", Dimension::kBandwidth), "memory_bandwidth"));
+  d.l2_cache = Bytes(r.required(r.quantity("l2_cache", Dimension::kBytes), "l2_cache"));
+  d.sm_count = static_cast<int>(r.required(r.integer("sm_count"), "sm_count"));
+  d.tdp_watts = r.required(r.quantity("tdp", Dimension::kPower), "tdp");
+  d.interconnect = r.required(r.string("interconnect"), "interconnect");
+  d.host_link = r.required(r.string("host_link"), "host_link");
+
+  auto peak = r.table("peak");
+  if (!peak) throw Error(fmt::format("{}: missing required table [peak]", path));
+  for (const char* key : {"bf16", "fp16", "fp8", "fp32"}) {
+    if (auto v = peak->quantity(key, Dimension::kFlopRate)) {
+      d.peak[parse_dtype(key, path)] = FlopsPerSecond(*v);
+    }
+  }
+  peak->finish();
+
+  auto eff = r.table("efficiency");
+  if (!eff) throw Error(fmt::format("{}: missing required table [efficiency]", path));
+  CostParams& p = d.defaults;
+  p.gemm = fraction(*eff, "gemm");
+  p.gemm_m_half = positive(*eff, "gemm_m_half");
+  p.attention_prefill = fraction(*eff, "attention_prefill");
+  p.attention_decode = fraction(*eff, "attention_decode");
+  p.memory = fraction(*eff, "memory");
+  p.knee = positive(*eff, "knee");
+  eff->finish();
+
+  auto ovh = r.table("overhead");
+  if (!ovh) throw Error(fmt::format("{}: missing required table [overhead]", path));
+  p.kernel = time_of(*ovh, "kernel");
+  p.launch = time_of(*ovh, "launch");
+  p.graph_node = time_of(*ovh, "graph_node");
+  p.step_graphs = time_of(*ovh, "step_graphs");
+  p.step_eager = time_of(*ovh, "step_eager");
+  ovh->finish();
+  r.finish();
+  return d;
+}
+
+LinkSpec load_link_file(const std::string& path, const std::string& name) {
+  const toml::table t = parse_toml_file(path);
+  TableReader r(t, path, "");
+  LinkSpec l;
+  l.name = name;
+  l.source = path;
+  l.description = r.required(r.string("description"), "description");
+  l.bandwidth =
+      BytesPerSecond(r.required(r.quantity("bandwidth", Dimension::kBandwidth), "bandwidth"));
+  l.bus_efficiency = fraction(r, "bus_efficiency");
+  l.latency = time_of(r, "latency");
+  l.latency_eager = time_of(r, "latency_eager");
+  r.finish();
+  return l;
+}
+
+}  // namespace servesim

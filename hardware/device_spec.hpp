@@ -1,0 +1,61 @@
+// A GPU and a link as the catalog describes them, and the parameters of the roofline cost
+// model (catalog defaults, replaced by a calibration file when one is used).
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "models/model_spec.hpp"
+#include "sim/core/units.hpp"
+
+namespace servesim {
+
+// What the step model needs to turn work into time. Fractions are of the device's peaks.
+struct CostParams {
+  double gemm = 0.8;               // large-GEMM fraction of tensor peak
+  double gemm_m_half = 64;         // rows at which GEMM compute efficiency is half of `gemm`
+  double attention_prefill = 0.5;  // fraction of tensor peak in causal prefill attention
+  double attention_decode = 0.75;  // fraction of memory bandwidth reading the KV cache
+  double memory = 0.85;            // fraction of memory bandwidth in streaming kernels
+  double knee = 3.0;               // exponent p of the smooth max joining compute and memory time
+  Seconds kernel{3e-6};            // fixed GPU time per kernel
+  Seconds launch{5e-6};            // CPU launch cost per kernel, eager mode
+  Seconds graph_node{0.8e-6};      // GPU time per kernel node in a CUDA-graph replay
+  Seconds step_graphs{1.5e-3};     // CPU work per iteration with CUDA graphs
+  Seconds step_eager{2.5e-3};      // CPU work per iteration without them (launches excluded)
+};
+
+struct DeviceSpec {
+  std::string name;  // catalog name, e.g. "h100-sxm"
+  std::string description;
+  std::string source;
+  std::string family;
+  std::string compute_capability;
+  Bytes memory;
+  BytesPerSecond memory_bandwidth;
+  Bytes l2_cache;
+  int sm_count = 0;
+  double tdp_watts = 0.0;
+  std::string interconnect;
+  std::string host_link;
+  std::map<DType, FlopsPerSecond> peak;
+  CostParams defaults;
+
+  // Dense tensor peak for a dtype; throws Error naming the dtypes the device supports.
+  FlopsPerSecond peak_for(DType d) const;
+};
+
+struct LinkSpec {
+  std::string name;
+  std::string description;
+  std::string source;
+  BytesPerSecond bandwidth;  // per direction per GPU
+  double bus_efficiency = 0.8;
+  Seconds latency;        // base cost of one collective under CUDA graphs
+  Seconds latency_eager;  // same, launched eagerly
+};
+
+DeviceSpec load_device_file(const std::string& path, const std::string& name);
+LinkSpec load_link_file(const std::string& path, const std::string& name);
+
+}  // namespace servesim

@@ -1,0 +1,36 @@
+// The shape of one iteration's batch, kept as running sums so that costing a batch does not
+// loop over its sequences. A sequence contributes either a prefill chunk (q new tokens after
+// c tokens already in its KV cache) or one decode token (attending over ctx tokens).
+#pragma once
+
+#include <cstdint>
+
+namespace servesim {
+
+struct BatchShape {
+  std::int64_t prefill_seqs = 0;
+  std::int64_t prefill_tokens = 0;  // sum of q
+  double prefill_q_ctx = 0.0;       // sum of q * c
+  double prefill_q_sq = 0.0;        // sum of q * q
+  double prefill_ctx = 0.0;         // sum of c (prior KV read by the chunk)
+  std::int64_t decode_seqs = 0;
+  double decode_ctx = 0.0;  // sum of context each decode token attends to (itself included)
+
+  void add_prefill(std::int64_t q, std::int64_t c) {
+    ++prefill_seqs;
+    prefill_tokens += q;
+    prefill_q_ctx += static_cast<double>(q) * static_cast<double>(c);
+    prefill_q_sq += static_cast<double>(q) * static_cast<double>(q);
+    prefill_ctx += static_cast<double>(c);
+  }
+  void add_decode(std::int64_t ctx) {
+    ++decode_seqs;
+    decode_ctx += static_cast<double>(ctx);
+  }
+  std::int64_t tokens() const { return prefill_tokens + decode_seqs; }
+  std::int64_t seqs() const { return prefill_seqs + decode_seqs; }
+  bool empty() const { return seqs() == 0; }
+  bool decode_only() const { return prefill_seqs == 0 && decode_seqs > 0; }
+};
+
+}  // namespace servesim

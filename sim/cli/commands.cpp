@@ -1,0 +1,150 @@
+#include "sim/cli/commands.hpp"
+
+#include <charconv>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "hardware/catalog.hpp"
+#include "sim/core/error.hpp"
+#include "sim/metrics/summary.hpp"
+#include "sim/policies/registry.hpp"
+#include "sim/report/report.hpp"
+#include "sim/simulator.hpp"
+
+namespace servesim::cli {
+
+int run_command(const RunArgs& args) {
+  std::vector<std::string> sets = args.sets;
+  if (args.seed) sets.push_back(fmt::format("seed={}", *args.seed));
+  const Scenario scenario = load_scenario(args.scenario, sets);
+  Simulator sim(scenario, Catalog::standard());
+  const RunResult result = sim.run();
+  const Summary summary = summarize(result);
+  if (!args.out_dir.empty()) {
+    std::filesystem::create_directories(args.out_dir);
+    const auto dir = std::filesystem::path(args.out_dir);
+    std::ofstream js(dir / "summary.json");
+    js << summary_json(result, summary).dump(2) << "\n";
+    std::ofstream csv(dir / "requests.csv");
+    write_requests_csv(csv, result);
+    if (!js || !csv) throw Error(fmt::format("could not write to {}", args.out_dir));
+  }
+  if (args.json) {
+    std::cout << summary_json(result, summary).dump(2) << "\n";
+  } else {
+    write_text_report(std::cout, result, summary);
+    if (!args.out_dir.empty()) {
+      fmt::print("\nwrote {0}/summary.json and {0}/requests.csv\n", args.out_dir);
+    }
+  }
+  return 0;
+}
+
+namespace {
+
+// "8x512" -> {8, 512}; "128@1024" -> {128, 1024}.
+std::pair<std::int64_t, std::int64_t> parse_pair(const std::string& text, char sep,
+                                                 const char* option, const char* form) {
+  const auto at = text.find(sep);
+  std::int64_t a = 0;
+  std::int64_t b = 0;
+  bool ok = at != std::string::npos;
+  if (ok) {
+    auto r1 = std::from_chars(text.data(), text.data() + at, a);
+    auto r2 = std::from_chars(text.data() + at + 1, text.data() + text.size(), b);
+    ok = r1.ec == std::errc{} && r1.ptr == text.data() + at && r2.ec == std::errc{} &&
+         r2.ptr == text.data() + text.size();
+  }
+  if (!ok || a <= 0 || b < 0) {
+    throw Error(fmt::format("{} \"{}\": expected {} with whole numbers (the first positive)", option,
+                            text, form));
+  }
+  return {a, b};
+}
+
+}  // namespace
+
+int step_command(const StepArgs& args) {
+  const Catalog catalog = Catalog::standard();
+  ModelSpec model = catalog.model(args.model);
+  DeviceSpec gpu = catalog.gpu(args.gpu);
+  LinkSpec link = catalog.link(args.interconnect.empty() ? gpu.interconnect : args.interconnect);
+  if (args.cuda_graphs != "on" && args.cuda_graphs != "off") {
+    throw Error(fmt::format("--cuda-graphs \"{}\": valid values are: on, off", args.cuda_graphs));
+  }
+  if (args.tp < 1 || model.heads % args.tp != 0) {
+    throw Error(fmt::format("--tp {}: must be a positive divisor of the {} attention heads of {}",
+                            args.tp, model.heads, model.name));
+  }
+  BatchShape shape;
+  for (const auto& p : args.prefill) {
+    auto [b, s] = parse_pair(p, 'x', "--prefill", "BxS (sequences x prompt tokens)");
+    if (s < 1) throw Error(fmt::format("--prefill \"{}\": prompt tokens must be at least 1", p));
+    for (std::int64_t i = 0; i < b; ++i) shape.add_prefill(s, 0);
+  }
+  for (const auto& d : args.decode) {
+    auto [b, c] = parse_pair(d, 'x', "--decode", "BxC (sequences x cached context)");
+    for (std::int64_t i = 0; i < b; ++i) shape.add_decode(c + 1);
+  }
+  for (const auto& q : args.seq) {
+    auto [n, c] = parse_pair(q, '@', "--seq", "Q@C (new tokens @ cached context)");
+    if (n == 1) {
+      shape.add_decode(c + 1);
+    } else {
+      shape.add_prefill(n, c);
+    }
+  }
+  if (shape.empty()) {
+    throw Error("servesim step needs a batch: --prefill BxS, --decode BxC or --seq Q@C");
+  }
+  RuntimeOptions rt;
+  rt.dtype = parse_dtype(args.dtype, "--dtype");
+  rt.cuda_graphs = args.cuda_graphs == "on";
+  const StepCostModel cost(model, gpu, link, Parallelism{args.tp}, rt, gpu.defaults);
+  const StepCost c = cost.breakdown(shape);
+  if (args.json) {
+    std::cout << step_json(cost, shape, c).dump(2) << "\n";
+  } else {
+    write_step_text(std::cout, cost, shape, c);
+  }
+  return 0;
+}
+
+int list_command(const std::string& what) {
+  const Catalog catalog = Catalog::standard();
+  if (what == "models") {
+    for (const auto& n : catalog.model_names()) {
+      const ModelSpec m = catalog.model(n);
+      fmt::print("{:<16} {:>7.2f}B params  {} layers, hidden {}, {} heads / {} kv{}\n", n,
+                 m.total_params() / 1e9, m.layers, m.hidden, m.heads, m.kv_heads,
+                 m.is_moe() ? fmt::format(", {} experts top-{}", m.experts, m.experts_per_token) : "");
+    }
+  } else if (what == "gpus") {
+    for (const auto& n : catalog.gpu_names()) {
+      const DeviceSpec d = catalog.gpu(n);
+      fmt::print("{:<12} {:<34} {:>6.1f} GiB  {:>6.0f} GB/s  {:>5.0f} TFLOP/s bf16\n", n,
+                 d.description, d.memory.value / 1073741824.0, d.memory_bandwidth.value / 1e9,
+                 d.peak_for(DType::kBF16).value / 1e12);
+    }
+  } else if (what == "links") {
+    for (const auto& n : catalog.link_names()) {
+      const LinkSpec l = catalog.link(n);
+      fmt::print("{:<10} {:<46} {:>6.0f} GB/s per direction\n", n, l.description,
+                 l.bandwidth.value / 1e9);
+    }
+  } else if (what == "schedulers") {
+    for (const auto& row : scheduler_table()) fmt::print("{:<12} {}\n", row.name, row.description);
+  } else if (what == "routers") {
+    for (const auto& row : router_table()) fmt::print("{:<18} {}\n", row.name, row.description);
+  } else {
+    throw Error(fmt::format("servesim list \"{}\": valid values are: models, gpus, links, "
+                            "schedulers, routers",
+                            what));
+  }
+  return 0;
+}
+
+}  // namespace servesim::cli

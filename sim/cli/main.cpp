@@ -1,0 +1,54 @@
+// servesim: a discrete-event simulator of LLM serving.
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "sim/cli/commands.hpp"
+#include "sim/core/error.hpp"
+
+int main(int argc, char** argv) {
+  using namespace servesim::cli;
+  CLI::App app{"servesim: simulate LLM serving (latency, throughput, capacity) from a scenario"};
+  app.require_subcommand(1);
+
+  RunArgs run;
+  auto* run_cmd = app.add_subcommand("run", "simulate a scenario and print its latency report");
+  run_cmd->add_option("scenario", run.scenario, "scenario TOML file")->required();
+  run_cmd->add_option("--seed", run.seed, "random seed (overrides the scenario's)");
+  run_cmd->add_option("--set", run.sets,
+                      "override a scenario key, e.g. --set workload.rate=20 (repeatable)");
+  run_cmd->add_flag("--json", run.json, "print the summary as JSON instead of text");
+  run_cmd->add_option("--out", run.out_dir, "write summary.json and requests.csv into this folder");
+
+  StepArgs step;
+  auto* step_cmd = app.add_subcommand(
+      "step", "predict one iteration's time with a per-op breakdown (roofline model)");
+  step_cmd->add_option("--model", step.model, "catalog model name or path to config.json")->required();
+  step_cmd->add_option("--gpu", step.gpu, "catalog GPU name or path to a GPU file")->required();
+  step_cmd->add_option("--tp", step.tp, "tensor-parallel degree")->capture_default_str();
+  step_cmd->add_option("--interconnect", step.interconnect, "link for all-reduces (default: the GPU's)");
+  step_cmd->add_option("--dtype", step.dtype, "bf16, fp16 or fp8")->capture_default_str();
+  step_cmd->add_option("--cuda-graphs", step.cuda_graphs, "on or off")->capture_default_str();
+  step_cmd->add_option("--prefill", step.prefill, "B sequences of S prompt tokens: BxS (repeatable)");
+  step_cmd->add_option("--decode", step.decode, "B decoding sequences with C cached tokens: BxC (repeatable)");
+  step_cmd->add_option("--seq", step.seq, "one sequence, Q new tokens after C cached: Q@C (repeatable)");
+  step_cmd->add_flag("--json", step.json, "print JSON (total_ms, per-op table)");
+
+  std::string what;
+  auto* list_cmd = app.add_subcommand("list", "list catalog entries and policies");
+  list_cmd->add_option("what", what, "models, gpus, links, schedulers or routers")->required();
+
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (*run_cmd) return run_command(run);
+    if (*step_cmd) return step_command(step);
+    if (*list_cmd) return list_command(what);
+  } catch (const servesim::Error& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "internal error: " << e.what() << "\n";
+    return 3;
+  }
+  return 0;
+}

@@ -1,0 +1,289 @@
+#include "sim/config/scenario.hpp"
+
+#include <cmath>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "sim/core/error.hpp"
+#include "sim/core/toml_reader.hpp"
+
+namespace servesim {
+
+std::string arrival_name(ArrivalKind k) {
+  switch (k) {
+    case ArrivalKind::kPoisson: return "poisson";
+    case ArrivalKind::kGamma: return "gamma";
+    case ArrivalKind::kConstant: return "constant";
+    case ArrivalKind::kTrace: return "trace";
+    case ArrivalKind::kClosedLoop: return "closed-loop";
+  }
+  return "?";
+}
+
+std::string describe(const LengthDist& d) {
+  switch (d.kind) {
+    case LengthDist::Kind::kFixed: return fmt::format("fixed {}", d.value);
+    case LengthDist::Kind::kUniform: return fmt::format("uniform {}..{}", d.min, d.max);
+    case LengthDist::Kind::kNormal:
+      return fmt::format("normal mean {} sd {} in [{}, {}]", d.mean, d.stddev, d.min, d.max);
+    case LengthDist::Kind::kLognormal:
+      return fmt::format("lognormal mean {} sd {} in [{}, {}]", d.mean, d.stddev, d.min, d.max);
+  }
+  return "?";
+}
+
+namespace {
+
+void apply_override(toml::table& root, const std::string& assignment) {
+  const auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    throw Error(fmt::format("--set \"{}\": expected key.path=value, for example "
+                            "--set workload.rate=20",
+                            assignment));
+  }
+  const std::string path = assignment.substr(0, eq);
+  const std::string text = assignment.substr(eq + 1);
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  for (std::size_t dot; (dot = path.find('.', start)) != std::string::npos; start = dot + 1) {
+    parts.push_back(path.substr(start, dot - start));
+  }
+  parts.push_back(path.substr(start));
+  toml::table* t = &root;
+  for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+    toml::node* n = t->get(parts[i]);
+    if (n == nullptr) {
+      t->insert(parts[i], toml::table{});
+      n = t->get(parts[i]);
+    }
+    if (!n->is_table()) {
+      throw Error(fmt::format("--set \"{}\": \"{}\" is not a table", assignment, parts[i]));
+    }
+    t = n->as_table();
+  }
+  // The value as TOML ("20", "true", "{ distribution = \"fixed\", value = 3 }"), else a string.
+  toml::table parsed;
+  try {
+    parsed = toml::parse("v = " + text);
+  } catch (const toml::parse_error&) {
+    parsed.insert("v", text);
+  }
+  t->insert_or_assign(parts.back(), *parsed.get("v"));
+}
+
+std::int64_t positive_int(TableReader& r, const std::string& key, std::int64_t fallback) {
+  const auto v = r.integer(key);
+  if (!v) return fallback;
+  if (*v <= 0) {
+    throw Error(fmt::format("{}: \"{}\" must be a positive integer, got {}", r.location_of(key),
+                            r.key_path(key), *v));
+  }
+  return *v;
+}
+
+double positive_number(TableReader& r, const std::string& key, double fallback) {
+  const auto v = r.number(key);
+  if (!v) return fallback;
+  if (!(*v > 0.0) || !std::isfinite(*v)) {
+    throw Error(fmt::format("{}: \"{}\" must be a positive number, got {}", r.location_of(key),
+                            r.key_path(key), *v));
+  }
+  return *v;
+}
+
+LengthDist read_length(TableReader& parent, const std::string& key, double fallback) {
+  LengthDist d;
+  d.value = fallback;
+  const toml::node* n = parent.raw(key);
+  if (n == nullptr) return d;
+  if (n->is_integer()) {
+    d.value = static_cast<double>(*n->value<std::int64_t>());
+    if (d.value < 1) {
+      throw Error(fmt::format("{}: \"{}\" must be at least 1 token", parent.location_of(key),
+                              parent.key_path(key)));
+    }
+    return d;
+  }
+  if (!n->is_table()) {
+    throw Error(fmt::format("{}: \"{}\" must be a token count or a table such as "
+                            "{{ distribution = \"lognormal\", mean = 1000, stddev = 500, "
+                            "min = 1, max = 8000 }}",
+                            parent.location_of(key), parent.key_path(key)));
+  }
+  TableReader r = *parent.table(key);
+  const std::string dist = r.required(r.string("distribution"), "distribution");
+  const std::string where = r.location();
+  auto need = [&](const char* k) {
+    auto v = r.number(k);
+    if (!v) {
+      throw Error(fmt::format("{}: a \"{}\" length distribution needs \"{}\"", where, dist, k));
+    }
+    return *v;
+  };
+  d.min = r.number("min").value_or(1.0);
+  d.max = r.number("max").value_or(1e9);
+  if (dist == "fixed") {
+    d.kind = LengthDist::Kind::kFixed;
+    d.value = need("value");
+  } else if (dist == "uniform") {
+    d.kind = LengthDist::Kind::kUniform;
+    d.min = need("min");
+    d.max = need("max");
+  } else if (dist == "normal" || dist == "lognormal") {
+    d.kind = dist == "normal" ? LengthDist::Kind::kNormal : LengthDist::Kind::kLognormal;
+    d.mean = need("mean");
+    d.stddev = need("stddev");
+    if (d.mean <= 0 || d.stddev < 0) {
+      throw Error(fmt::format("{}: mean must be positive and stddev not negative", where));
+    }
+  } else {
+    throw Error(fmt::format("{}: unknown distribution \"{}\"; valid values are: fixed, uniform, "
+                            "normal, lognormal",
+                            r.location_of("distribution"), dist));
+  }
+  // Ask for every key the table may hold, so finish() lists them all.
+  r.number("value");
+  r.number("mean");
+  r.number("stddev");
+  r.finish();
+  if (d.min < 1 || d.max < d.min) {
+    throw Error(fmt::format("{}: need 1 <= min <= max, got min {} max {}", where, d.min, d.max));
+  }
+  if (d.kind == LengthDist::Kind::kFixed && (d.value < 1)) {
+    throw Error(fmt::format("{}: a fixed length must be at least 1 token", where));
+  }
+  return d;
+}
+
+template <class F>
+void section(TableReader& root, const char* name, F&& read) {
+  auto t = root.table(name);
+  if (!t) {
+    toml::table empty;
+    TableReader r(empty, root.file(), name);
+    read(r);
+    return;
+  }
+  read(*t);
+  t->finish();
+}
+
+}  // namespace
+
+Scenario load_scenario(const std::string& path, const std::vector<std::string>& overrides) {
+  toml::table root = parse_toml_file(path);
+  for (const auto& o : overrides) apply_override(root, o);
+
+  Scenario s;
+  s.file = path;
+  TableReader r(root, path, "");
+  s.name = r.string("name").value_or(std::filesystem::path(path).stem().string());
+  const auto seed = r.integer("seed").value_or(0);
+  if (seed < 0) throw Error(fmt::format("{}: \"seed\" must not be negative", r.location_of("seed")));
+  s.seed = static_cast<std::uint64_t>(seed);
+
+  section(r, "model", [&](TableReader& t) {
+    const auto name = t.string("name");
+    const auto config = t.string("config");
+    if (name && config) {
+      throw Error(fmt::format("{}: give [model] name or config, not both", t.location()));
+    }
+    if (!name && !config) {
+      throw Error(fmt::format("{}: [model] needs name (a catalog model) or config (a path to a "
+                              "config.json)",
+                              t.location()));
+    }
+    if (config) {
+      std::filesystem::path p(*config);
+      if (p.is_relative()) p = std::filesystem::path(path).parent_path() / p;
+      s.model = p.string();
+    } else {
+      s.model = *name;
+    }
+    if (auto d = t.string("dtype")) s.dtype = parse_dtype(*d, t.location_of("dtype"));
+  });
+
+  section(r, "hardware", [&](TableReader& t) {
+    s.gpu = t.required(t.string("gpu"), "gpu");
+    s.interconnect = t.string("interconnect").value_or("");
+  });
+
+  section(r, "cluster", [&](TableReader& t) {
+    s.replicas = static_cast<int>(positive_int(t, "replicas", 1));
+    s.tp = static_cast<int>(positive_int(t, "tp", 1));
+    s.router = t.string("router").value_or("round-robin");
+  });
+
+  section(r, "engine", [&](TableReader& t) {
+    s.scheduler = t.string("scheduler").value_or("continuous");
+    s.max_num_seqs = positive_int(t, "max_num_seqs", 256);
+    s.max_num_batched_tokens = positive_int(t, "max_num_batched_tokens", 0);
+    s.block_size = static_cast<int>(positive_int(t, "block_size", 16));
+    s.gpu_memory_utilization = positive_number(t, "gpu_memory_utilization", 0.9);
+    if (s.gpu_memory_utilization > 1.0) {
+      throw Error(fmt::format("{}: engine.gpu_memory_utilization is a fraction in (0, 1], got {}",
+                              t.location_of("gpu_memory_utilization"), s.gpu_memory_utilization));
+    }
+    s.cuda_graphs = t.boolean("cuda_graphs").value_or(true);
+    if (t.integer("num_gpu_blocks")) s.num_gpu_blocks = positive_int(t, "num_gpu_blocks", 1);
+  });
+
+  section(r, "workload", [&](TableReader& t) {
+    WorkloadConfig& w = s.workload;
+    const std::string arrival = t.string("arrival").value_or("poisson");
+    if (arrival == "poisson") {
+      w.arrival = ArrivalKind::kPoisson;
+    } else if (arrival == "gamma") {
+      w.arrival = ArrivalKind::kGamma;
+    } else if (arrival == "constant") {
+      w.arrival = ArrivalKind::kConstant;
+    } else if (arrival == "trace") {
+      w.arrival = ArrivalKind::kTrace;
+    } else if (arrival == "closed-loop") {
+      w.arrival = ArrivalKind::kClosedLoop;
+    } else {
+      throw Error(fmt::format("{}: unknown arrival \"{}\"; valid values are: poisson, gamma, "
+                              "constant, trace, closed-loop",
+                              t.location_of("arrival"), arrival));
+    }
+    w.requests_set = t.integer("requests").has_value();
+    w.requests = positive_int(t, "requests", w.arrival == ArrivalKind::kTrace ? 0 : 1000);
+    const bool needs_rate = w.arrival == ArrivalKind::kPoisson ||
+                            w.arrival == ArrivalKind::kGamma ||
+                            w.arrival == ArrivalKind::kConstant;
+    if (needs_rate && !t.number("rate")) {
+      throw Error(fmt::format("{}: arrival \"{}\" needs workload.rate (requests per second, > 0)",
+                              t.location(), arrival));
+    }
+    w.rate = positive_number(t, "rate", 1.0);
+    w.burstiness = positive_number(t, "burstiness", 1.0);
+    w.concurrency = positive_int(t, "concurrency", 1);
+    if (auto tr = t.string("trace")) {
+      std::filesystem::path p(*tr);
+      if (p.is_relative()) p = std::filesystem::path(path).parent_path() / p;
+      w.trace = p.string();
+    }
+    if (w.arrival == ArrivalKind::kTrace && w.trace.empty()) {
+      throw Error(fmt::format("{}: arrival \"trace\" needs workload.trace (a CSV or JSONL file)",
+                              t.location()));
+    }
+    w.prompt_tokens = read_length(t, "prompt_tokens", 512);
+    w.output_tokens = read_length(t, "output_tokens", 128);
+  });
+
+  section(r, "slo", [&](TableReader& t) {
+    if (t.number("ttft_ms")) s.slo_ttft_ms = positive_number(t, "ttft_ms", 1);
+    if (t.number("tpot_ms")) s.slo_tpot_ms = positive_number(t, "tpot_ms", 1);
+    s.slo_percentile = positive_number(t, "percentile", 99.0);
+    if (s.slo_percentile > 100.0) {
+      throw Error(fmt::format("{}: slo.percentile must be in (0, 100], got {}",
+                              t.location_of("percentile"), s.slo_percentile));
+    }
+  });
+
+  r.finish();
+  return s;
+}
+
+}  // namespace servesim

@@ -1,0 +1,74 @@
+// A scenario file as plain, validated structs. Every key of the TOML file is read here and
+// nowhere else; unknown keys and sections are errors that name file:line:col.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "models/model_spec.hpp"
+
+namespace servesim {
+
+struct LengthDist {
+  enum class Kind { kFixed, kUniform, kNormal, kLognormal };
+  Kind kind = Kind::kFixed;
+  double value = 0;  // fixed
+  double mean = 0;   // normal, lognormal (of the lengths themselves, not of their log)
+  double stddev = 0;
+  double min = 1;  // every kind is clipped to [min, max]
+  double max = 1e9;
+};
+std::string describe(const LengthDist& d);
+
+enum class ArrivalKind { kPoisson, kGamma, kConstant, kTrace, kClosedLoop };
+std::string arrival_name(ArrivalKind k);
+
+struct WorkloadConfig {
+  std::int64_t requests = 1000;  // for traces: at most this many rows (0: all)
+  bool requests_set = false;
+  ArrivalKind arrival = ArrivalKind::kPoisson;
+  double rate = 1.0;        // requests/s (poisson, gamma, constant)
+  double burstiness = 1.0;  // coefficient of variation of gamma inter-arrival times
+  std::int64_t concurrency = 1;  // closed-loop users
+  std::string trace;             // resolved path
+  LengthDist prompt_tokens;
+  LengthDist output_tokens;
+};
+
+struct Scenario {
+  std::string file;
+  std::string name;
+  std::uint64_t seed = 0;
+  // [model]
+  std::string model;  // catalog name or path to config.json / .toml
+  DType dtype = DType::kBF16;
+  // [hardware]
+  std::string gpu;
+  std::string interconnect;  // "" = the GPU's default
+  // [cluster]
+  int replicas = 1;
+  int tp = 1;
+  std::string router = "round-robin";
+  // [engine]
+  std::string scheduler = "continuous";
+  std::int64_t max_num_seqs = 256;
+  std::int64_t max_num_batched_tokens = 0;  // 0: the scheduler's default
+  int block_size = 16;
+  double gpu_memory_utilization = 0.9;
+  bool cuda_graphs = true;
+  std::optional<std::int64_t> num_gpu_blocks;  // pin the KV cache to what an engine reported
+  // [workload]
+  WorkloadConfig workload;
+  // [slo]
+  std::optional<double> slo_ttft_ms;
+  std::optional<double> slo_tpot_ms;
+  double slo_percentile = 99.0;
+};
+
+// Reads and validates a scenario. `overrides` are "key.path=value" strings (the CLI's --set),
+// applied to the TOML before it is read; values parse as TOML, or as a string if they do not.
+Scenario load_scenario(const std::string& path, const std::vector<std::string>& overrides = {});
+
+}  // namespace servesim

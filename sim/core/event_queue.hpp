@@ -1,0 +1,40 @@
+// The simulator's event queue: a binary heap ordered by (time, insertion sequence), so that
+// events at the same instant always run in the order they were scheduled.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "sim/core/units.hpp"
+
+namespace servesim {
+
+enum class EventKind : std::uint8_t {
+  kArrival,   // a request reaches the router; payload = request index
+  kStepDone,  // a replica finishes an iteration; payload = replica index
+  kWake,      // an idle replica with new work plans its next iteration; payload = replica index
+};
+
+struct Event {
+  SimTime time;
+  std::uint64_t seq = 0;
+  EventKind kind = EventKind::kArrival;
+  std::uint32_t payload = 0;
+};
+
+class EventQueue {
+ public:
+  void push(SimTime time, EventKind kind, std::uint32_t payload);
+  Event pop();
+  bool empty() const { return heap_.empty(); }
+  std::size_t size() const { return heap_.size(); }
+
+ private:
+  static bool later(const Event& a, const Event& b) {
+    return a.time != b.time ? a.time > b.time : a.seq > b.seq;
+  }
+  std::vector<Event> heap_;
+  std::uint64_t next_seq_ = 0;
+};
+
+}  // namespace servesim

@@ -1,0 +1,140 @@
+#include "sim/metrics/summary.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace servesim {
+
+double LatencyStats::percentile(double p) const {
+  if (p >= 100.0) return max;
+  if (p >= 99.0) return p99;
+  if (p >= 95.0) return p95;
+  if (p >= 90.0) return p90;
+  return p50;
+}
+
+LatencyStats exact_stats(std::vector<double> v) {
+  LatencyStats s;
+  s.count = v.size();
+  if (v.empty()) return s;
+  std::sort(v.begin(), v.end());
+  double sum = 0;
+  for (double x : v) sum += x;
+  s.mean = sum / static_cast<double>(v.size());
+  auto at = [&](double p) {
+    const double pos = p / 100.0 * static_cast<double>(v.size() - 1);
+    const auto lo = static_cast<std::size_t>(std::floor(pos));
+    const std::size_t hi = std::min(lo + 1, v.size() - 1);
+    return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
+  };
+  s.p50 = at(50);
+  s.p90 = at(90);
+  s.p95 = at(95);
+  s.p99 = at(99);
+  s.max = v.back();
+  return s;
+}
+
+namespace {
+
+LatencyStats sketch_stats(const QuantileSketch& q) {
+  LatencyStats s;
+  s.count = q.count();
+  s.mean = q.mean() * 1e-6;
+  s.p50 = q.quantile(0.50) * 1e-6;
+  s.p90 = q.quantile(0.90) * 1e-6;
+  s.p95 = q.quantile(0.95) * 1e-6;
+  s.p99 = q.quantile(0.99) * 1e-6;
+  s.max = q.max() * 1e-6;
+  return s;
+}
+
+// The SLO percentile of a metric, exactly (not rounded to the nearest reported column).
+double exact_percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  const double pos = p / 100.0 * static_cast<double>(v.size() - 1);
+  const auto lo = static_cast<std::size_t>(std::floor(pos));
+  const std::size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
+}
+
+}  // namespace
+
+Summary summarize(const RunResult& run) {
+  Summary s;
+  const Scenario& sc = run.scenario;
+  s.total = static_cast<std::int64_t>(run.requests.size());
+  s.simulated_seconds = run.end.seconds().value;
+  std::vector<double> ttft, tpot, e2e, queue;
+  double in_tokens = 0, out_tokens = 0;
+  std::int64_t good = 0;
+  for (const Request& r : run.requests) {
+    s.preemptions += r.preemptions;
+    if (r.state == RequestState::kRejected) {
+      ++s.rejected;
+      ++s.rejected_by_reason[reject_reason_text(r.reject)];
+      continue;
+    }
+    if (r.state != RequestState::kDone) continue;
+    ++s.completed;
+    in_tokens += r.prompt_tokens;
+    out_tokens += r.output_tokens;
+    const double t_ttft = (r.first_token - r.arrival).ms();
+    const double t_e2e = (r.finish - r.arrival).ms();
+    ttft.push_back(t_ttft);
+    e2e.push_back(t_e2e);
+    queue.push_back((r.first_scheduled - r.arrival).ms());
+    double t_tpot = 0.0;
+    if (r.output_tokens > 1) {
+      t_tpot = (r.finish - r.first_token).ms() / (r.output_tokens - 1);
+      tpot.push_back(t_tpot);
+    }
+    const bool ok = (!sc.slo_ttft_ms || t_ttft <= *sc.slo_ttft_ms) &&
+                    (!sc.slo_tpot_ms || t_tpot <= *sc.slo_tpot_ms);
+    good += ok ? 1 : 0;
+  }
+  const double secs = s.simulated_seconds > 0 ? s.simulated_seconds : 1.0;
+  s.requests_per_s = static_cast<double>(s.completed) / secs;
+  s.input_tokens_per_s = in_tokens / secs;
+  s.output_tokens_per_s = out_tokens / secs;
+  s.slo_set = sc.slo_ttft_ms || sc.slo_tpot_ms;
+  s.slo_attainment = s.total ? static_cast<double>(good) / static_cast<double>(s.total) : 0.0;
+  s.goodput_requests_per_s = static_cast<double>(good) / secs;
+  if (sc.slo_ttft_ms) s.slo_ttft_met = exact_percentile(ttft, sc.slo_percentile) <= *sc.slo_ttft_ms;
+  if (sc.slo_tpot_ms) s.slo_tpot_met = exact_percentile(tpot, sc.slo_percentile) <= *sc.slo_tpot_ms;
+  s.ttft = exact_stats(std::move(ttft));
+  s.tpot = exact_stats(std::move(tpot));
+  s.e2e = exact_stats(std::move(e2e));
+  s.queue = exact_stats(std::move(queue));
+  s.itl = sketch_stats(run.itl_ns);
+  s.itl_relative_accuracy = run.itl_ns.relative_accuracy();
+
+  // Utilization: per GPU, averaged over replicas. MFU and MBU are over busy time (while an
+  // iteration runs); `busy` is the fraction of the run that replicas spent in iterations.
+  double flops = 0, bytes = 0, busy = 0, peak_kv = 0;
+  std::int64_t batched = 0;
+  for (std::size_t i = 0; i < run.replicas.size(); ++i) {
+    const ReplicaStats& st = run.replicas[i];
+    flops += st.flops;
+    bytes += st.bytes;
+    busy += st.busy.seconds().value;
+    batched += st.batched_seqs;
+    s.iterations += st.iterations;
+    if (run.setup.kv_blocks > 0) {
+      peak_kv = std::max(peak_kv, static_cast<double>(run.kv_peak_blocks[i]) /
+                                      static_cast<double>(run.setup.kv_blocks));
+    }
+  }
+  if (busy > 0) {
+    s.mfu = flops / (busy * run.peak_flops.value);
+    s.mbu = bytes / (busy * run.peak_bandwidth.value);
+  }
+  const double n = static_cast<double>(run.replicas.size());
+  s.busy = run.end.ns > 0 ? busy / (n * s.simulated_seconds) : 0.0;
+  s.kv_cache_peak = peak_kv;
+  s.mean_batch_size = s.iterations ? static_cast<double>(batched) / static_cast<double>(s.iterations) : 0.0;
+  return s;
+}
+
+}  // namespace servesim

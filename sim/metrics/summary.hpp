@@ -1,0 +1,47 @@
+// The numbers a run is judged by, computed once from the per-request records. Every metric is
+// defined in docs/metrics.md.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sim/simulator.hpp"
+
+namespace servesim {
+
+struct LatencyStats {
+  std::uint64_t count = 0;
+  double mean = 0, p50 = 0, p90 = 0, p95 = 0, p99 = 0, max = 0;  // milliseconds
+  double percentile(double p) const;  // one of 50, 90, 95, 99, or 100 (max)
+};
+
+// Exact percentiles with linear interpolation between closest ranks (numpy's default):
+// the p-th percentile of sorted x[0..n-1] is at position p/100 * (n - 1).
+LatencyStats exact_stats(std::vector<double> values_ms);
+
+struct Summary {
+  std::int64_t total = 0;
+  std::int64_t completed = 0;
+  std::int64_t rejected = 0;
+  std::map<std::string, std::int64_t> rejected_by_reason;
+  std::int64_t preemptions = 0;
+  double simulated_seconds = 0;
+  double requests_per_s = 0, input_tokens_per_s = 0, output_tokens_per_s = 0;
+  LatencyStats ttft, tpot, itl, e2e, queue;
+  double itl_relative_accuracy = 0;
+  bool slo_set = false;
+  double slo_attainment = 0;
+  double goodput_requests_per_s = 0;
+  std::optional<bool> slo_ttft_met;  // the SLO percentile of TTFT within its target
+  std::optional<bool> slo_tpot_met;
+  double mfu = 0, mbu = 0, kv_cache_peak = 0, busy = 0;
+  std::int64_t iterations = 0;
+  double mean_batch_size = 0;
+};
+
+Summary summarize(const RunResult& run);
+
+}  // namespace servesim

@@ -1,0 +1,53 @@
+#include "sim/policies/registry.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "sim/core/error.hpp"
+#include "sim/policies/continuous.hpp"
+
+namespace servesim {
+
+const std::vector<SchedulerRow>& scheduler_table() {
+  static const std::vector<SchedulerRow> table = {
+      {"continuous",
+       "iteration-level batching (Orca, vLLM v0): FCFS, whole-prompt prefills first, then one "
+       "decode step of all running sequences; prefill and decode never share an iteration",
+       // vLLM without chunked prefill: max(max_model_len, 2048), so any prompt fits one batch.
+       [](std::int64_t ctx) { return std::max<std::int64_t>(ctx, 2048); },
+       [] { return std::make_unique<ContinuousScheduler>(); }},
+  };
+  return table;
+}
+
+const std::vector<RouterRow>& router_table() {
+  static const std::vector<RouterRow> table = {
+      {"round-robin", "each request to the next replica in turn",
+       [] { return std::make_unique<RoundRobinRouter>(); }},
+      {"least-outstanding", "to the replica with the fewest requests waiting or running",
+       [] { return std::make_unique<LeastOutstandingRouter>(); }},
+  };
+  return table;
+}
+
+namespace {
+
+template <class Row>
+const Row& find(const std::vector<Row>& table, const std::string& name, const char* what) {
+  for (const Row& row : table) {
+    if (row.name == name) return row;
+  }
+  std::vector<std::string> names;
+  for (const Row& row : table) names.push_back(row.name);
+  throw Error(fmt::format("unknown {} \"{}\"; valid values are: {}", what, name, join(names)));
+}
+
+}  // namespace
+
+const SchedulerRow& find_scheduler(const std::string& name) {
+  return find(scheduler_table(), name, "scheduler");
+}
+const RouterRow& find_router(const std::string& name) { return find(router_table(), name, "router"); }
+
+}  // namespace servesim

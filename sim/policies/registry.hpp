@@ -1,0 +1,34 @@
+// The tables of policies a scenario can name: one row each, with a description for
+// `servesim list` and a factory. Unknown names fail with the list of valid ones.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sim/policies/routers.hpp"
+#include "sim/serving/replica.hpp"
+
+namespace servesim {
+
+struct SchedulerRow {
+  std::string name;
+  std::string description;
+  // max_num_batched_tokens when the scenario leaves it unset, from the model's context length.
+  std::function<std::int64_t(std::int64_t max_context)> default_batched_tokens;
+  std::function<std::unique_ptr<BatchScheduler>()> make;
+};
+
+struct RouterRow {
+  std::string name;
+  std::string description;
+  std::function<std::unique_ptr<Router>()> make;
+};
+
+const std::vector<SchedulerRow>& scheduler_table();
+const std::vector<RouterRow>& router_table();
+const SchedulerRow& find_scheduler(const std::string& name);
+const RouterRow& find_router(const std::string& name);
+
+}  // namespace servesim

@@ -1,0 +1,32 @@
+// Routers: which replica a new request goes to. Each sees every replica's load.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "sim/core/random.hpp"
+#include "sim/serving/replica.hpp"
+
+namespace servesim {
+
+class Router {
+ public:
+  virtual ~Router() = default;
+  virtual std::size_t route(const std::vector<ReplicaLoad>& loads, RandomStream& rng) = 0;
+};
+
+class RoundRobinRouter final : public Router {
+ public:
+  std::size_t route(const std::vector<ReplicaLoad>& loads, RandomStream& rng) override;
+
+ private:
+  std::size_t next_ = 0;
+};
+
+// Fewest requests waiting or running; ties go to the lowest index.
+class LeastOutstandingRouter final : public Router {
+ public:
+  std::size_t route(const std::vector<ReplicaLoad>& loads, RandomStream& rng) override;
+};
+
+}  // namespace servesim

@@ -1,0 +1,209 @@
+#include "sim/report/report.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ostream.h>
+
+namespace servesim {
+namespace {
+
+nlohmann::ordered_json latency_json(const LatencyStats& l) {
+  nlohmann::ordered_json j;
+  j["count"] = l.count;
+  j["mean"] = l.mean;
+  j["p50"] = l.p50;
+  j["p90"] = l.p90;
+  j["p95"] = l.p95;
+  j["p99"] = l.p99;
+  j["max"] = l.max;
+  return j;
+}
+
+double ms_or_never(SimTime t, SimTime arrival) {
+  return t == SimTime::never() ? -1.0 : (t - arrival).ms();
+}
+
+}  // namespace
+
+nlohmann::ordered_json summary_json(const RunResult& run, const Summary& s) {
+  const Scenario& sc = run.scenario;
+  const RunSetup& su = run.setup;
+  nlohmann::ordered_json j;
+  j["scenario"] = {{"name", sc.name},
+                   {"seed", sc.seed},
+                   {"model", su.model.name},
+                   {"gpu", su.gpu.name},
+                   {"interconnect", su.link.name},
+                   {"tp", sc.tp},
+                   {"replicas", sc.replicas},
+                   {"router", sc.router},
+                   {"scheduler", sc.scheduler},
+                   {"max_num_seqs", sc.max_num_seqs},
+                   {"max_num_batched_tokens", su.max_num_batched_tokens},
+                   {"kv_blocks_per_replica", su.kv_blocks},
+                   {"block_size", sc.block_size},
+                   {"cuda_graphs", sc.cuda_graphs},
+                   {"arrival", arrival_name(sc.workload.arrival)}};
+  nlohmann::ordered_json reasons = nlohmann::ordered_json::object();
+  for (const auto& [k, v] : s.rejected_by_reason) reasons[k] = v;
+  j["requests"] = {{"total", s.total},
+                   {"completed", s.completed},
+                   {"rejected", s.rejected},
+                   {"rejected_by_reason", reasons},
+                   {"preemptions", s.preemptions}};
+  j["simulated_seconds"] = s.simulated_seconds;
+  j["throughput"] = {{"requests_per_s", s.requests_per_s},
+                     {"input_tokens_per_s", s.input_tokens_per_s},
+                     {"output_tokens_per_s", s.output_tokens_per_s}};
+  j["latency_ms"] = {{"ttft", latency_json(s.ttft)},
+                     {"tpot", latency_json(s.tpot)},
+                     {"itl", latency_json(s.itl)},
+                     {"e2e", latency_json(s.e2e)},
+                     {"queue", latency_json(s.queue)}};
+  nlohmann::ordered_json slo;
+  slo["attainment"] = s.slo_attainment;
+  slo["goodput_requests_per_s"] = s.goodput_requests_per_s;
+  slo["percentile"] = sc.slo_percentile;
+  slo["ttft_ms"] = sc.slo_ttft_ms ? nlohmann::ordered_json(*sc.slo_ttft_ms) : nullptr;
+  slo["tpot_ms"] = sc.slo_tpot_ms ? nlohmann::ordered_json(*sc.slo_tpot_ms) : nullptr;
+  slo["ttft_met"] = s.slo_ttft_met ? nlohmann::ordered_json(*s.slo_ttft_met) : nullptr;
+  slo["tpot_met"] = s.slo_tpot_met ? nlohmann::ordered_json(*s.slo_tpot_met) : nullptr;
+  j["slo"] = slo;
+  j["utilization"] = {{"mfu", s.mfu},
+                      {"mbu", s.mbu},
+                      {"kv_cache_peak", s.kv_cache_peak},
+                      {"busy", s.busy}};
+  j["engine"] = {{"iterations", s.iterations}, {"mean_batch_size", s.mean_batch_size}};
+  return j;
+}
+
+void write_text_report(std::ostream& out, const RunResult& run, const Summary& s) {
+  const Scenario& sc = run.scenario;
+  const RunSetup& su = run.setup;
+  fmt::print(out, "servesim: {}  (seed {})\n", sc.name, sc.seed);
+  fmt::print(out, "  model     {} ({}, {:.2f}B params)   GPU {} x{} per replica, {} replica(s)\n",
+             su.model.name, dtype_name(sc.dtype), su.model.total_params() / 1e9, su.gpu.name,
+             sc.tp, sc.replicas);
+  fmt::print(out, "  engine    {} scheduler, router {}, max_num_seqs {}, max_num_batched_tokens {}, "
+                  "CUDA graphs {}\n",
+             sc.scheduler, sc.router, sc.max_num_seqs, su.max_num_batched_tokens,
+             sc.cuda_graphs ? "on" : "off");
+  fmt::print(out, "  KV cache  {} blocks x {} tokens per replica{} ({:.1f} GiB weights/GPU)\n",
+             su.kv_blocks, sc.block_size, su.kv_blocks_pinned ? " (pinned by num_gpu_blocks)" : "",
+             su.memory.weights.value / 1073741824.0);
+  fmt::print(out, "  calibration: none (catalog defaults for {})\n\n", su.gpu.name);
+
+  fmt::print(out, "requests   {} completed, {} rejected, of {};  {} preemptions\n", s.completed,
+             s.rejected, s.total, s.preemptions);
+  for (const auto& [reason, n] : s.rejected_by_reason) {
+    fmt::print(out, "  rejected {}: {}\n", n, reason);
+  }
+  fmt::print(out, "simulated  {:.3f} s\n", s.simulated_seconds);
+  fmt::print(out, "throughput {:.3f} requests/s, {:.1f} input tokens/s, {:.1f} output tokens/s\n\n",
+             s.requests_per_s, s.input_tokens_per_s, s.output_tokens_per_s);
+
+  fmt::print(out, "{:<14}{:>10}{:>11}{:>11}{:>11}{:>11}{:>11}{:>11}\n", "latency (ms)", "n", "mean",
+             "p50", "p90", "p95", "p99", "max");
+  auto row = [&](const char* name, const LatencyStats& l) {
+    fmt::print(out, "{:<14}{:>10}{:>11.2f}{:>11.2f}{:>11.2f}{:>11.2f}{:>11.2f}{:>11.2f}\n", name,
+               l.count, l.mean, l.p50, l.p90, l.p95, l.p99, l.max);
+  };
+  row("TTFT", s.ttft);
+  row("TPOT", s.tpot);
+  row("ITL", s.itl);
+  row("E2E", s.e2e);
+  row("queueing", s.queue);
+  fmt::print(out, "  (ITL percentiles from a sketch within {:.1f}% of the true value)\n\n",
+             s.itl_relative_accuracy * 100.0);
+
+  if (s.slo_set) {
+    std::string targets;
+    if (sc.slo_ttft_ms) targets += fmt::format("TTFT <= {} ms ", *sc.slo_ttft_ms);
+    if (sc.slo_tpot_ms) targets += fmt::format("TPOT <= {} ms ", *sc.slo_tpot_ms);
+    fmt::print(out, "SLO        {}: {:.1f}% of requests attain it, goodput {:.3f} requests/s\n",
+               targets, s.slo_attainment * 100.0, s.goodput_requests_per_s);
+    auto verdict = [&](const char* what, const std::optional<bool>& met) {
+      if (met) fmt::print(out, "           P{} {}: {}\n", sc.slo_percentile, what, *met ? "met" : "MISSED");
+    };
+    verdict("TTFT", s.slo_ttft_met);
+    verdict("TPOT", s.slo_tpot_met);
+  }
+  fmt::print(out, "utilization MFU {:.1f}%, MBU {:.1f}% (while busy); busy {:.1f}%; KV cache peak {:.1f}%\n",
+             s.mfu * 100.0, s.mbu * 100.0, s.busy * 100.0, s.kv_cache_peak * 100.0);
+  fmt::print(out, "iterations {} (mean batch {:.1f} sequences)\n", s.iterations, s.mean_batch_size);
+}
+
+void write_requests_csv(std::ostream& out, const RunResult& run) {
+  out << "id,replica,arrival_s,prompt_tokens,output_tokens,state,queue_ms,ttft_ms,e2e_ms,tpot_ms,"
+         "preemptions,reject_reason\n";
+  for (std::size_t i = 0; i < run.requests.size(); ++i) {
+    const Request& r = run.requests[i];
+    const bool done = r.state == RequestState::kDone;
+    const double tpot = done && r.output_tokens > 1
+                            ? (r.finish - r.first_token).ms() / (r.output_tokens - 1)
+                            : -1.0;
+    fmt::print(out, "{},{},{:.9f},{},{},{},{:.6f},{:.6f},{:.6f},{:.6f},{},\"{}\"\n", i, r.replica,
+               r.arrival.seconds().value, r.prompt_tokens, r.output_tokens,
+               done ? "done" : (r.state == RequestState::kRejected ? "rejected" : "unfinished"),
+               ms_or_never(r.first_scheduled, r.arrival), ms_or_never(r.first_token, r.arrival),
+               ms_or_never(r.finish, r.arrival), tpot, r.preemptions, reject_reason_text(r.reject));
+  }
+}
+
+nlohmann::ordered_json step_json(const StepCostModel& m, const BatchShape& shape,
+                                 const StepCost& c) {
+  nlohmann::ordered_json j;
+  j["model"] = m.model().name;
+  j["gpu"] = m.device().name;
+  j["tp"] = m.parallelism().tp;
+  j["dtype"] = dtype_name(m.runtime().dtype);
+  j["cuda_graphs"] = c.graphs;
+  j["batch"] = {{"sequences", shape.seqs()},
+                {"tokens", shape.tokens()},
+                {"prefill_sequences", shape.prefill_seqs},
+                {"decode_sequences", shape.decode_seqs}};
+  j["total_ms"] = to_ms(c.total);
+  j["gpu_ms"] = to_ms(c.gpu);
+  j["overhead_ms"] = to_ms(c.overhead);
+  j["kernels"] = c.kernels;
+  j["flops"] = c.flops;
+  j["bytes"] = c.bytes;
+  j["mfu"] = c.flops / (c.total.value * m.peak().value);
+  j["mbu"] = c.bytes / (c.total.value * m.device().memory_bandwidth.value);
+  nlohmann::ordered_json ops = nlohmann::ordered_json::array();
+  for (const OpTime& o : c.ops) {
+    const bool comm = o.op.cls == OpClass::kAllReduce || o.op.cls == OpClass::kAllGather;
+    ops.push_back({{"name", o.op.name},
+                   {"class", op_class_name(o.op.cls)},
+                   {"time_ms", to_ms(o.time)},
+                   {"flops", o.op.flops},
+                   {"bytes", o.op.bytes},
+                   {"kernels", o.op.kernels},
+                   {"bound", comm ? "link" : (o.compute_bound ? "compute" : "memory")}});
+  }
+  j["ops"] = ops;
+  return j;
+}
+
+void write_step_text(std::ostream& out, const StepCostModel& m, const BatchShape& shape,
+                     const StepCost& c) {
+  fmt::print(out, "{} on {} x{} ({}), {} sequences / {} tokens ({} prefill, {} decode), CUDA graphs {}\n",
+             m.model().name, m.device().name, m.parallelism().tp, dtype_name(m.runtime().dtype),
+             shape.seqs(), shape.tokens(), shape.prefill_seqs, shape.decode_seqs,
+             c.graphs ? "used" : "not used");
+  fmt::print(out, "calibration: none (catalog defaults for {})\n\n", m.device().name);
+  fmt::print(out, "{:<20}{:<14}{:>11}{:>7}{:>13}{:>13}{:>9}\n", "op", "class", "time (ms)", "%",
+             "GFLOP", "MB", "bound");
+  for (const OpTime& o : c.ops) {
+    const bool comm = o.op.cls == OpClass::kAllReduce || o.op.cls == OpClass::kAllGather;
+    fmt::print(out, "{:<20}{:<14}{:>11.4f}{:>7.1f}{:>13.2f}{:>13.2f}{:>9}\n", o.op.name,
+               op_class_name(o.op.cls), to_ms(o.time), 100.0 * o.time.value / c.total.value,
+               o.op.flops / 1e9, o.op.bytes / 1e6, comm ? "link" : (o.compute_bound ? "compute" : "memory"));
+  }
+  fmt::print(out, "{:<20}{:<14}{:>11.4f}{:>7.1f}\n", "overhead", "cpu/launch", to_ms(c.overhead),
+             100.0 * c.overhead.value / c.total.value);
+  fmt::print(out, "\ntotal {:.4f} ms  (GPU {:.4f} ms, {} kernels)   MFU {:.1f}%   MBU {:.1f}%\n",
+             to_ms(c.total), to_ms(c.gpu), c.kernels, 100.0 * c.flops / (c.total.value * m.peak().value),
+             100.0 * c.bytes / (c.total.value * m.device().memory_bandwidth.value));
+}
+
+}  // namespace servesim

@@ -1,0 +1,24 @@
+// What a run and a step look like to a person (text) and to a script (JSON, CSV).
+#pragma once
+
+#include <ostream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "hardware/cost_model.hpp"
+#include "sim/metrics/summary.hpp"
+
+namespace servesim {
+
+nlohmann::ordered_json summary_json(const RunResult& run, const Summary& s);
+void write_text_report(std::ostream& out, const RunResult& run, const Summary& s);
+// One row per request: id, arrival, times, tokens, state, reason.
+void write_requests_csv(std::ostream& out, const RunResult& run);
+
+nlohmann::ordered_json step_json(const StepCostModel& model, const BatchShape& shape,
+                                 const StepCost& cost);
+void write_step_text(std::ostream& out, const StepCostModel& model, const BatchShape& shape,
+                     const StepCost& cost);
+
+}  // namespace servesim

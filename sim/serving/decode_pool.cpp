@@ -1,0 +1,86 @@
+#include "sim/serving/decode_pool.hpp"
+
+#include <algorithm>
+
+#include "sim/serving/kv_cache.hpp"
+
+namespace servesim {
+namespace {
+
+bool later(const auto& a, const auto& b) { return a.at_step > b.at_step; }
+
+}  // namespace
+
+DecodePool::DecodePool(int block_size)
+    : block_size_(block_size), by_residue_(static_cast<std::size_t>(block_size), 0) {}
+
+std::size_t DecodePool::residue(std::int64_t base) const {
+  // Step k needs a block for this member when (base + k - 1) % B == 0, i.e. k = (1 - base) mod B.
+  const std::int64_t b = block_size_;
+  return static_cast<std::size_t>((((1 - base) % b) + b) % b);
+}
+
+std::int64_t DecodePool::blocks_needed() const {
+  return by_residue_[static_cast<std::size_t>(step_ % block_size_)];
+}
+
+void DecodePool::join(std::uint32_t request, std::int64_t tokens, std::int64_t final_tokens,
+                      SimTime last_token) {
+  std::uint32_t s;
+  if (!free_slots_.empty()) {
+    s = free_slots_.back();
+    free_slots_.pop_back();
+  } else {
+    s = static_cast<std::uint32_t>(slots_.size());
+    slots_.emplace_back();
+  }
+  Slot& slot = slots_[s];
+  slot.request = request;
+  slot.base = tokens - step_;
+  slot.live = true;
+  slot.prev = tail_;
+  slot.next = kNil;
+  if (tail_ != kNil) slots_[tail_].next = s;
+  tail_ = s;
+  if (head_ == kNil) head_ = s;
+  ++count_;
+  sum_base_ += slot.base;
+  ++by_residue_[residue(slot.base)];
+  heap_.push_back(Finish{final_tokens - slot.base, s, slot.generation});
+  std::push_heap(heap_.begin(), heap_.end(), later<Finish, Finish>);
+  joiners_.push_back(Joiner{s, slot.generation, last_token});
+}
+
+void DecodePool::heap_pop() {
+  std::pop_heap(heap_.begin(), heap_.end(), later<Finish, Finish>);
+  heap_.pop_back();
+}
+
+DecodePool::Removed DecodePool::remove(std::uint32_t s) {
+  Slot& slot = slots_[s];
+  const std::int64_t tokens = slot.base + step_;
+  Removed r{slot.request, tokens, KvCache::blocks_for(tokens - 1, block_size_), last_step_end_};
+  if (slot.prev != kNil) slots_[slot.prev].next = slot.next; else head_ = slot.next;
+  if (slot.next != kNil) slots_[slot.next].prev = slot.prev; else tail_ = slot.prev;
+  --count_;
+  sum_base_ -= slot.base;
+  --by_residue_[residue(slot.base)];
+  slot.live = false;
+  ++slot.generation;
+  free_slots_.push_back(s);
+  return r;
+}
+
+DecodePool::Removed DecodePool::pop_newest() {
+  const std::uint32_t s = tail_;
+  // A member that joined after the last step still has its own last-token time.
+  SimTime last = last_step_end_;
+  for (const Joiner& j : joiners_) {
+    if (j.slot == s && j.generation == slots_[s].generation) last = j.last_token;
+  }
+  Removed r = remove(s);
+  r.last_token = last;
+  return r;
+}
+
+}  // namespace servesim

@@ -1,0 +1,112 @@
+// The sequences of a replica that are generating, one token each per decode step, kept so that
+// a step costs O(joins + finishes + log n), not O(n):
+//  - a shared step counter k: a member has base + k tokens (prompt + generated), so the batch's
+//    context sum is sum(base) + n k;
+//  - its finishing step is known when it joins, so finishes come off a min-heap;
+//  - it needs a new KV block at step k when (base + k - 1) is a multiple of the block size, so
+//    members are counted by base modulo the block size and a step's new blocks are one lookup;
+//  - members in the last step share that step's end as their last token time, so inter-token
+//    gaps are recorded as (gap, count) pairs plus one pair per new member.
+// Members are also linked in join order: the newest is the one preempted first.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "sim/core/units.hpp"
+
+namespace servesim {
+
+class DecodePool {
+ public:
+  explicit DecodePool(int block_size);
+
+  // A sequence with `tokens` tokens so far, done when it has `final_tokens`; its latest token
+  // was emitted at `last_token`.
+  void join(std::uint32_t request, std::int64_t tokens, std::int64_t final_tokens,
+            SimTime last_token);
+
+  std::int64_t size() const { return count_; }
+  bool empty() const { return count_ == 0; }
+  // New KV blocks the next step needs, and the context its tokens attend over.
+  std::int64_t blocks_needed() const;
+  double context_sum() const {
+    return static_cast<double>(sum_base_) + static_cast<double>(count_) * static_cast<double>(step_);
+  }
+
+  struct Removed {
+    std::uint32_t request;
+    std::int64_t tokens;      // tokens it had (prompt + generated)
+    std::int64_t kv_blocks;   // blocks it held
+    SimTime last_token;
+  };
+  // Takes out the newest member (for preemption).
+  Removed pop_newest();
+
+  // Runs one step that ends at `now`: each member emits a token. `gap(seconds_ns, count)` is
+  // called for the inter-token gaps; `done(Removed)` for each member that has finished.
+  template <class Gap, class Done>
+  void step(SimTime now, Gap&& gap, Done&& done);
+
+ private:
+  struct Slot {
+    std::uint32_t request = 0;
+    std::int64_t base = 0;
+    std::uint32_t prev = kNil;
+    std::uint32_t next = kNil;
+    std::uint32_t generation = 0;
+    bool live = false;
+  };
+  struct Finish {
+    std::int64_t at_step;  // value of step_ after the step that completes it
+    std::uint32_t slot;
+    std::uint32_t generation;
+  };
+  struct Joiner {
+    std::uint32_t slot;
+    std::uint32_t generation;
+    SimTime last_token;
+  };
+  static constexpr std::uint32_t kNil = 0xffffffffU;
+
+  std::size_t residue(std::int64_t base) const;
+  Removed remove(std::uint32_t slot);
+  void heap_pop();
+
+  int block_size_;
+  std::int64_t step_ = 0;
+  std::int64_t count_ = 0;
+  std::int64_t sum_base_ = 0;
+  SimTime last_step_end_;
+  std::vector<Slot> slots_;
+  std::vector<std::uint32_t> free_slots_;
+  std::uint32_t head_ = kNil;
+  std::uint32_t tail_ = kNil;
+  std::vector<Finish> heap_;
+  std::vector<std::int64_t> by_residue_;
+  std::vector<Joiner> joiners_;
+};
+
+template <class Gap, class Done>
+void DecodePool::step(SimTime now, Gap&& gap, Done&& done) {
+  std::int64_t fresh = 0;
+  for (const Joiner& j : joiners_) {
+    if (slots_[j.slot].generation != j.generation || !slots_[j.slot].live) continue;
+    ++fresh;
+    gap(now - j.last_token, 1);
+  }
+  joiners_.clear();
+  if (count_ > fresh) gap(now - last_step_end_, count_ - fresh);
+  last_step_end_ = now;
+  ++step_;
+  while (!heap_.empty() && heap_.front().at_step <= step_) {
+    const Finish f = heap_.front();
+    heap_pop();
+    if (slots_[f.slot].generation != f.generation || !slots_[f.slot].live) continue;
+    Removed r = remove(f.slot);
+    r.last_token = now;
+    done(r);
+  }
+}
+
+}  // namespace servesim

@@ -1,0 +1,136 @@
+#include "sim/serving/replica.hpp"
+
+#include <algorithm>
+
+namespace servesim {
+
+Replica::Replica(std::uint32_t index, EngineLimits limits, std::int64_t kv_blocks, int block_size,
+                 StepCostModel& cost, BatchScheduler& scheduler, std::vector<Request>& requests,
+                 QuantileSketch& itl)
+    : index_(index),
+      limits_(limits),
+      kv_(kv_blocks, block_size),
+      pool_(block_size),
+      cost_(&cost),
+      scheduler_(&scheduler),
+      requests_(&requests),
+      itl_(&itl) {}
+
+void Replica::enqueue(std::uint32_t r) {
+  Request& req = request(r);
+  req.replica = static_cast<std::int32_t>(index_);
+  waiting_.push_back(r);
+  ++outstanding_;
+  outstanding_tokens_ += std::int64_t{req.prompt_tokens} + req.output_tokens;
+}
+
+ReplicaLoad Replica::load() const {
+  return ReplicaLoad{outstanding_, outstanding_tokens_,
+                     kv_.total() > 0 ? static_cast<double>(kv_.used()) / static_cast<double>(kv_.total()) : 0.0};
+}
+
+void Replica::admit_front(IterationPlan& plan, std::int64_t tokens, std::int64_t prior) {
+  const std::uint32_t r = waiting_.front();
+  waiting_.pop_front();
+  Request& req = request(r);
+  kv_.allocate(kv_.blocks_for(prior + tokens) - kv_.blocks_for(prior));
+  if (req.first_scheduled == SimTime::never()) req.first_scheduled = started_;
+  req.state = RequestState::kRunning;
+  ++prefilling_;
+  plan.prefills.push_back(PrefillChunk{r, tokens, prior});
+}
+
+std::int64_t Replica::make_room_for_decode() {
+  std::int64_t preempted = 0;
+  while (!pool_.empty() && pool_.blocks_needed() > kv_.free()) {
+    const DecodePool::Removed v = pool_.pop_newest();
+    kv_.release(v.kv_blocks);
+    Request& req = request(v.request);
+    req.generated = static_cast<std::int32_t>(v.tokens - req.prompt_tokens);
+    req.last_token = v.last_token;
+    ++req.preemptions;
+    req.state = RequestState::kWaiting;
+    waiting_.push_front(v.request);
+    ++preempted;
+  }
+  stats_.preemptions += preempted;
+  return preempted;
+}
+
+std::optional<SimTime> Replica::try_start(SimTime now) {
+  if (busy_) return std::nullopt;
+  started_ = now;
+  scheduler_->plan(*this, plan_);
+  if (plan_.empty()) return std::nullopt;
+  shape_ = BatchShape{};
+  for (const PrefillChunk& c : plan_.prefills) shape_.add_prefill(c.tokens, c.prior);
+  if (plan_.decode) {
+    shape_.decode_seqs = pool_.size();
+    shape_.decode_ctx = pool_.context_sum();
+    kv_.allocate(pool_.blocks_needed());
+  }
+  const StepCostModel::Quick q = cost_->quick(shape_);
+  // At least one nanosecond, so that simulated time always advances.
+  const SimTime duration{std::max<std::int64_t>(1, SimTime::from_seconds(q.time).ns)};
+  stats_.iterations += 1;
+  stats_.prefill_iterations += plan_.prefills.empty() ? 0 : 1;
+  stats_.decode_iterations += plan_.prefills.empty() ? 1 : 0;
+  stats_.batched_seqs += shape_.seqs();
+  stats_.busy = stats_.busy + duration;
+  stats_.flops += q.flops;
+  stats_.bytes += q.bytes;
+  busy_ = true;
+  return now + duration;
+}
+
+void Replica::finish(std::uint32_t r, SimTime now, std::int64_t kv_blocks,
+                     std::vector<std::uint32_t>& finished) {
+  Request& req = request(r);
+  kv_.release(kv_blocks);
+  req.generated = req.output_tokens;
+  req.finish = now;
+  req.last_token = now;
+  req.state = RequestState::kDone;
+  --outstanding_;
+  finished.push_back(r);
+}
+
+void Replica::emit_prefill_token(const PrefillChunk& c, SimTime now,
+                                 std::vector<std::uint32_t>& finished) {
+  Request& req = request(c.request);
+  --prefilling_;
+  if (req.first_token == SimTime::never()) {
+    req.first_token = now;
+    outstanding_tokens_ -= req.prompt_tokens;
+  } else {
+    itl_->add(static_cast<double>((now - req.last_token).ns), 1);
+  }
+  outstanding_tokens_ -= 1;
+  req.generated += 1;
+  req.last_token = now;
+  if (req.generated >= req.output_tokens) {
+    finish(c.request, now, kv_.blocks_for(c.prior + c.tokens), finished);
+    return;
+  }
+  pool_.join(c.request, std::int64_t{req.prompt_tokens} + req.generated,
+             std::int64_t{req.prompt_tokens} + req.output_tokens, now);
+}
+
+void Replica::complete(SimTime now, std::vector<std::uint32_t>& finished) {
+  busy_ = false;
+  for (const PrefillChunk& c : plan_.prefills) {
+    if (c.prior + c.tokens == request(c.request).prefill_target()) {
+      emit_prefill_token(c, now, finished);
+    }
+  }
+  if (plan_.decode) {
+    outstanding_tokens_ -= shape_.decode_seqs;
+    pool_.step(
+        now, [&](SimTime gap, std::int64_t count) {
+          itl_->add(static_cast<double>(gap.ns), static_cast<std::uint64_t>(count));
+        },
+        [&](const DecodePool::Removed& r) { finish(r.request, now, r.kv_blocks, finished); });
+  }
+}
+
+}  // namespace servesim

@@ -1,0 +1,130 @@
+// One replica: `tp` GPUs serving one copy of the model. It owns the waiting queue, the KV
+// cache and the decoding sequences; a BatchScheduler decides what each iteration runs, the
+// cost model says how long it takes, and the replica applies what the iteration produced.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <vector>
+
+#include "hardware/cost_model.hpp"
+#include "sim/metrics/quantile_sketch.hpp"
+#include "sim/serving/decode_pool.hpp"
+#include "sim/serving/kv_cache.hpp"
+#include "sim/serving/request.hpp"
+
+namespace servesim {
+
+struct EngineLimits {
+  std::int64_t max_num_seqs = 256;
+  std::int64_t max_num_batched_tokens = 8192;
+  // Blocks kept free when admitting a prefill while others run, so that running sequences can
+  // grow a little before anyone is preempted (vLLM's 1% watermark).
+  std::int64_t watermark_blocks = 0;
+};
+
+struct PrefillChunk {
+  std::uint32_t request = 0;
+  std::int64_t tokens = 0;  // new tokens computed in this iteration
+  std::int64_t prior = 0;   // tokens of this request already in the KV cache
+};
+
+struct IterationPlan {
+  std::vector<PrefillChunk> prefills;
+  bool decode = false;  // every decoding sequence emits one token
+  void clear() {
+    prefills.clear();
+    decode = false;
+  }
+  bool empty() const { return prefills.empty() && !decode; }
+};
+
+struct ReplicaStats {
+  std::int64_t iterations = 0;
+  std::int64_t prefill_iterations = 0;  // iterations with any prefill work
+  std::int64_t decode_iterations = 0;   // decode-only iterations
+  std::int64_t batched_seqs = 0;        // sum over iterations of sequences in the batch
+  std::int64_t preemptions = 0;
+  SimTime busy;
+  double flops = 0.0;  // per GPU
+  double bytes = 0.0;  // per GPU
+};
+
+// What routers see of a replica.
+struct ReplicaLoad {
+  std::int64_t outstanding = 0;         // waiting + running requests
+  std::int64_t outstanding_tokens = 0;  // prompt tokens still to prefill + tokens still to decode
+  double kv_used = 0.0;                 // fraction of KV blocks in use
+};
+
+class Replica;
+
+// A batch scheduler decides, when its replica is free, what the next iteration computes.
+// Policies plug in here; the replica never asks which policy it has.
+class BatchScheduler {
+ public:
+  virtual ~BatchScheduler() = default;
+  virtual void plan(Replica& replica, IterationPlan& plan) = 0;
+  // Whether a prompt longer than max_num_batched_tokens can be computed in pieces.
+  virtual bool splits_prompts() const = 0;
+};
+
+class Replica {
+ public:
+  Replica(std::uint32_t index, EngineLimits limits, std::int64_t kv_blocks, int block_size,
+          StepCostModel& cost, BatchScheduler& scheduler, std::vector<Request>& requests,
+          QuantileSketch& itl);
+
+  // A routed request joins the back of the waiting queue.
+  void enqueue(std::uint32_t request);
+  bool busy() const { return busy_; }
+  // When idle with work to do: plans and costs an iteration; returns when it ends.
+  std::optional<SimTime> try_start(SimTime now);
+  // Applies the iteration that ends at `now`; appends requests that finished to `finished`.
+  void complete(SimTime now, std::vector<std::uint32_t>& finished);
+
+  ReplicaLoad load() const;
+  const ReplicaStats& stats() const { return stats_; }
+  std::uint32_t index() const { return index_; }
+
+  // For schedulers.
+  const EngineLimits& limits() const { return limits_; }
+  std::deque<std::uint32_t>& waiting() { return waiting_; }
+  KvCache& kv() { return kv_; }
+  const KvCache& kv() const { return kv_; }
+  DecodePool& pool() { return pool_; }
+  Request& request(std::uint32_t i) { return (*requests_)[i]; }
+  std::int64_t running() const { return pool_.size() + prefilling_; }
+  // Takes the front waiting request into the iteration: allocates its KV for `tokens` more
+  // tokens after `prior` and adds the chunk to the plan.
+  void admit_front(IterationPlan& plan, std::int64_t tokens, std::int64_t prior);
+  // Preempts the newest decoding sequences (recompute: KV dropped, back to the front of the
+  // queue) until the next decode step's new blocks fit. Returns how many were preempted.
+  std::int64_t make_room_for_decode();
+
+ private:
+  void emit_prefill_token(const PrefillChunk& c, SimTime now, std::vector<std::uint32_t>& finished);
+  void finish(std::uint32_t request, SimTime now, std::int64_t kv_blocks,
+              std::vector<std::uint32_t>& finished);
+
+  std::uint32_t index_;
+  EngineLimits limits_;
+  KvCache kv_;
+  DecodePool pool_;
+  StepCostModel* cost_;
+  BatchScheduler* scheduler_;
+  std::vector<Request>* requests_;
+  QuantileSketch* itl_;
+  std::deque<std::uint32_t> waiting_;
+  std::int64_t prefilling_ = 0;  // sequences admitted to a prefill not yet finished
+  std::int64_t outstanding_ = 0;
+  std::int64_t outstanding_tokens_ = 0;
+  IterationPlan plan_;
+  BatchShape shape_;
+  SimTime started_;
+  bool busy_ = false;
+  ReplicaStats stats_;
+};
+
+}  // namespace servesim

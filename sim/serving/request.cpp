@@ -1,0 +1,16 @@
+#include "sim/serving/request.hpp"
+
+namespace servesim {
+
+std::string reject_reason_text(RejectReason r) {
+  switch (r) {
+    case RejectReason::kNone: return "";
+    case RejectReason::kLongerThanContext: return "prompt + output exceed the model's context window";
+    case RejectReason::kLongerThanKvCache: return "sequence does not fit in the replica's KV cache";
+    case RejectReason::kPromptOverBatch:
+      return "prompt exceeds engine.max_num_batched_tokens (the scheduler does not split prompts)";
+  }
+  return "";
+}
+
+}  // namespace servesim

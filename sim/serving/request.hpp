@@ -1,0 +1,40 @@
+// One request's life, as the metrics need it. Times are absolute simulated times.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "sim/core/units.hpp"
+
+namespace servesim {
+
+enum class RequestState : std::uint8_t { kWaiting, kRunning, kDone, kRejected };
+
+enum class RejectReason : std::uint8_t {
+  kNone,
+  kLongerThanContext,  // prompt + output exceed the model's context window
+  kLongerThanKvCache,  // the whole sequence would not fit in the replica's KV cache
+  kPromptOverBatch,    // prompt exceeds max_num_batched_tokens and the scheduler cannot split it
+};
+std::string reject_reason_text(RejectReason r);
+
+struct Request {
+  SimTime arrival;
+  SimTime first_scheduled = SimTime::never();  // first iteration that computed any of it
+  SimTime first_token = SimTime::never();
+  SimTime last_token = SimTime::never();  // latest token emitted so far
+  SimTime finish = SimTime::never();
+  std::int32_t prompt_tokens = 0;
+  std::int32_t output_tokens = 0;
+  std::int32_t generated = 0;  // tokens emitted (kept current except while in a decode pool)
+  std::int32_t replica = -1;
+  std::uint16_t preemptions = 0;
+  RequestState state = RequestState::kWaiting;
+  RejectReason reject = RejectReason::kNone;
+
+  // Tokens whose KV a prefill must compute before the next token: prompt plus everything
+  // generated so far (after a recompute preemption the generated tokens are recomputed too).
+  std::int64_t prefill_target() const { return std::int64_t{prompt_tokens} + generated; }
+};
+
+}  // namespace servesim

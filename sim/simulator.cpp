@@ -1,0 +1,188 @@
+#include "sim/simulator.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "sim/core/error.hpp"
+
+namespace servesim {
+
+RunSetup prepare(const Scenario& s, const Catalog& catalog) {
+  RunSetup setup;
+  setup.model = catalog.model(s.model);
+  setup.gpu = catalog.gpu(s.gpu);
+  setup.link = catalog.link(s.interconnect.empty() ? setup.gpu.interconnect : s.interconnect);
+  setup.params = setup.gpu.defaults;
+  setup.gpu.peak_for(s.dtype);  // fails early when the GPU lacks the dtype
+
+  const ModelSpec& m = setup.model;
+  if (m.heads % s.tp != 0) {
+    std::vector<std::string> valid;
+    for (int tp = 1; tp <= m.heads; tp *= 2) {
+      if (m.heads % tp == 0) valid.push_back(std::to_string(tp));
+    }
+    throw Error(fmt::format("{}: cluster.tp = {} does not divide the {} attention heads of {}; "
+                            "valid tp values are: {}",
+                            s.file, s.tp, m.heads, m.name, join(valid)));
+  }
+  const auto& row = find_scheduler(s.scheduler);
+  setup.max_num_batched_tokens =
+      s.max_num_batched_tokens > 0 ? s.max_num_batched_tokens : row.default_batched_tokens(m.max_context);
+
+  MemoryPlanInputs in;
+  in.gpu_memory_utilization = s.gpu_memory_utilization;
+  in.max_num_batched_tokens = setup.max_num_batched_tokens;
+  in.max_num_seqs = s.max_num_seqs;
+  in.block_size = s.block_size;
+  in.dtype = s.dtype;
+  setup.memory = plan_memory(m, setup.gpu, Parallelism{s.tp}, in);
+  if (setup.memory.kv_blocks == 0 && !s.num_gpu_blocks) {
+    std::string hint;
+    for (int tp = s.tp * 2; tp <= 8 && m.heads % tp == 0; tp *= 2) {
+      if (plan_memory(m, setup.gpu, Parallelism{tp}, in).kv_blocks > 0) {
+        hint = fmt::format(" Try cluster.tp = {}.", tp);
+        break;
+      }
+    }
+    const double missing_gib = setup.memory.shortfall.value / 1073741824.0;
+    throw Error(fmt::format(
+        "{} ({:.1f} GiB of weights per GPU at tp = {}) does not fit in {} with "
+        "gpu_memory_utilization {}: {:.1f} GiB usable per GPU, {:.2f} GiB more is needed for "
+        "weights, activations and runtime, and more still for any KV cache.{}",
+        m.name, setup.memory.weights.value / 1073741824.0, s.tp, setup.gpu.name,
+        s.gpu_memory_utilization, setup.memory.usable.value / 1073741824.0,
+        std::max(missing_gib, 0.0), hint));
+  }
+  setup.kv_blocks = s.num_gpu_blocks ? *s.num_gpu_blocks : setup.memory.kv_blocks;
+  setup.kv_blocks_pinned = s.num_gpu_blocks.has_value();
+  return setup;
+}
+
+Simulator::Simulator(const Scenario& scenario, const Catalog& catalog)
+    : scenario_(scenario),
+      setup_(prepare(scenario, catalog)),
+      workload_(scenario.workload, scenario.seed),
+      routing_rng_(scenario.seed, "routing") {
+  RuntimeOptions rt;
+  rt.dtype = scenario.dtype;
+  rt.cuda_graphs = scenario.cuda_graphs;
+  cost_ = std::make_unique<StepCostModel>(setup_.model, setup_.gpu, setup_.link,
+                                          Parallelism{scenario.tp}, rt, setup_.params);
+  scheduler_ = find_scheduler(scenario.scheduler).make();
+  router_ = find_router(scenario.router).make();
+  EngineLimits lim;
+  lim.max_num_seqs = scenario.max_num_seqs;
+  lim.max_num_batched_tokens = setup_.max_num_batched_tokens;
+  lim.watermark_blocks = setup_.kv_blocks / 100;
+  requests_.reserve(static_cast<std::size_t>(workload_.total()));
+  replicas_.reserve(static_cast<std::size_t>(scenario.replicas));
+  for (int i = 0; i < scenario.replicas; ++i) {
+    replicas_.emplace_back(static_cast<std::uint32_t>(i), lim, setup_.kv_blocks,
+                           scenario.block_size, *cost_, *scheduler_, requests_, itl_);
+  }
+  loads_.resize(replicas_.size());
+  wake_pending_.assign(replicas_.size(), 0);
+}
+
+void Simulator::issue(const RequestSpec& spec) {
+  Request r;
+  r.arrival = spec.arrival;
+  r.prompt_tokens = spec.prompt_tokens;
+  r.output_tokens = spec.output_tokens;
+  requests_.push_back(r);
+  events_.push(spec.arrival, EventKind::kArrival, static_cast<std::uint32_t>(requests_.size() - 1));
+}
+
+bool Simulator::admissible(Request& r) const {
+  const std::int64_t total = std::int64_t{r.prompt_tokens} + r.output_tokens;
+  if (total > setup_.model.max_context) {
+    r.reject = RejectReason::kLongerThanContext;
+  } else if (KvCache::blocks_for(total - 1, scenario_.block_size) > setup_.kv_blocks) {
+    r.reject = RejectReason::kLongerThanKvCache;
+  } else if (!scheduler_->splits_prompts() && r.prompt_tokens > setup_.max_num_batched_tokens) {
+    r.reject = RejectReason::kPromptOverBatch;
+  }
+  return r.reject == RejectReason::kNone;
+}
+
+void Simulator::start_if_idle(std::size_t i, SimTime now) {
+  if (auto end = replicas_[i].try_start(now)) {
+    events_.push(*end, EventKind::kStepDone, static_cast<std::uint32_t>(i));
+  }
+}
+
+void Simulator::arrive(std::uint32_t id, SimTime now) {
+  Request& r = requests_[id];
+  if (!admissible(r)) {
+    r.state = RequestState::kRejected;
+    r.finish = now;
+    finished_.push_back(id);
+    return;
+  }
+  for (std::size_t i = 0; i < replicas_.size(); ++i) loads_[i] = replicas_[i].load();
+  const std::size_t target = router_->route(loads_, routing_rng_);
+  replicas_[target].enqueue(id);
+  // An idle replica plans its iteration after every event of this instant has run, so that
+  // requests arriving together are batched together, as an engine's scheduler loop sees them.
+  if (!replicas_[target].busy() && !wake_pending_[target]) {
+    wake_pending_[target] = 1;
+    events_.push(now, EventKind::kWake, static_cast<std::uint32_t>(target));
+  }
+}
+
+RunResult Simulator::run() {
+  if (workload_.closed_loop()) {
+    for (std::int64_t u = 0; u < workload_.concurrency(); ++u) {
+      if (auto spec = workload_.next_at(SimTime{0})) issue(*spec);
+    }
+  } else if (auto spec = workload_.next()) {
+    issue(*spec);
+  }
+
+  SimTime now{0};
+  std::uint64_t events = 0;
+  while (!events_.empty()) {
+    const Event e = events_.pop();
+    if (e.time < now) throw std::logic_error("simulated time went backwards");
+    now = e.time;
+    ++events;
+    finished_.clear();
+    if (e.kind == EventKind::kArrival) {
+      if (!workload_.closed_loop()) {
+        if (auto spec = workload_.next()) issue(*spec);
+      }
+      arrive(e.payload, now);
+    } else if (e.kind == EventKind::kWake) {
+      wake_pending_[e.payload] = 0;
+      start_if_idle(e.payload, now);
+    } else {
+      replicas_[e.payload].complete(now, finished_);
+      start_if_idle(e.payload, now);
+    }
+    if (workload_.closed_loop()) {
+      // Each finished or rejected request frees its user, who sends the next one at once.
+      for (std::size_t k = 0; k < finished_.size(); ++k) {
+        if (auto spec = workload_.next_at(now)) issue(*spec);
+      }
+    }
+  }
+
+  RunResult out;
+  out.scenario = scenario_;
+  out.setup = setup_;
+  out.requests = std::move(requests_);
+  out.itl_ns = itl_;
+  out.end = now;
+  out.events = events;
+  out.peak_flops = cost_->peak();
+  out.peak_bandwidth = setup_.gpu.memory_bandwidth;
+  for (const Replica& r : replicas_) {
+    out.replicas.push_back(r.stats());
+    out.kv_peak_blocks.push_back(r.kv().peak());
+  }
+  return out;
+}
+
+}  // namespace servesim

@@ -1,0 +1,79 @@
+// One run of one scenario. A Simulator owns everything the run touches (event queue, replicas,
+// random streams, metrics): no global state, so many can run side by side.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "hardware/catalog.hpp"
+#include "hardware/cost_model.hpp"
+#include "hardware/memory_plan.hpp"
+#include "sim/config/scenario.hpp"
+#include "sim/core/event_queue.hpp"
+#include "sim/core/random.hpp"
+#include "sim/metrics/quantile_sketch.hpp"
+#include "sim/policies/registry.hpp"
+#include "sim/serving/replica.hpp"
+#include "sim/workload/workload.hpp"
+
+namespace servesim {
+
+// What a run was, for the report.
+struct RunSetup {
+  ModelSpec model;
+  DeviceSpec gpu;
+  LinkSpec link;
+  MemoryPlan memory;
+  std::int64_t kv_blocks = 0;  // per replica
+  bool kv_blocks_pinned = false;
+  std::int64_t max_num_batched_tokens = 0;
+  CostParams params;
+};
+
+struct RunResult {
+  Scenario scenario;
+  RunSetup setup;
+  std::vector<Request> requests;
+  QuantileSketch itl_ns;
+  std::vector<ReplicaStats> replicas;
+  std::vector<std::int64_t> kv_peak_blocks;  // per replica
+  SimTime end;                               // last event
+  std::uint64_t events = 0;
+  FlopsPerSecond peak_flops;
+  BytesPerSecond peak_bandwidth;
+};
+
+// Builds the replica's pieces from a scenario; throws Error with what to change when the model
+// does not fit or a name is unknown.
+RunSetup prepare(const Scenario& s, const Catalog& catalog);
+
+class Simulator {
+ public:
+  Simulator(const Scenario& scenario, const Catalog& catalog);
+  RunResult run();
+
+ private:
+  void arrive(std::uint32_t request, SimTime now);
+  void start_if_idle(std::size_t replica, SimTime now);
+  bool admissible(Request& r) const;
+  void issue(const RequestSpec& spec);
+
+  Scenario scenario_;
+  RunSetup setup_;
+  std::unique_ptr<StepCostModel> cost_;
+  std::unique_ptr<BatchScheduler> scheduler_;
+  std::unique_ptr<Router> router_;
+  Workload workload_;
+  RandomStream routing_rng_;
+  EventQueue events_;
+  std::vector<Request> requests_;
+  QuantileSketch itl_;
+  std::vector<Replica> replicas_;
+  std::vector<ReplicaLoad> loads_;
+  std::vector<std::uint32_t> finished_;
+  std::vector<char> wake_pending_;  // per replica: a kWake event is queued
+};
+
+}  // namespace servesim
