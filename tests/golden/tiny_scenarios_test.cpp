@@ -1,0 +1,118 @@
+// Tiny scenarios whose timelines are worked out by hand from the step model's iteration
+// times. The step model itself is checked in unit/step_model_test.cpp; here the question is
+// whether the scheduler, KV cache and metrics put those iterations together correctly.
+#include <gtest/gtest.h>
+
+#include "sim/metrics/summary.hpp"
+#include "sim/simulator.hpp"
+#include "tests/test_util.hpp"
+
+namespace servesim {
+namespace {
+
+using testing::catalog;
+
+// Iteration times as the simulator rounds them: whole nanoseconds.
+struct Steps {
+  StepCostModel model;
+  explicit Steps(const char* gpu)
+      : model(catalog().model("llama-3-8b"), catalog().gpu(gpu), catalog().link("nvlink4"),
+              Parallelism{1}, RuntimeOptions{}, catalog().gpu(gpu).defaults) {}
+  std::int64_t prefill(std::vector<int> prompts) {
+    BatchShape s;
+    for (int p : prompts) s.add_prefill(p, 0);
+    return SimTime::from_seconds(model.breakdown(s).total).ns;
+  }
+  std::int64_t decode(std::vector<int> contexts) {
+    BatchShape s;
+    for (int c : contexts) s.add_decode(c);
+    return SimTime::from_seconds(model.breakdown(s).total).ns;
+  }
+};
+
+RunResult run_trace(const std::string& rows, const std::vector<std::string>& sets = {}) {
+  const std::string trace =
+      testing::write_temp("golden.csv", "arrival_s,prompt_tokens,output_tokens\n" + rows);
+  const Scenario s = testing::scenario_from(
+      "golden",
+      "[model]\nname = \"llama-3-8b\"\n[hardware]\ngpu = \"h100-sxm\"\n[workload]\n"
+      "arrival = \"trace\"\ntrace = \"" + trace + "\"\n",
+      sets);
+  Simulator sim(s, catalog());
+  return sim.run();
+}
+
+TEST(Golden, TwoRequestsOneSecondApart) {
+  // Two requests of 100 prompt and 3 output tokens, at t = 0 and t = 1 s. Each is alone:
+  //   prefill of 100 tokens (P) -> token 1 at P;
+  //   decode attending 101 tokens (D1) -> token 2; decode attending 102 (D2) -> token 3.
+  // P + D1 + D2 is a few tens of ms, so the second finds the replica idle and repeats it.
+  Steps st("h100-sxm");
+  const std::int64_t P = st.prefill({100});
+  const std::int64_t D1 = st.decode({101});
+  const std::int64_t D2 = st.decode({102});
+  const RunResult r = run_trace("0.0,100,3\n1.0,100,3\n");
+  const Summary s = summarize(r);
+  ASSERT_EQ(s.completed, 2);
+  for (const Request& q : r.requests) {
+    EXPECT_EQ((q.first_token - q.arrival).ns, P);
+    EXPECT_EQ((q.finish - q.arrival).ns, P + D1 + D2);
+    EXPECT_EQ(q.first_scheduled, q.arrival);  // no queueing
+  }
+  EXPECT_EQ(r.end.ns, 1'000'000'000 + P + D1 + D2);
+  EXPECT_NEAR(s.ttft.p50, P * 1e-6, 1e-9);
+  // TPOT = (E2E - TTFT) / (3 - 1) = (D1 + D2) / 2.
+  EXPECT_NEAR(s.tpot.mean, (D1 + D2) / 2.0 * 1e-6, 1e-9);
+  // ITL: gaps D1 and D2 for each request, 4 in all; the max is the larger of the two.
+  EXPECT_EQ(s.itl.count, 4u);
+  EXPECT_NEAR(s.itl.max, std::max(D1, D2) * 1e-6, 1e-9);
+  // Throughput: 2 requests, 6 output tokens over the run.
+  EXPECT_NEAR(s.output_tokens_per_s, 6.0 / (r.end.ns * 1e-9), 1e-9);
+}
+
+TEST(Golden, SimultaneousRequestsShareThePrefillThenTheDecodes) {
+  // Two requests at t = 0 (prompts 100 and 200, 2 output tokens each): one prefill iteration of
+  // both (P2), then one decode step of both, attending 101 and 201 tokens (D).
+  Steps st("h100-sxm");
+  const std::int64_t P2 = st.prefill({100, 200});
+  const std::int64_t D = st.decode({101, 201});
+  const RunResult r = run_trace("0.0,100,2\n0.0,200,2\n");
+  for (const Request& q : r.requests) {
+    EXPECT_EQ(q.first_token.ns, P2);
+    EXPECT_EQ(q.finish.ns, P2 + D);
+  }
+}
+
+TEST(Golden, RequestWaitsForKvBlocksThenRuns) {
+  // KV pinned to 10 blocks of 16 tokens. The first request (prompt 100, 3 outputs) takes
+  // ceil(100/16) = 7 blocks; the second, arriving at once, needs 7 more and only 3 are free,
+  // so it waits until the first finishes at P + D1 + D2, then runs the same timeline.
+  Steps st("h100-sxm");
+  const std::int64_t P = st.prefill({100});
+  const std::int64_t D1 = st.decode({101});
+  const std::int64_t D2 = st.decode({102});
+  const RunResult r = run_trace("0.0,100,3\n0.0,100,3\n", {"engine.num_gpu_blocks=10"});
+  const Request& first = r.requests[0];
+  const Request& second = r.requests[1];
+  EXPECT_EQ(first.finish.ns, P + D1 + D2);
+  EXPECT_EQ(second.first_scheduled.ns, P + D1 + D2);
+  EXPECT_EQ(second.first_token.ns, 2 * P + D1 + D2);
+  EXPECT_EQ(second.finish.ns, 2 * (P + D1 + D2));
+  // Peak KV: 7 blocks for the prompt, an 8th when the 101st token's KV is written? No: tokens
+  // 101 and 102 land in block 7 (which holds positions 97..112), so the peak stays 7.
+  EXPECT_EQ(r.kv_peak_blocks[0], 7);
+}
+
+TEST(Golden, OversizedRequestsAreRejectedWithReasons) {
+  // Llama-3-8B's context is 8192 tokens: 8000 + 500 exceeds it.
+  const RunResult r = run_trace("0.0,8000,500\n0.0,100,5\n");
+  EXPECT_EQ(r.requests[0].state, RequestState::kRejected);
+  EXPECT_EQ(r.requests[0].reject, RejectReason::kLongerThanContext);
+  EXPECT_EQ(r.requests[1].state, RequestState::kDone);
+  // With 4 blocks of 16 tokens, a 100-token prompt can never fit.
+  const RunResult k = run_trace("0.0,100,5\n", {"engine.num_gpu_blocks=4"});
+  EXPECT_EQ(k.requests[0].reject, RejectReason::kLongerThanKvCache);
+}
+
+}  // namespace
+}  // namespace servesim

@@ -1,0 +1,32 @@
+// Helpers shared by the tests: scenarios written from strings, and the standard catalog.
+#pragma once
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "hardware/catalog.hpp"
+#include "sim/config/scenario.hpp"
+
+namespace servesim::testing {
+
+// Writes `text` to a fresh file under the temp folder and returns its path.
+inline std::string write_temp(const std::string& name, const std::string& text) {
+  const auto dir = std::filesystem::temp_directory_path() / "servesim-tests";
+  std::filesystem::create_directories(dir);
+  const auto path = dir / name;
+  std::ofstream(path) << text;
+  return path.string();
+}
+
+inline Scenario scenario_from(const std::string& name, const std::string& toml,
+                              const std::vector<std::string>& sets = {}) {
+  return load_scenario(write_temp(name + ".toml", toml), sets);
+}
+
+inline const Catalog& catalog() {
+  static const Catalog c(SERVESIM_SOURCE_DIR);
+  return c;
+}
+
+}  // namespace servesim::testing
