@@ -26,7 +26,7 @@ StepCostModel::StepCostModel(ModelSpec model, DeviceSpec device, LinkSpec link, 
       params_(params),
       peak_(device_.peak_for(runtime.dtype)) {}
 
-OpTime StepCostModel::time_op(const OpCost& op) const {
+OpTime StepCostModel::time_op(const OpCost& op, bool graphs) const {
   OpTime t;
   t.op = op;
   const double bw = device_.memory_bandwidth.value;
@@ -47,6 +47,8 @@ OpTime StepCostModel::time_op(const OpCost& op) const {
       tm = op.bytes / (bw * params_.memory);
       break;
     case OpClass::kAttentionDecode:
+      // Decode attention is bandwidth-bound; its small compute term uses the same tensor
+      // efficiency as prefill attention (the same kernels' arithmetic).
       tc = op.flops / (peak * params_.attention_prefill);
       tm = op.bytes / (bw * params_.attention_decode);
       break;
@@ -59,8 +61,7 @@ OpTime StepCostModel::time_op(const OpCost& op) const {
       // over each GPU's link, all-gather (n-1)/n.
       const double n = par_.tp;
       const double factor = (op.cls == OpClass::kAllReduce ? 2.0 : 1.0) * (n - 1.0) / n;
-      const double latency =
-          runtime_.cuda_graphs ? link_.latency.value : link_.latency_eager.value;
+      const double latency = graphs ? link_.latency.value : link_.latency_eager.value;
       tm = factor * op.bytes / (link_.bandwidth.value * link_.bus_efficiency);
       fixed = op.kernels * latency;
       t.memory_time = Seconds(tm);
@@ -92,27 +93,27 @@ StepCost StepCostModel::breakdown(const BatchShape& shape) const {
   StepCost out;
   std::vector<OpCost> ops;
   step_ops(model_, runtime_.dtype, shape, par_, ops);
+  out.graphs = uses_graphs(shape);
   double gpu = 0.0;
   for (const auto& op : ops) {
-    OpTime t = time_op(op);
+    OpTime t = time_op(op, out.graphs);
     gpu += t.time.value;
     out.kernels += op.kernels;
     out.flops += op.flops;
     if (op.cls != OpClass::kAllReduce && op.cls != OpClass::kAllGather) out.bytes += op.bytes;
     out.ops.push_back(std::move(t));
   }
-  out.graphs = uses_graphs(shape);
   out.gpu = Seconds(gpu);
   out.total = combine(out.gpu, out.kernels, out.graphs);
   out.overhead = out.total - out.gpu;
   return out;
 }
 
-StepCostModel::Part StepCostModel::sum(const std::vector<OpCost>& ops) const {
+StepCostModel::Part StepCostModel::sum(const std::vector<OpCost>& ops, bool graphs) const {
   Part p;
   p.time = 0.0;
   for (const auto& op : ops) {
-    p.time += time_op(op).time.value;
+    p.time += time_op(op, graphs).time.value;
     p.kernels += op.kernels;
     p.flops += op.flops;
     if (op.cls != OpClass::kAllReduce && op.cls != OpClass::kAllGather) p.bytes += op.bytes;
@@ -121,7 +122,7 @@ StepCostModel::Part StepCostModel::sum(const std::vector<OpCost>& ops) const {
 }
 
 const StepCostModel::Part& StepCostModel::cached(std::vector<Part>& table, std::int64_t n,
-                                                 bool tokens) {
+                                                 bool tokens, bool graphs) {
   const auto i = static_cast<std::size_t>(n);
   if (i >= table.size()) table.resize(std::max(i + 1, table.size() * 2));
   Part& slot = table[i];
@@ -132,21 +133,22 @@ const StepCostModel::Part& StepCostModel::cached(std::vector<Part>& table, std::
     } else {
       sequence_ops(model_, runtime_.dtype, n, par_, scratch_);
     }
-    slot = sum(scratch_);
+    slot = sum(scratch_, graphs);
   }
   return slot;
 }
 
 StepCostModel::Quick StepCostModel::quick(const BatchShape& shape) {
-  const Part tok = cached(by_tokens_, shape.tokens(), true);
-  const Part seq = cached(by_seqs_, shape.seqs(), false);
+  const bool graphs = uses_graphs(shape);
+  const Part tok = cached(by_tokens_[graphs], shape.tokens(), true, graphs);
+  const Part seq = cached(by_seqs_[graphs], shape.seqs(), false, graphs);
   scratch_.clear();
   attention_ops(model_, runtime_.dtype, shape, par_, scratch_);
-  const Part attn = sum(scratch_);
+  const Part attn = sum(scratch_, graphs);
   const double gpu = tok.time + seq.time + attn.time;
   const double kernels = tok.kernels + seq.kernels + attn.kernels;
   Quick q;
-  q.time = combine(Seconds(gpu), kernels, uses_graphs(shape));
+  q.time = combine(Seconds(gpu), kernels, graphs);
   q.flops = tok.flops + seq.flops + attn.flops;
   q.bytes = tok.bytes + seq.bytes + attn.bytes;
   return q;

@@ -73,11 +73,12 @@ class StepCostModel {
     double flops = 0.0;
     double bytes = 0.0;
   };
-  OpTime time_op(const OpCost& op) const;
-  Part sum(const std::vector<OpCost>& ops) const;
+  // `graphs`: whether the iteration replays a CUDA graph (collectives then launch cheaper).
+  OpTime time_op(const OpCost& op, bool graphs) const;
+  Part sum(const std::vector<OpCost>& ops, bool graphs) const;
   bool uses_graphs(const BatchShape& shape) const;
   Seconds combine(Seconds gpu, double kernels, bool graphs) const;
-  const Part& cached(std::vector<Part>& table, std::int64_t n, bool tokens);
+  const Part& cached(std::vector<Part>& table, std::int64_t n, bool tokens, bool graphs);
 
   ModelSpec model_;
   DeviceSpec device_;
@@ -86,8 +87,8 @@ class StepCostModel {
   RuntimeOptions runtime_;
   CostParams params_;
   FlopsPerSecond peak_;
-  std::vector<Part> by_tokens_;
-  std::vector<Part> by_seqs_;
+  std::vector<Part> by_tokens_[2];  // [eager, graphs]
+  std::vector<Part> by_seqs_[2];
   std::vector<OpCost> scratch_;
 };
 

@@ -30,7 +30,8 @@ struct MemoryPlanInputs {
 
 // Non-activation memory an engine holds besides weights and KV: 0.834 GiB, fitted so that the
 // RTX 4090 Llama-3.1-8B vLLM 0.19 run (gpu_memory_utilization 0.9, 2048 batched tokens, 256
-// sequences) gets the 2,588 KV blocks that engine reported (shared/validation).
+// sequences) gets the 2,588 KV blocks that engine reported (published with its meta.json in
+// casys-kaist/LLMServingSim, bench/examples/RTX4090/Llama-3.1-8B/vllm, MIT licence).
 inline constexpr double kRuntimeReserveGiB = 0.834;
 
 MemoryPlan plan_memory(const ModelSpec& model, const DeviceSpec& device, Parallelism par,

@@ -93,8 +93,9 @@ void token_ops(const ModelSpec& model, DType dtype, std::int64_t tokens, Paralle
     OpCost ar;
     ar.name = "all_reduce";
     ar.cls = OpClass::kAllReduce;
-    ar.bytes = t * h * b * 2.0 * layers;  // message size: two all-reduces per layer
-    ar.kernels = 2.0 * layers;
+    // Message size: two all-reduces per layer, plus one after the vocabulary-parallel embedding.
+    ar.bytes = t * h * b * (2.0 * layers + 1.0);
+    ar.kernels = 2.0 * layers + 1.0;
     out.push_back(ar);
   }
 

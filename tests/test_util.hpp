@@ -5,14 +5,18 @@
 #include <fstream>
 #include <string>
 
+#include <unistd.h>
+
 #include "hardware/catalog.hpp"
 #include "sim/config/scenario.hpp"
 
 namespace servesim::testing {
 
-// Writes `text` to a fresh file under the temp folder and returns its path.
+// Writes `text` to a file in a temp folder of this process's own (ctest runs tests in parallel
+// processes, which must not overwrite each other's files) and returns its path.
 inline std::string write_temp(const std::string& name, const std::string& text) {
-  const auto dir = std::filesystem::temp_directory_path() / "servesim-tests";
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("servesim-tests-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const auto path = dir / name;
   std::ofstream(path) << text;

@@ -247,7 +247,6 @@ Scenario load_scenario(const std::string& path, const std::vector<std::string>& 
                               "constant, trace, closed-loop",
                               t.location_of("arrival"), arrival));
     }
-    w.requests_set = t.integer("requests").has_value();
     w.requests = positive_int(t, "requests", w.arrival == ArrivalKind::kTrace ? 0 : 1000);
     const bool needs_rate = w.arrival == ArrivalKind::kPoisson ||
                             w.arrival == ArrivalKind::kGamma ||

@@ -26,8 +26,7 @@ enum class ArrivalKind { kPoisson, kGamma, kConstant, kTrace, kClosedLoop };
 std::string arrival_name(ArrivalKind k);
 
 struct WorkloadConfig {
-  std::int64_t requests = 1000;  // for traces: at most this many rows (0: all)
-  bool requests_set = false;
+  std::int64_t requests = 1000;  // for traces: at most this many rows (unset: all)
   ArrivalKind arrival = ArrivalKind::kPoisson;
   double rate = 1.0;        // requests/s (poisson, gamma, constant)
   double burstiness = 1.0;  // coefficient of variation of gamma inter-arrival times

@@ -2,15 +2,17 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace servesim {
 
-double LatencyStats::percentile(double p) const {
-  if (p >= 100.0) return max;
-  if (p >= 99.0) return p99;
-  if (p >= 95.0) return p95;
-  if (p >= 90.0) return p90;
-  return p50;
+double percentile_of_sorted(const std::vector<double>& v, double p) {
+  if (v.empty()) return 0.0;
+  const double pos = p / 100.0 * static_cast<double>(v.size() - 1);
+  const auto lo = static_cast<std::size_t>(std::floor(pos));
+  const std::size_t hi = std::min(lo + 1, v.size() - 1);
+  if (v[hi] == v[lo]) return v[lo];  // also keeps infinities from turning into NaN
+  return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
 }
 
 LatencyStats exact_stats(std::vector<double> v) {
@@ -21,12 +23,7 @@ LatencyStats exact_stats(std::vector<double> v) {
   double sum = 0;
   for (double x : v) sum += x;
   s.mean = sum / static_cast<double>(v.size());
-  auto at = [&](double p) {
-    const double pos = p / 100.0 * static_cast<double>(v.size() - 1);
-    const auto lo = static_cast<std::size_t>(std::floor(pos));
-    const std::size_t hi = std::min(lo + 1, v.size() - 1);
-    return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
-  };
+  auto at = [&](double p) { return percentile_of_sorted(v, p); };
   s.p50 = at(50);
   s.p90 = at(90);
   s.p95 = at(95);
@@ -49,14 +46,13 @@ LatencyStats sketch_stats(const QuantileSketch& q) {
   return s;
 }
 
-// The SLO percentile of a metric, exactly (not rounded to the nearest reported column).
-double exact_percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0.0;
+// Whether the SLO percentile of a metric is within its target, over all requests: a rejected
+// request counts as never meeting it (infinite latency).
+bool percentile_within(std::vector<double> v, std::int64_t rejected, double p, double target) {
+  v.insert(v.end(), static_cast<std::size_t>(rejected), std::numeric_limits<double>::infinity());
+  if (v.empty()) return true;
   std::sort(v.begin(), v.end());
-  const double pos = p / 100.0 * static_cast<double>(v.size() - 1);
-  const auto lo = static_cast<std::size_t>(std::floor(pos));
-  const std::size_t hi = std::min(lo + 1, v.size() - 1);
-  return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
+  return percentile_of_sorted(v, p) <= target;
 }
 
 }  // namespace
@@ -85,6 +81,7 @@ Summary summarize(const RunResult& run) {
     ttft.push_back(t_ttft);
     e2e.push_back(t_e2e);
     queue.push_back((r.first_scheduled - r.arrival).ms());
+    // A one-token answer has no TPOT; it meets any TPOT target.
     double t_tpot = 0.0;
     if (r.output_tokens > 1) {
       t_tpot = (r.finish - r.first_token).ms() / (r.output_tokens - 1);
@@ -101,8 +98,12 @@ Summary summarize(const RunResult& run) {
   s.slo_set = sc.slo_ttft_ms || sc.slo_tpot_ms;
   s.slo_attainment = s.total ? static_cast<double>(good) / static_cast<double>(s.total) : 0.0;
   s.goodput_requests_per_s = static_cast<double>(good) / secs;
-  if (sc.slo_ttft_ms) s.slo_ttft_met = exact_percentile(ttft, sc.slo_percentile) <= *sc.slo_ttft_ms;
-  if (sc.slo_tpot_ms) s.slo_tpot_met = exact_percentile(tpot, sc.slo_percentile) <= *sc.slo_tpot_ms;
+  if (sc.slo_ttft_ms) {
+    s.slo_ttft_met = percentile_within(ttft, s.rejected, sc.slo_percentile, *sc.slo_ttft_ms);
+  }
+  if (sc.slo_tpot_ms) {
+    s.slo_tpot_met = percentile_within(tpot, s.rejected, sc.slo_percentile, *sc.slo_tpot_ms);
+  }
   s.ttft = exact_stats(std::move(ttft));
   s.tpot = exact_stats(std::move(tpot));
   s.e2e = exact_stats(std::move(e2e));

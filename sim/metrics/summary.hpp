@@ -15,12 +15,12 @@ namespace servesim {
 struct LatencyStats {
   std::uint64_t count = 0;
   double mean = 0, p50 = 0, p90 = 0, p95 = 0, p99 = 0, max = 0;  // milliseconds
-  double percentile(double p) const;  // one of 50, 90, 95, 99, or 100 (max)
 };
 
 // Exact percentiles with linear interpolation between closest ranks (numpy's default):
 // the p-th percentile of sorted x[0..n-1] is at position p/100 * (n - 1).
 LatencyStats exact_stats(std::vector<double> values_ms);
+double percentile_of_sorted(const std::vector<double>& sorted, double p);
 
 struct Summary {
   std::int64_t total = 0;
@@ -35,7 +35,8 @@ struct Summary {
   bool slo_set = false;
   double slo_attainment = 0;
   double goodput_requests_per_s = 0;
-  std::optional<bool> slo_ttft_met;  // the SLO percentile of TTFT within its target
+  // The SLO percentile of TTFT within its target, rejected requests counted as missing it.
+  std::optional<bool> slo_ttft_met;
   std::optional<bool> slo_tpot_met;
   double mfu = 0, mbu = 0, kv_cache_peak = 0, busy = 0;
   std::int64_t iterations = 0;

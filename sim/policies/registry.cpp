@@ -25,6 +25,8 @@ const std::vector<RouterRow>& router_table() {
   static const std::vector<RouterRow> table = {
       {"round-robin", "each request to the next replica in turn",
        [] { return std::make_unique<RoundRobinRouter>(); }},
+      {"random", "each request to a replica drawn uniformly at random",
+       [] { return std::make_unique<RandomRouter>(); }},
       {"least-outstanding", "to the replica with the fewest requests waiting or running",
        [] { return std::make_unique<LeastOutstandingRouter>(); }},
   };

@@ -8,6 +8,10 @@ std::size_t RoundRobinRouter::route(const std::vector<ReplicaLoad>& loads, Rando
   return pick;
 }
 
+std::size_t RandomRouter::route(const std::vector<ReplicaLoad>& loads, RandomStream& rng) {
+  return static_cast<std::size_t>(rng.below(loads.size()));
+}
+
 std::size_t LeastOutstandingRouter::route(const std::vector<ReplicaLoad>& loads, RandomStream&) {
   std::size_t best = 0;
   for (std::size_t i = 1; i < loads.size(); ++i) {

@@ -23,6 +23,12 @@ class RoundRobinRouter final : public Router {
   std::size_t next_ = 0;
 };
 
+// Uniformly at random, from the run's routing stream.
+class RandomRouter final : public Router {
+ public:
+  std::size_t route(const std::vector<ReplicaLoad>& loads, RandomStream& rng) override;
+};
+
 // Fewest requests waiting or running; ties go to the lowest index.
 class LeastOutstandingRouter final : public Router {
  public:

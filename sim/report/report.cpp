@@ -33,13 +33,16 @@ nlohmann::ordered_json summary_json(const RunResult& run, const Summary& s) {
                    {"model", su.model.name},
                    {"gpu", su.gpu.name},
                    {"interconnect", su.link.name},
+                   {"dtype", dtype_name(sc.dtype)},
                    {"tp", sc.tp},
                    {"replicas", sc.replicas},
                    {"router", sc.router},
                    {"scheduler", sc.scheduler},
                    {"max_num_seqs", sc.max_num_seqs},
                    {"max_num_batched_tokens", su.max_num_batched_tokens},
+                   {"gpu_memory_utilization", sc.gpu_memory_utilization},
                    {"kv_blocks_per_replica", su.kv_blocks},
+                   {"kv_blocks_pinned", su.kv_blocks_pinned},
                    {"block_size", sc.block_size},
                    {"cuda_graphs", sc.cuda_graphs},
                    {"arrival", arrival_name(sc.workload.arrival)}};
@@ -117,8 +120,8 @@ void write_text_report(std::ostream& out, const RunResult& run, const Summary& s
 
   if (s.slo_set) {
     std::string targets;
-    if (sc.slo_ttft_ms) targets += fmt::format("TTFT <= {} ms ", *sc.slo_ttft_ms);
-    if (sc.slo_tpot_ms) targets += fmt::format("TPOT <= {} ms ", *sc.slo_tpot_ms);
+    if (sc.slo_ttft_ms) targets += fmt::format("TTFT <= {} ms", *sc.slo_ttft_ms);
+    if (sc.slo_tpot_ms) targets += fmt::format("{}TPOT <= {} ms", targets.empty() ? "" : ", ", *sc.slo_tpot_ms);
     fmt::print(out, "SLO        {}: {:.1f}% of requests attain it, goodput {:.3f} requests/s\n",
                targets, s.slo_attainment * 100.0, s.goodput_requests_per_s);
     auto verdict = [&](const char* what, const std::optional<bool>& met) {
@@ -145,7 +148,7 @@ void write_requests_csv(std::ostream& out, const RunResult& run) {
                r.arrival.seconds().value, r.prompt_tokens, r.output_tokens,
                done ? "done" : (r.state == RequestState::kRejected ? "rejected" : "unfinished"),
                ms_or_never(r.first_scheduled, r.arrival), ms_or_never(r.first_token, r.arrival),
-               ms_or_never(r.finish, r.arrival), tpot, r.preemptions, reject_reason_text(r.reject));
+               done ? (r.finish - r.arrival).ms() : -1.0, tpot, r.preemptions, reject_reason_text(r.reject));
   }
 }
 

@@ -37,6 +37,7 @@ void Replica::admit_front(IterationPlan& plan, std::int64_t tokens, std::int64_t
   if (req.first_scheduled == SimTime::never()) req.first_scheduled = started_;
   req.state = RequestState::kRunning;
   ++prefilling_;
+  outstanding_tokens_ -= tokens;
   plan.prefills.push_back(PrefillChunk{r, tokens, prior});
 }
 
@@ -49,6 +50,7 @@ std::int64_t Replica::make_room_for_decode() {
     req.generated = static_cast<std::int32_t>(v.tokens - req.prompt_tokens);
     req.last_token = v.last_token;
     ++req.preemptions;
+    outstanding_tokens_ += v.tokens;  // all of it is computed again
     req.state = RequestState::kWaiting;
     waiting_.push_front(v.request);
     ++preempted;
@@ -101,7 +103,6 @@ void Replica::emit_prefill_token(const PrefillChunk& c, SimTime now,
   --prefilling_;
   if (req.first_token == SimTime::never()) {
     req.first_token = now;
-    outstanding_tokens_ -= req.prompt_tokens;
   } else {
     itl_->add(static_cast<double>((now - req.last_token).ns), 1);
   }

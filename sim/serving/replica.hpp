@@ -54,7 +54,7 @@ struct ReplicaStats {
 // What routers see of a replica.
 struct ReplicaLoad {
   std::int64_t outstanding = 0;         // waiting + running requests
-  std::int64_t outstanding_tokens = 0;  // prompt tokens still to prefill + tokens still to decode
+  std::int64_t outstanding_tokens = 0;  // tokens still to prefill (recomputes too) + to emit
   double kv_used = 0.0;                 // fraction of KV blocks in use
 };
 
