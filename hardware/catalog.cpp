@@ -66,6 +66,12 @@ LinkSpec Catalog::link(const std::string& name_or_path) const {
   return load_link_file(p.string(), p.stem().string());
 }
 
+std::optional<std::string> Catalog::calibration_path(const std::string& gpu_name) const {
+  const fs::path p = root_ / "calibration/results" / (gpu_name + ".toml");
+  if (!fs::exists(p)) return std::nullopt;
+  return p.string();
+}
+
 std::vector<std::string> Catalog::model_names() const { return stems(root_ / "models/catalog"); }
 std::vector<std::string> Catalog::gpu_names() const {
   return stems(root_ / "hardware/catalog/gpus");

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,9 @@ class Catalog {
   ModelSpec model(const std::string& name_or_path) const;
   DeviceSpec gpu(const std::string& name_or_path) const;
   LinkSpec link(const std::string& name_or_path) const;
+
+  // calibration/results/<gpu>.toml when it exists.
+  std::optional<std::string> calibration_path(const std::string& gpu_name) const;
 
   std::vector<std::string> model_names() const;
   std::vector<std::string> gpu_names() const;

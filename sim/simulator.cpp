@@ -14,7 +14,9 @@ RunSetup prepare(const Scenario& s, const Catalog& catalog) {
   setup.model = catalog.model(s.model);
   setup.gpu = catalog.gpu(s.gpu);
   setup.link = catalog.link(s.interconnect.empty() ? setup.gpu.interconnect : s.interconnect);
-  setup.params = setup.gpu.defaults;
+  const CalibrationChoice cal = choose_calibration(s.calibration, catalog, setup.gpu);
+  setup.params = cal.params;
+  setup.calibration = cal.description;
   setup.gpu.peak_for(s.dtype);  // fails early when the GPU lacks the dtype
 
   const ModelSpec& m = setup.model;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "hardware/calibration.hpp"
 #include "hardware/catalog.hpp"
 #include "hardware/cost_model.hpp"
 #include "hardware/memory_plan.hpp"
@@ -30,6 +31,7 @@ struct RunSetup {
   bool kv_blocks_pinned = false;
   std::int64_t max_num_batched_tokens = 0;
   CostParams params;
+  std::string calibration;  // which parameters were used, in words
 };
 
 struct RunResult {

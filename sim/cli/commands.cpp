@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "hardware/calibration.hpp"
 #include "hardware/catalog.hpp"
 #include "sim/core/error.hpp"
 #include "sim/metrics/summary.hpp"
@@ -19,6 +20,10 @@ namespace servesim::cli {
 int run_command(const RunArgs& args) {
   std::vector<std::string> sets = args.sets;
   if (args.seed) sets.push_back(fmt::format("seed={}", *args.seed));
+  if (!args.calibration.empty()) {
+    // As a TOML string, so that paths with dots or slashes survive.
+    sets.push_back(fmt::format("hardware.calibration=\"{}\"", args.calibration));
+  }
   const Scenario scenario = load_scenario(args.scenario, sets);
   Simulator sim(scenario, Catalog::standard());
   const RunResult result = sim.run();
@@ -103,12 +108,13 @@ int step_command(const StepArgs& args) {
   RuntimeOptions rt;
   rt.dtype = parse_dtype(args.dtype, "--dtype");
   rt.cuda_graphs = args.cuda_graphs == "on";
-  const StepCostModel cost(model, gpu, link, Parallelism{args.tp}, rt, gpu.defaults);
+  const CalibrationChoice cal = choose_calibration(args.calibration, catalog, gpu);
+  const StepCostModel cost(model, gpu, link, Parallelism{args.tp}, rt, cal.params);
   const StepCost c = cost.breakdown(shape);
   if (args.json) {
-    std::cout << step_json(cost, shape, c).dump(2) << "\n";
+    std::cout << step_json(cost, shape, c, cal.description).dump(2) << "\n";
   } else {
-    write_step_text(std::cout, cost, shape, c);
+    write_step_text(std::cout, cost, shape, c, cal.description);
   }
   return 0;
 }

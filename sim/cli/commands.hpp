@@ -13,6 +13,7 @@ struct RunArgs {
   std::vector<std::string> sets;
   bool json = false;
   std::string out_dir;
+  std::string calibration;  // "" keeps the scenario's setting
 };
 int run_command(const RunArgs& args);
 
@@ -26,6 +27,7 @@ struct StepArgs {
   std::vector<std::string> prefill;  // "BxS"
   std::vector<std::string> decode;   // "BxC"
   std::vector<std::string> seq;      // "Q@C"
+  std::string calibration = "auto";
   bool json = false;
 };
 int step_command(const StepArgs& args);

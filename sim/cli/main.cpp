@@ -19,6 +19,9 @@ int main(int argc, char** argv) {
                       "override a scenario key, e.g. --set workload.rate=20 (repeatable)");
   run_cmd->add_flag("--json", run.json, "print the summary as JSON instead of text");
   run_cmd->add_option("--out", run.out_dir, "write summary.json and requests.csv into this folder");
+  run_cmd->add_option("--calibration", run.calibration,
+                      "cost parameters: auto (calibration/results/<gpu>.toml if present), none "
+                      "(catalog defaults) or a calibration file");
 
   StepArgs step;
   auto* step_cmd = app.add_subcommand(
@@ -32,6 +35,9 @@ int main(int argc, char** argv) {
   step_cmd->add_option("--prefill", step.prefill, "B sequences of S prompt tokens: BxS (repeatable)");
   step_cmd->add_option("--decode", step.decode, "B decoding sequences with C cached tokens: BxC (repeatable)");
   step_cmd->add_option("--seq", step.seq, "one sequence, Q new tokens after C cached: Q@C (repeatable)");
+  step_cmd->add_option("--calibration", step.calibration,
+                       "auto (calibration/results/<gpu>.toml if present), none, or a file")
+      ->capture_default_str();
   step_cmd->add_flag("--json", step.json, "print JSON (total_ms, per-op table)");
 
   std::string what;

@@ -207,6 +207,13 @@ Scenario load_scenario(const std::string& path, const std::vector<std::string>& 
   section(r, "hardware", [&](TableReader& t) {
     s.gpu = t.required(t.string("gpu"), "gpu");
     s.interconnect = t.string("interconnect").value_or("");
+    if (auto c = t.string("calibration")) {
+      std::filesystem::path p(*c);
+      const bool is_path = *c != "auto" && *c != "none";
+      s.calibration = is_path && p.is_relative() && !std::filesystem::exists(p)
+                          ? (std::filesystem::path(path).parent_path() / p).string()
+                          : *c;
+    }
   });
 
   section(r, "cluster", [&](TableReader& t) {

@@ -46,6 +46,7 @@ struct Scenario {
   // [hardware]
   std::string gpu;
   std::string interconnect;  // "" = the GPU's default
+  std::string calibration = "auto";  // "auto", "none" or a calibration file
   // [cluster]
   int replicas = 1;
   int tp = 1;

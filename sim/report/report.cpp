@@ -45,6 +45,7 @@ nlohmann::ordered_json summary_json(const RunResult& run, const Summary& s) {
                    {"kv_blocks_pinned", su.kv_blocks_pinned},
                    {"block_size", sc.block_size},
                    {"cuda_graphs", sc.cuda_graphs},
+                   {"calibration", su.calibration},
                    {"arrival", arrival_name(sc.workload.arrival)}};
   nlohmann::ordered_json reasons = nlohmann::ordered_json::object();
   for (const auto& [k, v] : s.rejected_by_reason) reasons[k] = v;
@@ -93,7 +94,7 @@ void write_text_report(std::ostream& out, const RunResult& run, const Summary& s
   fmt::print(out, "  KV cache  {} blocks x {} tokens per replica{} ({:.1f} GiB weights/GPU)\n",
              su.kv_blocks, sc.block_size, su.kv_blocks_pinned ? " (pinned by num_gpu_blocks)" : "",
              su.memory.weights.value / 1073741824.0);
-  fmt::print(out, "  calibration: none (catalog defaults for {})\n\n", su.gpu.name);
+  fmt::print(out, "  calibration {}\n\n", su.calibration);
 
   fmt::print(out, "requests   {} completed, {} rejected, of {};  {} preemptions\n", s.completed,
              s.rejected, s.total, s.preemptions);
@@ -153,13 +154,14 @@ void write_requests_csv(std::ostream& out, const RunResult& run) {
 }
 
 nlohmann::ordered_json step_json(const StepCostModel& m, const BatchShape& shape,
-                                 const StepCost& c) {
+                                 const StepCost& c, const std::string& calibration) {
   nlohmann::ordered_json j;
   j["model"] = m.model().name;
   j["gpu"] = m.device().name;
   j["tp"] = m.parallelism().tp;
   j["dtype"] = dtype_name(m.runtime().dtype);
   j["cuda_graphs"] = c.graphs;
+  j["calibration"] = calibration;
   j["batch"] = {{"sequences", shape.seqs()},
                 {"tokens", shape.tokens()},
                 {"prefill_sequences", shape.prefill_seqs},
@@ -188,12 +190,12 @@ nlohmann::ordered_json step_json(const StepCostModel& m, const BatchShape& shape
 }
 
 void write_step_text(std::ostream& out, const StepCostModel& m, const BatchShape& shape,
-                     const StepCost& c) {
+                     const StepCost& c, const std::string& calibration) {
   fmt::print(out, "{} on {} x{} ({}), {} sequences / {} tokens ({} prefill, {} decode), CUDA graphs {}\n",
              m.model().name, m.device().name, m.parallelism().tp, dtype_name(m.runtime().dtype),
              shape.seqs(), shape.tokens(), shape.prefill_seqs, shape.decode_seqs,
              c.graphs ? "used" : "not used");
-  fmt::print(out, "calibration: none (catalog defaults for {})\n\n", m.device().name);
+  fmt::print(out, "calibration {}\n\n", calibration);
   fmt::print(out, "{:<20}{:<14}{:>11}{:>7}{:>13}{:>13}{:>9}\n", "op", "class", "time (ms)", "%",
              "GFLOP", "MB", "bound");
   for (const OpTime& o : c.ops) {

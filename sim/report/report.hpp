@@ -16,9 +16,10 @@ void write_text_report(std::ostream& out, const RunResult& run, const Summary& s
 // One row per request: id, arrival, times, tokens, state, reason.
 void write_requests_csv(std::ostream& out, const RunResult& run);
 
+// `calibration` says which cost parameters were used.
 nlohmann::ordered_json step_json(const StepCostModel& model, const BatchShape& shape,
-                                 const StepCost& cost);
+                                 const StepCost& cost, const std::string& calibration);
 void write_step_text(std::ostream& out, const StepCostModel& model, const BatchShape& shape,
-                     const StepCost& cost);
+                     const StepCost& cost, const std::string& calibration);
 
 }  // namespace servesim

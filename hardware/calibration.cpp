@@ -1,0 +1,142 @@
+#include "hardware/calibration.hpp"
+
+#include <filesystem>
+#include <fstream>
+
+#include <fmt/format.h>
+#include <fmt/ostream.h>
+
+#include "sim/core/error.hpp"
+#include "sim/core/toml_reader.hpp"
+
+namespace servesim {
+namespace {
+
+// Parameter rows: TOML key, whether a time (else a plain number), and the field.
+struct Row {
+  const char* key;
+  bool is_time;
+  double CostParams::*number;
+  Seconds CostParams::*time;
+  bool fraction;
+};
+
+constexpr Row kRows[] = {
+    {"gemm", false, &CostParams::gemm, nullptr, true},
+    {"gemm_m_half", false, &CostParams::gemm_m_half, nullptr, false},
+    {"attention_prefill", false, &CostParams::attention_prefill, nullptr, true},
+    {"attention_decode", false, &CostParams::attention_decode, nullptr, true},
+    {"memory", false, &CostParams::memory, nullptr, true},
+    {"knee", false, &CostParams::knee, nullptr, false},
+    {"kernel", true, nullptr, &CostParams::kernel, false},
+    {"launch", true, nullptr, &CostParams::launch, false},
+    {"graph_node", true, nullptr, &CostParams::graph_node, false},
+    {"step_graphs", true, nullptr, &CostParams::step_graphs, false},
+    {"step_eager", true, nullptr, &CostParams::step_eager, false},
+};
+
+}  // namespace
+
+Calibration load_calibration(const std::string& path) {
+  const toml::table t = parse_toml_file(path);
+  TableReader r(t, path, "");
+  Calibration c;
+  c.path = path;
+  auto prov = r.table("provenance");
+  if (!prov) throw Error(fmt::format("{}: missing table [provenance]", path));
+  for (const auto& [k, v] : *t["provenance"].as_table()) {
+    const std::string key(k.str());
+    c.provenance[key] = prov->required(prov->string(key), key);
+  }
+  prov->finish();
+  auto params = r.table("params");
+  if (!params) {
+    throw Error(fmt::format("{}: missing table [params] with the fitted parameters", path));
+  }
+  for (const Row& row : kRows) {
+    if (row.is_time) {
+      c.params.*row.time = Seconds(params->required(params->quantity(row.key, Dimension::kTime), row.key));
+      continue;
+    }
+    const double v = params->required(params->number(row.key), row.key);
+    if (!(v > 0.0) || (row.fraction && v > 1.0)) {
+      throw Error(fmt::format("{}: \"{}\" must be {}, got {}", params->location_of(row.key),
+                              params->key_path(row.key),
+                              row.fraction ? "a fraction in (0, 1]" : "positive", v));
+    }
+    c.params.*row.number = v;
+  }
+  params->finish();
+  if (auto res = r.table("residuals")) {
+    for (const auto& [k, v] : *t["residuals"].as_table()) {
+      const std::string key(k.str());
+      auto entry = res->table(key);
+      if (!entry) continue;
+      FitResidual fr;
+      fr.rms_relative = entry->required(entry->number("rms_relative"), "rms_relative");
+      fr.points = static_cast<int>(entry->required(entry->integer("points"), "points"));
+      entry->finish();
+      c.residuals[key] = fr;
+    }
+    res->finish();
+  }
+  r.finish();
+  return c;
+}
+
+void write_calibration(const std::string& path, const Calibration& c) {
+  std::ofstream out(path);
+  if (!out) throw Error(fmt::format("cannot write calibration file {}", path));
+  fmt::print(out, "# servesim calibration: cost-model parameters fitted from microbenchmarks.\n");
+  fmt::print(out, "# Produced by servesim-calibrate; docs/calibration.md explains each parameter.\n\n");
+  fmt::print(out, "[provenance]\n");
+  for (const auto& [k, v] : c.provenance) fmt::print(out, "{} = \"{}\"\n", k, v);
+  fmt::print(out, "\n[params]\n");
+  for (const Row& row : kRows) {
+    if (row.is_time) {
+      fmt::print(out, "{} = \"{:.4g} us\"\n", row.key, to_us(c.params.*row.time));
+    } else {
+      fmt::print(out, "{} = {:.6g}\n", row.key, c.params.*row.number);
+    }
+  }
+  fmt::print(out, "\n[residuals]   # RMS relative error of the fitted model over each group's points\n");
+  for (const auto& [k, v] : c.residuals) {
+    fmt::print(out, "{} = {{ rms_relative = {:.4f}, points = {} }}\n", k, v.rms_relative, v.points);
+  }
+  if (!out) throw Error(fmt::format("cannot write calibration file {}", path));
+}
+
+CalibrationChoice choose_calibration(const std::string& setting, const Catalog& catalog,
+                                     const DeviceSpec& gpu) {
+  CalibrationChoice choice;
+  std::string path;
+  if (setting == "none") {
+    choice.params = gpu.defaults;
+    choice.description = fmt::format("none (catalog defaults for {}, --calibration none)", gpu.name);
+    return choice;
+  }
+  if (setting.empty() || setting == "auto") {
+    const auto p = catalog.calibration_path(gpu.name);
+    if (!p) {
+      choice.params = gpu.defaults;
+      choice.description =
+          fmt::format("none (no calibration/results/{}.toml; catalog defaults)", gpu.name);
+      return choice;
+    }
+    path = *p;
+  } else {
+    path = setting;
+  }
+  const Calibration c = load_calibration(path);
+  choice.params = c.params;
+  choice.path = path;
+  auto get = [&](const char* k) {
+    auto it = c.provenance.find(k);
+    return it == c.provenance.end() ? std::string("?") : it->second;
+  };
+  choice.description = fmt::format("{} (fitted on {}, driver {}, {})", path, get("gpu"),
+                                   get("driver"), get("date"));
+  return choice;
+}
+
+}  // namespace servesim
