@@ -26,53 +26,57 @@ StepCostModel::StepCostModel(ModelSpec model, DeviceSpec device, LinkSpec link, 
       params_(params),
       peak_(device_.peak_for(runtime.dtype)) {}
 
-OpTime StepCostModel::time_op(const OpCost& op, bool graphs) const {
+OpTime compute_op_time(const OpCost& op, const CostParams& params, double peak,
+                       double bandwidth) {
   OpTime t;
   t.op = op;
-  const double bw = device_.memory_bandwidth.value;
-  const double peak = peak_.value;
-  const double p = params_.knee;
   double tc = 0.0;
   double tm = 0.0;
-  double fixed = op.kernels * params_.kernel.value;
   switch (op.cls) {
     case OpClass::kGemm: {
-      const double eff = params_.gemm * op.m / (op.m + params_.gemm_m_half);
+      const double eff = params.gemm * op.m / (op.m + params.gemm_m_half);
       tc = op.flops / (peak * eff);
-      tm = op.bytes / (bw * params_.memory);
+      tm = op.bytes / (bandwidth * params.memory);
       break;
     }
     case OpClass::kAttentionPrefill:
-      tc = op.flops / (peak * params_.attention_prefill);
-      tm = op.bytes / (bw * params_.memory);
+      tc = op.flops / (peak * params.attention_prefill);
+      tm = op.bytes / (bandwidth * params.memory);
       break;
     case OpClass::kAttentionDecode:
       // Decode attention is bandwidth-bound; its small compute term uses the same tensor
       // efficiency as prefill attention (the same kernels' arithmetic).
-      tc = op.flops / (peak * params_.attention_prefill);
-      tm = op.bytes / (bw * params_.attention_decode);
+      tc = op.flops / (peak * params.attention_prefill);
+      tm = op.bytes / (bandwidth * params.attention_decode);
       break;
     case OpClass::kMemory:
-      tm = op.bytes / (bw * params_.memory);
+      tm = op.bytes / (bandwidth * params.memory);
       break;
     case OpClass::kAllReduce:
-    case OpClass::kAllGather: {
-      // Ring algorithms (nccl-tests PERFORMANCE.md): all-reduce moves 2(n-1)/n of the message
-      // over each GPU's link, all-gather (n-1)/n.
-      const double n = par_.tp;
-      const double factor = (op.cls == OpClass::kAllReduce ? 2.0 : 1.0) * (n - 1.0) / n;
-      const double latency = graphs ? link_.latency.value : link_.latency_eager.value;
-      tm = factor * op.bytes / (link_.bandwidth.value * link_.bus_efficiency);
-      fixed = op.kernels * latency;
-      t.memory_time = Seconds(tm);
-      t.time = Seconds(tm + fixed);
-      return t;
-    }
+    case OpClass::kAllGather:
+      break;  // collectives are timed by the link model
   }
   t.compute_time = Seconds(tc);
   t.memory_time = Seconds(tm);
   t.compute_bound = tc > tm;
-  t.time = Seconds(smooth_max(tc, tm, p) + fixed);
+  t.time = Seconds(smooth_max(tc, tm, params.knee) + op.kernels * params.kernel.value);
+  return t;
+}
+
+OpTime StepCostModel::time_op(const OpCost& op, bool graphs) const {
+  if (op.cls != OpClass::kAllReduce && op.cls != OpClass::kAllGather) {
+    return compute_op_time(op, params_, peak_.value, device_.memory_bandwidth.value);
+  }
+  // Ring algorithms (nccl-tests PERFORMANCE.md): all-reduce moves 2(n-1)/n of the message
+  // over each GPU's link, all-gather (n-1)/n.
+  OpTime t;
+  t.op = op;
+  const double n = par_.tp;
+  const double factor = (op.cls == OpClass::kAllReduce ? 2.0 : 1.0) * (n - 1.0) / n;
+  const double latency = graphs ? link_.latency.value : link_.latency_eager.value;
+  const double tm = factor * op.bytes / (link_.bandwidth.value * link_.bus_efficiency);
+  t.memory_time = Seconds(tm);
+  t.time = Seconds(tm + op.kernels * latency);
   return t;
 }
 

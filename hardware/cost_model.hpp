@@ -30,6 +30,11 @@ struct OpTime {
   bool compute_bound = false;
 };
 
+// The time of one compute or memory op (not a collective) on a device with peak rate `peak`
+// (flop/s) and memory bandwidth `bandwidth` (bytes/s) under `params`. The fitter calls this
+// same function, so what is fitted is exactly what the simulator uses.
+OpTime compute_op_time(const OpCost& op, const CostParams& params, double peak, double bandwidth);
+
 struct StepCost {
   Seconds total;     // what the iteration takes, overhead included
   Seconds gpu;       // sum of op times

@@ -21,10 +21,8 @@ int kv_heads_per_gpu(const ModelSpec& model, Parallelism par) {
   return std::max(1, model.kv_heads / par.tp);
 }
 
-namespace {
-
 // A GEMM of M rows against a K x N weight, repeated `kernels` times (once per layer).
-OpCost gemm(std::string name, double m, double k, double n, double kernels, double bytes_per) {
+OpCost gemm_op(std::string name, double m, double k, double n, double kernels, double bytes_per) {
   OpCost op;
   op.name = std::move(name);
   op.cls = OpClass::kGemm;
@@ -44,8 +42,6 @@ OpCost memory_op(std::string name, double bytes, double kernels) {
   return op;
 }
 
-}  // namespace
-
 void token_ops(const ModelSpec& model, DType dtype, std::int64_t tokens, Parallelism par,
                std::vector<OpCost>& out) {
   const double b = dtype_bytes(dtype);
@@ -58,12 +54,12 @@ void token_ops(const ModelSpec& model, DType dtype, std::int64_t tokens, Paralle
   const double inter = model.intermediate / tp;
 
   out.push_back(memory_op("embedding", t * h * b * 2.0 / tp, 1));
-  out.push_back(gemm("qkv_proj", t, h, q_width + 2.0 * kv_width, layers, b));
+  out.push_back(gemm_op("qkv_proj", t, h, q_width + 2.0 * kv_width, layers, b));
   // Rotary reads and writes q and k in place.
   out.push_back(memory_op("rotary", 2.0 * t * (q_width + kv_width) * b * layers, layers));
   // The new tokens' K and V are written into the paged cache.
   out.push_back(memory_op("kv_cache_write", 2.0 * 2.0 * t * kv_width * b * layers, layers));
-  out.push_back(gemm("o_proj", t, q_width, h, layers, b));
+  out.push_back(gemm_op("o_proj", t, q_width, h, layers, b));
   // Fused residual add + RMSNorm, twice a layer: read x and residual, write both.
   out.push_back(memory_op("add_rmsnorm", 2.0 * 4.0 * t * h * b * layers, 2.0 * layers));
 
@@ -74,19 +70,19 @@ void token_ops(const ModelSpec& model, DType dtype, std::int64_t tokens, Paralle
     // Expected number of distinct experts that receive at least one of the tokens.
     const double touched = e * (1.0 - std::pow(1.0 - k / e, t));
     const double m_per_expert = routed / touched;
-    out.push_back(gemm("moe_router", t, h, e, layers, b));
-    OpCost up = gemm("expert_gate_up", m_per_expert, h, 2.0 * inter, layers * touched, b);
+    out.push_back(gemm_op("moe_router", t, h, e, layers, b));
+    OpCost up = gemm_op("expert_gate_up", m_per_expert, h, 2.0 * inter, layers * touched, b);
     up.kernels = layers;  // one fused MoE kernel per layer
     out.push_back(up);
     out.push_back(memory_op("silu_mul", 3.0 * routed * inter * b * layers, layers));
-    OpCost down = gemm("expert_down", m_per_expert, inter, h, layers * touched, b);
+    OpCost down = gemm_op("expert_down", m_per_expert, inter, h, layers * touched, b);
     down.kernels = layers;
     out.push_back(down);
   } else {
-    out.push_back(gemm("gate_up_proj", t, h, 2.0 * inter, layers, b));
+    out.push_back(gemm_op("gate_up_proj", t, h, 2.0 * inter, layers, b));
     // SiLU(gate) * up: read 2 x inter, write inter.
     out.push_back(memory_op("silu_mul", 3.0 * t * inter * b * layers, layers));
-    out.push_back(gemm("down_proj", t, inter, h, layers, b));
+    out.push_back(gemm_op("down_proj", t, inter, h, layers, b));
   }
 
   if (par.tp > 1) {
@@ -109,7 +105,7 @@ void sequence_ops(const ModelSpec& model, DType dtype, std::int64_t seqs_i, Para
   const double tp = par.tp;
   // Final norm, then the LM head on the one position per sequence that is sampled.
   out.push_back(memory_op("final_norm", 2.0 * seqs * h * b, 1));
-  out.push_back(gemm("lm_head", seqs, h, model.vocab / tp, 1, b));
+  out.push_back(gemm_op("lm_head", seqs, h, model.vocab / tp, 1, b));
   if (par.tp > 1) {
     OpCost ag;
     ag.name = "logits_gather";

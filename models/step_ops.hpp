@@ -48,6 +48,12 @@ void sequence_ops(const ModelSpec& model, DType dtype, std::int64_t seqs, Parall
 void attention_ops(const ModelSpec& model, DType dtype, const BatchShape& shape, Parallelism par,
                    std::vector<OpCost>& out);
 
+// One GEMM of M rows against a K x N weight, `kernels` times (2MKN flops; weight, input and
+// output bytes each), and a memory-bound op moving `bytes`.
+OpCost gemm_op(std::string name, double m, double k, double n, double kernels,
+               double bytes_per_element);
+OpCost memory_op(std::string name, double bytes, double kernels);
+
 // KV heads held by one GPU: split across TP ranks, replicated when tp exceeds kv_heads.
 int kv_heads_per_gpu(const ModelSpec& model, Parallelism par);
 

@@ -1,0 +1,114 @@
+#include "calibration/fit/fit_params.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "calibration/fit/least_squares.hpp"
+
+namespace servesim::fit {
+
+std::string param_name(Param p) {
+  switch (p) {
+    case Param::kGemm: return "gemm";
+    case Param::kGemmMHalf: return "gemm_m_half";
+    case Param::kAttentionPrefill: return "attention_prefill";
+    case Param::kAttentionDecode: return "attention_decode";
+    case Param::kMemory: return "memory";
+    case Param::kKnee: return "knee";
+    case Param::kKernel: return "kernel";
+  }
+  return "?";
+}
+
+namespace {
+
+bool is_fraction(Param p) {
+  return p == Param::kGemm || p == Param::kAttentionPrefill || p == Param::kAttentionDecode ||
+         p == Param::kMemory;
+}
+
+// Unconstrained coordinates: fractions through a logistic (0, 1), the rest through log (> 0).
+double to_free(Param p, double v) {
+  if (is_fraction(p)) {
+    const double c = std::clamp(v, 1e-6, 1.0 - 1e-9);
+    return std::log(c / (1.0 - c));
+  }
+  return std::log(std::max(v, 1e-12));
+}
+double from_free(Param p, double z) {
+  return is_fraction(p) ? 1.0 / (1.0 + std::exp(-z)) : std::exp(z);
+}
+
+void set(CostParams& c, Param p, double v) {
+  switch (p) {
+    case Param::kGemm: c.gemm = v; break;
+    case Param::kGemmMHalf: c.gemm_m_half = v; break;
+    case Param::kAttentionPrefill: c.attention_prefill = v; break;
+    case Param::kAttentionDecode: c.attention_decode = v; break;
+    case Param::kMemory: c.memory = v; break;
+    case Param::kKnee: c.knee = v; break;
+    case Param::kKernel: c.kernel = Seconds(v); break;
+  }
+}
+double get(const CostParams& c, Param p) {
+  switch (p) {
+    case Param::kGemm: return c.gemm;
+    case Param::kGemmMHalf: return c.gemm_m_half;
+    case Param::kAttentionPrefill: return c.attention_prefill;
+    case Param::kAttentionDecode: return c.attention_decode;
+    case Param::kMemory: return c.memory;
+    case Param::kKnee: return c.knee;
+    case Param::kKernel: return c.kernel.value;
+  }
+  return 0.0;
+}
+
+}  // namespace
+
+std::vector<double> relative_errors(const std::vector<Sample>& samples, double peak_flops,
+                                    double bandwidth, const CostParams& params) {
+  std::vector<double> out;
+  out.reserve(samples.size());
+  for (const Sample& s : samples) {
+    const double pred = compute_op_time(s.op, params, peak_flops, bandwidth).time.value;
+    out.push_back((pred - s.seconds) / s.seconds);
+  }
+  return out;
+}
+
+FitOutcome fit_params(const std::vector<Sample>& samples, double peak_flops, double bandwidth,
+                      const CostParams& start, const std::vector<Param>& free) {
+  FitOutcome out;
+  out.params = start;
+  out.points = static_cast<int>(samples.size());
+  if (samples.empty()) return out;
+  Eigen::VectorXd x0(static_cast<Eigen::Index>(free.size()));
+  for (std::size_t i = 0; i < free.size(); ++i) x0[static_cast<Eigen::Index>(i)] = to_free(free[i], get(start, free[i]));
+  auto params_at = [&](const Eigen::VectorXd& x) {
+    CostParams c = start;
+    for (std::size_t i = 0; i < free.size(); ++i) set(c, free[i], from_free(free[i], x[static_cast<Eigen::Index>(i)]));
+    return c;
+  };
+  auto residuals = [&](const Eigen::VectorXd& x, Eigen::VectorXd& r) {
+    const CostParams c = params_at(x);
+    r.resize(static_cast<Eigen::Index>(samples.size()));
+    for (std::size_t i = 0; i < samples.size(); ++i) {
+      const double pred = compute_op_time(samples[i].op, c, peak_flops, bandwidth).time.value;
+      r[static_cast<Eigen::Index>(i)] = std::log(pred / samples[i].seconds);
+    }
+  };
+  const LeastSquaresResult res =
+      levenberg_marquardt(residuals, x0, static_cast<Eigen::Index>(samples.size()));
+  out.params = params_at(res.x);
+  out.converged = res.converged;
+  std::vector<double> errs = relative_errors(samples, peak_flops, bandwidth, out.params);
+  double ss = 0.0;
+  for (double e : errs) ss += e * e;
+  out.rms_relative = std::sqrt(ss / static_cast<double>(errs.size()));
+  for (double& e : errs) e = std::abs(e);
+  std::nth_element(errs.begin(), errs.begin() + static_cast<std::ptrdiff_t>(errs.size() / 2), errs.end());
+  out.median_abs_relative = errs[errs.size() / 2];
+  return out;
+}
+
+}  // namespace servesim::fit

@@ -1,0 +1,113 @@
+// The fitter recovers parameters it did not see from data the model generated, with noise.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "calibration/fit/fit_params.hpp"
+#include "calibration/fit/least_squares.hpp"
+#include "sim/core/random.hpp"
+
+namespace servesim::fit {
+namespace {
+
+constexpr double kPeak = 989e12;  // H100 SXM bf16
+constexpr double kBandwidth = 3.35e12;
+
+CostParams truth() {
+  CostParams t;
+  t.gemm = 0.74;
+  // m_half must be large enough to show in the times: with M/(M + m_half) near 1 wherever a
+  // GEMM is compute-bound, the data cannot tell m_half from the knee exponent.
+  t.gemm_m_half = 160.0;
+  t.knee = 2.4;
+  t.memory = 0.86;
+  t.kernel = microseconds(4.5);
+  t.attention_prefill = 0.58;
+  t.attention_decode = 0.79;
+  return t;
+}
+
+// GEMMs over the M grid and the (K, N) shapes of Llama-3-8B and -70B, with multiplicative
+// noise of `noise` (lognormal sd) as repeated timings show.
+std::vector<Sample> gemm_samples(const CostParams& p, double noise, std::uint64_t seed) {
+  RandomStream rng(seed, "fit-noise");
+  std::vector<Sample> out;
+  const double shapes[][2] = {{4096, 6144}, {4096, 4096}, {4096, 28672}, {14336, 4096},
+                              {8192, 10240}, {8192, 57344}, {28672, 8192}};
+  for (const auto& kn : shapes) {
+    for (double m = 1; m <= 16384; m *= 2) {
+      Sample s;
+      s.op = gemm_op("g", m, kn[0], kn[1], 1, 2.0);
+      s.seconds = compute_op_time(s.op, p, kPeak, kBandwidth).time.value *
+                  std::exp(rng.normal(0.0, noise));
+      out.push_back(s);
+    }
+  }
+  return out;
+}
+
+TEST(LeastSquares, SolvesAnExponentialFit) {
+  // y = 3 exp(-0.7 t) sampled exactly at t = 0..9: the optimum is (3, 0.7) with zero residual.
+  auto f = [](const Eigen::VectorXd& x, Eigen::VectorXd& r) {
+    r.resize(10);
+    for (int t = 0; t < 10; ++t) r[t] = x[0] * std::exp(-x[1] * t) - 3.0 * std::exp(-0.7 * t);
+  };
+  Eigen::VectorXd x0(2);
+  x0 << 1.0, 0.1;
+  const LeastSquaresResult r = levenberg_marquardt(f, x0, 10);
+  EXPECT_NEAR(r.x[0], 3.0, 1e-6);
+  EXPECT_NEAR(r.x[1], 0.7, 1e-6);
+}
+
+TEST(FitParams, RecoversGemmParametersFromNoisySyntheticData) {
+  const CostParams t = truth();
+  const std::vector<Sample> samples = gemm_samples(t, 0.02, 9);
+  CostParams start = t;  // the memory stage is done; GEMM parameters start far off
+  start.gemm = 0.5;
+  start.gemm_m_half = 100.0;
+  start.knee = 6.0;
+  start.kernel = microseconds(1.0);
+  const FitOutcome f = fit_params(samples, kPeak, kBandwidth, start,
+                                  {Param::kGemm, Param::kGemmMHalf, Param::kKnee, Param::kKernel});
+  EXPECT_TRUE(f.converged);
+  // 105 points with 2% noise pin the large-M efficiency to well under 1% and the rest to a few %.
+  EXPECT_NEAR(f.params.gemm, 0.74, 0.74 * 0.01);
+  EXPECT_NEAR(f.params.gemm_m_half, 160.0, 160.0 * 0.10);
+  EXPECT_NEAR(f.params.knee, 2.4, 2.4 * 0.10);
+  EXPECT_NEAR(f.params.kernel.value, 4.5e-6, 4.5e-6 * 0.10);
+  // The residual is the noise: RMS of 2% lognormal noise is about 0.02.
+  EXPECT_NEAR(f.rms_relative, 0.02, 0.005);
+}
+
+TEST(FitParams, RecoversMemoryEfficiencyAndKernelLatency) {
+  const CostParams t = truth();
+  RandomStream rng(4, "fit-noise");
+  std::vector<Sample> samples;
+  for (double bytes = 1 << 16; bytes <= 4e9; bytes *= 2) {
+    Sample s;
+    s.op = memory_op("copy", bytes, 1);
+    s.seconds = compute_op_time(s.op, t, kPeak, kBandwidth).time.value * std::exp(rng.normal(0, 0.01));
+    samples.push_back(s);
+  }
+  CostParams start = t;
+  start.memory = 0.5;
+  start.kernel = microseconds(20);
+  const FitOutcome f = fit_params(samples, kPeak, kBandwidth, start, {Param::kMemory, Param::kKernel});
+  // Large copies fix bytes / (bandwidth * memory); small ones fix the latency.
+  EXPECT_NEAR(f.params.memory, 0.86, 0.01);
+  EXPECT_NEAR(f.params.kernel.value, 4.5e-6, 0.3e-6);
+}
+
+TEST(FitParams, NoiselessDataIsFitExactly) {
+  const std::vector<Sample> samples = gemm_samples(truth(), 0.0, 1);
+  CostParams start = truth();
+  start.gemm = 0.6;
+  start.gemm_m_half = 50;  // truth 160
+  const FitOutcome f = fit_params(samples, kPeak, kBandwidth, start, {Param::kGemm, Param::kGemmMHalf});
+  EXPECT_NEAR(f.params.gemm, 0.74, 1e-6);
+  EXPECT_NEAR(f.params.gemm_m_half, 160.0, 1e-4);
+  EXPECT_LT(f.rms_relative, 1e-8);
+}
+
+}  // namespace
+}  // namespace servesim::fit
