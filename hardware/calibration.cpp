@@ -18,7 +18,7 @@ struct Row {
   bool is_time;
   double CostParams::*number;
   Seconds CostParams::*time;
-  bool fraction;
+  bool fraction;  // numbers: in (0, 1]; times: may be negative
 };
 
 constexpr Row kRows[] = {
@@ -28,9 +28,13 @@ constexpr Row kRows[] = {
     {"attention_decode", false, &CostParams::attention_decode, nullptr, true},
     {"memory", false, &CostParams::memory, nullptr, true},
     {"knee", false, &CostParams::knee, nullptr, false},
+    {"gemm_memory", false, &CostParams::gemm_memory, nullptr, true},
+    {"attention_spread", false, &CostParams::attention_spread, nullptr, false},
     {"kernel", true, nullptr, &CostParams::kernel, false},
+    {"gemm_latency", true, nullptr, &CostParams::gemm_latency, false},
+    {"attention_latency", true, nullptr, &CostParams::attention_latency, false},
     {"launch", true, nullptr, &CostParams::launch, false},
-    {"graph_node", true, nullptr, &CostParams::graph_node, false},
+    {"graph_node", true, nullptr, &CostParams::graph_node, true},
     {"step_graphs", true, nullptr, &CostParams::step_graphs, false},
     {"step_eager", true, nullptr, &CostParams::step_eager, false},
 };
@@ -55,11 +59,13 @@ Calibration load_calibration(const std::string& path) {
   }
   for (const Row& row : kRows) {
     if (row.is_time) {
-      c.params.*row.time = Seconds(params->required(params->quantity(row.key, Dimension::kTime), row.key));
+      c.params.*row.time = Seconds(
+          params->required(params->quantity(row.key, Dimension::kTime, row.fraction), row.key));
       continue;
     }
     const double v = params->required(params->number(row.key), row.key);
-    if (!(v > 0.0) || (row.fraction && v > 1.0)) {
+    const bool may_be_zero = row.number == &CostParams::attention_spread;
+    if (!(v > 0.0 || (may_be_zero && v == 0.0)) || (row.fraction && v > 1.0)) {
       throw Error(fmt::format("{}: \"{}\" must be {}, got {}", params->location_of(row.key),
                               params->key_path(row.key),
                               row.fraction ? "a fraction in (0, 1]" : "positive", v));

@@ -32,22 +32,26 @@ OpTime compute_op_time(const OpCost& op, const CostParams& params, double peak,
   t.op = op;
   double tc = 0.0;
   double tm = 0.0;
+  double latency = params.kernel.value;
   switch (op.cls) {
     case OpClass::kGemm: {
       const double eff = params.gemm * op.m / (op.m + params.gemm_m_half);
       tc = op.flops / (peak * eff);
-      tm = op.bytes / (bandwidth * params.memory);
+      tm = op.bytes / (bandwidth * params.gemm_memory);
+      latency = params.gemm_latency.value;
       break;
     }
     case OpClass::kAttentionPrefill:
       tc = op.flops / (peak * params.attention_prefill);
       tm = op.bytes / (bandwidth * params.memory);
+      latency = params.attention_latency.value;
       break;
     case OpClass::kAttentionDecode:
       // Decode attention is bandwidth-bound; its small compute term uses the same tensor
       // efficiency as prefill attention (the same kernels' arithmetic).
       tc = op.flops / (peak * params.attention_prefill);
-      tm = op.bytes / (bandwidth * params.attention_decode);
+      tm = op.bytes / (bandwidth * params.attention_decode) * (1.0 + params.attention_spread * op.spread);
+      latency = params.attention_latency.value;
       break;
     case OpClass::kMemory:
       tm = op.bytes / (bandwidth * params.memory);
@@ -59,7 +63,7 @@ OpTime compute_op_time(const OpCost& op, const CostParams& params, double peak,
   t.compute_time = Seconds(tc);
   t.memory_time = Seconds(tm);
   t.compute_bound = tc > tm;
-  t.time = Seconds(smooth_max(tc, tm, params.knee) + op.kernels * params.kernel.value);
+  t.time = Seconds(smooth_max(tc, tm, params.knee) + op.kernels * latency);
   return t;
 }
 
@@ -86,11 +90,12 @@ bool StepCostModel::uses_graphs(const BatchShape& shape) const {
 }
 
 Seconds StepCostModel::combine(Seconds gpu, double kernels, bool graphs) const {
+  const Seconds engine = runtime_.engine_overhead;
   if (graphs) {
-    return params_.step_graphs + gpu + Seconds(kernels * params_.graph_node.value);
+    return engine + params_.step_graphs + gpu + Seconds(kernels * params_.graph_node.value);
   }
   // Eager: the CPU launches kernels ahead of the GPU; whichever chain is longer sets the pace.
-  return params_.step_eager + Seconds(std::max(gpu.value, kernels * params_.launch.value));
+  return engine + params_.step_eager + Seconds(std::max(gpu.value, kernels * params_.launch.value));
 }
 
 StepCost StepCostModel::breakdown(const BatchShape& shape) const {

@@ -20,6 +20,9 @@ struct RuntimeOptions {
   // Decode-only batches up to this many sequences replay a captured graph; prefill and larger
   // batches run eagerly (as vLLM captures decode batch sizes only, up to 512 by default).
   int graph_max_batch = 512;
+  // The serving engine's own CPU work per iteration that the GPU waits for (scheduling,
+  // input preparation, output processing); 0 for a bare forward pass.
+  Seconds engine_overhead{0.0};
 };
 
 struct OpTime {

@@ -78,13 +78,18 @@ DeviceSpec load_device_file(const std::string& path, const std::string& name) {
   p.attention_decode = fraction(*eff, "attention_decode");
   p.memory = fraction(*eff, "memory");
   p.knee = positive(*eff, "knee");
+  // Optional refinements; without them GEMMs stream at `memory` and contexts' spread is free.
+  p.gemm_memory = eff->number("gemm_memory") ? fraction(*eff, "gemm_memory") : p.memory;
+  p.attention_spread = eff->number("attention_spread").value_or(0.0);
   eff->finish();
 
   auto ovh = r.table("overhead");
   if (!ovh) throw Error(fmt::format("{}: missing required table [overhead]", path));
   p.kernel = time_of(*ovh, "kernel");
+  p.gemm_latency = ovh->raw("gemm_latency") ? time_of(*ovh, "gemm_latency") : p.kernel;
+  p.attention_latency = ovh->raw("attention_latency") ? time_of(*ovh, "attention_latency") : p.kernel;
   p.launch = time_of(*ovh, "launch");
-  p.graph_node = time_of(*ovh, "graph_node");
+  p.graph_node = Seconds(ovh->required(ovh->quantity("graph_node", Dimension::kTime, true), "graph_node"));
   p.step_graphs = time_of(*ovh, "step_graphs");
   p.step_eager = time_of(*ovh, "step_eager");
   ovh->finish();

@@ -18,11 +18,17 @@ struct CostParams {
   double attention_decode = 0.75;  // fraction of memory bandwidth reading the KV cache
   double memory = 0.85;            // fraction of memory bandwidth in streaming kernels
   double knee = 3.0;               // exponent p of the smooth max joining compute and memory time
-  Seconds kernel{3e-6};            // fixed GPU time per kernel
+  double gemm_memory = 0.85;       // fraction of memory bandwidth GEMMs reach streaming weights
+  double attention_spread = 0.0;   // decode attention slows by (1 + this * CV^2 of contexts)
+  Seconds kernel{3e-6};            // fixed GPU time per memory-bound kernel
+  Seconds gemm_latency{3e-6};      // fixed GPU time per GEMM kernel
+  Seconds attention_latency{3e-6}; // fixed GPU time per attention kernel
   Seconds launch{5e-6};            // CPU launch cost per kernel, eager mode
-  Seconds graph_node{0.8e-6};      // GPU time per kernel node in a CUDA-graph replay
-  Seconds step_graphs{1.5e-3};     // CPU work per iteration with CUDA graphs
-  Seconds step_eager{2.5e-3};      // CPU work per iteration without them (launches excluded)
+  // Change in per-kernel GPU time when kernels replay from a CUDA graph instead of eager
+  // launches; negative when the graph packs them closer.
+  Seconds graph_node{-0.5e-6};
+  Seconds step_graphs{10e-6};      // per-iteration runtime cost with graphs: replay launch, sync
+  Seconds step_eager{10e-6};       // per-iteration runtime cost without them (launches excluded)
 };
 
 struct DeviceSpec {

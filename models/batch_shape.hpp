@@ -15,6 +15,7 @@ struct BatchShape {
   double prefill_ctx = 0.0;         // sum of c (prior KV read by the chunk)
   std::int64_t decode_seqs = 0;
   double decode_ctx = 0.0;  // sum of context each decode token attends to (itself included)
+  double decode_ctx_sq = 0.0;  // sum of squared contexts: how uneven the batch is
 
   void add_prefill(std::int64_t q, std::int64_t c) {
     ++prefill_seqs;
@@ -26,6 +27,7 @@ struct BatchShape {
   void add_decode(std::int64_t ctx) {
     ++decode_seqs;
     decode_ctx += static_cast<double>(ctx);
+    decode_ctx_sq += static_cast<double>(ctx) * static_cast<double>(ctx);
   }
   std::int64_t tokens() const { return prefill_tokens + decode_seqs; }
   std::int64_t seqs() const { return prefill_seqs + decode_seqs; }

@@ -147,6 +147,8 @@ void attention_ops(const ModelSpec& model, DType dtype, const BatchShape& s, Par
     const double n = static_cast<double>(s.decode_seqs);
     op.bytes = (2.0 * s.decode_ctx * kv_width + 2.0 * n * q_heads * d) * b * layers;
     op.kernels = layers;
+    // CV^2 = n * sum(c^2) / (sum c)^2 - 1: zero when every sequence has the same context.
+    op.spread = std::max(0.0, n * s.decode_ctx_sq / (s.decode_ctx * s.decode_ctx) - 1.0);
     out.push_back(op);
   }
 }

@@ -32,6 +32,7 @@ struct OpCost {
   double bytes = 0.0;    // device-memory traffic per GPU; for collectives, the message size
   double kernels = 0.0;  // kernel launches (one per layer for per-layer ops)
   double m = 0.0;        // GEMM rows per kernel (tokens, or tokens per expert for MoE)
+  double spread = 0.0;   // decode attention: squared coefficient of variation of the contexts
 };
 
 // All ops of one iteration, written to `out` (cleared first). They fall in three groups that

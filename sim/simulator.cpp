@@ -70,6 +70,7 @@ Simulator::Simulator(const Scenario& scenario, const Catalog& catalog)
   RuntimeOptions rt;
   rt.dtype = scenario.dtype;
   rt.cuda_graphs = scenario.cuda_graphs;
+  rt.engine_overhead = milliseconds(scenario.cpu_overhead_ms);
   cost_ = std::make_unique<StepCostModel>(setup_.model, setup_.gpu, setup_.link,
                                           Parallelism{scenario.tp}, rt, setup_.params);
   scheduler_ = find_scheduler(scenario.scheduler).make();

@@ -16,6 +16,10 @@ std::string param_name(Param p) {
     case Param::kMemory: return "memory";
     case Param::kKnee: return "knee";
     case Param::kKernel: return "kernel";
+    case Param::kGemmMemory: return "gemm_memory";
+    case Param::kGemmLatency: return "gemm_latency";
+    case Param::kAttentionLatency: return "attention_latency";
+    case Param::kAttentionSpread: return "attention_spread";
   }
   return "?";
 }
@@ -24,7 +28,7 @@ namespace {
 
 bool is_fraction(Param p) {
   return p == Param::kGemm || p == Param::kAttentionPrefill || p == Param::kAttentionDecode ||
-         p == Param::kMemory;
+         p == Param::kMemory || p == Param::kGemmMemory;
 }
 
 // Unconstrained coordinates: fractions through a logistic (0, 1), the rest through log (> 0).
@@ -48,6 +52,10 @@ void set(CostParams& c, Param p, double v) {
     case Param::kMemory: c.memory = v; break;
     case Param::kKnee: c.knee = v; break;
     case Param::kKernel: c.kernel = Seconds(v); break;
+    case Param::kGemmMemory: c.gemm_memory = v; break;
+    case Param::kGemmLatency: c.gemm_latency = Seconds(v); break;
+    case Param::kAttentionLatency: c.attention_latency = Seconds(v); break;
+    case Param::kAttentionSpread: c.attention_spread = v; break;
   }
 }
 double get(const CostParams& c, Param p) {
@@ -59,6 +67,10 @@ double get(const CostParams& c, Param p) {
     case Param::kMemory: return c.memory;
     case Param::kKnee: return c.knee;
     case Param::kKernel: return c.kernel.value;
+    case Param::kGemmMemory: return c.gemm_memory;
+    case Param::kGemmLatency: return c.gemm_latency.value;
+    case Param::kAttentionLatency: return c.attention_latency.value;
+    case Param::kAttentionSpread: return c.attention_spread;
   }
   return 0.0;
 }

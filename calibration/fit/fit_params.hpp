@@ -24,6 +24,10 @@ enum class Param {
   kMemory,
   kKnee,
   kKernel,
+  kGemmMemory,
+  kGemmLatency,
+  kAttentionLatency,
+  kAttentionSpread,
 };
 std::string param_name(Param p);
 

@@ -234,6 +234,13 @@ Scenario load_scenario(const std::string& path, const std::vector<std::string>& 
     }
     s.cuda_graphs = t.boolean("cuda_graphs").value_or(true);
     if (t.integer("num_gpu_blocks")) s.num_gpu_blocks = positive_int(t, "num_gpu_blocks", 1);
+    if (auto v = t.number("cpu_overhead_ms")) {
+      if (*v < 0) {
+        throw Error(fmt::format("{}: engine.cpu_overhead_ms must not be negative, got {}",
+                                t.location_of("cpu_overhead_ms"), *v));
+      }
+      s.cpu_overhead_ms = *v;
+    }
   });
 
   section(r, "workload", [&](TableReader& t) {

@@ -59,6 +59,7 @@ struct Scenario {
   double gpu_memory_utilization = 0.9;
   bool cuda_graphs = true;
   std::optional<std::int64_t> num_gpu_blocks;  // pin the KV cache to what an engine reported
+  double cpu_overhead_ms = 1.5;                // engine CPU work per iteration (see docs)
   // [workload]
   WorkloadConfig workload;
   // [slo]

@@ -62,7 +62,8 @@ std::string_view dimension_name(Dimension dim) {
 
 }  // namespace
 
-double parse_quantity(std::string_view text, Dimension dim, const std::string& where) {
+double parse_quantity(std::string_view text, Dimension dim, const std::string& where,
+                      bool allow_negative) {
   auto trim = [](std::string_view s) {
     while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
     while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
@@ -89,7 +90,7 @@ double parse_quantity(std::string_view text, Dimension dim, const std::string& w
     throw Error(fmt::format("{}: \"{}\" has unit \"{}\", which is not {} unit; valid units are: {}",
                             where, text, unit, dimension_name(dim), found.second));
   }
-  if (number < 0) {
+  if (number < 0 && !allow_negative) {
     throw Error(fmt::format("{}: \"{}\" must not be negative", where, text));
   }
   return number * found.first->scale;

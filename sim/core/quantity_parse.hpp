@@ -13,6 +13,7 @@ enum class Dimension { kBytes, kBandwidth, kFlopRate, kTime, kPower };
 
 // Returns the value in base units (bytes, bytes/s, flop/s, seconds, watts). Throws Error that
 // names `where` and lists the units valid for the dimension.
-double parse_quantity(std::string_view text, Dimension dim, const std::string& where);
+double parse_quantity(std::string_view text, Dimension dim, const std::string& where,
+                      bool allow_negative = false);
 
 }  // namespace servesim

@@ -82,12 +82,14 @@ std::optional<bool> TableReader::boolean(const std::string& key) {
   return n->value<bool>();
 }
 
-std::optional<double> TableReader::quantity(const std::string& key, Dimension dim) {
+std::optional<double> TableReader::quantity(const std::string& key, Dimension dim,
+                                            bool allow_negative) {
   const toml::node* n = raw(key);
   if (!n) return std::nullopt;
   if (!n->is_string()) throw_type(key, "a string with a unit, such as \"3.35 TB/s\"");
   return parse_quantity(*n->value<std::string>(), dim,
-                        fmt::format("{}: \"{}\"", location_of(key), key_path(key)));
+                        fmt::format("{}: \"{}\"", location_of(key), key_path(key)),
+                        allow_negative);
 }
 
 std::optional<TableReader> TableReader::table(const std::string& key) {

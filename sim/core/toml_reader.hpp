@@ -26,7 +26,7 @@ class TableReader {
   std::optional<double> number(const std::string& key);  // integer or float
   std::optional<std::string> string(const std::string& key);
   std::optional<bool> boolean(const std::string& key);
-  std::optional<double> quantity(const std::string& key, Dimension dim);
+  std::optional<double> quantity(const std::string& key, Dimension dim, bool allow_negative = false);
   std::optional<TableReader> table(const std::string& key);
   // A key that may hold a string or a table (e.g. `prompt_tokens = 512` or a length table).
   const toml::node* raw(const std::string& key);

@@ -45,6 +45,7 @@ void DecodePool::join(std::uint32_t request, std::int64_t tokens, std::int64_t f
   if (head_ == kNil) head_ = s;
   ++count_;
   sum_base_ += slot.base;
+  sum_base_sq_ += static_cast<double>(slot.base) * static_cast<double>(slot.base);
   ++by_residue_[residue(slot.base)];
   heap_.push_back(Finish{final_tokens - slot.base, s, slot.generation});
   std::push_heap(heap_.begin(), heap_.end(), later<Finish, Finish>);
@@ -64,6 +65,7 @@ DecodePool::Removed DecodePool::remove(std::uint32_t s) {
   if (slot.next != kNil) slots_[slot.next].prev = slot.prev; else tail_ = slot.prev;
   --count_;
   sum_base_ -= slot.base;
+  sum_base_sq_ -= static_cast<double>(slot.base) * static_cast<double>(slot.base);
   --by_residue_[residue(slot.base)];
   slot.live = false;
   ++slot.generation;

@@ -33,6 +33,11 @@ class DecodePool {
   double context_sum() const {
     return static_cast<double>(sum_base_) + static_cast<double>(count_) * static_cast<double>(step_);
   }
+  // sum over members of (base + k)^2 = sum(base^2) + 2 k sum(base) + n k^2.
+  double context_sum_sq() const {
+    const double k = static_cast<double>(step_);
+    return sum_base_sq_ + 2.0 * k * static_cast<double>(sum_base_) + static_cast<double>(count_) * k * k;
+  }
 
   struct Removed {
     std::uint32_t request;
@@ -77,6 +82,7 @@ class DecodePool {
   std::int64_t step_ = 0;
   std::int64_t count_ = 0;
   std::int64_t sum_base_ = 0;
+  double sum_base_sq_ = 0.0;
   SimTime last_step_end_;
   std::vector<Slot> slots_;
   std::vector<std::uint32_t> free_slots_;

@@ -69,6 +69,7 @@ std::optional<SimTime> Replica::try_start(SimTime now) {
   if (plan_.decode) {
     shape_.decode_seqs = pool_.size();
     shape_.decode_ctx = pool_.context_sum();
+    shape_.decode_ctx_sq = pool_.context_sum_sq();
     kv_.allocate(pool_.blocks_needed());
   }
   const StepCostModel::Quick q = cost_->quick(shape_);

@@ -12,12 +12,20 @@ namespace {
 
 using testing::catalog;
 
-// Iteration times as the simulator rounds them: whole nanoseconds.
+// The engine's CPU time per iteration in these scenarios (engine.cpu_overhead_ms).
+constexpr double kEngineMs = 2.0;
+
+// Iteration times as the simulator rounds them: whole nanoseconds, with the engine overhead.
+RuntimeOptions golden_runtime() {
+  RuntimeOptions rt;
+  rt.engine_overhead = milliseconds(kEngineMs);
+  return rt;
+}
 struct Steps {
   StepCostModel model;
   explicit Steps(const char* gpu)
       : model(catalog().model("llama-3-8b"), catalog().gpu(gpu), catalog().link("nvlink4"),
-              Parallelism{1}, RuntimeOptions{}, catalog().gpu(gpu).defaults) {}
+              Parallelism{1}, golden_runtime(), catalog().gpu(gpu).defaults) {}
   std::int64_t prefill(std::vector<int> prompts) {
     BatchShape s;
     for (int p : prompts) s.add_prefill(p, 0);
@@ -35,7 +43,8 @@ RunResult run_trace(const std::string& rows, const std::vector<std::string>& set
       testing::write_temp("golden.csv", "arrival_s,prompt_tokens,output_tokens\n" + rows);
   const Scenario s = testing::scenario_from(
       "golden",
-      "[model]\nname = \"llama-3-8b\"\n[hardware]\ngpu = \"h100-sxm\"\n[workload]\n"
+      "[model]\nname = \"llama-3-8b\"\n[hardware]\ngpu = \"h100-sxm\"\ncalibration = \"none\"\n"
+      "[engine]\ncpu_overhead_ms = 2.0\n[workload]\n"
       "arrival = \"trace\"\ntrace = \"" + trace + "\"\n",
       sets);
   Simulator sim(s, catalog());

@@ -21,7 +21,9 @@ CostParams truth() {
   t.gemm_m_half = 160.0;
   t.knee = 2.4;
   t.memory = 0.86;
+  t.gemm_memory = 0.78;
   t.kernel = microseconds(4.5);
+  t.gemm_latency = microseconds(6.0);
   t.attention_prefill = 0.58;
   t.attention_decode = 0.79;
   return t;
@@ -66,17 +68,26 @@ TEST(FitParams, RecoversGemmParametersFromNoisySyntheticData) {
   start.gemm = 0.5;
   start.gemm_m_half = 100.0;
   start.knee = 6.0;
-  start.kernel = microseconds(1.0);
-  const FitOutcome f = fit_params(samples, kPeak, kBandwidth, start,
-                                  {Param::kGemm, Param::kGemmMHalf, Param::kKnee, Param::kKernel});
+  start.gemm_memory = 0.9;
+  start.gemm_latency = microseconds(1.0);
+  const FitOutcome f = fit_params(
+      samples, kPeak, kBandwidth, start,
+      {Param::kGemm, Param::kGemmMHalf, Param::kKnee, Param::kGemmMemory, Param::kGemmLatency});
   EXPECT_TRUE(f.converged);
   // 105 points with 2% noise pin the large-M efficiency to well under 1% and the rest to a few %.
   EXPECT_NEAR(f.params.gemm, 0.74, 0.74 * 0.01);
   EXPECT_NEAR(f.params.gemm_m_half, 160.0, 160.0 * 0.10);
-  EXPECT_NEAR(f.params.knee, 2.4, 2.4 * 0.10);
-  EXPECT_NEAR(f.params.kernel.value, 4.5e-6, 4.5e-6 * 0.10);
+  // The knee exponent only shapes the narrow compute/memory transition, so noise moves it
+  // most; what it must get right is the times, checked below.
+  EXPECT_NEAR(f.params.knee, 2.4, 2.4 * 0.25);
+  EXPECT_NEAR(f.params.gemm_memory, 0.78, 0.78 * 0.02);
+  EXPECT_NEAR(f.params.gemm_latency.value, 6.0e-6, 6.0e-6 * 0.10);
   // The residual is the noise: RMS of 2% lognormal noise is about 0.02.
   EXPECT_NEAR(f.rms_relative, 0.02, 0.005);
+  // Against the noiseless truth, the fitted model is within 1.5% everywhere on the grid.
+  for (double e : relative_errors(gemm_samples(t, 0.0, 1), kPeak, kBandwidth, f.params)) {
+    EXPECT_LT(std::abs(e), 0.015);
+  }
 }
 
 TEST(FitParams, RecoversMemoryEfficiencyAndKernelLatency) {
