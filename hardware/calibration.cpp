@@ -30,6 +30,7 @@ constexpr Row kRows[] = {
     {"knee", false, &CostParams::knee, nullptr, false},
     {"gemm_memory", false, &CostParams::gemm_memory, nullptr, true},
     {"attention_spread", false, &CostParams::attention_spread, nullptr, false},
+    {"attention_keys_half", false, &CostParams::attention_keys_half, nullptr, false},
     {"kernel", true, nullptr, &CostParams::kernel, false},
     {"gemm_latency", true, nullptr, &CostParams::gemm_latency, false},
     {"attention_latency", true, nullptr, &CostParams::attention_latency, false},
@@ -64,7 +65,8 @@ Calibration load_calibration(const std::string& path) {
       continue;
     }
     const double v = params->required(params->number(row.key), row.key);
-    const bool may_be_zero = row.number == &CostParams::attention_spread;
+    const bool may_be_zero = row.number == &CostParams::attention_spread ||
+                             row.number == &CostParams::attention_keys_half;
     if (!(v > 0.0 || (may_be_zero && v == 0.0)) || (row.fraction && v > 1.0)) {
       throw Error(fmt::format("{}: \"{}\" must be {}, got {}", params->location_of(row.key),
                               params->key_path(row.key),

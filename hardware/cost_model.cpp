@@ -27,7 +27,7 @@ StepCostModel::StepCostModel(ModelSpec model, DeviceSpec device, LinkSpec link, 
       peak_(device_.peak_for(runtime.dtype)) {}
 
 OpTime compute_op_time(const OpCost& op, const CostParams& params, double peak,
-                       double bandwidth) {
+                       double bandwidth, int sms) {
   OpTime t;
   t.op = op;
   double tc = 0.0;
@@ -42,7 +42,13 @@ OpTime compute_op_time(const OpCost& op, const CostParams& params, double peak,
       break;
     }
     case OpClass::kAttentionPrefill:
-      tc = op.flops / (peak * params.attention_prefill);
+    {
+      // Short contexts keep attention kernels far from peak (few key blocks per query tile),
+      // and so do batches with fewer thread blocks than the device has multiprocessors.
+      const double fill = op.blocks > 0.0 ? std::min(1.0, op.blocks / sms) : 1.0;
+      tc = op.flops /
+           (peak * params.attention_prefill * fill * op.m / (op.m + params.attention_keys_half));
+    }
       tm = op.bytes / (bandwidth * params.memory);
       latency = params.attention_latency.value;
       break;
@@ -69,7 +75,8 @@ OpTime compute_op_time(const OpCost& op, const CostParams& params, double peak,
 
 OpTime StepCostModel::time_op(const OpCost& op, bool graphs) const {
   if (op.cls != OpClass::kAllReduce && op.cls != OpClass::kAllGather) {
-    return compute_op_time(op, params_, peak_.value, device_.memory_bandwidth.value);
+    return compute_op_time(op, params_, peak_.value, device_.memory_bandwidth.value,
+                           device_.sm_count);
   }
   // Ring algorithms (nccl-tests PERFORMANCE.md): all-reduce moves 2(n-1)/n of the message
   // over each GPU's link, all-gather (n-1)/n.
@@ -85,8 +92,8 @@ OpTime StepCostModel::time_op(const OpCost& op, bool graphs) const {
 }
 
 bool StepCostModel::uses_graphs(const BatchShape& shape) const {
-  return runtime_.cuda_graphs && shape.decode_only() &&
-         shape.decode_seqs <= runtime_.graph_max_batch;
+  return runtime_.cuda_graphs && (shape.decode_only() || runtime_.graph_prefill) &&
+         shape.seqs() <= runtime_.graph_max_batch;
 }
 
 Seconds StepCostModel::combine(Seconds gpu, double kernels, bool graphs) const {

@@ -20,6 +20,8 @@ struct RuntimeOptions {
   // Decode-only batches up to this many sequences replay a captured graph; prefill and larger
   // batches run eagerly (as vLLM captures decode batch sizes only, up to 512 by default).
   int graph_max_batch = 512;
+  // Capture batches with prefill work too (a full-graph mode), not only decode-only ones.
+  bool graph_prefill = false;
   // The serving engine's own CPU work per iteration that the GPU waits for (scheduling,
   // input preparation, output processing); 0 for a bare forward pass.
   Seconds engine_overhead{0.0};
@@ -36,7 +38,9 @@ struct OpTime {
 // The time of one compute or memory op (not a collective) on a device with peak rate `peak`
 // (flop/s) and memory bandwidth `bandwidth` (bytes/s) under `params`. The fitter calls this
 // same function, so what is fitted is exactly what the simulator uses.
-OpTime compute_op_time(const OpCost& op, const CostParams& params, double peak, double bandwidth);
+// `sms`: the device's multiprocessors, which ops with few thread blocks cannot all use.
+OpTime compute_op_time(const OpCost& op, const CostParams& params, double peak, double bandwidth,
+                       int sms);
 
 struct StepCost {
   Seconds total;     // what the iteration takes, overhead included

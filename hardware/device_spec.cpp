@@ -81,6 +81,7 @@ DeviceSpec load_device_file(const std::string& path, const std::string& name) {
   // Optional refinements; without them GEMMs stream at `memory` and contexts' spread is free.
   p.gemm_memory = eff->number("gemm_memory") ? fraction(*eff, "gemm_memory") : p.memory;
   p.attention_spread = eff->number("attention_spread").value_or(0.0);
+  p.attention_keys_half = eff->number("attention_keys_half").value_or(0.0);
   eff->finish();
 
   auto ovh = r.table("overhead");

@@ -20,6 +20,8 @@ struct CostParams {
   double knee = 3.0;               // exponent p of the smooth max joining compute and memory time
   double gemm_memory = 0.85;       // fraction of memory bandwidth GEMMs reach streaming weights
   double attention_spread = 0.0;   // decode attention slows by (1 + this * CV^2 of contexts)
+  // Keys per query at which prefill attention reaches half of `attention_prefill`; 0: no ramp.
+  double attention_keys_half = 0.0;
   Seconds kernel{3e-6};            // fixed GPU time per memory-bound kernel
   Seconds gemm_latency{3e-6};      // fixed GPU time per GEMM kernel
   Seconds attention_latency{3e-6}; // fixed GPU time per attention kernel

@@ -137,6 +137,10 @@ void attention_ops(const ModelSpec& model, DType dtype, const BatchShape& s, Par
     const double t = static_cast<double>(s.prefill_tokens);
     op.bytes = (t * (2.0 * q_heads * d + 2.0 * kv_width) + 2.0 * s.prefill_ctx * kv_width) * b * layers;
     op.kernels = layers;
+    op.m = pairs / t;
+    // FlashAttention launches one block per head per 128-query tile of each sequence:
+    // about tokens/128 tiles, plus half a tile per sequence for the ragged ends.
+    op.blocks = q_heads * (t / 128.0 + 0.5 * static_cast<double>(s.prefill_seqs));
     out.push_back(op);
   }
   if (s.decode_seqs > 0) {

@@ -31,8 +31,10 @@ struct OpCost {
   double flops = 0.0;    // per GPU, all `kernels` together
   double bytes = 0.0;    // device-memory traffic per GPU; for collectives, the message size
   double kernels = 0.0;  // kernel launches (one per layer for per-layer ops)
-  double m = 0.0;        // GEMM rows per kernel (tokens, or tokens per expert for MoE)
+  double m = 0.0;        // GEMM rows per kernel (tokens, or tokens per expert for MoE);
+                         // prefill attention: keys per query (scored pairs / new tokens)
   double spread = 0.0;   // decode attention: squared coefficient of variation of the contexts
+  double blocks = 0.0;   // prefill attention: thread blocks per kernel (0: enough to fill the GPU)
 };
 
 // All ops of one iteration, written to `out` (cleared first). They fall in three groups that

@@ -20,6 +20,7 @@ std::string param_name(Param p) {
     case Param::kGemmLatency: return "gemm_latency";
     case Param::kAttentionLatency: return "attention_latency";
     case Param::kAttentionSpread: return "attention_spread";
+    case Param::kAttentionKeysHalf: return "attention_keys_half";
   }
   return "?";
 }
@@ -56,6 +57,7 @@ void set(CostParams& c, Param p, double v) {
     case Param::kGemmLatency: c.gemm_latency = Seconds(v); break;
     case Param::kAttentionLatency: c.attention_latency = Seconds(v); break;
     case Param::kAttentionSpread: c.attention_spread = v; break;
+    case Param::kAttentionKeysHalf: c.attention_keys_half = v; break;
   }
 }
 double get(const CostParams& c, Param p) {
@@ -71,31 +73,36 @@ double get(const CostParams& c, Param p) {
     case Param::kGemmLatency: return c.gemm_latency.value;
     case Param::kAttentionLatency: return c.attention_latency.value;
     case Param::kAttentionSpread: return c.attention_spread;
+    case Param::kAttentionKeysHalf: return c.attention_keys_half;
   }
   return 0.0;
 }
 
 }  // namespace
 
-std::vector<double> relative_errors(const std::vector<Sample>& samples, double peak_flops,
-                                    double bandwidth, const CostParams& params) {
+std::vector<double> relative_errors(const std::vector<Sample>& samples, const Rates& rates,
+                                    const CostParams& params) {
   std::vector<double> out;
   out.reserve(samples.size());
   for (const Sample& s : samples) {
-    const double pred = compute_op_time(s.op, params, peak_flops, bandwidth).time.value;
+    const double pred = compute_op_time(s.op, params, rates.peak_flops, rates.bandwidth, rates.sms).time.value;
     out.push_back((pred - s.seconds) / s.seconds);
   }
   return out;
 }
 
-FitOutcome fit_params(const std::vector<Sample>& samples, double peak_flops, double bandwidth,
+FitOutcome fit_params(const std::vector<Sample>& samples, const Rates& rates,
                       const CostParams& start, const std::vector<Param>& free) {
   FitOutcome out;
   out.params = start;
   out.points = static_cast<int>(samples.size());
   if (samples.empty()) return out;
   Eigen::VectorXd x0(static_cast<Eigen::Index>(free.size()));
-  for (std::size_t i = 0; i < free.size(); ++i) x0[static_cast<Eigen::Index>(i)] = to_free(free[i], get(start, free[i]));
+  for (std::size_t i = 0; i < free.size(); ++i) {
+    // A parameter at zero (no effect) starts from a small positive value so it can grow.
+    const double v = get(start, free[i]);
+    x0[static_cast<Eigen::Index>(i)] = to_free(free[i], v > 0.0 ? v : 0.1);
+  }
   auto params_at = [&](const Eigen::VectorXd& x) {
     CostParams c = start;
     for (std::size_t i = 0; i < free.size(); ++i) set(c, free[i], from_free(free[i], x[static_cast<Eigen::Index>(i)]));
@@ -105,7 +112,7 @@ FitOutcome fit_params(const std::vector<Sample>& samples, double peak_flops, dou
     const CostParams c = params_at(x);
     r.resize(static_cast<Eigen::Index>(samples.size()));
     for (std::size_t i = 0; i < samples.size(); ++i) {
-      const double pred = compute_op_time(samples[i].op, c, peak_flops, bandwidth).time.value;
+      const double pred = compute_op_time(samples[i].op, c, rates.peak_flops, rates.bandwidth, rates.sms).time.value;
       r[static_cast<Eigen::Index>(i)] = std::log(pred / samples[i].seconds);
     }
   };
@@ -113,7 +120,7 @@ FitOutcome fit_params(const std::vector<Sample>& samples, double peak_flops, dou
       levenberg_marquardt(residuals, x0, static_cast<Eigen::Index>(samples.size()));
   out.params = params_at(res.x);
   out.converged = res.converged;
-  std::vector<double> errs = relative_errors(samples, peak_flops, bandwidth, out.params);
+  std::vector<double> errs = relative_errors(samples, rates, out.params);
   double ss = 0.0;
   for (double e : errs) ss += e * e;
   out.rms_relative = std::sqrt(ss / static_cast<double>(errs.size()));

@@ -28,6 +28,7 @@ enum class Param {
   kGemmLatency,
   kAttentionLatency,
   kAttentionSpread,
+  kAttentionKeysHalf,
 };
 std::string param_name(Param p);
 
@@ -40,11 +41,17 @@ struct FitOutcome {
 };
 
 // Starts from `start` and frees `free`; every other parameter keeps its value.
-FitOutcome fit_params(const std::vector<Sample>& samples, double peak_flops, double bandwidth,
+struct Rates {
+  double peak_flops = 0.0;
+  double bandwidth = 0.0;
+  int sms = 1;
+};
+
+FitOutcome fit_params(const std::vector<Sample>& samples, const Rates& rates,
                       const CostParams& start, const std::vector<Param>& free);
 
 // Relative errors (predicted - measured) / measured of `params` over `samples`.
-std::vector<double> relative_errors(const std::vector<Sample>& samples, double peak_flops,
-                                    double bandwidth, const CostParams& params);
+std::vector<double> relative_errors(const std::vector<Sample>& samples, const Rates& rates,
+                                    const CostParams& params);
 
 }  // namespace servesim::fit

@@ -4,9 +4,12 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 
 #include <fmt/format.h>
+#include <fmt/ostream.h>
 
+#include "calibration/fit/calibrate.hpp"
 #include "hardware/calibration.hpp"
 #include "hardware/catalog.hpp"
 #include "sim/core/error.hpp"
@@ -149,6 +152,50 @@ int list_command(const std::string& what) {
     throw Error(fmt::format("servesim list \"{}\": valid values are: models, gpus, links, "
                             "schedulers, routers",
                             what));
+  }
+  return 0;
+}
+
+int calibrate_command(const CalibrateArgs& args) {
+  const Catalog catalog = Catalog::standard();
+  const DeviceSpec gpu = catalog.gpu(args.gpu);
+  std::vector<std::string> log;
+  const Calibration c = fit::calibrate(args.data, gpu, args.commit, log);
+  for (const auto& line : log) fmt::print("{}\n", line);
+  write_calibration(args.out, c);
+  fmt::print("wrote {}\n", args.out);
+  return 0;
+}
+
+int validate_command(const ValidateArgs& args) {
+  const Catalog catalog = Catalog::standard();
+  const DeviceSpec gpu = catalog.gpu(args.gpu);
+  const CalibrationChoice cal = choose_calibration(args.calibration, catalog, gpu);
+  const auto points = fit::validate_steps(args.steps, gpu, cal.params);
+  fmt::print("calibration {}\n\n", cal.description);
+  if (!args.out.empty()) {
+    std::ofstream out(args.out);
+    out << "model,phase,mode,batch,length,measured_ms,predicted_ms,error_pct\n";
+    for (const auto& p : points) {
+      fmt::print(out, "{},{},{},{},{},{:.4f},{:.4f},{:.2f}\n", p.model, p.phase, p.mode, p.batch,
+                 p.length, p.measured_ms, p.predicted_ms, 100.0 * p.error());
+    }
+    if (!out) throw Error(fmt::format("could not write {}", args.out));
+  }
+  // Absolute percentage errors by (model, phase, mode): median, P90 and the worst point.
+  std::map<std::string, std::vector<const fit::StepPoint*>> groups;
+  for (const auto& p : points) groups[p.model + " " + p.phase + " " + p.mode].push_back(&p);
+  fmt::print("{:<30}{:>5}{:>10}{:>10}   {}\n", "group", "n", "median", "P90", "worst point");
+  for (auto& [name, g] : groups) {
+    std::vector<double> ape;
+    for (const auto* p : g) ape.push_back(std::abs(p->error()) * 100.0);
+    std::sort(ape.begin(), ape.end());
+    const auto* worst = *std::max_element(g.begin(), g.end(), [](auto* a, auto* b) {
+      return std::abs(a->error()) < std::abs(b->error());
+    });
+    fmt::print("{:<30}{:>5}{:>9.1f}%{:>9.1f}%   {}x{}: {:.2f} ms predicted, {:.2f} measured\n",
+               name, g.size(), percentile_of_sorted(ape, 50), percentile_of_sorted(ape, 90),
+               worst->batch, worst->length, worst->predicted_ms, worst->measured_ms);
   }
   return 0;
 }

@@ -34,4 +34,20 @@ int step_command(const StepArgs& args);
 
 int list_command(const std::string& what);
 
+struct CalibrateArgs {
+  std::string data;  // folder of CSVs from calibration/bench/run_all.sh
+  std::string gpu;   // catalog GPU (or file) whose peaks the fit is relative to
+  std::string out;
+  std::string commit;
+};
+int calibrate_command(const CalibrateArgs& args);
+
+struct ValidateArgs {
+  std::string steps;  // llama_step.csv
+  std::string gpu;
+  std::string calibration = "auto";
+  std::string out;    // per-point CSV
+};
+int validate_command(const ValidateArgs& args);
+
 }  // namespace servesim::cli

@@ -44,11 +44,30 @@ int main(int argc, char** argv) {
   auto* list_cmd = app.add_subcommand("list", "list catalog entries and policies");
   list_cmd->add_option("what", what, "models, gpus, links, schedulers or routers")->required();
 
+  CalibrateArgs cal;
+  auto* cal_cmd = app.add_subcommand(
+      "calibrate", "fit a GPU's cost parameters from microbenchmark CSVs (calibration/bench)");
+  cal_cmd->add_option("--data", cal.data, "folder written by calibration/bench/run_all.sh")->required();
+  cal_cmd->add_option("--gpu", cal.gpu, "catalog GPU (or GPU file) the data was measured on")->required();
+  cal_cmd->add_option("--out", cal.out, "calibration file to write")->required();
+  cal_cmd->add_option("--commit", cal.commit, "source revision, recorded as provenance");
+
+  ValidateArgs val;
+  auto* val_cmd = app.add_subcommand(
+      "validate", "compare predicted with measured whole-model steps (llama_step.csv)");
+  val_cmd->add_option("steps", val.steps, "CSV from calibration/validation/llama_step.py")->required();
+  val_cmd->add_option("--gpu", val.gpu, "catalog GPU the steps ran on")->required();
+  val_cmd->add_option("--calibration", val.calibration, "auto, none or a calibration file")
+      ->capture_default_str();
+  val_cmd->add_option("--out", val.out, "write predicted vs measured per point to this CSV");
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (*run_cmd) return run_command(run);
     if (*step_cmd) return step_command(step);
     if (*list_cmd) return list_command(what);
+    if (*cal_cmd) return calibrate_command(cal);
+    if (*val_cmd) return validate_command(val);
   } catch (const servesim::Error& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;

@@ -12,6 +12,7 @@ namespace {
 
 constexpr double kPeak = 989e12;  // H100 SXM bf16
 constexpr double kBandwidth = 3.35e12;
+const Rates kRates{kPeak, kBandwidth, 132};
 
 CostParams truth() {
   CostParams t;
@@ -40,7 +41,7 @@ std::vector<Sample> gemm_samples(const CostParams& p, double noise, std::uint64_
     for (double m = 1; m <= 16384; m *= 2) {
       Sample s;
       s.op = gemm_op("g", m, kn[0], kn[1], 1, 2.0);
-      s.seconds = compute_op_time(s.op, p, kPeak, kBandwidth).time.value *
+      s.seconds = compute_op_time(s.op, p, kPeak, kBandwidth, 132).time.value *
                   std::exp(rng.normal(0.0, noise));
       out.push_back(s);
     }
@@ -71,7 +72,7 @@ TEST(FitParams, RecoversGemmParametersFromNoisySyntheticData) {
   start.gemm_memory = 0.9;
   start.gemm_latency = microseconds(1.0);
   const FitOutcome f = fit_params(
-      samples, kPeak, kBandwidth, start,
+      samples, kRates, start,
       {Param::kGemm, Param::kGemmMHalf, Param::kKnee, Param::kGemmMemory, Param::kGemmLatency});
   EXPECT_TRUE(f.converged);
   // 105 points with 2% noise pin the large-M efficiency to well under 1% and the rest to a few %.
@@ -85,7 +86,7 @@ TEST(FitParams, RecoversGemmParametersFromNoisySyntheticData) {
   // The residual is the noise: RMS of 2% lognormal noise is about 0.02.
   EXPECT_NEAR(f.rms_relative, 0.02, 0.005);
   // Against the noiseless truth, the fitted model is within 1.5% everywhere on the grid.
-  for (double e : relative_errors(gemm_samples(t, 0.0, 1), kPeak, kBandwidth, f.params)) {
+  for (double e : relative_errors(gemm_samples(t, 0.0, 1), kRates, f.params)) {
     EXPECT_LT(std::abs(e), 0.015);
   }
 }
@@ -97,13 +98,13 @@ TEST(FitParams, RecoversMemoryEfficiencyAndKernelLatency) {
   for (double bytes = 1 << 16; bytes <= 4e9; bytes *= 2) {
     Sample s;
     s.op = memory_op("copy", bytes, 1);
-    s.seconds = compute_op_time(s.op, t, kPeak, kBandwidth).time.value * std::exp(rng.normal(0, 0.01));
+    s.seconds = compute_op_time(s.op, t, kPeak, kBandwidth, 132).time.value * std::exp(rng.normal(0, 0.01));
     samples.push_back(s);
   }
   CostParams start = t;
   start.memory = 0.5;
   start.kernel = microseconds(20);
-  const FitOutcome f = fit_params(samples, kPeak, kBandwidth, start, {Param::kMemory, Param::kKernel});
+  const FitOutcome f = fit_params(samples, kRates, start, {Param::kMemory, Param::kKernel});
   // Large copies fix bytes / (bandwidth * memory); small ones fix the latency.
   EXPECT_NEAR(f.params.memory, 0.86, 0.01);
   EXPECT_NEAR(f.params.kernel.value, 4.5e-6, 0.3e-6);
@@ -114,7 +115,7 @@ TEST(FitParams, NoiselessDataIsFitExactly) {
   CostParams start = truth();
   start.gemm = 0.6;
   start.gemm_m_half = 50;  // truth 160
-  const FitOutcome f = fit_params(samples, kPeak, kBandwidth, start, {Param::kGemm, Param::kGemmMHalf});
+  const FitOutcome f = fit_params(samples, kRates, start, {Param::kGemm, Param::kGemmMHalf});
   EXPECT_NEAR(f.params.gemm, 0.74, 1e-6);
   EXPECT_NEAR(f.params.gemm_m_half, 160.0, 1e-4);
   EXPECT_LT(f.rms_relative, 1e-8);

@@ -1,0 +1,233 @@
+#include "calibration/fit/calibrate.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "calibration/fit/csv_table.hpp"
+#include "calibration/fit/fit_params.hpp"
+#include "hardware/catalog.hpp"
+#include "hardware/cost_model.hpp"
+#include "sim/core/error.hpp"
+
+namespace servesim::fit {
+namespace fs = std::filesystem;
+
+namespace {
+
+// attention.py draws uneven decode contexts as nominal * U(0.25, 1.75): CV^2 = 1.5^2 / 12.
+constexpr double kUnevenSpread = 0.1875;
+
+CsvTable table(const std::string& dir, const char* name) {
+  const fs::path p = fs::path(dir) / name;
+  if (!fs::exists(p)) {
+    throw Error(fmt::format("{} is missing; run calibration/bench/run_all.sh {} on the GPU first",
+                            p.string(), dir));
+  }
+  return CsvTable::read(p.string());
+}
+
+std::vector<Sample> memory_samples(const std::string& dir) {
+  std::vector<Sample> out;
+  for (const char* file : {"mem_bw.csv", "elementwise.csv"}) {
+    const CsvTable t = table(dir, file);
+    for (std::size_t i = 0; i < t.rows(); ++i) {
+      if (t.text(i, "mode") != "cold") continue;  // buffers rotated past the L2 cache
+      out.push_back({memory_op(file, t.number(i, "bytes"), 1), t.number(i, "time_us") * 1e-6});
+    }
+  }
+  return out;
+}
+
+std::vector<Sample> gemm_samples(const std::string& dir) {
+  std::vector<Sample> out;
+  const CsvTable t = table(dir, "gemm.csv");
+  for (std::size_t i = 0; i < t.rows(); ++i) {
+    if (t.text(i, "dtype") != "bf16" || t.text(i, "status") != "ok") continue;
+    out.push_back({gemm_op("gemm", t.number(i, "M"), t.number(i, "K"), t.number(i, "N"), 1, 2.0),
+                   t.number(i, "time_us") * 1e-6});
+  }
+  return out;
+}
+
+// One attention kernel as the step model sees it, from a row of attention.csv.
+OpCost attention_op(const CsvTable& t, std::size_t i) {
+  ModelSpec m;
+  m.layers = 1;
+  m.heads = static_cast<int>(t.number(i, "heads"));
+  m.kv_heads = static_cast<int>(t.number(i, "kv_heads"));
+  m.head_dim = static_cast<int>(t.number(i, "head_dim"));
+  const auto batch = static_cast<std::int64_t>(t.number(i, "batch"));
+  const auto q = static_cast<std::int64_t>(t.number(i, "q_len"));
+  BatchShape s;
+  if (t.text(i, "phase") == "decode") {
+    const double sum = t.number(i, "sum_kv");
+    s.decode_seqs = batch;
+    s.decode_ctx = sum;
+    const double spread = t.text(i, "uneven") == "1" ? kUnevenSpread : 0.0;
+    s.decode_ctx_sq = (1.0 + spread) * sum * sum / static_cast<double>(batch);
+  } else {
+    const auto kv = static_cast<std::int64_t>(t.number(i, "kv_len"));
+    for (std::int64_t b = 0; b < batch; ++b) s.add_prefill(q, kv - q);
+  }
+  std::vector<OpCost> ops;
+  attention_ops(m, DType::kBF16, s, Parallelism{1}, ops);
+  return ops.front();
+}
+
+std::vector<Sample> attention_samples(const std::string& dir) {
+  std::vector<Sample> out;
+  const CsvTable t = table(dir, "attention.csv");
+  for (std::size_t i = 0; i < t.rows(); ++i) {
+    out.push_back({attention_op(t, i), t.number(i, "time_us") * 1e-6});
+  }
+  return out;
+}
+
+// Least-squares slope of y against x.
+double slope(const std::vector<double>& x, const std::vector<double>& y) {
+  double mx = 0, my = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    mx += x[i];
+    my += y[i];
+  }
+  mx /= static_cast<double>(x.size());
+  my /= static_cast<double>(y.size());
+  double sxy = 0, sxx = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    sxy += (x[i] - mx) * (y[i] - my);
+    sxx += (x[i] - mx) * (x[i] - mx);
+  }
+  return sxy / sxx;
+}
+
+// Launch and synchronisation costs read directly off launch.csv (microseconds).
+void launch_params(const std::string& dir, CostParams& p, std::vector<std::string>& log) {
+  const CsvTable t = table(dir, "launch.csv");
+  auto one = [&](const char* test, double nodes) {
+    for (std::size_t i = 0; i < t.rows(); ++i) {
+      if (t.text(i, "test") == test && t.number(i, "nodes") == nodes) return t.number(i, "time_us");
+    }
+    throw Error(fmt::format("{}: no row for test {} with nodes {}", t.path(), test, nodes));
+  };
+  auto first = [&](const char* test) {
+    for (std::size_t i = 0; i < t.rows(); ++i) {
+      if (t.text(i, "test") == test) return t.number(i, "time_us");
+    }
+    throw Error(fmt::format("{}: no row for test {}", t.path(), test));
+  };
+  std::vector<double> nodes, replay;
+  for (std::size_t i = 0; i < t.rows(); ++i) {
+    if (t.text(i, "test") == "graph_gpu_replay") {
+      nodes.push_back(t.number(i, "nodes"));
+      replay.push_back(t.number(i, "time_us"));
+    }
+  }
+  if (nodes.size() < 2) throw Error(fmt::format("{}: need graph_gpu_replay at 2+ sizes", t.path()));
+  const double eager_gap = first("launch_gpu_back_to_back");
+  const double per_node = slope(nodes, replay);
+  p.launch = microseconds(first("launch_host_enqueue"));
+  // Fitted kernel latencies come from eagerly launched kernels; a graph replaces the eager
+  // gap between kernels by its own per-node cost.
+  p.graph_node = microseconds(per_node - eager_gap);
+  p.step_graphs = microseconds(one("graph_launch_sync", 1) - one("graph_gpu_replay", 1));
+  p.step_eager = microseconds(first("launch_sync_roundtrip") - eager_gap);
+  log.push_back(fmt::format(
+      "launch: {:.2f} us host enqueue; graph node {:.2f} us vs eager gap {:.2f} us; per step "
+      "{:.2f} us with graphs, {:.2f} us eager",
+      to_us(p.launch), per_node, eager_gap, to_us(p.step_graphs), to_us(p.step_eager)));
+}
+
+std::string meta(const std::string& dir, const char* column) {
+  const CsvTable t = table(dir, "gemm.csv");
+  return t.rows() ? t.text(0, column) : std::string("?");
+}
+
+}  // namespace
+
+Calibration calibrate(const std::string& dir, const DeviceSpec& gpu, const std::string& commit,
+                      std::vector<std::string>& log) {
+  const Rates rates{gpu.peak_for(DType::kBF16).value, gpu.memory_bandwidth.value, gpu.sm_count};
+  Calibration c;
+  CostParams p = gpu.defaults;
+  auto record = [&](const char* group, const FitOutcome& f, const std::vector<Param>& free) {
+    p = f.params;
+    c.residuals[group] = FitResidual{f.rms_relative, f.points};
+    std::string fitted;
+    for (Param q : free) fitted += " " + param_name(q);
+    log.push_back(fmt::format("{}: {} points, RMS error {:.1f}%, median {:.1f}%{}; fitted:{}", group,
+                              f.points, 100 * f.rms_relative, 100 * f.median_abs_relative,
+                              f.converged ? "" : " (did not converge)", fitted));
+  };
+
+  const std::vector<Param> mem = {Param::kMemory, Param::kKernel};
+  record("memory", fit_params(memory_samples(dir), rates, p, mem), mem);
+
+  const std::vector<Param> gemm = {Param::kGemm, Param::kGemmMHalf, Param::kKnee,
+                                   Param::kGemmMemory, Param::kGemmLatency};
+  record("gemm", fit_params(gemm_samples(dir), rates, p, gemm), gemm);
+
+  const std::vector<Param> attn = {Param::kAttentionPrefill, Param::kAttentionKeysHalf,
+                                   Param::kAttentionDecode, Param::kAttentionLatency,
+                                   Param::kAttentionSpread};
+  record("attention", fit_params(attention_samples(dir), rates, p, attn), attn);
+
+  launch_params(dir, p, log);
+  c.params = p;
+  c.provenance = {{"gpu", meta(dir, "gpu")},
+                  {"catalog_gpu", gpu.name},
+                  {"driver", meta(dir, "driver")},
+                  {"cuda", meta(dir, "cuda_runtime")},
+                  {"sm_clock_mhz", meta(dir, "sm_clock_mhz")},
+                  {"date", meta(dir, "date_utc")},
+                  {"data", dir},
+                  {"commit", commit.empty() ? "unknown" : commit}};
+  return c;
+}
+
+std::vector<StepPoint> validate_steps(const std::string& csv_path, const DeviceSpec& gpu,
+                                      const CostParams& params) {
+  const CsvTable t = CsvTable::read(csv_path);
+  const Catalog catalog = Catalog::standard();
+  std::vector<StepPoint> out;
+  for (std::size_t i = 0; i < t.rows(); ++i) {
+    StepPoint pt;
+    pt.model = t.text(i, "model");
+    pt.phase = t.text(i, "phase");
+    pt.mode = t.text(i, "mode");
+    pt.batch = static_cast<int>(t.number(i, "batch"));
+    pt.length = static_cast<int>(t.number(i, "seq_or_ctx"));
+    // The measured step: synchronised wall time around it, as an engine waits for it.
+    pt.measured_ms = t.number(i, "wall_ms");
+    // Labels are a catalog name, then "-<n>l" when cut to fewer layers (the file's layer
+    // count is used) and "+compiled" when run through torch.compile.
+    std::string base = pt.model.substr(0, pt.model.find('+'));
+    if (const auto cut = base.rfind('-'); cut != std::string::npos && base.back() == 'l' &&
+                                          std::isdigit(static_cast<unsigned char>(base[cut + 1]))) {
+      base = base.substr(0, cut);
+    }
+    ModelSpec m = catalog.model(base);
+    m.layers = static_cast<int>(t.number(i, "layers"));
+    BatchShape s;
+    for (int b = 0; b < pt.batch; ++b) {
+      if (pt.phase == "prefill") {
+        s.add_prefill(pt.length, 0);
+      } else {
+        s.add_decode(pt.length + 1);
+      }
+    }
+    RuntimeOptions rt;
+    rt.cuda_graphs = pt.mode == "graph";
+    rt.graph_max_batch = 1 << 30;  // the script captures whatever batch it times,
+    rt.graph_prefill = true;       // prefill included
+    const StepCostModel cost(m, gpu, catalog.link(gpu.interconnect), Parallelism{1}, rt, params);
+    pt.predicted_ms = to_ms(cost.breakdown(s).total);
+    out.push_back(pt);
+  }
+  return out;
+}
+
+}  // namespace servesim::fit

@@ -1,0 +1,35 @@
+// From a folder of microbenchmark CSVs (calibration/bench/run_all.sh) to a calibration: the
+// step model's parameters fitted stage by stage, with residuals and provenance; and the
+// comparison of the model with measured whole-model steps that the fit never saw.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "hardware/calibration.hpp"
+#include "hardware/device_spec.hpp"
+
+namespace servesim::fit {
+
+// Fits every parameter of CostParams for `gpu` (its catalog entry gives the peaks) from the
+// CSVs in `data_dir`. `log` receives one line per stage.
+Calibration calibrate(const std::string& data_dir, const DeviceSpec& gpu, const std::string& commit,
+                      std::vector<std::string>& log);
+
+struct StepPoint {
+  std::string model;
+  std::string phase;  // prefill | decode
+  std::string mode;   // eager | graph
+  int batch = 0;
+  int length = 0;  // prompt length (prefill) or cached context (decode)
+  double measured_ms = 0.0;
+  double predicted_ms = 0.0;
+  double error() const { return (predicted_ms - measured_ms) / measured_ms; }
+};
+
+// Predicts each row of a llama_step.csv (calibration/validation/llama_step.py) with `params`
+// and returns predicted against measured. Models are the catalog's, with the file's layer count.
+std::vector<StepPoint> validate_steps(const std::string& csv_path, const DeviceSpec& gpu,
+                                      const CostParams& params);
+
+}  // namespace servesim::fit
