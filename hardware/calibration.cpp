@@ -95,8 +95,13 @@ Calibration load_calibration(const std::string& path) {
 void write_calibration(const std::string& path, const Calibration& c) {
   std::ofstream out(path);
   if (!out) throw Error(fmt::format("cannot write calibration file {}", path));
-  fmt::print(out, "# servesim calibration: cost-model parameters fitted from microbenchmarks.\n");
-  fmt::print(out, "# Produced by servesim-calibrate; docs/calibration.md explains each parameter.\n\n");
+  if (c.provenance.count("derived_from")) {
+    fmt::print(out, "# servesim calibration: cost-model parameters DERIVED (not measured) from the\n"
+                    "# calibration of another GPU and this GPU's datasheet; see [provenance].\n");
+  } else {
+    fmt::print(out, "# servesim calibration: cost-model parameters fitted from microbenchmarks.\n");
+  }
+  fmt::print(out, "# Written by servesim calibrate; docs/calibration.md explains each parameter.\n\n");
   fmt::print(out, "[provenance]\n");
   for (const auto& [k, v] : c.provenance) fmt::print(out, "{} = \"{}\"\n", k, v);
   fmt::print(out, "\n[params]\n");
@@ -142,8 +147,16 @@ CalibrationChoice choose_calibration(const std::string& setting, const Catalog& 
     auto it = c.provenance.find(k);
     return it == c.provenance.end() ? std::string("?") : it->second;
   };
-  choice.description = fmt::format("{} (fitted on {}, driver {}, {})", path, get("gpu"),
-                                   get("driver"), get("date"));
+  const std::string shown = setting.empty() || setting == "auto"
+                               ? "calibration/results/" + gpu.name + ".toml"
+                               : path;
+  if (c.provenance.count("derived_from")) {
+    choice.description = fmt::format("{} (derived from {}, not measured on this GPU)", shown,
+                                     get("derived_from"));
+  } else {
+    choice.description = fmt::format("{} (fitted on {}, driver {}, {})", shown, get("gpu"),
+                                     get("driver"), get("date"));
+  }
   return choice;
 }
 

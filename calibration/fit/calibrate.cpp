@@ -188,6 +188,31 @@ Calibration calibrate(const std::string& dir, const DeviceSpec& gpu, const std::
   return c;
 }
 
+Calibration derive(const Calibration& fitted, const DeviceSpec& source, const DeviceSpec& target) {
+  Calibration out = fitted;
+  const CostParams& f = fitted.params;
+  const CostParams& s = source.defaults;
+  const CostParams& t = target.defaults;
+  CostParams& p = out.params;
+  auto transfer = [](double fit, double prior_source, double prior_target) {
+    return std::min(1.0, fit * prior_target / prior_source);
+  };
+  p.gemm = transfer(f.gemm, s.gemm, t.gemm);
+  p.memory = transfer(f.memory, s.memory, t.memory);
+  p.gemm_memory = transfer(f.gemm_memory, s.memory, t.memory);
+  p.attention_prefill = transfer(f.attention_prefill, s.attention_prefill, t.attention_prefill);
+  p.attention_decode = transfer(f.attention_decode, s.memory, t.memory);
+  out.residuals.clear();
+  out.provenance = {{"gpu", target.description},
+                    {"catalog_gpu", target.name},
+                    {"derived_from", fitted.path.empty() ? source.name : fitted.path},
+                    {"method", "fitted efficiencies scaled by the ratio of catalog priors; curve "
+                               "shapes and launch costs copied (docs/calibration.md)"},
+                    {"date", fitted.provenance.count("date") ? fitted.provenance.at("date") : "?"},
+                    {"driver", "not measured"}};
+  return out;
+}
+
 std::vector<StepPoint> validate_steps(const std::string& csv_path, const DeviceSpec& gpu,
                                       const CostParams& params) {
   const CsvTable t = CsvTable::read(csv_path);

@@ -16,6 +16,11 @@ namespace servesim::fit {
 Calibration calibrate(const std::string& data_dir, const DeviceSpec& gpu, const std::string& commit,
                       std::vector<std::string>& log);
 
+// Parameters for a GPU nobody measured, from a fitted one: each fitted efficiency keeps its
+// ratio to the source GPU's catalog prior and applies it to the target's prior (capped at 1);
+// the shapes of the efficiency curves and the launch and synchronisation costs carry over.
+Calibration derive(const Calibration& fitted, const DeviceSpec& source, const DeviceSpec& target);
+
 struct StepPoint {
   std::string model;
   std::string phase;  // prefill | decode

@@ -159,6 +159,17 @@ int list_command(const std::string& what) {
 int calibrate_command(const CalibrateArgs& args) {
   const Catalog catalog = Catalog::standard();
   const DeviceSpec gpu = catalog.gpu(args.gpu);
+  if (!args.derive_from.empty()) {
+    const Calibration fitted = load_calibration(args.derive_from);
+    const auto src = fitted.provenance.find("catalog_gpu");
+    if (src == fitted.provenance.end()) {
+      throw Error(fmt::format("{}: [provenance] needs catalog_gpu to derive from it", args.derive_from));
+    }
+    write_calibration(args.out, fit::derive(fitted, catalog.gpu(src->second), gpu));
+    fmt::print("derived {} for {} from {}\n", args.out, gpu.name, args.derive_from);
+    return 0;
+  }
+  if (args.data.empty()) throw Error("servesim calibrate needs --data DIR (or --derive-from FILE)");
   std::vector<std::string> log;
   const Calibration c = fit::calibrate(args.data, gpu, args.commit, log);
   for (const auto& line : log) fmt::print("{}\n", line);

@@ -39,6 +39,7 @@ struct CalibrateArgs {
   std::string gpu;   // catalog GPU (or file) whose peaks the fit is relative to
   std::string out;
   std::string commit;
+  std::string derive_from;  // a calibration file: derive for --gpu instead of fitting
 };
 int calibrate_command(const CalibrateArgs& args);
 

@@ -47,7 +47,9 @@ int main(int argc, char** argv) {
   CalibrateArgs cal;
   auto* cal_cmd = app.add_subcommand(
       "calibrate", "fit a GPU's cost parameters from microbenchmark CSVs (calibration/bench)");
-  cal_cmd->add_option("--data", cal.data, "folder written by calibration/bench/run_all.sh")->required();
+  cal_cmd->add_option("--data", cal.data, "folder written by calibration/bench/run_all.sh");
+  cal_cmd->add_option("--derive-from", cal.derive_from,
+                      "derive parameters for --gpu from this fitted calibration file instead");
   cal_cmd->add_option("--gpu", cal.gpu, "catalog GPU (or GPU file) the data was measured on")->required();
   cal_cmd->add_option("--out", cal.out, "calibration file to write")->required();
   cal_cmd->add_option("--commit", cal.commit, "source revision, recorded as provenance");
