@@ -78,10 +78,12 @@ OpCost attention_op(const CsvTable& t, std::size_t i) {
   return ops.front();
 }
 
-std::vector<Sample> attention_samples(const std::string& dir) {
+// Attention rows of one kind: decode (one query per sequence) or prefill (full and chunked).
+std::vector<Sample> attention_samples(const std::string& dir, bool decode) {
   std::vector<Sample> out;
   const CsvTable t = table(dir, "attention.csv");
   for (std::size_t i = 0; i < t.rows(); ++i) {
+    if ((t.text(i, "phase") == "decode") != decode) continue;
     out.push_back({attention_op(t, i), t.number(i, "time_us") * 1e-6});
   }
   return out;
@@ -170,10 +172,12 @@ Calibration calibrate(const std::string& dir, const DeviceSpec& gpu, const std::
                                    Param::kGemmMemory, Param::kGemmLatency};
   record("gemm", fit_params(gemm_samples(dir), rates, p, gemm), gemm);
 
-  const std::vector<Param> attn = {Param::kAttentionPrefill, Param::kAttentionKeysHalf,
-                                   Param::kAttentionDecode, Param::kAttentionLatency,
-                                   Param::kAttentionSpread};
-  record("attention", fit_params(attention_samples(dir), rates, p, attn), attn);
+  // Prefill attention first (it fixes the attention kernels' fixed latency), then decode.
+  const std::vector<Param> prefill = {Param::kAttentionPrefill, Param::kAttentionKeysHalf,
+                                      Param::kAttentionLatency};
+  record("attention_prefill", fit_params(attention_samples(dir, false), rates, p, prefill), prefill);
+  const std::vector<Param> decode = {Param::kAttentionDecode, Param::kAttentionSpread};
+  record("attention_decode", fit_params(attention_samples(dir, true), rates, p, decode), decode);
 
   launch_params(dir, p, log);
   c.params = p;

@@ -1,0 +1,82 @@
+// The committed calibration results are what the fitter makes of the committed measurements,
+// and derived profiles follow their stated rule.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "calibration/fit/calibrate.hpp"
+#include "tests/test_util.hpp"
+
+namespace servesim {
+namespace {
+
+using testing::catalog;
+
+const std::string kRoot = SERVESIM_SOURCE_DIR;
+
+// Times are written with 4 significant digits, numbers with 6.
+void expect_same_params(const CostParams& a, const CostParams& b) {
+  auto near = [](double x, double y, double rel) {
+    EXPECT_NEAR(x, y, std::abs(y) * rel + 1e-12) << x << " vs " << y;
+  };
+  near(a.gemm, b.gemm, 1e-5);
+  near(a.gemm_memory, b.gemm_memory, 1e-5);
+  near(a.memory, b.memory, 1e-5);
+  near(a.attention_prefill, b.attention_prefill, 1e-5);
+  near(a.attention_decode, b.attention_decode, 1e-5);
+  near(a.attention_keys_half, b.attention_keys_half, 1e-5);
+  near(a.knee, b.knee, 1e-5);
+  near(a.kernel.value, b.kernel.value, 1e-3);
+  near(a.gemm_latency.value, b.gemm_latency.value, 1e-3);
+  near(a.attention_latency.value, b.attention_latency.value, 1e-3);
+  near(a.graph_node.value, b.graph_node.value, 1e-3);
+  near(a.step_graphs.value, b.step_graphs.value, 1e-3);
+}
+
+class CommittedResults : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(CommittedResults, AreReproducedFromTheCommittedData) {
+  const std::string gpu = GetParam();
+  std::vector<std::string> log;
+  const Calibration fitted =
+      fit::calibrate(kRoot + "/calibration/data/" + gpu, catalog().gpu(gpu), "test", log);
+  const Calibration committed = load_calibration(kRoot + "/calibration/results/" + gpu + ".toml");
+  expect_same_params(fitted.params, committed.params);
+  // Every fitted efficiency is a fraction, every residual was recorded.
+  EXPECT_LE(fitted.params.gemm, 1.0);
+  for (const char* group : {"memory", "gemm", "attention_prefill", "attention_decode"}) {
+    EXPECT_TRUE(committed.residuals.count(group)) << group;
+  }
+  // GEMMs are the bulk of a step: their fit is within 10% RMS (6-7% measured).
+  EXPECT_LT(committed.residuals.at("gemm").rms_relative, 0.10);
+}
+INSTANTIATE_TEST_SUITE_P(FittedGpus, CommittedResults, ::testing::Values("h100-sxm", "h200"));
+
+TEST(Derive, ScalesEfficienciesByCatalogPriorsAndCopiesTheRest) {
+  const Calibration h100 = load_calibration(kRoot + "/calibration/results/h100-sxm.toml");
+  const DeviceSpec src = catalog().gpu("h100-sxm");
+  const DeviceSpec a100 = catalog().gpu("a100-80gb");
+  const Calibration d = fit::derive(h100, src, a100);
+  // gemm: fitted * (A100 prior / H100 prior), e.g. 0.758 * 0.80 / 0.78.
+  EXPECT_DOUBLE_EQ(d.params.gemm, std::min(1.0, h100.params.gemm * a100.defaults.gemm / src.defaults.gemm));
+  EXPECT_DOUBLE_EQ(d.params.memory,
+                   std::min(1.0, h100.params.memory * a100.defaults.memory / src.defaults.memory));
+  EXPECT_DOUBLE_EQ(d.params.knee, h100.params.knee);
+  EXPECT_EQ(d.params.launch, h100.params.launch);
+  EXPECT_TRUE(d.provenance.count("derived_from"));
+  EXPECT_TRUE(d.residuals.empty());  // nothing was measured
+}
+
+TEST(ValidateSteps, PredictsEveryMeasuredRow) {
+  const auto points = fit::validate_steps(kRoot + "/calibration/data/h100-sxm/llama_step.csv",
+                                          catalog().gpu("h100-sxm"),
+                                          load_calibration(kRoot + "/calibration/results/h100-sxm.toml").params);
+  ASSERT_GT(points.size(), 100u);
+  for (const auto& p : points) {
+    EXPECT_GT(p.predicted_ms, 0.0);
+    EXPECT_GT(p.measured_ms, 0.0);
+  }
+}
+
+}  // namespace
+}  // namespace servesim
