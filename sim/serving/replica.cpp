@@ -120,11 +120,8 @@ void Replica::emit_prefill_token(const PrefillChunk& c, SimTime now,
 
 void Replica::complete(SimTime now, std::vector<std::uint32_t>& finished) {
   busy_ = false;
-  for (const PrefillChunk& c : plan_.prefills) {
-    if (c.prior + c.tokens == request(c.request).prefill_target()) {
-      emit_prefill_token(c, now, finished);
-    }
-  }
+  // The decode step first: sequences whose prefill ends in this iteration join the pool
+  // afterwards, so they are not stepped in the iteration that made their first token.
   if (plan_.decode) {
     outstanding_tokens_ -= shape_.decode_seqs;
     pool_.step(
@@ -132,6 +129,11 @@ void Replica::complete(SimTime now, std::vector<std::uint32_t>& finished) {
           itl_->add(static_cast<double>(gap.ns), static_cast<std::uint64_t>(count));
         },
         [&](const DecodePool::Removed& r) { finish(r.request, now, r.kv_blocks, finished); });
+  }
+  for (const PrefillChunk& c : plan_.prefills) {
+    if (c.prior + c.tokens == request(c.request).prefill_target()) {
+      emit_prefill_token(c, now, finished);
+    }
   }
 }
 
