@@ -147,6 +147,8 @@ class Llama:
         self.cos = ang.cos().to(device="cuda", dtype=DTYPE)
         self.sin = ang.sin().to(device="cuda", dtype=DTYPE)
         self.attn_impl = "sdpa_flash"
+        self.cos_half = self.cos.contiguous()  # [max_pos, hd/2], for fused_ops.rotary_
+        self.sin_half = self.sin.contiguous()
 
     def n_params(self):
         n = self.embed.numel() + self.lnf.numel() + self.lm_head.numel()
@@ -194,6 +196,39 @@ class Llama:
             q, k, v, None, None, q.shape[1], k.shape[1], 0.0, causal, False,
             scale=1.0 / math.sqrt(q.shape[-1]))
         return out[0]
+
+    def forward_fused(self, tokens, positions, batch, q_len, kcache, vcache, start):
+        """forward() with the elementwise work fused as serving engines fuse it
+        (fused_ops.py): one residual-add + RMSNorm pass per norm, rotary in place, one
+        SiLU-multiply pass."""
+        import fused_ops
+        c = self.c
+        h, kvh, hd = c["heads"], c["kv_heads"], c["head_dim"]
+        T = tokens.shape[0]
+        x = F.embedding(tokens, self.embed)
+        residual = torch.empty_like(x)
+        hs = torch.empty_like(x)
+        for li, lw in enumerate(self.layers):
+            fused_ops.add_rmsnorm(x, residual, lw["ln1"], hs, li > 0)
+            qkv = F.linear(hs, lw["wqkv"])
+            fused_ops.rotary_(qkv, positions, self.cos_half, self.sin_half, h + kvh, hd)
+            q, k, v = qkv.split([h * hd, kvh * hd, kvh * hd], dim=-1)
+            q, k, v = q.view(T, h, hd), k.view(T, kvh, hd), v.view(T, kvh, hd)
+            kc, vc = kcache[li], vcache[li]
+            kc[:, start:start + q_len].copy_(k.view(batch, q_len, kvh, hd))
+            vc[:, start:start + q_len].copy_(v.view(batch, q_len, kvh, hd))
+            if start == 0:
+                o = self._attend(q.view(batch, q_len, h, hd), k.view(batch, q_len, kvh, hd),
+                                 v.view(batch, q_len, kvh, hd), True)
+            else:
+                o = self._attend(q.view(batch, q_len, h, hd), kc[:, :start + q_len],
+                                 vc[:, :start + q_len], q_len > 1)
+            x = F.linear(o.reshape(T, h * hd), lw["wo"])
+            fused_ops.add_rmsnorm(x, residual, lw["ln2"], hs, True)
+            x = F.linear(fused_ops.silu_and_mul(F.linear(hs, lw["wgu"])), lw["wd"])
+        residual = x + residual
+        last = residual.view(batch, q_len, -1)[:, -1]
+        return F.linear(self._rms(last, self.lnf), self.lm_head)
 
     def forward(self, tokens, positions, batch, q_len, kcache, vcache, start):
         """tokens/positions [batch*q_len]; writes K/V at cache[:, :, start:start+q_len];
@@ -288,6 +323,23 @@ def consistency_check(model):
     return err
 
 
+def fused_check(model):
+    """The fused step must compute what the plain one does, prefill and decode alike."""
+    B, C = 2, 40
+    V = model.c["vocab"]
+    toks = torch.randint(0, V, (B, C + 1), device="cuda")
+    pos = torch.arange(C + 1, device="cuda").repeat(B, 1)
+    errs = []
+    for fwd in (model.forward, model.forward_fused):
+        kc, vc = model.alloc_cache(B, C + 1)
+        fwd(toks[:, :C].reshape(-1), pos[:, :C].reshape(-1), B, C, kc, vc, 0)
+        errs.append(fwd(toks[:, C], pos[:, C], B, 1, kc, vc, C).float())
+    err = ((errs[1] - errs[0]).norm() / errs[0].norm()).item()
+    if not (math.isfinite(err) and err < 5e-2):
+        raise SystemExit(f"fused step differs from the plain step: rel err {err:.2e}")
+    print(f"fused-vs-plain logits: rel err {err:.2e} ok")
+
+
 # ------------------------------------------------------------------- timing --
 
 def time_step(fn, warmup, budget_s, min_reps, max_reps):
@@ -348,6 +400,8 @@ def main():
     ap.add_argument("--max-seconds", type=float, default=1e9,
                     help="stop starting new points after this many seconds")
     ap.add_argument("--mem-margin-gib", type=float, default=3.0)
+    ap.add_argument("--fused", action="store_true",
+                    help="fuse the elementwise work as serving engines do (fused_ops.py, Triton)")
     ap.add_argument("--compile", action="store_true",
                     help="run the step through torch.compile (Inductor fuses the norms, rotary, "
                          "SiLU-multiply and residual adds, as compiled serving engines do)")
@@ -403,6 +457,11 @@ def main():
         return True
 
     fwd = model.forward
+    if args.fused:
+        fwd = model.forward_fused
+        label += "+fused"
+        with torch.inference_mode():
+            fused_check(model)
     if args.compile:
         fwd = torch.compile(model.forward, dynamic=True)
         label += "+compiled"

@@ -1,0 +1,72 @@
+"""Fused elementwise kernels (Triton) for the validation step, doing what serving engines
+such as vLLM do with their own fused kernels: residual add + RMSNorm in one pass, rotary
+embedding applied in place to q and k, and SiLU(gate) * up in one pass.  With them the
+reference step moves the bytes the step-time model counts for these ops, instead of the
+several passes of plain PyTorch (docs/validation.md)."""
+
+import torch
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def _add_rmsnorm(x_ptr, res_ptr, w_ptr, out_ptr, n, eps, HAS_RES: tl.constexpr,
+                 BLOCK: tl.constexpr):
+    row = tl.program_id(0)
+    offs = tl.arange(0, BLOCK)
+    mask = offs < n
+    x = tl.load(x_ptr + row * n + offs, mask=mask, other=0.0).to(tl.float32)
+    if HAS_RES:
+        x += tl.load(res_ptr + row * n + offs, mask=mask, other=0.0).to(tl.float32)
+    tl.store(res_ptr + row * n + offs, x.to(tl.bfloat16), mask=mask)
+    rstd = 1.0 / tl.sqrt(tl.sum(x * x, axis=0) / n + eps)
+    w = tl.load(w_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+    tl.store(out_ptr + row * n + offs, (x * rstd * w).to(tl.bfloat16), mask=mask)
+
+
+def add_rmsnorm(x, residual, w, out, has_residual, eps=1e-5):
+    """residual <- x (+ residual); out <- rmsnorm(residual) * w.  All [T, n] contiguous."""
+    T, n = x.shape
+    _add_rmsnorm[(T,)](x, residual, w, out, n, eps, HAS_RES=has_residual,
+                       BLOCK=triton.next_power_of_2(n), num_warps=8)
+
+
+@triton.jit
+def _rotary(qkv_ptr, pos_ptr, cos_ptr, sin_ptr, row_stride, HALF: tl.constexpr):
+    t = tl.program_id(0)
+    head = tl.program_id(1)
+    offs = tl.arange(0, HALF)
+    pos = tl.load(pos_ptr + t)
+    cos = tl.load(cos_ptr + pos * HALF + offs).to(tl.float32)
+    sin = tl.load(sin_ptr + pos * HALF + offs).to(tl.float32)
+    base = qkv_ptr + t * row_stride + head * 2 * HALF
+    x1 = tl.load(base + offs).to(tl.float32)
+    x2 = tl.load(base + HALF + offs).to(tl.float32)
+    tl.store(base + offs, (x1 * cos - x2 * sin).to(tl.bfloat16))
+    tl.store(base + HALF + offs, (x2 * cos + x1 * sin).to(tl.bfloat16))
+
+
+def rotary_(qkv, positions, cos, sin, rot_heads, head_dim):
+    """NeoX rotary in place on the first rot_heads heads (q then k) of each qkv row."""
+    T = qkv.shape[0]
+    _rotary[(T, rot_heads)](qkv, positions, cos, sin, qkv.stride(0), HALF=head_dim // 2,
+                            num_warps=1)
+
+
+@triton.jit
+def _silu_mul(gu_ptr, out_ptr, inter, BLOCK: tl.constexpr):
+    row = tl.program_id(0)
+    cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    mask = cols < inter
+    g = tl.load(gu_ptr + row * 2 * inter + cols, mask=mask, other=0.0).to(tl.float32)
+    u = tl.load(gu_ptr + row * 2 * inter + inter + cols, mask=mask, other=0.0).to(tl.float32)
+    tl.store(out_ptr + row * inter + cols, (g / (1.0 + tl.exp(-g)) * u).to(tl.bfloat16), mask=mask)
+
+
+def silu_and_mul(gu):
+    T, two_i = gu.shape
+    inter = two_i // 2
+    out = torch.empty((T, inter), device=gu.device, dtype=gu.dtype)
+    BLOCK = 1024
+    _silu_mul[(T, triton.cdiv(inter, BLOCK))](gu, out, inter, BLOCK=BLOCK, num_warps=4)
+    return out
