@@ -402,9 +402,6 @@ def main():
     ap.add_argument("--mem-margin-gib", type=float, default=3.0)
     ap.add_argument("--fused", action="store_true",
                     help="fuse the elementwise work as serving engines do (fused_ops.py, Triton)")
-    ap.add_argument("--compile", action="store_true",
-                    help="run the step through torch.compile (Inductor fuses the norms, rotary, "
-                         "SiLU-multiply and residual adds, as compiled serving engines do)")
     args = ap.parse_args()
     if not torch.cuda.is_available():
         sys.exit("llama_step.py: no CUDA device")
@@ -462,9 +459,6 @@ def main():
         label += "+fused"
         with torch.inference_mode():
             fused_check(model)
-    if args.compile:
-        fwd = torch.compile(model.forward, dynamic=True)
-        label += "+compiled"
 
     with torch.inference_mode():
         if "prefill" in args.phases:
