@@ -49,8 +49,9 @@ def _rotary(qkv_ptr, pos_ptr, cos_ptr, sin_ptr, row_stride, HALF: tl.constexpr):
 def rotary_(qkv, positions, cos, sin, rot_heads, head_dim):
     """NeoX rotary in place on the first rot_heads heads (q then k) of each qkv row."""
     T = qkv.shape[0]
-    _rotary[(T, rot_heads)](qkv, positions, cos, sin, qkv.stride(0), HALF=head_dim // 2,
-                            num_warps=1)
+    # The kernel reads positions[t] at offset t: they must be contiguous.
+    _rotary[(T, rot_heads)](qkv, positions.contiguous(), cos, sin, qkv.stride(0),
+                            HALF=head_dim // 2, num_warps=1)
 
 
 @triton.jit

@@ -57,6 +57,45 @@ bool percentile_within(std::vector<double> v, std::int64_t rejected, double p, d
 
 }  // namespace
 
+namespace {
+
+// Overload: arrivals outpace completions while they last, and the wait keeps growing. Both
+// must hold: a burst that the system absorbs grows the queue for a while but then completes
+// at the arrival rate; a steady underload completes at the arrival rate from the start.
+void judge_load(const RunResult& run, Summary& s) {
+  if (run.scenario.workload.arrival == ArrivalKind::kClosedLoop || run.requests.size() < 8) return;
+  const SimTime first = run.requests.front().arrival;
+  const SimTime last = run.requests.back().arrival;
+  const double window = (last - first).seconds().value;
+  if (window <= 0) return;
+  s.arrival_rate = static_cast<double>(run.requests.size() - 1) / window;
+  std::int64_t done_in_window = 0;
+  for (const Request& r : run.requests) {
+    if (r.state == RequestState::kDone && r.finish <= last) ++done_in_window;
+  }
+  s.completion_rate_during = static_cast<double>(done_in_window) / window;
+  // Mean queueing of the first and last quarter of requests, by arrival.
+  const std::size_t q = run.requests.size() / 4;
+  auto mean_queue = [&](std::size_t from, std::size_t to) {
+    double sum = 0;
+    std::size_t n = 0;
+    for (std::size_t i = from; i < to; ++i) {
+      const Request& r = run.requests[i];
+      if (r.state != RequestState::kDone) continue;
+      sum += (r.first_scheduled - r.arrival).seconds().value;
+      ++n;
+    }
+    return n ? sum / static_cast<double>(n) : 0.0;
+  };
+  const double early = mean_queue(0, q);
+  const double late = mean_queue(run.requests.size() - q, run.requests.size());
+  // 10 ms keeps a near-empty queue's noise from counting as growth.
+  s.queue_growth = (late + 0.01) / (early + 0.01);
+  s.overloaded = s.completion_rate_during < 0.9 * s.arrival_rate && s.queue_growth > 3.0;
+}
+
+}  // namespace
+
 Summary summarize(const RunResult& run) {
   Summary s;
   const Scenario& sc = run.scenario;
@@ -135,6 +174,7 @@ Summary summarize(const RunResult& run) {
   s.busy = run.end.ns > 0 ? busy / (n * s.simulated_seconds) : 0.0;
   s.kv_cache_peak = peak_kv;
   s.mean_batch_size = s.iterations ? static_cast<double>(batched) / static_cast<double>(s.iterations) : 0.0;
+  judge_load(run, s);
   return s;
 }
 

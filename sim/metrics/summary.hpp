@@ -41,6 +41,12 @@ struct Summary {
   double mfu = 0, mbu = 0, kv_cache_peak = 0, busy = 0;
   std::int64_t iterations = 0;
   double mean_batch_size = 0;
+
+  // Load: is the system keeping up with open-loop arrivals? (docs/metrics.md)
+  double arrival_rate = 0;             // requests/s between the first and last arrival
+  double completion_rate_during = 0;   // completions/s over the same window
+  double queue_growth = 0;             // mean queueing of the last quarter of arrivals / first
+  bool overloaded = false;
 };
 
 Summary summarize(const RunResult& run);

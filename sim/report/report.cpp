@@ -77,6 +77,10 @@ nlohmann::ordered_json summary_json(const RunResult& run, const Summary& s) {
                       {"kv_cache_peak", s.kv_cache_peak},
                       {"busy", s.busy}};
   j["engine"] = {{"iterations", s.iterations}, {"mean_batch_size", s.mean_batch_size}};
+  j["load"] = {{"overloaded", s.overloaded},
+               {"arrival_rate", s.arrival_rate},
+               {"completion_rate_during_arrivals", s.completion_rate_during},
+               {"queue_growth", s.queue_growth}};
   return j;
 }
 
@@ -102,6 +106,13 @@ void write_text_report(std::ostream& out, const RunResult& run, const Summary& s
     fmt::print(out, "  rejected {}: {}\n", n, reason);
   }
   fmt::print(out, "simulated  {:.3f} s\n", s.simulated_seconds);
+  if (s.overloaded) {
+    fmt::print(out,
+               "OVERLOADED requests arrived at {:.2f}/s but completed at {:.2f}/s while they "
+               "arrived, and the wait grew {:.0f}x from the first to the last quarter: queueing "
+               "grows without bound, so latencies depend on how long the run is.\n",
+               s.arrival_rate, s.completion_rate_during, s.queue_growth);
+  }
   fmt::print(out, "throughput {:.3f} requests/s, {:.1f} input tokens/s, {:.1f} output tokens/s\n\n",
              s.requests_per_s, s.input_tokens_per_s, s.output_tokens_per_s);
 
