@@ -73,7 +73,9 @@ Simulator::Simulator(const Scenario& scenario, const Catalog& catalog)
   rt.engine_overhead = milliseconds(scenario.cpu_overhead_ms);
   cost_ = std::make_unique<StepCostModel>(setup_.model, setup_.gpu, setup_.link,
                                           Parallelism{scenario.tp}, rt, setup_.params);
-  scheduler_ = find_scheduler(scenario.scheduler).make();
+  SchedulerSettings settings;
+  settings.chunk_size = scenario.chunk_size;
+  scheduler_ = find_scheduler(scenario.scheduler).make(settings);
   router_ = find_router(scenario.router).make();
   EngineLimits lim;
   lim.max_num_seqs = scenario.max_num_seqs;

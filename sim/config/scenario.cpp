@@ -234,6 +234,7 @@ Scenario load_scenario(const std::string& path, const std::vector<std::string>& 
     }
     s.cuda_graphs = t.boolean("cuda_graphs").value_or(true);
     if (t.integer("num_gpu_blocks")) s.num_gpu_blocks = positive_int(t, "num_gpu_blocks", 1);
+    s.chunk_size = positive_int(t, "chunk_size", 512);
     if (auto v = t.number("cpu_overhead_ms")) {
       if (*v < 0) {
         throw Error(fmt::format("{}: engine.cpu_overhead_ms must not be negative, got {}",

@@ -60,6 +60,7 @@ struct Scenario {
   bool cuda_graphs = true;
   std::optional<std::int64_t> num_gpu_blocks;  // pin the KV cache to what an engine reported
   double cpu_overhead_ms = 1.5;                // engine CPU work per iteration (see docs)
+  std::int64_t chunk_size = 512;               // chunked scheduler: tokens per iteration
   // [workload]
   WorkloadConfig workload;
   // [slo]

@@ -21,8 +21,7 @@ void ContinuousScheduler::plan(Replica& r, IterationPlan& plan) {
     budget -= tokens;
   }
   if (!plan.prefills.empty()) return;
-  r.make_room_for_decode();
-  plan.decode = !r.pool().empty();
+  plan.decode = r.prepare_decode_step();
 }
 
 }  // namespace servesim

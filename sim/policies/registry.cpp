@@ -5,7 +5,10 @@
 #include <fmt/format.h>
 
 #include "sim/core/error.hpp"
+#include <limits>
+
 #include "sim/policies/continuous.hpp"
+#include "sim/policies/token_budget.hpp"
 
 namespace servesim {
 
@@ -16,7 +19,20 @@ const std::vector<SchedulerRow>& scheduler_table() {
        "decode step of all running sequences; prefill and decode never share an iteration",
        // vLLM without chunked prefill: max(max_model_len, 2048), so any prompt fits one batch.
        [](std::int64_t ctx) { return std::max<std::int64_t>(ctx, 2048); },
-       [] { return std::make_unique<ContinuousScheduler>(); }},
+       [](const SchedulerSettings&) { return std::make_unique<ContinuousScheduler>(); }},
+      {"mixed",
+       "vLLM V1 token budget: every running sequence decodes, and (partial) prefills fill the "
+       "rest of max_num_batched_tokens in the same iteration",
+       // vLLM's default budget with chunked prefill.
+       [](std::int64_t) { return std::int64_t{2048}; },
+       [](const SchedulerSettings&) {
+         return std::make_unique<TokenBudgetScheduler>(std::numeric_limits<std::int64_t>::max());
+       }},
+      {"chunked",
+       "Sarathi-Serve stall-free batching: decodes first, prefills in chunks so that no "
+       "iteration exceeds chunk_size tokens",
+       [](std::int64_t ctx) { return std::max<std::int64_t>(ctx, 2048); },
+       [](const SchedulerSettings& s) { return std::make_unique<TokenBudgetScheduler>(s.chunk_size); }},
   };
   return table;
 }

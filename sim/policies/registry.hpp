@@ -12,12 +12,17 @@
 
 namespace servesim {
 
+// Engine settings a scheduler may read when it is made.
+struct SchedulerSettings {
+  std::int64_t chunk_size = 512;
+};
+
 struct SchedulerRow {
   std::string name;
   std::string description;
   // max_num_batched_tokens when the scenario leaves it unset, from the model's context length.
   std::function<std::int64_t(std::int64_t max_context)> default_batched_tokens;
-  std::function<std::unique_ptr<BatchScheduler>()> make;
+  std::function<std::unique_ptr<BatchScheduler>(const SchedulerSettings&)> make;
 };
 
 struct RouterRow {

@@ -41,7 +41,30 @@ void Replica::admit_front(IterationPlan& plan, std::int64_t tokens, std::int64_t
   plan.prefills.push_back(PrefillChunk{r, tokens, prior});
 }
 
-std::int64_t Replica::make_room_for_decode() {
+void Replica::continue_partial(IterationPlan& plan, std::int64_t tokens) {
+  const std::uint32_t r = partial_.front();
+  partial_.pop_front();
+  const std::int64_t prior = request(r).computed;
+  kv_.allocate(kv_.blocks_for(prior + tokens) - kv_.blocks_for(prior));
+  outstanding_tokens_ -= tokens;
+  plan.prefills.push_back(PrefillChunk{r, tokens, prior});
+}
+
+void Replica::preempt_newest_partial() {
+  const std::uint32_t r = partial_.back();
+  partial_.pop_back();
+  Request& req = request(r);
+  kv_.release(kv_.blocks_for(req.computed));
+  outstanding_tokens_ += req.computed;
+  req.computed = 0;
+  ++req.preemptions;
+  ++stats_.preemptions;
+  --prefilling_;
+  req.state = RequestState::kWaiting;
+  waiting_.push_front(r);
+}
+
+bool Replica::prepare_decode_step() {
   std::int64_t preempted = 0;
   while (!pool_.empty() && pool_.blocks_needed() > kv_.free()) {
     const DecodePool::Removed v = pool_.pop_newest();
@@ -56,7 +79,8 @@ std::int64_t Replica::make_room_for_decode() {
     ++preempted;
   }
   stats_.preemptions += preempted;
-  return preempted;
+  kv_.allocate(pool_.blocks_needed());
+  return !pool_.empty();
 }
 
 std::optional<SimTime> Replica::try_start(SimTime now) {
@@ -70,7 +94,6 @@ std::optional<SimTime> Replica::try_start(SimTime now) {
     shape_.decode_seqs = pool_.size();
     shape_.decode_ctx = pool_.context_sum();
     shape_.decode_ctx_sq = pool_.context_sum_sq();
-    kv_.allocate(pool_.blocks_needed());
   }
   const StepCostModel::Quick q = cost_->quick(shape_);
   // At least one nanosecond, so that simulated time always advances.
@@ -130,9 +153,21 @@ void Replica::complete(SimTime now, std::vector<std::uint32_t>& finished) {
         },
         [&](const DecodePool::Removed& r) { finish(r.request, now, r.kv_blocks, finished); });
   }
+  // Chunks that did not finish their prefill stay partial: those continued from earlier
+  // iterations go back to the front in their order, new ones behind every older request.
+  std::size_t continued = 0;
   for (const PrefillChunk& c : plan_.prefills) {
-    if (c.prior + c.tokens == request(c.request).prefill_target()) {
+    Request& req = request(c.request);
+    if (c.prior + c.tokens == req.prefill_target()) {
+      req.computed = 0;
       emit_prefill_token(c, now, finished);
+      continue;
+    }
+    req.computed = static_cast<std::int32_t>(c.prior + c.tokens);
+    if (c.prior > 0) {
+      partial_.insert(partial_.begin() + static_cast<std::ptrdiff_t>(continued++), c.request);
+    } else {
+      partial_.push_back(c.request);
     }
   }
 }

@@ -99,9 +99,18 @@ class Replica {
   // Takes the front waiting request into the iteration: allocates its KV for `tokens` more
   // tokens after `prior` and adds the chunk to the plan.
   void admit_front(IterationPlan& plan, std::int64_t tokens, std::int64_t prior);
-  // Preempts the newest decoding sequences (recompute: KV dropped, back to the front of the
-  // queue) until the next decode step's new blocks fit. Returns how many were preempted.
-  std::int64_t make_room_for_decode();
+  // Requests whose prefill is under way in chunks, oldest first (not in this iteration's plan).
+  const std::deque<std::uint32_t>& partial() const { return partial_; }
+  // Continues the oldest partial prefill with `tokens` more tokens (KV allocated).
+  void continue_partial(IterationPlan& plan, std::int64_t tokens);
+  // Gives up the newest partial prefill (its KV is freed, it returns to the front of the
+  // queue): the way out when partial prefills hold the KV cache and none can go on.
+  void preempt_newest_partial();
+  // Readies a decode step of every decoding sequence: preempts the newest (recompute: KV
+  // dropped, back to the front of the queue) until the step's new KV blocks fit, then
+  // allocates them, before any prefill of the same iteration takes blocks. Returns whether
+  // any sequence is left to decode.
+  bool prepare_decode_step();
 
  private:
   void emit_prefill_token(const PrefillChunk& c, SimTime now, std::vector<std::uint32_t>& finished);
@@ -117,6 +126,7 @@ class Replica {
   std::vector<Request>* requests_;
   QuantileSketch* itl_;
   std::deque<std::uint32_t> waiting_;
+  std::deque<std::uint32_t> partial_;
   std::int64_t prefilling_ = 0;  // sequences admitted to a prefill not yet finished
   std::int64_t outstanding_ = 0;
   std::int64_t outstanding_tokens_ = 0;

@@ -27,6 +27,7 @@ struct Request {
   std::int32_t prompt_tokens = 0;
   std::int32_t output_tokens = 0;
   std::int32_t generated = 0;  // tokens emitted (kept current except while in a decode pool)
+  std::int32_t computed = 0;   // tokens whose KV a partial prefill has computed so far
   std::int32_t replica = -1;
   std::uint16_t preemptions = 0;
   RequestState state = RequestState::kWaiting;

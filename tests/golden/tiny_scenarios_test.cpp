@@ -125,3 +125,73 @@ TEST(Golden, OversizedRequestsAreRejectedWithReasons) {
 
 }  // namespace
 }  // namespace servesim
+
+namespace servesim {
+namespace {
+
+// Iteration time of an arbitrary shape, rounded as the simulator rounds it.
+std::int64_t step_ns(const BatchShape& s) {
+  const StepCostModel m(catalog().model("llama-3-8b"), catalog().gpu("h100-sxm"),
+                        catalog().link("nvlink4"), Parallelism{1}, golden_runtime(),
+                        catalog().gpu("h100-sxm").defaults);
+  return SimTime::from_seconds(m.breakdown(s).total).ns;
+}
+
+TEST(Golden, ChunkedSplitsALongPromptAroundARunningDecode) {
+  // chunk_size 256. Request A (prompt 100, 4 outputs) arrives at 0; request B (prompt 600,
+  // 2 outputs) at 1 ns, while A's prefill runs.
+  //   it1: A prefills 100                                   -> A token 1
+  //   it2: A decodes (ctx 101) + B chunk 255 (budget 256 - 1 decode)
+  //   it3: A decodes (ctx 102) + B chunk 255 (255..510)     -> A token 3
+  //   it4: A decodes (ctx 103) + B chunk 90 (510..600)      -> A token 4 (done), B token 1
+  //   it5: B decodes (ctx 601)                              -> B token 2 (done)
+  BatchShape i1;
+  i1.add_prefill(100, 0);
+  BatchShape i2;
+  i2.add_decode(101);
+  i2.add_prefill(255, 0);
+  BatchShape i3;
+  i3.add_decode(102);
+  i3.add_prefill(255, 255);
+  BatchShape i4;
+  i4.add_decode(103);
+  i4.add_prefill(90, 510);
+  BatchShape i5;
+  i5.add_decode(601);
+  const std::int64_t t1 = step_ns(i1), t2 = t1 + step_ns(i2), t3 = t2 + step_ns(i3),
+                     t4 = t3 + step_ns(i4), t5 = t4 + step_ns(i5);
+  const RunResult r = run_trace("0.0,100,4\n0.000000001,600,2\n",
+                                {"engine.scheduler=\"chunked\"", "engine.chunk_size=256"});
+  const Request& a = r.requests[0];
+  const Request& b = r.requests[1];
+  EXPECT_EQ(a.first_token.ns, t1);
+  EXPECT_EQ(a.finish.ns, t4);
+  EXPECT_EQ(b.first_scheduled.ns, t1);  // its first chunk ran in iteration 2
+  EXPECT_EQ(b.first_token.ns, t4);
+  EXPECT_EQ(b.finish.ns, t5);
+  // A's gaps: t2 - t1, t3 - t2, t4 - t3; B's: t5 - t4. Four in all.
+  EXPECT_EQ(r.itl_ns.count(), 4u);
+}
+
+TEST(Golden, MixedFillsTheBudgetWithWholePromptsWhenTheyFit) {
+  // Budget 2048: A (prompt 100, 3 outputs) at 0, B (prompt 600, 2 outputs) at 1 ns.
+  //   it1: A prefills 100 -> A token 1
+  //   it2: A decodes (ctx 101) + B prefills all 600 -> A token 2, B token 1
+  //   it3: A decodes (ctx 102) + B decodes (ctx 601) -> both done
+  BatchShape i1;
+  i1.add_prefill(100, 0);
+  BatchShape i2;
+  i2.add_decode(101);
+  i2.add_prefill(600, 0);
+  BatchShape i3;
+  i3.add_decode(102);
+  i3.add_decode(601);
+  const std::int64_t t1 = step_ns(i1), t2 = t1 + step_ns(i2), t3 = t2 + step_ns(i3);
+  const RunResult r = run_trace("0.0,100,3\n0.000000001,600,2\n", {"engine.scheduler=\"mixed\""});
+  EXPECT_EQ(r.requests[0].finish.ns, t3);
+  EXPECT_EQ(r.requests[1].first_token.ns, t2);
+  EXPECT_EQ(r.requests[1].finish.ns, t3);
+}
+
+}  // namespace
+}  // namespace servesim

@@ -51,6 +51,11 @@ const std::vector<Config>& configs() {
        {"workload.arrival=\"constant\"", "engine.cuda_graphs=false",
         "engine.max_num_batched_tokens=2048", "engine.block_size=32", "engine.num_gpu_blocks=120"}},
       {"roomy-kv", {"engine.num_gpu_blocks=100000", "engine.max_num_seqs=256"}},
+      {"mixed-tight-kv", {"engine.scheduler=\"mixed\"", "engine.max_num_batched_tokens=1024"}},
+      {"chunked-tight-kv-least-outstanding",
+       {"engine.scheduler=\"chunked\"", "engine.chunk_size=256", "engine.num_gpu_blocks=120",
+        "cluster.router=\"least-outstanding\"", "workload.arrival=\"gamma\"",
+        "workload.burstiness=2.0"}},
   };
   return c;
 }
@@ -103,7 +108,7 @@ TEST_P(Invariants, HoldForThisSeed) {
 }
 
 INSTANTIATE_TEST_SUITE_P(ManySeeds, Invariants,
-                         ::testing::Combine(::testing::Range<std::size_t>(0, 5),
+                         ::testing::Combine(::testing::Range<std::size_t>(0, 7),
                                             ::testing::Range<std::uint64_t>(1, 13)));
 
 TEST(Invariants, ShortKvCausesPreemptionAndRoomyKvDoesNot) {

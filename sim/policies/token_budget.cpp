@@ -1,0 +1,57 @@
+#include "sim/policies/token_budget.hpp"
+
+#include <algorithm>
+
+namespace servesim {
+namespace {
+
+// The most of `want` tokens whose new KV blocks fit, for a sequence with `prior` cached.
+std::int64_t fitting_tokens(const KvCache& kv, std::int64_t prior, std::int64_t want,
+                            std::int64_t reserve) {
+  const std::int64_t free_blocks = kv.free() - reserve;
+  if (free_blocks < 0) return 0;
+  // Blocks end at multiples of the block size; the prior's last block may have room left.
+  const std::int64_t capacity = (kv.blocks_for(prior) + free_blocks) * kv.block_size() - prior;
+  return std::clamp<std::int64_t>(capacity, 0, want);
+}
+
+}  // namespace
+
+bool TokenBudgetScheduler::fill(Replica& r, IterationPlan& plan) {
+  plan.clear();
+  const EngineLimits& lim = r.limits();
+  std::int64_t budget = std::min(budget_, lim.max_num_batched_tokens);
+  if (r.prepare_decode_step()) {
+    plan.decode = true;
+    budget -= r.pool().size();
+  }
+  // Prompts under way first, oldest first.
+  while (budget > 0 && !r.partial().empty()) {
+    const Request& q = r.request(r.partial().front());
+    const std::int64_t want = std::min<std::int64_t>(q.prefill_target() - q.computed, budget);
+    const std::int64_t tokens = fitting_tokens(r.kv(), q.computed, want, 0);
+    if (tokens == 0) break;
+    r.continue_partial(plan, tokens);
+    budget -= tokens;
+  }
+  // Then new prompts from the queue, as sequences are allowed.
+  while (budget > 0 && !r.waiting().empty() && r.running() + 1 <= lim.max_num_seqs) {
+    const Request& q = r.request(r.waiting().front());
+    const std::int64_t want = std::min(q.prefill_target(), budget);
+    const std::int64_t reserve = r.running() > 0 ? lim.watermark_blocks : 0;
+    const std::int64_t tokens = fitting_tokens(r.kv(), 0, want, reserve);
+    if (tokens == 0) break;
+    r.admit_front(plan, tokens, 0);
+    budget -= tokens;
+  }
+  return !plan.empty();
+}
+
+void TokenBudgetScheduler::plan(Replica& r, IterationPlan& plan) {
+  while (!fill(r, plan) && !r.partial().empty()) {
+    // Partial prefills hold the cache and none can continue: free the newest and retry.
+    r.preempt_newest_partial();
+  }
+}
+
+}  // namespace servesim

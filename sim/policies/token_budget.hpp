@@ -1,0 +1,27 @@
+// Token-budget batching, where prefill and decode share each iteration:
+//  - `mixed` (vLLM's V1 scheduler): every running sequence decodes, and prefill chunks (new
+//    prompts and prompts under way, oldest first) fill what is left of max_num_batched_tokens;
+//  - `chunked` (Sarathi-Serve, stall-free batching): the same, with a per-iteration budget of
+//    chunk_size tokens, so that no iteration is much longer than a decode step.
+// Decodes come first, so a long prompt delays running sequences by at most one chunk. Prefill
+// and decode tokens go through the same GEMMs (one combined batch). When partial prefills hold
+// the KV cache and nothing can proceed, the newest partial is preempted.
+#pragma once
+
+#include "sim/serving/replica.hpp"
+
+namespace servesim {
+
+class TokenBudgetScheduler final : public BatchScheduler {
+ public:
+  // `budget`: tokens per iteration (decodes included); max_num_batched_tokens also caps it.
+  explicit TokenBudgetScheduler(std::int64_t budget) : budget_(budget) {}
+  void plan(Replica& replica, IterationPlan& plan) override;
+  bool splits_prompts() const override { return true; }
+
+ private:
+  bool fill(Replica& r, IterationPlan& plan);
+  std::int64_t budget_;
+};
+
+}  // namespace servesim
