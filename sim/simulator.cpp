@@ -75,6 +75,7 @@ Simulator::Simulator(const Scenario& scenario, const Catalog& catalog)
                                           Parallelism{scenario.tp}, rt, setup_.params);
   SchedulerSettings settings;
   settings.chunk_size = scenario.chunk_size;
+  settings.batch_timeout = SimTime::from_seconds(milliseconds(scenario.batch_timeout_ms));
   scheduler_ = find_scheduler(scenario.scheduler).make(settings);
   router_ = find_router(scenario.router).make();
   EngineLimits lim;
@@ -88,7 +89,7 @@ Simulator::Simulator(const Scenario& scenario, const Catalog& catalog)
                            scenario.block_size, *cost_, *scheduler_, requests_, itl_);
   }
   loads_.resize(replicas_.size());
-  wake_pending_.assign(replicas_.size(), 0);
+  wake_at_.assign(replicas_.size(), SimTime::never());
 }
 
 void Simulator::issue(const RequestSpec& spec) {
@@ -112,9 +113,20 @@ bool Simulator::admissible(Request& r) const {
   return r.reject == RejectReason::kNone;
 }
 
+void Simulator::request_wake(std::size_t i, SimTime at) {
+  // One queued wake per replica suffices unless an earlier one is needed.
+  if (at < wake_at_[i]) {
+    wake_at_[i] = at;
+    events_.push(at, EventKind::kWake, static_cast<std::uint32_t>(i));
+  }
+}
+
 void Simulator::start_if_idle(std::size_t i, SimTime now) {
-  if (auto end = replicas_[i].try_start(now)) {
+  SimTime wake_at;
+  if (auto end = replicas_[i].try_start(now, wake_at)) {
     events_.push(*end, EventKind::kStepDone, static_cast<std::uint32_t>(i));
+  } else if (wake_at != SimTime::never()) {
+    request_wake(i, wake_at);  // the scheduler waits for a batching timeout
   }
 }
 
@@ -131,10 +143,7 @@ void Simulator::arrive(std::uint32_t id, SimTime now) {
   replicas_[target].enqueue(id);
   // An idle replica plans its iteration after every event of this instant has run, so that
   // requests arriving together are batched together, as an engine's scheduler loop sees them.
-  if (!replicas_[target].busy() && !wake_pending_[target]) {
-    wake_pending_[target] = 1;
-    events_.push(now, EventKind::kWake, static_cast<std::uint32_t>(target));
-  }
+  if (!replicas_[target].busy()) request_wake(target, now);
 }
 
 RunResult Simulator::run() {
@@ -160,7 +169,7 @@ RunResult Simulator::run() {
       }
       arrive(e.payload, now);
     } else if (e.kind == EventKind::kWake) {
-      wake_pending_[e.payload] = 0;
+      if (wake_at_[e.payload] <= now) wake_at_[e.payload] = SimTime::never();
       start_if_idle(e.payload, now);
     } else {
       replicas_[e.payload].complete(now, finished_);

@@ -75,7 +75,9 @@ class Simulator {
   std::vector<Replica> replicas_;
   std::vector<ReplicaLoad> loads_;
   std::vector<std::uint32_t> finished_;
-  std::vector<char> wake_pending_;  // per replica: a kWake event is queued
+  // Per replica: the earliest kWake queued for it (never: none).
+  std::vector<SimTime> wake_at_;
+  void request_wake(std::size_t replica, SimTime at);
 };
 
 }  // namespace servesim

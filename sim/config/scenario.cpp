@@ -235,6 +235,13 @@ Scenario load_scenario(const std::string& path, const std::vector<std::string>& 
     s.cuda_graphs = t.boolean("cuda_graphs").value_or(true);
     if (t.integer("num_gpu_blocks")) s.num_gpu_blocks = positive_int(t, "num_gpu_blocks", 1);
     s.chunk_size = positive_int(t, "chunk_size", 512);
+    if (auto v = t.number("batch_timeout_ms")) {
+      if (*v < 0) {
+        throw Error(fmt::format("{}: engine.batch_timeout_ms must not be negative, got {}",
+                                t.location_of("batch_timeout_ms"), *v));
+      }
+      s.batch_timeout_ms = *v;
+    }
     if (auto v = t.number("cpu_overhead_ms")) {
       if (*v < 0) {
         throw Error(fmt::format("{}: engine.cpu_overhead_ms must not be negative, got {}",

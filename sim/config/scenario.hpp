@@ -61,6 +61,7 @@ struct Scenario {
   std::optional<std::int64_t> num_gpu_blocks;  // pin the KV cache to what an engine reported
   double cpu_overhead_ms = 1.5;                // engine CPU work per iteration (see docs)
   std::int64_t chunk_size = 512;               // chunked scheduler: tokens per iteration
+  double batch_timeout_ms = 0.0;               // static scheduler: wait for a fuller batch
   // [workload]
   WorkloadConfig workload;
   // [slo]

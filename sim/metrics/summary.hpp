@@ -41,6 +41,8 @@ struct Summary {
   double mfu = 0, mbu = 0, kv_cache_peak = 0, busy = 0;
   std::int64_t iterations = 0;
   double mean_batch_size = 0;
+  std::int64_t batches = 0;     // request-level batches (static) or iterations (the others)
+  double padding_waste = 0;     // share of computed tokens that were padding
 
   // Load: is the system keeping up with open-loop arrivals? (docs/metrics.md)
   double arrival_rate = 0;             // requests/s between the first and last arrival

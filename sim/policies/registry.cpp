@@ -8,12 +8,18 @@
 #include <limits>
 
 #include "sim/policies/continuous.hpp"
+#include "sim/policies/static_batching.hpp"
 #include "sim/policies/token_budget.hpp"
 
 namespace servesim {
 
 const std::vector<SchedulerRow>& scheduler_table() {
   static const std::vector<SchedulerRow> table = {
+      {"static",
+       "request-level batching (FasterTransformer): up to max_num_seqs requests padded to the "
+       "longest prompt, decoded until the longest output ends; nobody joins mid-batch",
+       [](std::int64_t ctx) { return std::max<std::int64_t>(ctx, 2048); },
+       [](const SchedulerSettings& s) { return std::make_unique<StaticScheduler>(s.batch_timeout); }},
       {"continuous",
        "iteration-level batching (Orca, vLLM v0): FCFS, whole-prompt prefills first, then one "
        "decode step of all running sequences; prefill and decode never share an iteration",

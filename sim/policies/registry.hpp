@@ -15,6 +15,7 @@ namespace servesim {
 // Engine settings a scheduler may read when it is made.
 struct SchedulerSettings {
   std::int64_t chunk_size = 512;
+  SimTime batch_timeout;  // static batching: how long the oldest request may wait for others
 };
 
 struct SchedulerRow {

@@ -83,12 +83,38 @@ bool Replica::prepare_decode_step() {
   return !pool_.empty();
 }
 
-std::optional<SimTime> Replica::try_start(SimTime now) {
+std::uint32_t Replica::take_front() {
+  const std::uint32_t r = waiting_.front();
+  waiting_.pop_front();
+  Request& req = request(r);
+  if (req.first_scheduled == SimTime::never()) req.first_scheduled = started_;
+  req.state = RequestState::kRunning;
+  outstanding_tokens_ -= req.prompt_tokens;
+  return r;
+}
+
+void Replica::record_token(std::uint32_t r, SimTime now) {
+  Request& req = request(r);
+  if (req.first_token == SimTime::never()) {
+    req.first_token = now;
+  } else {
+    itl_->add(static_cast<double>((now - req.last_token).ns), 1);
+  }
+  req.last_token = now;
+  req.generated += 1;
+  outstanding_tokens_ -= 1;
+}
+
+std::optional<SimTime> Replica::try_start(SimTime now, SimTime& wake_at) {
+  wake_at = SimTime::never();
   if (busy_) return std::nullopt;
   started_ = now;
   scheduler_->plan(*this, plan_);
-  if (plan_.empty()) return std::nullopt;
-  shape_ = BatchShape{};
+  if (plan_.empty()) {
+    wake_at = plan_.wake_at;
+    return std::nullopt;
+  }
+  shape_ = plan_.custom ? *plan_.custom : BatchShape{};
   for (const PrefillChunk& c : plan_.prefills) shape_.add_prefill(c.tokens, c.prior);
   if (plan_.decode) {
     shape_.decode_seqs = pool_.size();
@@ -102,6 +128,7 @@ std::optional<SimTime> Replica::try_start(SimTime now) {
   stats_.prefill_iterations += plan_.prefills.empty() ? 0 : 1;
   stats_.decode_iterations += plan_.prefills.empty() ? 1 : 0;
   stats_.batched_seqs += shape_.seqs();
+  stats_.computed_tokens += static_cast<double>(shape_.tokens());
   stats_.busy = stats_.busy + duration;
   stats_.flops += q.flops;
   stats_.bytes += q.bytes;
@@ -143,6 +170,10 @@ void Replica::emit_prefill_token(const PrefillChunk& c, SimTime now,
 
 void Replica::complete(SimTime now, std::vector<std::uint32_t>& finished) {
   busy_ = false;
+  if (plan_.custom) {
+    scheduler_->complete(*this, plan_, now, finished);
+    return;
+  }
   // The decode step first: sequences whose prefill ends in this iteration join the pool
   // afterwards, so they are not stepped in the iteration that made their first token.
   if (plan_.decode) {

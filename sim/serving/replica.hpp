@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <deque>
 #include <optional>
+#include <optional>
 #include <vector>
 
 #include "hardware/cost_model.hpp"
@@ -33,11 +34,18 @@ struct PrefillChunk {
 struct IterationPlan {
   std::vector<PrefillChunk> prefills;
   bool decode = false;  // every decoding sequence emits one token
+  // Set by schedulers that price the iteration themselves (e.g. padded static batches);
+  // then the scheduler's complete() applies its effects.
+  std::optional<BatchShape> custom;
+  // With nothing to run: when to ask again (a batching timeout), or never.
+  SimTime wake_at = SimTime::never();
   void clear() {
     prefills.clear();
     decode = false;
+    custom.reset();
+    wake_at = SimTime::never();
   }
-  bool empty() const { return prefills.empty() && !decode; }
+  bool empty() const { return prefills.empty() && !decode && !custom; }
 };
 
 struct ReplicaStats {
@@ -46,6 +54,9 @@ struct ReplicaStats {
   std::int64_t decode_iterations = 0;   // decode-only iterations
   std::int64_t batched_seqs = 0;        // sum over iterations of sequences in the batch
   std::int64_t preemptions = 0;
+  std::int64_t batches = 0;           // request-level batches formed (static scheduling)
+  double padded_tokens = 0.0;         // tokens computed for padding, not for any request
+  double computed_tokens = 0.0;       // all tokens computed, padding included
   SimTime busy;
   double flops = 0.0;  // per GPU
   double bytes = 0.0;  // per GPU
@@ -66,6 +77,10 @@ class BatchScheduler {
  public:
   virtual ~BatchScheduler() = default;
   virtual void plan(Replica& replica, IterationPlan& plan) = 0;
+  // Applies a finished iteration that the plan priced itself (`custom`); the others are
+  // applied by the replica (prefill chunks, then the decode pool's step).
+  virtual void complete(Replica& /*replica*/, const IterationPlan& /*plan*/, SimTime /*now*/,
+                        std::vector<std::uint32_t>& /*finished*/) {}
   // Whether a prompt longer than max_num_batched_tokens can be computed in pieces.
   virtual bool splits_prompts() const = 0;
 };
@@ -79,8 +94,9 @@ class Replica {
   // A routed request joins the back of the waiting queue.
   void enqueue(std::uint32_t request);
   bool busy() const { return busy_; }
-  // When idle with work to do: plans and costs an iteration; returns when it ends.
-  std::optional<SimTime> try_start(SimTime now);
+  // When idle with work to do: plans and costs an iteration; returns when it ends. With
+  // nothing to run, `wake_at` is when the scheduler wants to be asked again (or never).
+  std::optional<SimTime> try_start(SimTime now, SimTime& wake_at);
   // Applies the iteration that ends at `now`; appends requests that finished to `finished`.
   void complete(SimTime now, std::vector<std::uint32_t>& finished);
 
@@ -96,6 +112,17 @@ class Replica {
   DecodePool& pool() { return pool_; }
   Request& request(std::uint32_t i) { return (*requests_)[i]; }
   std::int64_t running() const { return pool_.size() + prefilling_; }
+  SimTime now() const { return started_; }
+  ReplicaStats& stats_mut() { return stats_; }
+  // Records a token of `request` made at `now` (first token, or a gap since the last one).
+  void record_token(std::uint32_t request, SimTime now);
+  // Ends a request that has all its tokens; frees `kv_blocks` of its KV.
+  void finish_request(std::uint32_t request, SimTime now, std::int64_t kv_blocks,
+                      std::vector<std::uint32_t>& finished) {
+    finish(request, now, kv_blocks, finished);
+  }
+  // Takes the front waiting request out of the queue for a request-level batch.
+  std::uint32_t take_front();
   // Takes the front waiting request into the iteration: allocates its KV for `tokens` more
   // tokens after `prior` and adds the chunk to the plan.
   void admit_front(IterationPlan& plan, std::int64_t tokens, std::int64_t prior);

@@ -195,3 +195,57 @@ TEST(Golden, MixedFillsTheBudgetWithWholePromptsWhenTheyFit) {
 
 }  // namespace
 }  // namespace servesim
+
+namespace servesim {
+namespace {
+
+TEST(Golden, StaticPadsPromptsAndHoldsSlotsUntilTheLongestOutput) {
+  // A (prompt 100, 2 outputs) and B (prompt 50, 4 outputs) at 0, batch of up to 2.
+  //   it1: prefill 2 slots x 100 (B padded)          -> both token 1
+  //   it2: decode 2 slots, context 101               -> A token 2 (A done), B token 2
+  //   it3: decode 2 slots, context 102 (A's padding) -> B token 3
+  //   it4: decode 2 slots, context 103               -> B token 4 (done); the batch ends
+  BatchShape i1;
+  i1.add_prefill(100, 0);
+  i1.add_prefill(100, 0);
+  auto decode2 = [](std::int64_t ctx) {
+    BatchShape s;
+    s.add_decode(ctx);
+    s.add_decode(ctx);
+    return s;
+  };
+  const std::int64_t t1 = step_ns(i1), t2 = t1 + step_ns(decode2(101)),
+                     t3 = t2 + step_ns(decode2(102)), t4 = t3 + step_ns(decode2(103));
+  const RunResult r = run_trace("0.0,100,2\n0.0,50,4\n",
+                                {"engine.scheduler=\"static\"", "engine.max_num_seqs=2"});
+  EXPECT_EQ(r.requests[0].first_token.ns, t1);
+  EXPECT_EQ(r.requests[1].first_token.ns, t1);
+  EXPECT_EQ(r.requests[0].finish.ns, t2);  // its tokens streamed; its slot ran on
+  EXPECT_EQ(r.requests[1].finish.ns, t4);
+  // KV: 2 slots x ceil((100 + 4 - 1) / 16) = 2 x 7 blocks, held for the whole batch.
+  EXPECT_EQ(r.kv_peak_blocks[0], 14);
+  // Padding: prefill 200 computed for 150 real tokens; A's slot in it3 and it4. 52 of 206.
+  EXPECT_DOUBLE_EQ(summarize(r).padding_waste, 52.0 / 206.0);
+  EXPECT_EQ(summarize(r).batches, 1);
+}
+
+TEST(Golden, StaticWaitsForItsTimeoutOrAFullBatch) {
+  // Timeout 50 ms, batches of up to 3. A at 0 and B at 10 ms do not fill a batch, so it forms
+  // at A's deadline, 50 ms, with both. C at 60 ms waits for its own deadline (110 ms) because
+  // the first batch ends long before it (a few tens of ms of work).
+  const RunResult r = run_trace(
+      "0.0,100,2\n0.010,100,2\n0.060,100,2\n",
+      {"engine.scheduler=\"static\"", "engine.max_num_seqs=3", "engine.batch_timeout_ms=50"});
+  EXPECT_EQ(r.requests[0].first_scheduled.ns, 50'000'000);
+  EXPECT_EQ(r.requests[1].first_scheduled.ns, 50'000'000);
+  ASSERT_LT(r.requests[1].finish.ns, 110'000'000);
+  EXPECT_EQ(r.requests[2].first_scheduled.ns, 110'000'000);
+  // A full batch does not wait: A and B fill a batch of 2 the moment B arrives.
+  const RunResult full = run_trace("0.0,100,2\n0.010,100,2\n",
+                                   {"engine.scheduler=\"static\"", "engine.max_num_seqs=2",
+                                    "engine.batch_timeout_ms=50"});
+  EXPECT_EQ(full.requests[0].first_scheduled.ns, 10'000'000);
+}
+
+}  // namespace
+}  // namespace servesim

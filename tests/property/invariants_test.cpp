@@ -51,6 +51,8 @@ const std::vector<Config>& configs() {
        {"workload.arrival=\"constant\"", "engine.cuda_graphs=false",
         "engine.max_num_batched_tokens=2048", "engine.block_size=32", "engine.num_gpu_blocks=120"}},
       {"roomy-kv", {"engine.num_gpu_blocks=100000", "engine.max_num_seqs=256"}},
+      {"static-timeout", {"engine.scheduler=\"static\"", "engine.max_num_seqs=8",
+                          "engine.batch_timeout_ms=20", "engine.num_gpu_blocks=100000"}},
       {"mixed-tight-kv", {"engine.scheduler=\"mixed\"", "engine.max_num_batched_tokens=1024"}},
       {"chunked-tight-kv-least-outstanding",
        {"engine.scheduler=\"chunked\"", "engine.chunk_size=256", "engine.num_gpu_blocks=120",
@@ -108,7 +110,7 @@ TEST_P(Invariants, HoldForThisSeed) {
 }
 
 INSTANTIATE_TEST_SUITE_P(ManySeeds, Invariants,
-                         ::testing::Combine(::testing::Range<std::size_t>(0, 7),
+                         ::testing::Combine(::testing::Range<std::size_t>(0, 8),
                                             ::testing::Range<std::uint64_t>(1, 13)));
 
 TEST(Invariants, ShortKvCausesPreemptionAndRoomyKvDoesNot) {

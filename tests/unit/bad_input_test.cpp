@@ -88,7 +88,7 @@ TEST(BadInput, UnknownModelAndGpuListValidNames) {
 TEST(BadInput, UnknownPolicyListsValidOnes) {
   EXPECT_HAS(scenario_error(kBase, {"cluster.router=fastest"}),
              "valid values are: round-robin, random, least-outstanding");
-  EXPECT_HAS(scenario_error(kBase, {"engine.scheduler=magic"}), "valid values are: continuous");
+  EXPECT_HAS(scenario_error(kBase, {"engine.scheduler=magic"}), "valid values are: static, continuous, mixed, chunked");
 }
 
 TEST(BadInput, ModelThatDoesNotFitSaysHowMuchAndSuggestsTp) {
