@@ -56,7 +56,11 @@ OpTime compute_op_time(const OpCost& op, const CostParams& params, double peak,
       // Decode attention is bandwidth-bound; its small compute term uses the same tensor
       // efficiency as prefill attention (the same kernels' arithmetic).
       tc = op.flops / (peak * params.attention_prefill);
-      tm = op.bytes / (bandwidth * params.attention_decode) * (1.0 + params.attention_spread * op.spread);
+    {
+      const double fill = op.blocks > 0.0 ? std::min(1.0, op.blocks / sms) : 1.0;
+      tm = op.bytes / (bandwidth * params.attention_decode * fill) *
+           (1.0 + params.attention_spread * op.spread);
+    }
       latency = params.attention_latency.value;
       break;
     case OpClass::kMemory:

@@ -1,4 +1,4 @@
-"""Kernel-level profile of a Llama-3-8B-shaped step (plain PyTorch and torch.compile'd), to see
+"""Kernel-level profile of a Llama-3-8B-shaped step (plain PyTorch, fused, torch.compile'd), to see
 where a whole step's time goes beyond the GEMMs and attention that the microbenchmarks
 measure.  Writes one CSV row per (variant, point, kernel): calls and total GPU time.
 
@@ -34,6 +34,7 @@ def kernel_table(fn, reps=3):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="profile.csv")
+    ap.add_argument("--compiled", action="store_true", help="also profile torch.compile'd steps")
     args = ap.parse_args()
     torch.manual_seed(0)
     cfg = ls.MODELS["llama-3-8b"]
@@ -42,8 +43,10 @@ def main():
     V = cfg["vocab"]
     rows = []
     with torch.inference_mode():
-        compiled = torch.compile(model.forward, dynamic=True)
-        for variant, fwd in (("eager", model.forward), ("compiled", compiled)):
+        variants = (("eager", model.forward), ("fused", model.forward_fused))
+        if args.compiled:
+            variants += (("compiled", torch.compile(model.forward, dynamic=True)),)
+        for variant, fwd in variants:
             for phase, b, n in (("prefill", 16, 256), ("decode", 64, 1024)):
                 length = n if phase == "prefill" else n + 1
                 kc, vc = model.alloc_cache(b, length)
