@@ -21,7 +21,8 @@ bool TokenBudgetScheduler::fill(Replica& r, IterationPlan& plan) {
   plan.clear();
   const EngineLimits& lim = r.limits();
   std::int64_t budget = std::min(budget_, lim.max_num_batched_tokens);
-  if (r.prepare_decode_step()) {
+  std::int64_t preempted = 0;
+  if (r.prepare_decode_step(&preempted)) {
     plan.decode = true;
     budget -= r.pool().size();
   }
@@ -34,13 +35,14 @@ bool TokenBudgetScheduler::fill(Replica& r, IterationPlan& plan) {
     r.continue_partial(plan, tokens);
     budget -= tokens;
   }
-  // Then new prompts from the queue, as sequences are allowed.
-  while (budget > 0 && !r.waiting().empty() && r.running() + 1 <= lim.max_num_seqs) {
+  // Then new prompts from the queue, as sequences are allowed, unless memory was just short
+  // enough to preempt (as vLLM does: admitting now would only preempt again).
+  while (preempted == 0 && budget > 0 && !r.waiting().empty() &&
+         r.running() + 1 <= lim.max_num_seqs) {
     const Request& q = r.request(r.waiting().front());
-    const std::int64_t want = std::min(q.prefill_target(), budget);
     const std::int64_t reserve = r.running() > 0 ? lim.watermark_blocks : 0;
-    const std::int64_t tokens = fitting_tokens(r.kv(), 0, want, reserve);
-    if (tokens == 0) break;
+    if (!r.kv().can_allocate(r.kv().blocks_for(q.prefill_target()), reserve)) break;
+    const std::int64_t tokens = std::min(q.prefill_target(), budget);
     r.admit_front(plan, tokens, 0);
     budget -= tokens;
   }

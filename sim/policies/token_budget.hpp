@@ -4,8 +4,10 @@
 //  - `chunked` (Sarathi-Serve, stall-free batching): the same, with a per-iteration budget of
 //    chunk_size tokens, so that no iteration is much longer than a decode step.
 // Decodes come first, so a long prompt delays running sequences by at most one chunk. Prefill
-// and decode tokens go through the same GEMMs (one combined batch). When partial prefills hold
-// the KV cache and nothing can proceed, the newest partial is preempted.
+// and decode tokens go through the same GEMMs (one combined batch). A prompt starts only when
+// blocks for all of it fit (with the watermark), as vLLM's block manager admits sequence
+// groups, so that started prefills can finish; when blocks run short the newest running
+// request is preempted and no prompt is admitted in that iteration.
 #pragma once
 
 #include "sim/serving/replica.hpp"

@@ -64,9 +64,14 @@ void Replica::preempt_newest_partial() {
   waiting_.push_front(r);
 }
 
-bool Replica::prepare_decode_step() {
+bool Replica::prepare_decode_step(std::int64_t* preempted_out) {
   std::int64_t preempted = 0;
   while (!pool_.empty() && pool_.blocks_needed() > kv_.free()) {
+    if (!partial_.empty()) {
+      preempt_newest_partial();  // counts itself in stats_
+      ++preempted;
+      continue;
+    }
     const DecodePool::Removed v = pool_.pop_newest();
     kv_.release(v.kv_blocks);
     Request& req = request(v.request);
@@ -77,8 +82,9 @@ bool Replica::prepare_decode_step() {
     req.state = RequestState::kWaiting;
     waiting_.push_front(v.request);
     ++preempted;
+    ++stats_.preemptions;
   }
-  stats_.preemptions += preempted;
+  if (preempted_out) *preempted_out = preempted;
   kv_.allocate(pool_.blocks_needed());
   return !pool_.empty();
 }

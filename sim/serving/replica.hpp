@@ -133,11 +133,12 @@ class Replica {
   // Gives up the newest partial prefill (its KV is freed, it returns to the front of the
   // queue): the way out when partial prefills hold the KV cache and none can go on.
   void preempt_newest_partial();
-  // Readies a decode step of every decoding sequence: preempts the newest (recompute: KV
-  // dropped, back to the front of the queue) until the step's new KV blocks fit, then
-  // allocates them, before any prefill of the same iteration takes blocks. Returns whether
-  // any sequence is left to decode.
-  bool prepare_decode_step();
+  // Readies a decode step of every decoding sequence: until the step's new KV blocks fit,
+  // preempts the newest running request (recompute: KV dropped, back to the front of the
+  // queue), partial prefills before decoding sequences as they are the newest; then
+  // allocates the blocks, before any prefill of the same iteration takes some. Returns
+  // whether any sequence is left to decode; `preempted` counts the preemptions.
+  bool prepare_decode_step(std::int64_t* preempted = nullptr);
 
  private:
   void emit_prefill_token(const PrefillChunk& c, SimTime now, std::vector<std::uint32_t>& finished);
