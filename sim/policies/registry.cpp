@@ -51,6 +51,12 @@ const std::vector<RouterRow>& router_table() {
        [] { return std::make_unique<RandomRouter>(); }},
       {"least-outstanding", "to the replica with the fewest requests waiting or running",
        [] { return std::make_unique<LeastOutstandingRouter>(); }},
+      {"least-tokens",
+       "to the replica with the least outstanding work in tokens (prompt to prefill + tokens to "
+       "emit)",
+       [] { return std::make_unique<LeastTokensRouter>(); }},
+      {"least-kv", "to the replica whose KV cache is least full",
+       [] { return std::make_unique<LeastKvRouter>(); }},
   };
   return table;
 }

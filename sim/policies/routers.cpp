@@ -20,4 +20,22 @@ std::size_t LeastOutstandingRouter::route(const std::vector<ReplicaLoad>& loads,
   return best;
 }
 
+std::size_t LeastTokensRouter::route(const std::vector<ReplicaLoad>& loads, RandomStream&) {
+  std::size_t best = 0;
+  for (std::size_t i = 1; i < loads.size(); ++i) {
+    if (loads[i].outstanding_tokens < loads[best].outstanding_tokens) best = i;
+  }
+  return best;
+}
+
+std::size_t LeastKvRouter::route(const std::vector<ReplicaLoad>& loads, RandomStream&) {
+  std::size_t best = 0;
+  for (std::size_t i = 1; i < loads.size(); ++i) {
+    const ReplicaLoad& a = loads[i];
+    const ReplicaLoad& b = loads[best];
+    if (a.kv_used < b.kv_used || (a.kv_used == b.kv_used && a.outstanding < b.outstanding)) best = i;
+  }
+  return best;
+}
+
 }  // namespace servesim

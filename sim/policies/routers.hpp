@@ -35,4 +35,16 @@ class LeastOutstandingRouter final : public Router {
   std::size_t route(const std::vector<ReplicaLoad>& loads, RandomStream& rng) override;
 };
 
+// Least outstanding work in tokens: prompt tokens still to prefill plus tokens still to emit.
+class LeastTokensRouter final : public Router {
+ public:
+  std::size_t route(const std::vector<ReplicaLoad>& loads, RandomStream& rng) override;
+};
+
+// Lowest KV-cache use; ties go to fewer outstanding requests, then the lowest index.
+class LeastKvRouter final : public Router {
+ public:
+  std::size_t route(const std::vector<ReplicaLoad>& loads, RandomStream& rng) override;
+};
+
 }  // namespace servesim

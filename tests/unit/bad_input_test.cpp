@@ -87,7 +87,7 @@ TEST(BadInput, UnknownModelAndGpuListValidNames) {
 
 TEST(BadInput, UnknownPolicyListsValidOnes) {
   EXPECT_HAS(scenario_error(kBase, {"cluster.router=fastest"}),
-             "valid values are: round-robin, random, least-outstanding");
+             "valid values are: round-robin, random, least-outstanding, least-tokens, least-kv");
   EXPECT_HAS(scenario_error(kBase, {"engine.scheduler=magic"}), "valid values are: static, continuous, mixed, chunked");
 }
 
