@@ -7,7 +7,7 @@
 
 #include <fmt/format.h>
 
-#include "calibration/fit/csv_table.hpp"
+#include "sim/core/csv_table.hpp"
 #include "calibration/fit/fit_params.hpp"
 #include "hardware/catalog.hpp"
 #include "hardware/cost_model.hpp"

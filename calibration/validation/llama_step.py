@@ -23,11 +23,9 @@ skipped and listed in <out>_skipped.csv.
 """
 
 import argparse
-import datetime
 import math
 import os
 import statistics
-import subprocess
 import sys
 import time
 
@@ -56,67 +54,8 @@ GRIDS = {
 }
 
 
-# ----------------------------------------------------------------- metadata --
-
-def _nvidia_smi(field):
-    try:
-        out = subprocess.run(
-            ["nvidia-smi", f"--query-gpu={field}", "--format=csv,noheader,nounits", "-i", "0"],
-            capture_output=True, text=True, timeout=20)
-        v = out.stdout.strip().splitlines()
-        return v[0].strip() if out.returncode == 0 and v else ""
-    except Exception:  # noqa: BLE001 - nvidia-smi is optional
-        return ""
-
-
-def _driver_version():
-    if os.environ.get("BENCH_DRIVER"):
-        return os.environ["BENCH_DRIVER"]
-    v = _nvidia_smi("driver_version")
-    if v:
-        return v
-    try:
-        with open("/proc/driver/nvidia/version") as f:
-            line = f.readline()
-        parts = line.split("Kernel Module")
-        if len(parts) > 1:
-            return parts[1].split()[0]
-    except OSError:
-        pass
-    return "unknown"
-
-
-def device_meta():
-    p = torch.cuda.get_device_properties(0)
-    env = os.environ.get
-    meta = {
-        "gpu": env("BENCH_GPU") or p.name,
-        "cc": f"{p.major}.{p.minor}",
-        "sms": p.multi_processor_count,
-        "l2_bytes": getattr(p, "L2_cache_size", 0),
-        "mem_bytes": p.total_memory,
-        "driver": _driver_version(),
-        "cuda_runtime": torch.version.cuda or "",
-        "cuda_driver_api": env("BENCH_CUDA_DRIVER_API", ""),
-        "sm_clock_mhz": env("BENCH_SM_CLOCK_MHZ") or _nvidia_smi("clocks.max.sm"),
-        "mem_clock_mhz": env("BENCH_MEM_CLOCK_MHZ") or _nvidia_smi("clocks.max.mem"),
-        "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
-    return {k: str(v).replace(",", " ") for k, v in meta.items()}
-
-
-class Csv:
-    def __init__(self, path, meta, cols):
-        self.f = open(path, "w")
-        self.meta = meta or {}
-        self.cols = cols
-        self.f.write(",".join(list(self.meta.keys()) + cols) + "\n")
-        self.f.flush()
-
-    def row(self, **kv):
-        vals = list(self.meta.values()) + [str(kv.get(c, "")) for c in self.cols]
-        self.f.write(",".join(v.replace(",", ";") for v in vals) + "\n")
-        self.f.flush()
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
+from bench_meta import Csv, device_meta  # noqa: E402
 
 
 # -------------------------------------------------------------------- model --
@@ -197,6 +136,18 @@ class Llama:
             scale=1.0 / math.sqrt(q.shape[-1]))
         return out[0]
 
+    def _cache_and_attend(self, q, k, v, kc, vc, batch, q_len, start):
+        """Writes the new K/V at kc/vc[:, start:start+q_len]; prefill (start == 0) attends
+        causally over the new tokens, decode and chunks over the cache up to them."""
+        h, kvh, hd = self.c["heads"], self.c["kv_heads"], self.c["head_dim"]
+        kc[:, start:start + q_len].copy_(k.view(batch, q_len, kvh, hd))
+        vc[:, start:start + q_len].copy_(v.view(batch, q_len, kvh, hd))
+        if start == 0:
+            return self._attend(q.view(batch, q_len, h, hd), k.view(batch, q_len, kvh, hd),
+                                v.view(batch, q_len, kvh, hd), True)
+        return self._attend(q.view(batch, q_len, h, hd), kc[:, :start + q_len],
+                            vc[:, :start + q_len], q_len > 1)
+
     def forward_fused(self, tokens, positions, batch, q_len, kcache, vcache, start):
         """forward() with the elementwise work fused as serving engines fuse it
         (fused_ops.py): one residual-add + RMSNorm pass per norm, rotary in place, one
@@ -214,15 +165,7 @@ class Llama:
             fused_ops.rotary_(qkv, positions, self.cos_half, self.sin_half, h + kvh, hd)
             q, k, v = qkv.split([h * hd, kvh * hd, kvh * hd], dim=-1)
             q, k, v = q.view(T, h, hd), k.view(T, kvh, hd), v.view(T, kvh, hd)
-            kc, vc = kcache[li], vcache[li]
-            kc[:, start:start + q_len].copy_(k.view(batch, q_len, kvh, hd))
-            vc[:, start:start + q_len].copy_(v.view(batch, q_len, kvh, hd))
-            if start == 0:
-                o = self._attend(q.view(batch, q_len, h, hd), k.view(batch, q_len, kvh, hd),
-                                 v.view(batch, q_len, kvh, hd), True)
-            else:
-                o = self._attend(q.view(batch, q_len, h, hd), kc[:, :start + q_len],
-                                 vc[:, :start + q_len], q_len > 1)
+            o = self._cache_and_attend(q, k, v, kcache[li], vcache[li], batch, q_len, start)
             x = F.linear(o.reshape(T, h * hd), lw["wo"])
             fused_ops.add_rmsnorm(x, residual, lw["ln2"], hs, True)
             x = F.linear(fused_ops.silu_and_mul(F.linear(hs, lw["wgu"])), lw["wd"])
@@ -253,15 +196,7 @@ class Llama:
             q = self._rope(q.view(T, h, hd), cos, sin)
             k = self._rope(k.reshape(T, kvh, hd), cos, sin)
             v = v.view(T, kvh, hd)
-            kc, vc = kcache[li], vcache[li]
-            kc[:, start:start + q_len].copy_(k.view(batch, q_len, kvh, hd))
-            vc[:, start:start + q_len].copy_(v.view(batch, q_len, kvh, hd))
-            if start == 0:
-                o = self._attend(q.view(batch, q_len, h, hd), k.view(batch, q_len, kvh, hd),
-                                 v.view(batch, q_len, kvh, hd), True)
-            else:
-                o = self._attend(q.view(batch, q_len, h, hd), kc[:, :start + q_len],
-                                 vc[:, :start + q_len], q_len > 1)
+            o = self._cache_and_attend(q, k, v, kcache[li], vcache[li], batch, q_len, start)
             x = F.linear(o.reshape(T, h * hd), lw["wo"])
             residual = x + residual
             hs = self._rms(residual, lw["ln2"])

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "sim/core/csv_table.hpp"
 #include "sim/core/error.hpp"
 
 namespace servesim {
@@ -36,18 +37,6 @@ std::int32_t sample_length(const LengthDist& d, RandomStream& rng) {
 
 namespace {
 
-std::vector<std::string> split_csv(const std::string& line) {
-  std::vector<std::string> out;
-  std::string cell;
-  std::istringstream in(line);
-  while (std::getline(in, cell, ',')) {
-    while (!cell.empty() && (cell.back() == '\r' || cell.back() == ' ')) cell.pop_back();
-    while (!cell.empty() && cell.front() == ' ') cell.erase(cell.begin());
-    out.push_back(cell);
-  }
-  return out;
-}
-
 RequestSpec checked_row(const std::string& where, double arrival, double prompt, double output) {
   if (!std::isfinite(arrival) || arrival < 0) {
     throw Error(fmt::format("{}: arrival_s must be a non-negative number of seconds, got {}",
@@ -63,45 +52,20 @@ RequestSpec checked_row(const std::string& where, double arrival, double prompt,
                      static_cast<std::int32_t>(output)};
 }
 
-double parse_number(const std::string& cell, const std::string& where, const char* column) {
-  double v = 0.0;
-  auto [p, ec] = std::from_chars(cell.data(), cell.data() + cell.size(), v);
-  if (ec != std::errc{} || p != cell.data() + cell.size()) {
-    throw Error(fmt::format("{}: column {} is \"{}\", not a number", where, column, cell));
-  }
-  return v;
-}
-
-std::vector<RequestSpec> read_csv(std::ifstream& in, const std::string& path) {
-  std::string line;
-  std::getline(in, line);
-  const auto header = split_csv(line);
-  auto col = [&](const char* name) {
-    auto it = std::find(header.begin(), header.end(), name);
-    if (it == header.end()) {
+std::vector<RequestSpec> read_csv(const std::string& path) {
+  const CsvTable t = CsvTable::read(path);
+  for (const char* column : {"arrival_s", "prompt_tokens", "output_tokens"}) {
+    if (!t.has_column(column)) {
       throw Error(fmt::format("{}:1: the header must name the columns arrival_s, prompt_tokens "
                               "and output_tokens; it has: {}",
-                              path, join(header)));
+                              path, join(t.header())));
     }
-    return static_cast<std::size_t>(it - header.begin());
-  };
-  const std::size_t ca = col("arrival_s");
-  const std::size_t cp = col("prompt_tokens");
-  const std::size_t co = col("output_tokens");
+  }
   std::vector<RequestSpec> rows;
-  int row = 1;
-  while (std::getline(in, line)) {
-    ++row;
-    if (line.empty() || line == "\r") continue;
-    const auto cells = split_csv(line);
-    const std::string where = fmt::format("{}:{} (row {})", path, row, row - 1);
-    if (cells.size() < header.size()) {
-      throw Error(fmt::format("{}: has {} columns, the header has {}", where, cells.size(),
-                              header.size()));
-    }
-    rows.push_back(checked_row(where, parse_number(cells[ca], where, "arrival_s"),
-                               parse_number(cells[cp], where, "prompt_tokens"),
-                               parse_number(cells[co], where, "output_tokens")));
+  for (std::size_t i = 0; i < t.rows(); ++i) {
+    const std::string where = fmt::format("{}:{} (row {})", path, t.line(i), i + 1);
+    rows.push_back(checked_row(where, t.number(i, "arrival_s"), t.number(i, "prompt_tokens"),
+                               t.number(i, "output_tokens")));
   }
   return rows;
 }
@@ -140,7 +104,7 @@ std::vector<RequestSpec> read_trace(const std::string& path) {
   if (!in) throw Error(fmt::format("trace file {} cannot be opened", path));
   const bool jsonl = path.ends_with(".jsonl") || path.ends_with(".json") ||
                      in.peek() == static_cast<int>('{');
-  auto rows = jsonl ? read_jsonl(in, path) : read_csv(in, path);
+  auto rows = jsonl ? read_jsonl(in, path) : read_csv(path);
   if (rows.empty()) throw Error(fmt::format("trace file {} has no requests", path));
   std::stable_sort(rows.begin(), rows.end(),
                    [](const RequestSpec& a, const RequestSpec& b) { return a.arrival < b.arrival; });

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace servesim::fit {
+namespace servesim {
 
 class CsvTable {
  public:
@@ -14,6 +14,9 @@ class CsvTable {
 
   std::size_t rows() const { return cells_.size(); }
   const std::string& text(std::size_t row, const std::string& column) const;
+  // The file's line number of data row `row` (the header is line 1; blank lines count).
+  std::size_t line(std::size_t row) const { return lines_[row]; }
+  const std::vector<std::string>& header() const { return header_; }
   double number(std::size_t row, const std::string& column) const;
   bool has_column(const std::string& column) const { return index_.count(column) > 0; }
   const std::string& path() const { return path_; }
@@ -21,7 +24,9 @@ class CsvTable {
  private:
   std::string path_;
   std::map<std::string, std::size_t> index_;
+  std::vector<std::string> header_;
+  std::vector<std::size_t> lines_;
   std::vector<std::vector<std::string>> cells_;
 };
 
-}  // namespace servesim::fit
+}  // namespace servesim

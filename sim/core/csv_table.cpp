@@ -1,4 +1,4 @@
-#include "calibration/fit/csv_table.hpp"
+#include "sim/core/csv_table.hpp"
 
 #include <charconv>
 #include <fstream>
@@ -8,7 +8,7 @@
 
 #include "sim/core/error.hpp"
 
-namespace servesim::fit {
+namespace servesim {
 namespace {
 
 std::vector<std::string> split(const std::string& line) {
@@ -16,7 +16,8 @@ std::vector<std::string> split(const std::string& line) {
   std::string cell;
   std::istringstream in(line);
   while (std::getline(in, cell, ',')) {
-    if (!cell.empty() && cell.back() == '\r') cell.pop_back();
+    while (!cell.empty() && (cell.back() == '\r' || cell.back() == ' ')) cell.pop_back();
+    while (!cell.empty() && cell.front() == ' ') cell.erase(cell.begin());
     out.push_back(cell);
   }
   return out;
@@ -31,18 +32,20 @@ CsvTable CsvTable::read(const std::string& path) {
   t.path_ = path;
   std::string line;
   if (!std::getline(in, line)) throw Error(fmt::format("{} is empty (expected a header row)", path));
-  const auto header = split(line);
+  t.header_ = split(line);
+  const auto& header = t.header_;
   for (std::size_t i = 0; i < header.size(); ++i) t.index_[header[i]] = i;
   std::size_t n = 1;
   while (std::getline(in, line)) {
     ++n;
-    if (line.empty()) continue;
+    if (line.empty() || line == "\r") continue;
     auto cells = split(line);
-    if (cells.size() != header.size()) {
-      throw Error(fmt::format("{}:{}: {} cells, the header has {}", path, n, cells.size(),
-                              header.size()));
+    if (cells.size() < header.size()) {
+      throw Error(fmt::format("{}:{} (row {}): {} cells, the header has {}", path, n,
+                              t.cells_.size() + 1, cells.size(), header.size()));
     }
     t.cells_.push_back(std::move(cells));
+    t.lines_.push_back(n);
   }
   return t;
 }
@@ -58,10 +61,10 @@ double CsvTable::number(std::size_t row, const std::string& column) const {
   double v = 0.0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc{} || p != s.data() + s.size()) {
-    throw Error(fmt::format("{}: data row {}: column {} is \"{}\", not a number", path_, row + 1,
-                            column, s));
+    throw Error(fmt::format("{}:{} (row {}): column {} is \"{}\", not a number", path_,
+                            lines_[row], row + 1, column, s));
   }
   return v;
 }
 
-}  // namespace servesim::fit
+}  // namespace servesim
