@@ -76,7 +76,7 @@ Simulator::Simulator(const Scenario& scenario, const Catalog& catalog)
   SchedulerSettings settings;
   settings.chunk_size = scenario.chunk_size;
   settings.batch_timeout = SimTime::from_seconds(milliseconds(scenario.batch_timeout_ms));
-  scheduler_ = find_scheduler(scenario.scheduler).make(settings);
+  const SchedulerRow& row = find_scheduler(scenario.scheduler);
   router_ = find_router(scenario.router).make();
   EngineLimits lim;
   lim.max_num_seqs = scenario.max_num_seqs;
@@ -85,8 +85,9 @@ Simulator::Simulator(const Scenario& scenario, const Catalog& catalog)
   requests_.reserve(static_cast<std::size_t>(workload_.total()));
   replicas_.reserve(static_cast<std::size_t>(scenario.replicas));
   for (int i = 0; i < scenario.replicas; ++i) {
+    schedulers_.push_back(row.make(settings));
     replicas_.emplace_back(static_cast<std::uint32_t>(i), lim, setup_.kv_blocks,
-                           scenario.block_size, *cost_, *scheduler_, requests_, itl_);
+                           scenario.block_size, *cost_, *schedulers_.back(), requests_, itl_);
   }
   loads_.resize(replicas_.size());
   wake_at_.assign(replicas_.size(), SimTime::never());
@@ -107,7 +108,8 @@ bool Simulator::admissible(Request& r) const {
     r.reject = RejectReason::kLongerThanContext;
   } else if (KvCache::blocks_for(total - 1, scenario_.block_size) > setup_.kv_blocks) {
     r.reject = RejectReason::kLongerThanKvCache;
-  } else if (!scheduler_->splits_prompts() && r.prompt_tokens > setup_.max_num_batched_tokens) {
+  } else if (!schedulers_.front()->splits_prompts() &&
+             r.prompt_tokens > setup_.max_num_batched_tokens) {
     r.reject = RejectReason::kPromptOverBatch;
   }
   return r.reject == RejectReason::kNone;
@@ -148,7 +150,8 @@ void Simulator::arrive(std::uint32_t id, SimTime now) {
 
 RunResult Simulator::run() {
   if (workload_.closed_loop()) {
-    for (std::int64_t u = 0; u < workload_.concurrency(); ++u) {
+    const std::int64_t users = std::min(workload_.concurrency(), workload_.total());
+    for (std::int64_t u = 0; u < users; ++u) {
       if (auto spec = workload_.next_at(SimTime{0})) issue(*spec);
     }
   } else if (auto spec = workload_.next()) {
@@ -156,11 +159,13 @@ RunResult Simulator::run() {
   }
 
   SimTime now{0};
+  SimTime last_activity{0};  // arrivals and iteration ends; a wake that finds nothing is none
   std::uint64_t events = 0;
   while (!events_.empty()) {
     const Event e = events_.pop();
     if (e.time < now) throw std::logic_error("simulated time went backwards");
     now = e.time;
+    if (e.kind != EventKind::kWake) last_activity = now;
     ++events;
     finished_.clear();
     if (e.kind == EventKind::kArrival) {
@@ -183,12 +188,17 @@ RunResult Simulator::run() {
     }
   }
 
+  for (const Request& r : requests_) {
+    if (r.state != RequestState::kDone && r.state != RequestState::kRejected) {
+      throw std::logic_error("a request neither finished nor was rejected");
+    }
+  }
   RunResult out;
   out.scenario = scenario_;
   out.setup = setup_;
   out.requests = std::move(requests_);
   out.itl_ns = itl_;
-  out.end = now;
+  out.end = last_activity;
   out.events = events;
   out.peak_flops = cost_->peak();
   out.peak_bandwidth = setup_.gpu.memory_bandwidth;

@@ -65,7 +65,7 @@ class Simulator {
   Scenario scenario_;
   RunSetup setup_;
   std::unique_ptr<StepCostModel> cost_;
-  std::unique_ptr<BatchScheduler> scheduler_;
+  std::vector<std::unique_ptr<BatchScheduler>> schedulers_;  // one per replica: they keep state
   std::unique_ptr<Router> router_;
   Workload workload_;
   RandomStream routing_rng_;

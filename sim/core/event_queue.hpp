@@ -1,5 +1,7 @@
-// The simulator's event queue: a binary heap ordered by (time, insertion sequence), so that
-// events at the same instant always run in the order they were scheduled.
+// The simulator's event queue: a binary heap ordered by (time, kind, insertion sequence).
+// At one instant, arrivals and iteration ends run before wake-ups, so a replica that plans
+// its next iteration sees everything that happened at that instant; among events of one
+// kind, the order they were scheduled in.
 #pragma once
 
 #include <cstdint>
@@ -9,7 +11,7 @@
 
 namespace servesim {
 
-enum class EventKind : std::uint8_t {
+enum class EventKind : std::uint8_t {  // in the order they run at one instant
   kArrival,   // a request reaches the router; payload = request index
   kStepDone,  // a replica finishes an iteration; payload = replica index
   kWake,      // an idle replica with new work plans its next iteration; payload = replica index
@@ -31,7 +33,9 @@ class EventQueue {
 
  private:
   static bool later(const Event& a, const Event& b) {
-    return a.time != b.time ? a.time > b.time : a.seq > b.seq;
+    if (a.time != b.time) return a.time > b.time;
+    if (a.kind != b.kind) return a.kind > b.kind;
+    return a.seq > b.seq;
   }
   std::vector<Event> heap_;
   std::uint64_t next_seq_ = 0;

@@ -249,3 +249,43 @@ TEST(Golden, StaticWaitsForItsTimeoutOrAFullBatch) {
 
 }  // namespace
 }  // namespace servesim
+
+namespace servesim {
+namespace {
+
+TEST(Golden, RequestsArrivingTogetherShareOnePrefill) {
+  // Ten prompts of 100 tokens at t = 0: the replica plans after all ten have arrived, so one
+  // prefill of 10 x 100 tokens gives every request its first token at once.
+  std::string rows;
+  for (int i = 0; i < 10; ++i) rows += "0.0,100,2\n";
+  std::vector<int> prompts(10, 100);
+  BatchShape ten;
+  for (int i = 0; i < 10; ++i) ten.add_prefill(100, 0);
+  const RunResult r = run_trace(rows);
+  for (const Request& q : r.requests) EXPECT_EQ(q.first_token.ns, step_ns(ten));
+}
+
+TEST(Golden, StaleTimeoutWakeDoesNotLengthenTheRun) {
+  // A batch timeout of 100 s, but batches of 2 fill at once: nothing waits for the timeout,
+  // so the run ends with the last request, not when the unneeded wake fires.
+  const RunResult r = run_trace("0.0,100,2\n0.0,100,2\n",
+                                {"engine.scheduler=\"static\"", "engine.max_num_seqs=2",
+                                 "engine.batch_timeout_ms=100000"});
+  EXPECT_EQ(r.end, r.requests[1].finish);
+  EXPECT_LT(r.end.ns, 1'000'000'000);
+}
+
+TEST(Golden, StaticBatchesOnSeveralReplicasAreIndependent) {
+  // Two replicas, each with its own batches: no request can get tokens faster than one
+  // iteration of a one-sequence batch allows, and every replica ends with an empty cache.
+  const RunResult r = run_trace("0.0,100,20\n0.0,100,20\n0.001,100,20\n0.001,100,20\n",
+                                {"engine.scheduler=\"static\"", "engine.max_num_seqs=2",
+                                 "cluster.replicas=2"});
+  BatchShape one;
+  one.add_decode(101);
+  EXPECT_GE(r.itl_ns.min(), static_cast<double>(step_ns(one)) * 0.99);
+  for (const Request& q : r.requests) EXPECT_EQ(q.state, RequestState::kDone);
+}
+
+}  // namespace
+}  // namespace servesim

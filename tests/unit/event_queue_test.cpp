@@ -5,15 +5,16 @@
 namespace servesim {
 namespace {
 
-TEST(EventQueue, OrdersByTimeThenInsertion) {
+TEST(EventQueue, OrdersByTimeThenKindThenInsertion) {
   EventQueue q;
   q.push(SimTime{30}, EventKind::kArrival, 0);
-  q.push(SimTime{10}, EventKind::kStepDone, 1);
-  q.push(SimTime{30}, EventKind::kStepDone, 2);  // same time as payload 0, inserted later
-  q.push(SimTime{10}, EventKind::kArrival, 3);   // same time as payload 1, inserted later
+  q.push(SimTime{10}, EventKind::kWake, 1);
+  q.push(SimTime{10}, EventKind::kStepDone, 2);
+  q.push(SimTime{10}, EventKind::kArrival, 3);   // inserted last at t=10, runs first there
   q.push(SimTime{20}, EventKind::kArrival, 4);
-  // Expected: t=10 (1 then 3, insertion order), t=20 (4), t=30 (0 then 2).
-  const std::uint32_t expected[] = {1, 3, 4, 0, 2};
+  q.push(SimTime{30}, EventKind::kArrival, 5);   // same time and kind as 0, inserted later
+  // t=10: arrival 3, step-done 2, wake 1 (by kind); t=20: 4; t=30: 0 then 5 (insertion).
+  const std::uint32_t expected[] = {3, 2, 1, 4, 0, 5};
   for (std::uint32_t want : expected) {
     ASSERT_FALSE(q.empty());
     EXPECT_EQ(q.pop().payload, want);
