@@ -20,14 +20,19 @@ RunSetup prepare(const Scenario& s, const Catalog& catalog) {
   setup.gpu.peak_for(s.dtype);  // fails early when the GPU lacks the dtype
 
   const ModelSpec& m = setup.model;
-  if (m.heads % s.tp != 0) {
+  // Attention heads split evenly over the GPUs; KV heads split evenly, or each is replicated
+  // on a whole number of GPUs.
+  auto tp_ok = [&](int tp) {
+    return m.heads % tp == 0 && (m.kv_heads % tp == 0 || tp % m.kv_heads == 0);
+  };
+  if (!tp_ok(s.tp)) {
     std::vector<std::string> valid;
-    for (int tp = 1; tp <= m.heads; tp *= 2) {
-      if (m.heads % tp == 0) valid.push_back(std::to_string(tp));
+    for (int tp = 1; tp <= m.heads; ++tp) {
+      if (tp_ok(tp)) valid.push_back(std::to_string(tp));
     }
-    throw Error(fmt::format("{}: cluster.tp = {} does not divide the {} attention heads of {}; "
-                            "valid tp values are: {}",
-                            s.file, s.tp, m.heads, m.name, join(valid)));
+    throw Error(fmt::format("{}: cluster.tp = {} does not split the {} attention heads and {} KV "
+                            "heads of {} evenly; valid tp values are: {}",
+                            s.file, s.tp, m.heads, m.kv_heads, m.name, join(valid)));
   }
   const auto& row = find_scheduler(s.scheduler);
   setup.max_num_batched_tokens =
@@ -40,7 +45,9 @@ RunSetup prepare(const Scenario& s, const Catalog& catalog) {
   in.block_size = s.block_size;
   in.dtype = s.dtype;
   setup.memory = plan_memory(m, setup.gpu, Parallelism{s.tp}, in);
-  if (setup.memory.kv_blocks == 0 && !s.num_gpu_blocks) {
+  // Weights and activations must fit even when the KV block count is pinned.
+  if (setup.memory.shortfall.value > 0 ||
+      (setup.memory.kv_blocks == 0 && !s.num_gpu_blocks)) {
     std::string hint;
     for (int tp = s.tp * 2; tp <= 8 && m.heads % tp == 0; tp *= 2) {
       if (plan_memory(m, setup.gpu, Parallelism{tp}, in).kv_blocks > 0) {
@@ -49,6 +56,14 @@ RunSetup prepare(const Scenario& s, const Catalog& catalog) {
       }
     }
     const double missing_gib = setup.memory.shortfall.value / 1073741824.0;
+    if (setup.memory.shortfall.value <= 0) {
+      const double block_mib =
+          setup.memory.kv_bytes_per_token.value * s.block_size / 1048576.0;
+      throw Error(fmt::format("{}: weights and activations fit in {}, but not one KV block of {} "
+                              "tokens ({:.1f} MiB per GPU); lower engine.block_size or raise "
+                              "engine.gpu_memory_utilization.{}",
+                              s.file, setup.gpu.name, s.block_size, block_mib, hint));
+    }
     throw Error(fmt::format(
         "{} ({:.1f} GiB of weights per GPU at tp = {}) does not fit in {} with "
         "gpu_memory_utilization {}: {:.1f} GiB usable per GPU, {:.2f} GiB more is needed for "
@@ -62,9 +77,24 @@ RunSetup prepare(const Scenario& s, const Catalog& catalog) {
   return setup;
 }
 
+namespace {
+
+// prepare(), with the scenario file named in errors that come from catalogs or tables.
+RunSetup prepare_for(const Scenario& s, const Catalog& catalog) {
+  try {
+    return prepare(s, catalog);
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    if (msg.rfind(s.file, 0) == 0) throw;
+    throw Error(fmt::format("{}: {}", s.file, msg));
+  }
+}
+
+}  // namespace
+
 Simulator::Simulator(const Scenario& scenario, const Catalog& catalog)
     : scenario_(scenario),
-      setup_(prepare(scenario, catalog)),
+      setup_(prepare_for(scenario, catalog)),
       workload_(scenario.workload, scenario.seed),
       routing_rng_(scenario.seed, "routing") {
   RuntimeOptions rt;

@@ -66,9 +66,10 @@ std::pair<std::int64_t, std::int64_t> parse_pair(const std::string& text, char s
     ok = r1.ec == std::errc{} && r1.ptr == text.data() + at && r2.ec == std::errc{} &&
          r2.ptr == text.data() + text.size();
   }
-  if (!ok || a <= 0 || b < 0) {
-    throw Error(fmt::format("{} \"{}\": expected {} with whole numbers (the first positive)", option,
-                            text, form));
+  if (!ok || a <= 0 || b < 0 || a > 1000000 || b > 10000000) {
+    throw Error(fmt::format("{} \"{}\": expected {} with whole numbers (the first from 1 to "
+                            "1000000, the second at most 10000000)",
+                            option, text, form));
   }
   return {a, b};
 }

@@ -82,6 +82,30 @@ std::int64_t positive_int(TableReader& r, const std::string& key, std::int64_t f
   return *v;
 }
 
+// An integer in [lo, hi]; the message names the range.
+std::int64_t int_in(TableReader& r, const std::string& key, std::int64_t fallback, std::int64_t lo,
+                    std::int64_t hi) {
+  const auto v = r.integer(key);
+  if (!v) return fallback;
+  if (*v < lo || *v > hi) {
+    throw Error(fmt::format("{}: \"{}\" must be an integer from {} to {}, got {}",
+                            r.location_of(key), r.key_path(key), lo, hi, *v));
+  }
+  return *v;
+}
+
+// A number in [lo, hi] (or (lo, hi] when lo_open).
+double number_in(TableReader& r, const std::string& key, double fallback, double lo, double hi,
+                 bool lo_open) {
+  const auto v = r.number(key);
+  if (!v) return fallback;
+  if (!std::isfinite(*v) || *v > hi || *v < lo || (lo_open && *v == lo)) {
+    throw Error(fmt::format("{}: \"{}\" must be {} {} and at most {}, got {}", r.location_of(key),
+                            r.key_path(key), lo_open ? "above" : "at least", lo, hi, *v));
+  }
+  return *v;
+}
+
 double positive_number(TableReader& r, const std::string& key, double fallback) {
   const auto v = r.number(key);
   if (!v) return fallback;
@@ -99,10 +123,11 @@ LengthDist read_length(TableReader& parent, const std::string& key, double fallb
   if (n == nullptr) return d;
   if (n->is_integer()) {
     d.value = static_cast<double>(*n->value<std::int64_t>());
-    if (d.value < 1) {
-      throw Error(fmt::format("{}: \"{}\" must be at least 1 token", parent.location_of(key),
-                              parent.key_path(key)));
+    if (d.value < 1 || d.value > 1e7) {
+      throw Error(fmt::format("{}: \"{}\" must be from 1 to 10000000 tokens, got {}",
+                              parent.location_of(key), parent.key_path(key), d.value));
     }
+    d.max = d.value;
     return d;
   }
   if (!n->is_table()) {
@@ -122,7 +147,7 @@ LengthDist read_length(TableReader& parent, const std::string& key, double fallb
     return *v;
   };
   d.min = r.number("min").value_or(1.0);
-  d.max = r.number("max").value_or(1e9);
+  d.max = r.number("max").value_or(1e7);
   if (dist == "fixed") {
     d.kind = LengthDist::Kind::kFixed;
     d.value = need("value");
@@ -147,11 +172,13 @@ LengthDist read_length(TableReader& parent, const std::string& key, double fallb
   r.number("mean");
   r.number("stddev");
   r.finish();
-  if (d.min < 1 || d.max < d.min) {
-    throw Error(fmt::format("{}: need 1 <= min <= max, got min {} max {}", where, d.min, d.max));
+  if (!(d.min >= 1 && d.max >= d.min && d.max <= 1e7)) {
+    throw Error(fmt::format("{}: need 1 <= min <= max <= 10000000 tokens, got min {} max {}",
+                            where, d.min, d.max));
   }
-  if (d.kind == LengthDist::Kind::kFixed && (d.value < 1)) {
-    throw Error(fmt::format("{}: a fixed length must be at least 1 token", where));
+  if (d.kind == LengthDist::Kind::kFixed && !(d.value >= d.min && d.value <= d.max)) {
+    throw Error(fmt::format("{}: the fixed length {} must lie in [min, max] = [{}, {}]", where,
+                            d.value, d.min, d.max));
   }
   return d;
 }
@@ -210,45 +237,36 @@ Scenario load_scenario(const std::string& path, const std::vector<std::string>& 
     if (auto c = t.string("calibration")) {
       std::filesystem::path p(*c);
       const bool is_path = *c != "auto" && *c != "none";
-      s.calibration = is_path && p.is_relative() && !std::filesystem::exists(p)
+      // Like the trace and config paths: relative to the scenario file.
+      s.calibration = is_path && p.is_relative()
                           ? (std::filesystem::path(path).parent_path() / p).string()
                           : *c;
     }
   });
 
   section(r, "cluster", [&](TableReader& t) {
-    s.replicas = static_cast<int>(positive_int(t, "replicas", 1));
-    s.tp = static_cast<int>(positive_int(t, "tp", 1));
+    s.replicas = static_cast<int>(int_in(t, "replicas", 1, 1, 100000));
+    s.tp = static_cast<int>(int_in(t, "tp", 1, 1, 1024));
     s.router = t.string("router").value_or("round-robin");
   });
 
   section(r, "engine", [&](TableReader& t) {
     s.scheduler = t.string("scheduler").value_or("continuous");
-    s.max_num_seqs = positive_int(t, "max_num_seqs", 256);
-    s.max_num_batched_tokens = positive_int(t, "max_num_batched_tokens", 0);
-    s.block_size = static_cast<int>(positive_int(t, "block_size", 16));
+    s.max_num_seqs = int_in(t, "max_num_seqs", 256, 1, 1000000);
+    s.max_num_batched_tokens = int_in(t, "max_num_batched_tokens", 0, 1, 10000000);
+    s.block_size = static_cast<int>(int_in(t, "block_size", 16, 1, 1024));
     s.gpu_memory_utilization = positive_number(t, "gpu_memory_utilization", 0.9);
     if (s.gpu_memory_utilization > 1.0) {
       throw Error(fmt::format("{}: engine.gpu_memory_utilization is a fraction in (0, 1], got {}",
                               t.location_of("gpu_memory_utilization"), s.gpu_memory_utilization));
     }
     s.cuda_graphs = t.boolean("cuda_graphs").value_or(true);
-    if (t.integer("num_gpu_blocks")) s.num_gpu_blocks = positive_int(t, "num_gpu_blocks", 1);
-    s.chunk_size = positive_int(t, "chunk_size", 512);
-    if (auto v = t.number("batch_timeout_ms")) {
-      if (*v < 0) {
-        throw Error(fmt::format("{}: engine.batch_timeout_ms must not be negative, got {}",
-                                t.location_of("batch_timeout_ms"), *v));
-      }
-      s.batch_timeout_ms = *v;
+    if (t.integer("num_gpu_blocks")) {
+      s.num_gpu_blocks = int_in(t, "num_gpu_blocks", 1, 1, 10'000'000'000);
     }
-    if (auto v = t.number("cpu_overhead_ms")) {
-      if (*v < 0) {
-        throw Error(fmt::format("{}: engine.cpu_overhead_ms must not be negative, got {}",
-                                t.location_of("cpu_overhead_ms"), *v));
-      }
-      s.cpu_overhead_ms = *v;
-    }
+    s.chunk_size = int_in(t, "chunk_size", 512, 1, 10000000);
+    s.batch_timeout_ms = number_in(t, "batch_timeout_ms", 0.0, 0.0, 86'400'000.0, false);
+    s.cpu_overhead_ms = number_in(t, "cpu_overhead_ms", 1.5, 0.0, 60'000.0, false);
   });
 
   section(r, "workload", [&](TableReader& t) {
@@ -269,7 +287,7 @@ Scenario load_scenario(const std::string& path, const std::vector<std::string>& 
                               "constant, trace, closed-loop",
                               t.location_of("arrival"), arrival));
     }
-    w.requests = positive_int(t, "requests", w.arrival == ArrivalKind::kTrace ? 0 : 1000);
+    w.requests = int_in(t, "requests", w.arrival == ArrivalKind::kTrace ? 0 : 1000, 1, 100000000);
     const bool needs_rate = w.arrival == ArrivalKind::kPoisson ||
                             w.arrival == ArrivalKind::kGamma ||
                             w.arrival == ArrivalKind::kConstant;
@@ -277,9 +295,16 @@ Scenario load_scenario(const std::string& path, const std::vector<std::string>& 
       throw Error(fmt::format("{}: arrival \"{}\" needs workload.rate (requests per second, > 0)",
                               t.location(), arrival));
     }
-    w.rate = positive_number(t, "rate", 1.0);
-    w.burstiness = positive_number(t, "burstiness", 1.0);
-    w.concurrency = positive_int(t, "concurrency", 1);
+    w.rate = number_in(t, "rate", 1.0, 0.0, 1e7, true);
+    w.burstiness = number_in(t, "burstiness", 1.0, 0.0, 100.0, true);
+    w.concurrency = int_in(t, "concurrency", 1, 1, 1000000);
+    // Simulated time is integer nanoseconds (up to ~292 years); keep runs well inside it.
+    if (needs_rate && static_cast<double>(w.requests) / w.rate > 1e9) {
+      throw Error(fmt::format("{}: {} requests at {} requests/s span {:.3g} s; keep "
+                              "workload.requests / workload.rate under 1e9 s",
+                              t.location(), w.requests, w.rate,
+                              static_cast<double>(w.requests) / w.rate));
+    }
     if (auto tr = t.string("trace")) {
       std::filesystem::path p(*tr);
       if (p.is_relative()) p = std::filesystem::path(path).parent_path() / p;

@@ -18,7 +18,7 @@ struct LengthDist {
   double mean = 0;   // normal, lognormal (of the lengths themselves, not of their log)
   double stddev = 0;
   double min = 1;  // every kind is clipped to [min, max]
-  double max = 1e9;
+  double max = 1e7;
 };
 std::string describe(const LengthDist& d);
 

@@ -6,6 +6,7 @@
 #include <compare>
 #include <cstdint>
 #include <limits>
+#include <stdexcept>
 #include <string>
 
 #include <fmt/format.h>
@@ -58,8 +59,11 @@ constexpr Bytes gib(double x) { return Bytes(x * 1073741824.0); }
 struct SimTime {
   std::int64_t ns = 0;
 
-  static constexpr SimTime from_seconds(Seconds s) {
-    return SimTime{static_cast<std::int64_t>(std::llround(s.value * 1e9))};
+  // Throws std::out_of_range beyond about +-290 years (inputs are bounded far inside it).
+  static SimTime from_seconds(Seconds s) {
+    const double ns = s.value * 1e9;
+    if (!(ns > -9.2e18 && ns < 9.2e18)) throw std::out_of_range("simulated time out of range");
+    return SimTime{static_cast<std::int64_t>(std::llround(ns))};
   }
   static constexpr SimTime never() { return SimTime{std::numeric_limits<std::int64_t>::max()}; }
   constexpr Seconds seconds() const { return Seconds(static_cast<double>(ns) * 1e-9); }

@@ -38,14 +38,14 @@ std::int32_t sample_length(const LengthDist& d, RandomStream& rng) {
 namespace {
 
 RequestSpec checked_row(const std::string& where, double arrival, double prompt, double output) {
-  if (!std::isfinite(arrival) || arrival < 0) {
-    throw Error(fmt::format("{}: arrival_s must be a non-negative number of seconds, got {}",
+  if (!std::isfinite(arrival) || arrival < 0 || arrival > 1e9) {
+    throw Error(fmt::format("{}: arrival_s must be a number of seconds from 0 to 1e9, got {}",
                             where, arrival));
   }
   if (!(prompt >= 1) || !(output >= 1) || prompt != std::floor(prompt) ||
-      output != std::floor(output) || prompt > 2e9 || output > 2e9) {
-    throw Error(fmt::format("{}: prompt_tokens and output_tokens must be whole numbers >= 1, got "
-                            "{} and {}",
+      output != std::floor(output) || prompt > 1e7 || output > 1e7) {
+    throw Error(fmt::format("{}: prompt_tokens and output_tokens must be whole numbers from 1 to "
+                            "10000000, got {} and {}",
                             where, prompt, output));
   }
   return RequestSpec{SimTime::from_seconds(Seconds(arrival)), static_cast<std::int32_t>(prompt),

@@ -72,8 +72,8 @@ TEST(BadInput, WrongTypeSaysWhatWasExpected) {
 }
 
 TEST(BadInput, ZeroOrNegativeRate) {
-  EXPECT_HAS(scenario_error(kBase, {"workload.rate=0"}), "workload.rate\" must be a positive number");
-  EXPECT_HAS(scenario_error(kBase, {"workload.rate=-3.5"}), "must be a positive number, got -3.5");
+  EXPECT_HAS(scenario_error(kBase, {"workload.rate=0"}), "workload.rate\" must be above 0");
+  EXPECT_HAS(scenario_error(kBase, {"workload.rate=-3.5"}), "must be above 0 and at most 10000000, got -3.5");
 }
 
 TEST(BadInput, UnknownModelAndGpuListValidNames) {
@@ -100,6 +100,7 @@ TEST(BadInput, ModelThatDoesNotFitSaysHowMuchAndSuggestsTp) {
 }
 
 TEST(BadInput, TpThatDoesNotDivideHeads) {
+  // Llama-3-8B: 32 heads, 8 KV heads; tp must divide 32 and divide or be divided by 8.
   EXPECT_HAS(scenario_error(kBase, {"cluster.tp=3"}), "valid tp values are: 1, 2, 4, 8, 16, 32");
 }
 
@@ -124,6 +125,28 @@ TEST(BadInput, TraceMissingAColumn) {
   EXPECT_HAS(scenario_error("[model]\nname = \"llama-3-8b\"\n[hardware]\ngpu = \"h100-sxm\"\n"
                             "[workload]\narrival = \"trace\"\ntrace = \"" + trace + "\"\n"),
              "arrival_s, prompt_tokens and output_tokens");
+}
+
+TEST(BadInput, OutOfRangeNumbersNameTheRange) {
+  EXPECT_HAS(scenario_error(kBase, {"cluster.replicas=4294967296"}),
+             "must be an integer from 1 to 100000, got 4294967296");
+  EXPECT_HAS(scenario_error(kBase, {"engine.block_size=0"}), "from 1 to 1024");
+  EXPECT_HAS(scenario_error(kBase, {"engine.cpu_overhead_ms=1e300"}), "at most 60000");
+  EXPECT_HAS(scenario_error(kBase, {"workload.rate=1e-300"}), "keep workload.requests / workload.rate under 1e9 s");
+  EXPECT_HAS(scenario_error(kBase, {"workload.prompt_tokens={ distribution = \"fixed\", value = 10, min = 50 }"}),
+             "must lie in [min, max]");
+  EXPECT_HAS(scenario_error(kBase, {"workload.output_tokens=3000000000"}), "from 1 to 10000000 tokens");
+}
+
+TEST(BadInput, PinnedKvBlocksDoNotHideAModelThatDoesNotFit) {
+  // Llama-3-70B's 141 GB of weights on one 24 GB RTX 4090, KV count pinned or not.
+  EXPECT_HAS(scenario_error(kBase, {"model.name=\"llama-3-70b\"", "hardware.gpu=\"rtx-4090\"",
+                                    "engine.num_gpu_blocks=100"}),
+             "does not fit in rtx-4090");
+}
+
+TEST(BadInput, CatalogErrorsNameTheScenarioFile) {
+  EXPECT_HAS(scenario_error(kBase, {"hardware.gpu=\"b200\""}), "bad.toml: unknown GPU");
 }
 
 TEST(BadInput, CliExitsNonZeroWithTheMessage) {
