@@ -40,7 +40,6 @@ struct ModelSpec {
   double active_params() const;
   // KV cache per token over all layers: 2 (K and V) * layers * kv_heads * head_dim * bytes.
   Bytes kv_bytes_per_token(DType kv) const;
-  Bytes weight_bytes(DType weights) const { return Bytes(total_params() * dtype_bytes(weights)); }
 };
 
 // Reads a catalog TOML (keys as in config.json) or a real config.json. Unknown config.json

@@ -69,7 +69,6 @@ OpCost attention_op(const CsvTable& t, std::size_t i) {
     s.decode_ctx = sum;
     const double spread = t.text(i, "uneven") == "1" ? kUnevenSpread : 0.0;
     s.decode_ctx_sq = (1.0 + spread) * sum * sum / static_cast<double>(batch);
-    m.kv_heads = static_cast<int>(t.number(i, "kv_heads"));
   } else {
     const auto kv = static_cast<std::int64_t>(t.number(i, "kv_len"));
     for (std::int64_t b = 0; b < batch; ++b) s.add_prefill(q, kv - q);

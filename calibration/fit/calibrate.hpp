@@ -17,8 +17,10 @@ Calibration calibrate(const std::string& data_dir, const DeviceSpec& gpu, const 
                       std::vector<std::string>& log);
 
 // Parameters for a GPU nobody measured, from a fitted one: each fitted efficiency keeps its
-// ratio to the source GPU's catalog prior and applies it to the target's prior (capped at 1);
-// the shapes of the efficiency curves and the launch and synchronisation costs carry over.
+// ratio to a catalog prior of the source GPU and applies it to the target's (capped at 1):
+// gemm and attention_prefill use their own priors, the bandwidth fractions (memory,
+// gemm_memory, attention_decode) the streaming-bandwidth prior `memory`. The shapes of the
+// efficiency curves and the launch and synchronisation costs carry over.
 Calibration derive(const Calibration& fitted, const DeviceSpec& source, const DeviceSpec& target);
 
 struct StepPoint {

@@ -51,10 +51,8 @@ LeastSquaresResult levenberg_marquardt(
         lambda *= 4.0;
       }
     }
-    if (!improved || out.converged) {
-      out.converged = true;
-      break;
-    }
+    if (!improved) break;  // stalled: converged only if a step above said so
+    if (out.converged) break;
   }
   out.x = x;
   out.cost = cost;

@@ -1,6 +1,7 @@
 #include "sim/policies/static_batching.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 
 namespace servesim {
 
@@ -27,7 +28,10 @@ bool StaticScheduler::form(Replica& r, IterationPlan& plan) {
     prompt = p;
     output = o;
   }
-  if (n == 0) return false;  // cannot happen: a request that never fits is rejected on arrival
+  if (n == 0) {
+    // Arrival rejects any request whose padded KV cannot fit an empty cache.
+    throw std::logic_error("static batching: the oldest request does not fit an empty KV cache");
+  }
   padded_prompt_ = prompt;
   longest_output_ = output;
   steps_ = 0;

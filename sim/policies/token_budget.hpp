@@ -5,9 +5,9 @@
 //    chunk_size tokens, so that no iteration is much longer than a decode step.
 // Decodes come first, so a long prompt delays running sequences by at most one chunk. Prefill
 // and decode tokens go through the same GEMMs (one combined batch). A prompt starts only when
-// blocks for all of it fit (with the watermark), as vLLM's block manager admits sequence
-// groups, so that started prefills can finish; when blocks run short the newest running
-// request is preempted and no prompt is admitted in that iteration.
+// blocks for all of it are free (with the watermark), as vLLM's block manager admits sequence
+// groups, though each chunk allocates only its own blocks; when blocks run short the newest
+// running request is preempted and no prompt is admitted in that iteration.
 #pragma once
 
 #include "sim/serving/replica.hpp"

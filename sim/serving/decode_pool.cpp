@@ -73,6 +73,13 @@ DecodePool::Removed DecodePool::remove(std::uint32_t s) {
   return r;
 }
 
+void DecodePool::reset_if_empty() {
+  if (count_ != 0) return;
+  step_ = 0;
+  heap_.clear();
+  joiners_.clear();
+}
+
 DecodePool::Removed DecodePool::pop_newest() {
   const std::uint32_t s = tail_;
   // A member that joined after the last step still has its own last-token time.
@@ -82,6 +89,7 @@ DecodePool::Removed DecodePool::pop_newest() {
   }
   Removed r = remove(s);
   r.last_token = last;
+  reset_if_empty();
   return r;
 }
 

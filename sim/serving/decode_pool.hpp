@@ -76,6 +76,9 @@ class DecodePool {
 
   std::size_t residue(std::int64_t base) const;
   Removed remove(std::uint32_t slot);
+  // With no members, restart the step counter (so sums of squares stay exact in doubles) and
+  // drop heap entries, which can only be stale.
+  void reset_if_empty();
   void heap_pop();
 
   int block_size_;
@@ -113,6 +116,7 @@ void DecodePool::step(SimTime now, Gap&& gap, Done&& done) {
     r.last_token = now;
     done(r);
   }
+  reset_if_empty();
 }
 
 }  // namespace servesim

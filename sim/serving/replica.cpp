@@ -131,8 +131,6 @@ std::optional<SimTime> Replica::try_start(SimTime now, SimTime& wake_at) {
   // At least one nanosecond, so that simulated time always advances.
   const SimTime duration{std::max<std::int64_t>(1, SimTime::from_seconds(q.time).ns)};
   stats_.iterations += 1;
-  stats_.prefill_iterations += plan_.prefills.empty() ? 0 : 1;
-  stats_.decode_iterations += plan_.prefills.empty() ? 1 : 0;
   stats_.batched_seqs += shape_.seqs();
   stats_.computed_tokens += static_cast<double>(shape_.tokens());
   stats_.busy = stats_.busy + duration;

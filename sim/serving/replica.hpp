@@ -6,7 +6,6 @@
 #include <cstdint>
 #include <deque>
 #include <optional>
-#include <optional>
 #include <vector>
 
 #include "hardware/cost_model.hpp"
@@ -50,8 +49,6 @@ struct IterationPlan {
 
 struct ReplicaStats {
   std::int64_t iterations = 0;
-  std::int64_t prefill_iterations = 0;  // iterations with any prefill work
-  std::int64_t decode_iterations = 0;   // decode-only iterations
   std::int64_t batched_seqs = 0;        // sum over iterations of sequences in the batch
   std::int64_t preemptions = 0;
   std::int64_t batches = 0;           // request-level batches formed (static scheduling)
