@@ -141,20 +141,24 @@ StepCostModel::Part StepCostModel::sum(const std::vector<OpCost>& ops, bool grap
   return p;
 }
 
-const StepCostModel::Part& StepCostModel::cached(std::vector<Part>& table, std::int64_t n,
-                                                 bool tokens, bool graphs) {
-  const auto i = static_cast<std::size_t>(n);
-  if (i >= table.size()) table.resize(std::max(i + 1, table.size() * 2));
-  Part& slot = table[i];
-  if (slot.time < 0.0) {
+StepCostModel::Part StepCostModel::cached(std::vector<Part>& table, std::int64_t n, bool tokens,
+                                          bool graphs) {
+  auto compute = [&] {
     scratch_.clear();
     if (tokens) {
       token_ops(model_, runtime_.dtype, n, par_, scratch_);
     } else {
       sequence_ops(model_, runtime_.dtype, n, par_, scratch_);
     }
-    slot = sum(scratch_, graphs);
-  }
+    return sum(scratch_, graphs);
+  };
+  // Batches beyond the cache's reach (huge padded prefills) are costed directly, so that the
+  // cache stays a few MiB however large a batch a scenario allows.
+  if (n >= kMaxCached) return compute();
+  const auto i = static_cast<std::size_t>(n);
+  if (i >= table.size()) table.resize(std::max(i + 1, table.size() * 2));
+  Part& slot = table[i];
+  if (slot.time < 0.0) slot = compute();
   return slot;
 }
 

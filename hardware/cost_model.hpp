@@ -90,7 +90,8 @@ class StepCostModel {
   Part sum(const std::vector<OpCost>& ops, bool graphs) const;
   bool uses_graphs(const BatchShape& shape) const;
   Seconds combine(Seconds gpu, double kernels, bool graphs) const;
-  const Part& cached(std::vector<Part>& table, std::int64_t n, bool tokens, bool graphs);
+  static constexpr std::int64_t kMaxCached = 1 << 16;  // token or sequence counts cached
+  Part cached(std::vector<Part>& table, std::int64_t n, bool tokens, bool graphs);
 
   ModelSpec model_;
   DeviceSpec device_;

@@ -22,9 +22,9 @@ int kv_heads_per_gpu(const ModelSpec& model, Parallelism par) {
 }
 
 // A GEMM of M rows against a K x N weight, repeated `kernels` times (once per layer).
-OpCost gemm_op(std::string name, double m, double k, double n, double kernels, double bytes_per) {
+OpCost gemm_op(const char* name, double m, double k, double n, double kernels, double bytes_per) {
   OpCost op;
-  op.name = std::move(name);
+  op.name = name;
   op.cls = OpClass::kGemm;
   op.flops = 2.0 * m * k * n * kernels;
   op.bytes = (k * n + m * k + m * n) * bytes_per * kernels;
@@ -33,9 +33,9 @@ OpCost gemm_op(std::string name, double m, double k, double n, double kernels, d
   return op;
 }
 
-OpCost memory_op(std::string name, double bytes, double kernels) {
+OpCost memory_op(const char* name, double bytes, double kernels) {
   OpCost op;
-  op.name = std::move(name);
+  op.name = name;
   op.cls = OpClass::kMemory;
   op.bytes = bytes;
   op.kernels = kernels;

@@ -26,7 +26,7 @@ enum class OpClass {
 std::string op_class_name(OpClass c);
 
 struct OpCost {
-  std::string name;
+  const char* name = "";  // a string literal: costing an iteration allocates nothing
   OpClass cls = OpClass::kMemory;
   double flops = 0.0;    // per GPU, all `kernels` together
   double bytes = 0.0;    // device-memory traffic per GPU; for collectives, the message size
@@ -53,9 +53,9 @@ void attention_ops(const ModelSpec& model, DType dtype, const BatchShape& shape,
 
 // One GEMM of M rows against a K x N weight, `kernels` times (2MKN flops; weight, input and
 // output bytes each), and a memory-bound op moving `bytes`.
-OpCost gemm_op(std::string name, double m, double k, double n, double kernels,
+OpCost gemm_op(const char* name, double m, double k, double n, double kernels,
                double bytes_per_element);
-OpCost memory_op(std::string name, double bytes, double kernels);
+OpCost memory_op(const char* name, double bytes, double kernels);
 
 // KV heads held by one GPU: split across TP ranks, replicated when tp exceeds kv_heads.
 int kv_heads_per_gpu(const ModelSpec& model, Parallelism par);
