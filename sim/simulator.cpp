@@ -112,6 +112,15 @@ Simulator::Simulator(const Scenario& scenario, const Catalog& catalog)
   lim.max_num_seqs = scenario.max_num_seqs;
   lim.max_num_batched_tokens = setup_.max_num_batched_tokens;
   lim.watermark_blocks = setup_.kv_blocks / 100;
+  if (scenario.swap_preemption) {
+    // Swapped KV crosses the host link (PCIe) of each GPU, each moving its own shard.
+    const LinkSpec host = catalog.link(setup_.gpu.host_link);
+    lim.swap = true;
+    lim.swap_bytes_per_block = setup_.memory.kv_bytes_per_token.value * scenario.block_size;
+    lim.swap_blocks = static_cast<std::int64_t>(gib(scenario.swap_space_gib).value /
+                                                lim.swap_bytes_per_block);
+    lim.host_bandwidth = host.bandwidth.value * host.bus_efficiency;
+  }
   requests_.reserve(static_cast<std::size_t>(workload_.total()));
   replicas_.reserve(static_cast<std::size_t>(scenario.replicas));
   for (int i = 0; i < scenario.replicas; ++i) {

@@ -267,6 +267,13 @@ Scenario load_scenario(const std::string& path, const std::vector<std::string>& 
     s.chunk_size = int_in(t, "chunk_size", 512, 1, 10000000);
     s.batch_timeout_ms = number_in(t, "batch_timeout_ms", 0.0, 0.0, 86'400'000.0, false);
     s.cpu_overhead_ms = number_in(t, "cpu_overhead_ms", 1.5, 0.0, 60'000.0, false);
+    const std::string preemption = t.string("preemption").value_or("recompute");
+    if (preemption != "recompute" && preemption != "swap") {
+      throw Error(fmt::format("{}: engine.preemption \"{}\": valid values are: recompute, swap",
+                              t.location_of("preemption"), preemption));
+    }
+    s.swap_preemption = preemption == "swap";
+    s.swap_space_gib = number_in(t, "swap_space_gib", 4.0, 0.0, 1e6, false);
   });
 
   section(r, "workload", [&](TableReader& t) {

@@ -62,6 +62,8 @@ struct Scenario {
   double cpu_overhead_ms = 1.5;                // engine CPU work per iteration (see docs)
   std::int64_t chunk_size = 512;               // chunked scheduler: tokens per iteration
   double batch_timeout_ms = 0.0;               // static scheduler: wait for a fuller batch
+  bool swap_preemption = false;                // engine.preemption = "swap" (else "recompute")
+  double swap_space_gib = 4.0;                 // host memory per GPU for swapped KV
   // [workload]
   WorkloadConfig workload;
   // [slo]

@@ -163,6 +163,7 @@ Summary summarize(const RunResult& run) {
     padded += st.padded_tokens;
     computed += st.computed_tokens;
     static_batches += st.batches;
+    s.swaps += st.swaps;
     s.iterations += st.iterations;
     if (run.setup.kv_blocks > 0) {
       peak_kv = std::max(peak_kv, static_cast<double>(run.kv_peak_blocks[i]) /

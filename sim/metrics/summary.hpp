@@ -28,6 +28,7 @@ struct Summary {
   std::int64_t rejected = 0;
   std::map<std::string, std::int64_t> rejected_by_reason;
   std::int64_t preemptions = 0;
+  std::int64_t swaps = 0;  // preemptions that swapped KV to host memory
   double simulated_seconds = 0;
   double requests_per_s = 0, input_tokens_per_s = 0, output_tokens_per_s = 0;
   LatencyStats ttft, tpot, itl, e2e, queue;

@@ -6,7 +6,9 @@ void ContinuousScheduler::plan(Replica& r, IterationPlan& plan) {
   plan.clear();
   const EngineLimits& lim = r.limits();
   std::int64_t budget = lim.max_num_batched_tokens;
-  while (!r.waiting().empty()) {
+  r.swap_in();
+  // Swapped-out sequences come back before any new prompt starts.
+  while (!r.has_swapped() && !r.waiting().empty()) {
     const Request& next = r.request(r.waiting().front());
     const std::int64_t tokens = next.prefill_target();
     if (r.running() + 1 > lim.max_num_seqs) break;

@@ -21,6 +21,7 @@ bool TokenBudgetScheduler::fill(Replica& r, IterationPlan& plan) {
   plan.clear();
   const EngineLimits& lim = r.limits();
   std::int64_t budget = std::min(budget_, lim.max_num_batched_tokens);
+  r.swap_in();
   std::int64_t preempted = 0;
   if (r.prepare_decode_step(&preempted)) {
     plan.decode = true;
@@ -37,7 +38,7 @@ bool TokenBudgetScheduler::fill(Replica& r, IterationPlan& plan) {
   }
   // Then new prompts from the queue, as sequences are allowed, unless memory was just short
   // enough to preempt (as vLLM does: admitting now would only preempt again).
-  while (preempted == 0 && budget > 0 && !r.waiting().empty() &&
+  while (preempted == 0 && !r.has_swapped() && budget > 0 && !r.waiting().empty() &&
          r.running() + 1 <= lim.max_num_seqs) {
     const Request& q = r.request(r.waiting().front());
     const std::int64_t reserve = r.running() > 0 ? lim.watermark_blocks : 0;

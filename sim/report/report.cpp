@@ -81,7 +81,8 @@ nlohmann::ordered_json summary_json(const RunResult& run, const Summary& s) {
                     {"batches", s.batches},
                     {"mean_batch_size", s.mean_batch_size},
                     {"padding_waste", s.padding_waste},
-                    {"preemptions", s.preemptions}};
+                    {"preemptions", s.preemptions},
+                    {"swaps", s.swaps}};
   j["load"] = {{"overloaded", s.overloaded},
                {"arrival_rate", s.arrival_rate},
                {"completion_rate_during_arrivals", s.completion_rate_during},
@@ -150,9 +151,9 @@ void write_text_report(std::ostream& out, const RunResult& run, const Summary& s
   fmt::print(out, "utilization MFU {:.1f}%, MBU {:.1f}% (while busy); busy {:.1f}%; KV cache peak {:.1f}%\n",
              s.mfu * 100.0, s.mbu * 100.0, s.busy * 100.0, s.kv_cache_peak * 100.0);
   fmt::print(out, "scheduler  {}: {} iterations, {} batches, mean batch {:.1f} sequences, "
-                  "padding {:.1f}% of computed tokens, {} preemptions\n",
+                  "padding {:.1f}% of computed tokens, {} preemptions ({} by swap)\n",
              sc.scheduler, s.iterations, s.batches, s.mean_batch_size, 100.0 * s.padding_waste,
-             s.preemptions);
+             s.preemptions, s.swaps);
 }
 
 void write_requests_csv(std::ostream& out, const RunResult& run) {

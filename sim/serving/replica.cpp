@@ -78,15 +78,45 @@ bool Replica::prepare_decode_step(std::int64_t* preempted_out) {
     req.generated = static_cast<std::int32_t>(v.tokens - req.prompt_tokens);
     req.last_token = v.last_token;
     ++req.preemptions;
+    ++preempted;
+    ++stats_.preemptions;
+    if (limits_.swap && swapped_blocks_ + v.kv_blocks <= limits_.swap_blocks) {
+      // Its KV goes to host memory and will come back as it was.
+      swapped_.push_front(Swapped{v.request, v.tokens, v.kv_blocks, v.last_token});
+      swapped_blocks_ += v.kv_blocks;
+      transfer_ += Seconds(static_cast<double>(v.kv_blocks) * limits_.swap_bytes_per_block /
+                           limits_.host_bandwidth);
+      ++stats_.swaps;
+      continue;
+    }
     outstanding_tokens_ += v.tokens;  // all of it is computed again
     req.state = RequestState::kWaiting;
     waiting_.push_front(v.request);
-    ++preempted;
-    ++stats_.preemptions;
   }
   if (preempted_out) *preempted_out = preempted;
   kv_.allocate(pool_.blocks_needed());
   return !pool_.empty();
+}
+
+std::int64_t Replica::swap_in() {
+  std::int64_t back = 0;
+  while (!swapped_.empty()) {
+    const Swapped& s = swapped_.front();
+    // Room for its blocks and the block the next decode step may add, with the watermark;
+    // with nothing else running, the whole cache is free and it always fits.
+    const bool alone = pool_.empty() && prefilling_ == 0;
+    if (!kv_.can_allocate(s.blocks + (alone ? 0 : 1), alone ? 0 : limits_.watermark_blocks)) break;
+    kv_.allocate(s.blocks);
+    swapped_blocks_ -= s.blocks;
+    transfer_ += Seconds(static_cast<double>(s.blocks) * limits_.swap_bytes_per_block /
+                         limits_.host_bandwidth);
+    const Request& req = request(s.request);
+    pool_.join(s.request, s.tokens, std::int64_t{req.prompt_tokens} + req.output_tokens,
+               s.last_token);
+    swapped_.pop_front();
+    ++back;
+  }
+  return back;
 }
 
 std::uint32_t Replica::take_front() {
@@ -128,8 +158,11 @@ std::optional<SimTime> Replica::try_start(SimTime now, SimTime& wake_at) {
     shape_.decode_ctx_sq = pool_.context_sum_sq();
   }
   const StepCostModel::Quick q = cost_->quick(shape_);
+  // Swap traffic planned for this iteration blocks it (the engine waits for the copies).
+  const Seconds total = q.time + transfer_;
+  transfer_ = Seconds(0.0);
   // At least one nanosecond, so that simulated time always advances.
-  const SimTime duration{std::max<std::int64_t>(1, SimTime::from_seconds(q.time).ns)};
+  const SimTime duration{std::max<std::int64_t>(1, SimTime::from_seconds(total).ns)};
   stats_.iterations += 1;
   stats_.batched_seqs += shape_.seqs();
   stats_.computed_tokens += static_cast<double>(shape_.tokens());

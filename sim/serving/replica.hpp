@@ -22,6 +22,12 @@ struct EngineLimits {
   // Blocks kept free when admitting a prefill while others run, so that running sequences can
   // grow a little before anyone is preempted (vLLM's 1% watermark).
   std::int64_t watermark_blocks = 0;
+  // Preemption by swap: a victim's KV moves to host memory (up to swap_blocks blocks) over
+  // the host link and back, instead of being recomputed.
+  bool swap = false;
+  std::int64_t swap_blocks = 0;
+  double swap_bytes_per_block = 0.0;  // per GPU: each GPU moves its own shard
+  double host_bandwidth = 1.0;        // bytes/s per GPU
 };
 
 struct PrefillChunk {
@@ -51,6 +57,7 @@ struct ReplicaStats {
   std::int64_t iterations = 0;
   std::int64_t batched_seqs = 0;        // sum over iterations of sequences in the batch
   std::int64_t preemptions = 0;
+  std::int64_t swaps = 0;             // preemptions that moved KV to host memory
   std::int64_t batches = 0;           // request-level batches formed (static scheduling)
   double padded_tokens = 0.0;         // tokens computed for padding, not for any request
   double computed_tokens = 0.0;       // all tokens computed, padding included
@@ -108,7 +115,9 @@ class Replica {
   const KvCache& kv() const { return kv_; }
   DecodePool& pool() { return pool_; }
   Request& request(std::uint32_t i) { return (*requests_)[i]; }
-  std::int64_t running() const { return pool_.size() + prefilling_; }
+  std::int64_t running() const {
+    return pool_.size() + prefilling_ + static_cast<std::int64_t>(swapped_.size());
+  }
   SimTime now() const { return started_; }
   ReplicaStats& stats_mut() { return stats_; }
   // Records a token of `request` made at `now` (first token, or a gap since the last one).
@@ -130,6 +139,11 @@ class Replica {
   // Gives up the newest partial prefill (its KV is freed, it returns to the front of the
   // queue): the way out when partial prefills hold the KV cache and none can go on.
   void preempt_newest_partial();
+  // Brings swapped-out sequences back, oldest first, while their KV blocks and sequence
+  // slots allow (the transfer time joins this iteration). Schedulers call it before taking
+  // new prompts, as swapped requests come first. Returns how many came back.
+  std::int64_t swap_in();
+  bool has_swapped() const { return !swapped_.empty(); }
   // Readies a decode step of every decoding sequence: until the step's new KV blocks fit,
   // preempts the newest running request (recompute: KV dropped, back to the front of the
   // queue), partial prefills before decoding sequences as they are the newest; then
@@ -152,6 +166,15 @@ class Replica {
   QuantileSketch* itl_;
   std::deque<std::uint32_t> waiting_;
   std::deque<std::uint32_t> partial_;
+  struct Swapped {
+    std::uint32_t request;
+    std::int64_t tokens;
+    std::int64_t blocks;
+    SimTime last_token;
+  };
+  std::deque<Swapped> swapped_;
+  std::int64_t swapped_blocks_ = 0;
+  Seconds transfer_{0.0};  // swap traffic to charge to the iteration being planned
   std::int64_t prefilling_ = 0;  // sequences admitted to a prefill not yet finished
   std::int64_t outstanding_ = 0;
   std::int64_t outstanding_tokens_ = 0;

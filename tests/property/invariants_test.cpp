@@ -56,6 +56,7 @@ const std::vector<Config>& configs() {
                           "engine.batch_timeout_ms=20", "engine.num_gpu_blocks=100000"}},
       {"mixed-tight-kv-least-tokens", {"engine.scheduler=\"mixed\"", "engine.max_num_batched_tokens=1024",
                                        "cluster.router=\"least-tokens\""}},
+      {"swap-continuous", {"engine.preemption=\"swap\"", "engine.swap_space_gib=0.05"}},
       {"chunked-tight-kv-least-outstanding",
        {"engine.scheduler=\"chunked\"", "engine.chunk_size=256", "engine.num_gpu_blocks=120",
         "cluster.router=\"least-outstanding\"", "workload.arrival=\"gamma\"",
@@ -112,7 +113,7 @@ TEST_P(Invariants, HoldForThisSeed) {
 }
 
 INSTANTIATE_TEST_SUITE_P(ManySeeds, Invariants,
-                         ::testing::Combine(::testing::Range<std::size_t>(0, 8),
+                         ::testing::Combine(::testing::Range<std::size_t>(0, 9),
                                             ::testing::Range<std::uint64_t>(1, 13)));
 
 TEST(Invariants, ShortKvCausesPreemptionAndRoomyKvDoesNot) {
