@@ -96,7 +96,8 @@ Simulator::Simulator(const Scenario& scenario, const Catalog& catalog)
     : scenario_(scenario),
       setup_(prepare_for(scenario, catalog)),
       workload_(scenario.workload, scenario.seed),
-      routing_rng_(scenario.seed, "routing") {
+      routing_rng_(scenario.seed, "routing"),
+      cache_rng_(scenario.seed, "response_cache") {
   RuntimeOptions rt;
   rt.dtype = scenario.dtype;
   rt.cuda_graphs = scenario.cuda_graphs;
@@ -179,6 +180,15 @@ void Simulator::arrive(std::uint32_t id, SimTime now) {
     finished_.push_back(id);
     return;
   }
+  // A semantic cache in front of the router answers a share of requests whole, after its
+  // lookup latency, without any GPU work.
+  if (scenario_.response_cache_hit_rate > 0.0 &&
+      cache_rng_.uniform01() < scenario_.response_cache_hit_rate) {
+    r.cached = true;
+    events_.push(now + SimTime::from_seconds(milliseconds(scenario_.response_cache_latency_ms)),
+                 EventKind::kReply, id);
+    return;
+  }
   for (std::size_t i = 0; i < replicas_.size(); ++i) loads_[i] = replicas_[i].load();
   const std::size_t target = router_->route(loads_, routing_rng_);
   replicas_[target].enqueue(id);
@@ -212,6 +222,12 @@ RunResult Simulator::run() {
         if (auto spec = workload_.next()) issue(*spec);
       }
       arrive(e.payload, now);
+    } else if (e.kind == EventKind::kReply) {
+      Request& r = requests_[e.payload];
+      r.first_scheduled = r.first_token = r.last_token = r.finish = now;
+      r.generated = r.output_tokens;
+      r.state = RequestState::kDone;
+      finished_.push_back(e.payload);
     } else if (e.kind == EventKind::kWake) {
       if (wake_at_[e.payload] <= now) wake_at_[e.payload] = SimTime::never();
       start_if_idle(e.payload, now);

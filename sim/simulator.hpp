@@ -69,6 +69,7 @@ class Simulator {
   std::unique_ptr<Router> router_;
   Workload workload_;
   RandomStream routing_rng_;
+  RandomStream cache_rng_;
   EventQueue events_;
   std::vector<Request> requests_;
   QuantileSketch itl_;

@@ -248,6 +248,9 @@ Scenario load_scenario(const std::string& path, const std::vector<std::string>& 
     s.replicas = static_cast<int>(int_in(t, "replicas", 1, 1, 100000));
     s.tp = static_cast<int>(int_in(t, "tp", 1, 1, 1024));
     s.router = t.string("router").value_or("round-robin");
+    s.response_cache_hit_rate = number_in(t, "response_cache_hit_rate", 0.0, 0.0, 1.0, false);
+    s.response_cache_latency_ms =
+        number_in(t, "response_cache_latency_ms", 5.0, 0.0, 60'000.0, false);
   });
 
   section(r, "engine", [&](TableReader& t) {

@@ -51,6 +51,8 @@ struct Scenario {
   int replicas = 1;
   int tp = 1;
   std::string router = "round-robin";
+  double response_cache_hit_rate = 0.0;  // share of requests a semantic cache answers
+  double response_cache_latency_ms = 5.0;
   // [engine]
   std::string scheduler = "continuous";
   std::int64_t max_num_seqs = 256;

@@ -121,8 +121,10 @@ Summary summarize(const RunResult& run) {
     e2e.push_back(t_e2e);
     queue.push_back((r.first_scheduled - r.arrival).ms());
     // A one-token answer has no TPOT; it meets any TPOT target.
+    if (r.cached) ++s.cache_hits;
     double t_tpot = 0.0;
-    if (r.output_tokens > 1) {
+    // A cached answer arrives whole: it has no TPOT (and no inter-token gaps).
+    if (r.output_tokens > 1 && !r.cached) {
       t_tpot = (r.finish - r.first_token).ms() / (r.output_tokens - 1);
       tpot.push_back(t_tpot);
     }

@@ -29,6 +29,7 @@ struct Summary {
   std::map<std::string, std::int64_t> rejected_by_reason;
   std::int64_t preemptions = 0;
   std::int64_t swaps = 0;  // preemptions that swapped KV to host memory
+  std::int64_t cache_hits = 0;  // answered by the router's response cache
   double simulated_seconds = 0;
   double requests_per_s = 0, input_tokens_per_s = 0, output_tokens_per_s = 0;
   LatencyStats ttft, tpot, itl, e2e, queue;

@@ -82,7 +82,11 @@ nlohmann::ordered_json summary_json(const RunResult& run, const Summary& s) {
                     {"mean_batch_size", s.mean_batch_size},
                     {"padding_waste", s.padding_waste},
                     {"preemptions", s.preemptions},
-                    {"swaps", s.swaps}};
+                    {"swaps", s.swaps},
+                    {"cache_hits", s.cache_hits},
+                    {"cache_hit_rate", s.total ? static_cast<double>(s.cache_hits) /
+                                                     static_cast<double>(s.total)
+                                               : 0.0}};
   j["load"] = {{"overloaded", s.overloaded},
                {"arrival_rate", s.arrival_rate},
                {"completion_rate_during_arrivals", s.completion_rate_during},
@@ -106,7 +110,9 @@ void write_text_report(std::ostream& out, const RunResult& run, const Summary& s
              su.memory.weights.value / 1073741824.0);
   fmt::print(out, "  calibration {}\n\n", su.calibration);
 
-  fmt::print(out, "requests   {} completed, {} rejected, of {};  {} preemptions\n", s.completed,
+  fmt::print(out, "requests   {} completed{}, {} rejected, of {};  {} preemptions\n",
+             s.completed,
+             s.cache_hits ? fmt::format(" ({} by the response cache)", s.cache_hits) : "",
              s.rejected, s.total, s.preemptions);
   for (const auto& [reason, n] : s.rejected_by_reason) {
     fmt::print(out, "  rejected {}: {}\n", n, reason);

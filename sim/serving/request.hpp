@@ -31,6 +31,7 @@ struct Request {
   std::int32_t replica = -1;
   std::uint16_t preemptions = 0;
   RequestState state = RequestState::kWaiting;
+  bool cached = false;  // answered by the router's response cache, without a GPU
   RejectReason reject = RejectReason::kNone;
 
   // Tokens whose KV a prefill must compute before the next token: prompt plus everything
