@@ -9,6 +9,7 @@
 
 #include "hardware/catalog.hpp"
 #include "sim/config/scenario.hpp"
+#include "sim/simulator.hpp"
 
 namespace servesim::testing {
 
@@ -31,6 +32,13 @@ inline Scenario scenario_from(const std::string& name, const std::string& toml,
 inline const Catalog& catalog() {
   static const Catalog c(SERVESIM_SOURCE_DIR);
   return c;
+}
+
+// Runs a scenario given as TOML text, with --set style overrides.
+inline RunResult simulate(const std::string& name, const std::string& toml,
+                          const std::vector<std::string>& sets = {}) {
+  Simulator sim(scenario_from(name, toml, sets), catalog());
+  return sim.run();
 }
 
 }  // namespace servesim::testing

@@ -12,7 +12,7 @@ namespace servesim {
 namespace {
 
 Summary at_rate(double rate, std::uint64_t seed) {
-  const Scenario s = testing::scenario_from(
+  return summarize(testing::simulate(
       "overload", R"(
 [model]
 name = "llama-3-8b"
@@ -25,9 +25,7 @@ arrival = "poisson"
 prompt_tokens = { distribution = "lognormal", mean = 1000, stddev = 1000, min = 1, max = 7000 }
 output_tokens = { distribution = "uniform", min = 50, max = 500 }
 )",
-      {fmt::format("workload.rate={}", rate), fmt::format("seed={}", seed)});
-  Simulator sim(s, testing::catalog());
-  return summarize(sim.run());
+      {fmt::format("workload.rate={}", rate), fmt::format("seed={}", seed)}));
 }
 
 TEST(Overload, FlaggedPastSaturationOnlyAcrossSeeds) {
@@ -48,11 +46,9 @@ TEST(Overload, FlaggedPastSaturationOnlyAcrossSeeds) {
 }
 
 TEST(Overload, ClosedLoopIsNeverOverloaded) {
-  const Scenario s = testing::scenario_from(
+  const Summary sum = summarize(testing::simulate(
       "closed", "[model]\nname = \"llama-3-8b\"\n[hardware]\ngpu = \"h100-sxm\"\n[workload]\n"
-                "requests = 500\narrival = \"closed-loop\"\nconcurrency = 128\n");
-  Simulator sim(s, testing::catalog());
-  const Summary sum = summarize(sim.run());
+                "requests = 500\narrival = \"closed-loop\"\nconcurrency = 128\n"));
   // Users wait for their answers before sending more: arrivals follow completions.
   EXPECT_FALSE(sum.overloaded);
 }

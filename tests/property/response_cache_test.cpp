@@ -11,7 +11,7 @@ namespace servesim {
 namespace {
 
 RunResult run(double hit_rate, std::uint64_t seed) {
-  const Scenario s = testing::scenario_from(
+  return testing::simulate(
       "cache", R"(
 [model]
 name = "llama-3-8b"
@@ -26,8 +26,6 @@ prompt_tokens = { distribution = "uniform", min = 100, max = 1000 }
 output_tokens = { distribution = "uniform", min = 20, max = 200 }
 )",
       {fmt::format("cluster.response_cache_hit_rate={}", hit_rate), fmt::format("seed={}", seed)});
-  Simulator sim(s, testing::catalog());
-  return sim.run();
 }
 
 TEST(ResponseCache, AnswersItsShareAtItsLatencyAndSavesGpuWork) {

@@ -12,9 +12,7 @@ namespace servesim {
 namespace {
 
 Summary run(const std::string& toml, const std::vector<std::string>& sets) {
-  const Scenario s = testing::scenario_from("behaviour", toml, sets);
-  Simulator sim(s, testing::catalog());
-  return summarize(sim.run());
+  return summarize(testing::simulate("behaviour", toml, sets));
 }
 
 const char* kChat = R"(

@@ -33,12 +33,10 @@ struct Outcome {
 };
 
 Outcome run(const std::string& preemption, const std::string& scheduler, std::uint64_t seed) {
-  const Scenario s = testing::scenario_from(
+  Outcome o{testing::simulate(
       "swap", kTight,
       {fmt::format("engine.preemption=\"{}\"", preemption),
-       fmt::format("engine.scheduler=\"{}\"", scheduler), fmt::format("seed={}", seed)});
-  Simulator sim(s, testing::catalog());
-  Outcome o{sim.run()};
+       fmt::format("engine.scheduler=\"{}\"", scheduler), fmt::format("seed={}", seed)})};
   for (const ReplicaStats& st : o.run.replicas) o.computed += st.computed_tokens;
   return o;
 }
@@ -63,10 +61,8 @@ TEST(Swap, EveryTokenIsComputedOnceAndRecomputeComputesMore) {
 }
 
 TEST(Swap, NoHostSpaceFallsBackToRecompute) {
-  const Scenario s = testing::scenario_from(
-      "noswap", kTight, {"engine.preemption=\"swap\"", "engine.swap_space_gib=0"});
-  Simulator sim(s, testing::catalog());
-  const Summary sum = summarize(sim.run());
+  const Summary sum = summarize(
+      testing::simulate("noswap", kTight, {"engine.preemption=\"swap\"", "engine.swap_space_gib=0"}));
   EXPECT_GT(sum.preemptions, 0);
   EXPECT_EQ(sum.swaps, 0);
 }
