@@ -113,6 +113,7 @@ Simulator::Simulator(const Scenario& scenario, const Catalog& catalog)
   lim.max_num_seqs = scenario.max_num_seqs;
   lim.max_num_batched_tokens = setup_.max_num_batched_tokens;
   lim.watermark_blocks = setup_.kv_blocks / 100;
+  lim.prefix_caching = scenario.prefix_caching;
   if (scenario.swap_preemption) {
     // Swapped KV crosses the host link (PCIe) of each GPU, each moving its own shard.
     const LinkSpec host = catalog.link(setup_.gpu.host_link);
@@ -137,6 +138,8 @@ void Simulator::issue(const RequestSpec& spec) {
   Request r;
   r.arrival = spec.arrival;
   r.prompt_tokens = spec.prompt_tokens;
+  r.prefix_id = spec.prefix_id;
+  r.prefix_tokens = spec.prefix_tokens;
   r.output_tokens = spec.output_tokens;
   requests_.push_back(r);
   events_.push(spec.arrival, EventKind::kArrival, static_cast<std::uint32_t>(requests_.size() - 1));

@@ -276,6 +276,7 @@ Scenario load_scenario(const std::string& path, const std::vector<std::string>& 
                               t.location_of("preemption"), preemption));
     }
     s.swap_preemption = preemption == "swap";
+    s.prefix_caching = t.boolean("prefix_caching").value_or(true);
     s.swap_space_gib = number_in(t, "swap_space_gib", 4.0, 0.0, 1e6, false);
   });
 
@@ -326,6 +327,16 @@ Scenario load_scenario(const std::string& path, const std::vector<std::string>& 
     }
     w.prompt_tokens = read_length(t, "prompt_tokens", 512);
     w.output_tokens = read_length(t, "output_tokens", 128);
+    if (auto p = t.table("prefix")) {
+      w.prefix_share = number_in(*p, "share", 0.0, 0.0, 1.0, false);
+      w.prefix_tokens = int_in(*p, "tokens", 0, 1, 10000000);
+      w.prefix_distinct = int_in(*p, "distinct", 1, 1, 1000000);
+      if (!p->integer("tokens")) {
+        throw Error(fmt::format("{}: workload.prefix needs tokens (the shared prefix length)",
+                                p->location()));
+      }
+      p->finish();
+    }
   });
 
   section(r, "slo", [&](TableReader& t) {

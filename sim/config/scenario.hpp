@@ -34,6 +34,11 @@ struct WorkloadConfig {
   std::string trace;             // resolved path
   LengthDist prompt_tokens;
   LengthDist output_tokens;
+  // Shared prompt prefixes: this share of requests starts with one of `prefix_distinct`
+  // prefixes of `prefix_tokens` tokens (capped below the prompt's length).
+  double prefix_share = 0.0;
+  std::int64_t prefix_tokens = 0;
+  std::int64_t prefix_distinct = 1;
 };
 
 struct Scenario {
@@ -65,6 +70,7 @@ struct Scenario {
   std::int64_t chunk_size = 512;               // chunked scheduler: tokens per iteration
   double batch_timeout_ms = 0.0;               // static scheduler: wait for a fuller batch
   bool swap_preemption = false;                // engine.preemption = "swap" (else "recompute")
+  bool prefix_caching = true;                  // keep shared prefixes' KV for later requests
   double swap_space_gib = 4.0;                 // host memory per GPU for swapped KV
   // [workload]
   WorkloadConfig workload;

@@ -155,7 +155,7 @@ Summary summarize(const RunResult& run) {
   // Utilization: per GPU, averaged over replicas. MFU and MBU are over busy time (while an
   // iteration runs); `busy` is the fraction of the run that replicas spent in iterations.
   double flops = 0, bytes = 0, busy = 0, peak_kv = 0, padded = 0, computed = 0;
-  std::int64_t batched = 0, static_batches = 0;
+  std::int64_t batched = 0, static_batches = 0, prefix_lookups = 0, prefix_hits = 0;
   for (std::size_t i = 0; i < run.replicas.size(); ++i) {
     const ReplicaStats& st = run.replicas[i];
     flops += st.flops;
@@ -166,6 +166,8 @@ Summary summarize(const RunResult& run) {
     computed += st.computed_tokens;
     static_batches += st.batches;
     s.swaps += st.swaps;
+    prefix_lookups += st.prefix_lookups;
+    prefix_hits += st.prefix_hits;
     s.iterations += st.iterations;
     if (run.setup.kv_blocks > 0) {
       peak_kv = std::max(peak_kv, static_cast<double>(run.kv_peak_blocks[i]) /
@@ -182,6 +184,7 @@ Summary summarize(const RunResult& run) {
   s.mean_batch_size = s.iterations ? static_cast<double>(batched) / static_cast<double>(s.iterations) : 0.0;
   s.batches = static_batches > 0 ? static_batches : s.iterations;
   s.padding_waste = computed > 0 ? padded / computed : 0.0;
+  s.prefix_hit_rate = prefix_lookups ? static_cast<double>(prefix_hits) / static_cast<double>(prefix_lookups) : 0.0;
   judge_load(run, s);
   return s;
 }

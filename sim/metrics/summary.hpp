@@ -30,6 +30,7 @@ struct Summary {
   std::int64_t preemptions = 0;
   std::int64_t swaps = 0;  // preemptions that swapped KV to host memory
   std::int64_t cache_hits = 0;  // answered by the router's response cache
+  double prefix_hit_rate = 0;   // requests with a shared prefix that found it cached
   double simulated_seconds = 0;
   double requests_per_s = 0, input_tokens_per_s = 0, output_tokens_per_s = 0;
   LatencyStats ttft, tpot, itl, e2e, queue;

@@ -8,7 +8,7 @@ namespace {
 // The most of `want` tokens whose new KV blocks fit, for a sequence with `prior` cached.
 std::int64_t fitting_tokens(const KvCache& kv, std::int64_t prior, std::int64_t want,
                             std::int64_t reserve) {
-  const std::int64_t free_blocks = kv.free() - reserve;
+  const std::int64_t free_blocks = kv.available() - reserve;
   if (free_blocks < 0) return 0;
   // Blocks end at multiples of the block size; the prior's last block may have room left.
   const std::int64_t capacity = (kv.blocks_for(prior) + free_blocks) * kv.block_size() - prior;

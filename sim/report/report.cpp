@@ -83,6 +83,7 @@ nlohmann::ordered_json summary_json(const RunResult& run, const Summary& s) {
                     {"padding_waste", s.padding_waste},
                     {"preemptions", s.preemptions},
                     {"swaps", s.swaps},
+                    {"prefix_hit_rate", s.prefix_hit_rate},
                     {"cache_hits", s.cache_hits},
                     {"cache_hit_rate", s.total ? static_cast<double>(s.cache_hits) /
                                                      static_cast<double>(s.total)
@@ -157,9 +158,10 @@ void write_text_report(std::ostream& out, const RunResult& run, const Summary& s
   fmt::print(out, "utilization MFU {:.1f}%, MBU {:.1f}% (while busy); busy {:.1f}%; KV cache peak {:.1f}%\n",
              s.mfu * 100.0, s.mbu * 100.0, s.busy * 100.0, s.kv_cache_peak * 100.0);
   fmt::print(out, "scheduler  {}: {} iterations, {} batches, mean batch {:.1f} sequences, "
-                  "padding {:.1f}% of computed tokens, {} preemptions ({} by swap)\n",
+                  "padding {:.1f}% of computed tokens, {} preemptions ({} by swap), prefix "
+                  "cache hits {:.1f}%\n",
              sc.scheduler, s.iterations, s.batches, s.mean_batch_size, 100.0 * s.padding_waste,
-             s.preemptions, s.swaps);
+             s.preemptions, s.swaps, 100.0 * s.prefix_hit_rate);
 }
 
 void write_requests_csv(std::ostream& out, const RunResult& run) {

@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <stdexcept>
+
+#include "sim/serving/prefix_cache.hpp"
 
 namespace servesim {
 
@@ -17,10 +20,16 @@ class KvCache {
   }
   std::int64_t blocks_for(std::int64_t tokens) const { return blocks_for(tokens, block_size_); }
 
+  // Blocks of cached prefixes nobody uses count as available: allocating evicts them.
+  PrefixCache& prefixes() { return prefixes_; }
+  std::int64_t evictable() const { return prefixes_.evictable(); }
+  std::int64_t available() const { return free() + evictable(); }
   bool can_allocate(std::int64_t blocks, std::int64_t reserve = 0) const {
-    return used_ + blocks + reserve <= total_;
+    return used_ + blocks + reserve <= total_ + evictable();
   }
   void allocate(std::int64_t blocks) {
+    if (used_ + blocks > total_) used_ -= prefixes_.evict(used_ + blocks - total_);
+    if (used_ + blocks > total_) throw std::logic_error("KV cache over capacity");
     used_ += blocks;
     peak_ = std::max(peak_, used_);
   }
@@ -37,6 +46,7 @@ class KvCache {
   int block_size_;
   std::int64_t used_ = 0;
   std::int64_t peak_ = 0;
+  PrefixCache prefixes_;
 };
 
 }  // namespace servesim

@@ -33,12 +33,58 @@ void Replica::admit_front(IterationPlan& plan, std::int64_t tokens, std::int64_t
   const std::uint32_t r = waiting_.front();
   waiting_.pop_front();
   Request& req = request(r);
+  if (limits_.prefix_caching && prior == 0 && req.prefix_id >= 0) {
+    // A cached prefix is reused: its blocks are shared, its tokens not computed again.
+    // It shares whole blocks of the cached prefix within its own prefix (prompts shorter than
+    // the prefix carry only its beginning).
+    const std::int64_t blocks = std::min<std::int64_t>(
+        kv_.prefixes().lookup(req.prefix_id, tick_), req.prefix_tokens / kv_.block_size());
+    bool hit = false;
+    if (blocks > 0) {
+      // Using the prefix makes its blocks unevictable; the scheduler counted them as
+      // available, so the claim stands only if the request's own blocks still fit.
+      kv_.prefixes().ref(req.prefix_id);
+      const std::int64_t cached = blocks * kv_.block_size();  // < prompt: prefix < prompt
+      const std::int64_t rest = std::min(tokens, req.prefill_target() - cached);
+      hit = kv_.can_allocate(kv_.blocks_for(cached + rest) - kv_.blocks_for(cached));
+      if (hit) {
+        req.shared_blocks = static_cast<std::int32_t>(blocks);
+        prior = cached;
+        tokens = rest;
+      } else {
+        kv_.prefixes().unref(req.prefix_id);
+      }
+    }
+    if (req.prefix_lookup == 0) {
+      req.prefix_lookup = hit ? 2 : 1;
+      ++stats_.prefix_lookups;
+      stats_.prefix_hits += hit ? 1 : 0;
+    }
+  }
   kv_.allocate(kv_.blocks_for(prior + tokens) - kv_.blocks_for(prior));
   if (req.first_scheduled == SimTime::never()) req.first_scheduled = started_;
   req.state = RequestState::kRunning;
   ++prefilling_;
   outstanding_tokens_ -= tokens;
   plan.prefills.push_back(PrefillChunk{r, tokens, prior});
+}
+
+void Replica::release_kv(Request& req, std::int64_t blocks) {
+  kv_.release(blocks - req.shared_blocks);
+  if (req.shared_blocks > 0) {
+    kv_.prefixes().unref(req.prefix_id);
+    req.shared_blocks = 0;
+  }
+}
+
+void Replica::offer_prefix(Request& req, std::int64_t computed) {
+  if (!limits_.prefix_caching || req.prefix_id < 0 || req.shared_blocks > 0) return;
+  const std::int64_t blocks = req.prefix_tokens / kv_.block_size();
+  if (blocks == 0 || computed < blocks * kv_.block_size()) return;
+  if (kv_.prefixes().resident(req.prefix_id)) return;  // another request cached it first
+  // Its blocks now belong to the cache, which it references.
+  kv_.prefixes().insert(req.prefix_id, blocks, tick_);
+  req.shared_blocks = static_cast<std::int32_t>(blocks);
 }
 
 void Replica::continue_partial(IterationPlan& plan, std::int64_t tokens) {
@@ -54,7 +100,7 @@ void Replica::preempt_newest_partial() {
   const std::uint32_t r = partial_.back();
   partial_.pop_back();
   Request& req = request(r);
-  kv_.release(kv_.blocks_for(req.computed));
+  release_kv(req, kv_.blocks_for(req.computed));
   outstanding_tokens_ += req.computed;
   req.computed = 0;
   ++req.preemptions;
@@ -66,29 +112,33 @@ void Replica::preempt_newest_partial() {
 
 bool Replica::prepare_decode_step(std::int64_t* preempted_out) {
   std::int64_t preempted = 0;
-  while (!pool_.empty() && pool_.blocks_needed() > kv_.free()) {
+  while (!pool_.empty() && pool_.blocks_needed() > kv_.available()) {
     if (!partial_.empty()) {
       preempt_newest_partial();  // counts itself in stats_
       ++preempted;
       continue;
     }
     const DecodePool::Removed v = pool_.pop_newest();
-    kv_.release(v.kv_blocks);
     Request& req = request(v.request);
     req.generated = static_cast<std::int32_t>(v.tokens - req.prompt_tokens);
     req.last_token = v.last_token;
     ++req.preemptions;
     ++preempted;
     ++stats_.preemptions;
-    if (limits_.swap && swapped_blocks_ + v.kv_blocks <= limits_.swap_blocks) {
-      // Its KV goes to host memory and will come back as it was.
-      swapped_.push_front(Swapped{v.request, v.tokens, v.kv_blocks, v.last_token});
-      swapped_blocks_ += v.kv_blocks;
-      transfer_ += Seconds(static_cast<double>(v.kv_blocks) * limits_.swap_bytes_per_block /
+    // Its own blocks (not those shared from a cached prefix) leave the GPU.
+    const std::int64_t own = v.kv_blocks - req.shared_blocks;
+    if (limits_.swap && swapped_blocks_ + own <= limits_.swap_blocks) {
+      // Its KV goes to host memory and will come back as it was; a shared prefix stays
+      // referenced, so it stays cached for its return.
+      kv_.release(own);
+      swapped_.push_front(Swapped{v.request, v.tokens, own, v.last_token});
+      swapped_blocks_ += own;
+      transfer_ += Seconds(static_cast<double>(own) * limits_.swap_bytes_per_block /
                            limits_.host_bandwidth);
       ++stats_.swaps;
       continue;
     }
+    release_kv(req, v.kv_blocks);
     outstanding_tokens_ += v.tokens;  // all of it is computed again
     req.state = RequestState::kWaiting;
     waiting_.push_front(v.request);
@@ -145,6 +195,7 @@ std::optional<SimTime> Replica::try_start(SimTime now, SimTime& wake_at) {
   wake_at = SimTime::never();
   if (busy_) return std::nullopt;
   started_ = now;
+  ++tick_;
   scheduler_->plan(*this, plan_);
   if (plan_.empty()) {
     wake_at = plan_.wake_at;
@@ -176,7 +227,7 @@ std::optional<SimTime> Replica::try_start(SimTime now, SimTime& wake_at) {
 void Replica::finish(std::uint32_t r, SimTime now, std::int64_t kv_blocks,
                      std::vector<std::uint32_t>& finished) {
   Request& req = request(r);
-  kv_.release(kv_blocks);
+  release_kv(req, kv_blocks);
   req.generated = req.output_tokens;
   req.finish = now;
   req.last_token = now;
@@ -226,6 +277,7 @@ void Replica::complete(SimTime now, std::vector<std::uint32_t>& finished) {
   std::size_t continued = 0;
   for (const PrefillChunk& c : plan_.prefills) {
     Request& req = request(c.request);
+    offer_prefix(req, c.prior + c.tokens);
     if (c.prior + c.tokens == req.prefill_target()) {
       req.computed = 0;
       emit_prefill_token(c, now, finished);

@@ -22,6 +22,7 @@ struct EngineLimits {
   // Blocks kept free when admitting a prefill while others run, so that running sequences can
   // grow a little before anyone is preempted (vLLM's 1% watermark).
   std::int64_t watermark_blocks = 0;
+  bool prefix_caching = false;  // share cached prompt-prefix KV between requests
   // Preemption by swap: a victim's KV moves to host memory (up to swap_blocks blocks) over
   // the host link and back, instead of being recomputed.
   bool swap = false;
@@ -58,6 +59,8 @@ struct ReplicaStats {
   std::int64_t batched_seqs = 0;        // sum over iterations of sequences in the batch
   std::int64_t preemptions = 0;
   std::int64_t swaps = 0;             // preemptions that moved KV to host memory
+  std::int64_t prefix_lookups = 0;    // requests with a shared prefix, at first admission
+  std::int64_t prefix_hits = 0;       // ... whose prefix was cached then
   std::int64_t batches = 0;           // request-level batches formed (static scheduling)
   double padded_tokens = 0.0;         // tokens computed for padding, not for any request
   double computed_tokens = 0.0;       // all tokens computed, padding included
@@ -153,6 +156,12 @@ class Replica {
 
  private:
   void emit_prefill_token(const PrefillChunk& c, SimTime now, std::vector<std::uint32_t>& finished);
+  // Frees a request's KV: `blocks` it held in all, less those it shares from the prefix cache
+  // (released to the cache instead, where they stay until evicted).
+  void release_kv(Request& req, std::int64_t blocks);
+  // After a prefill chunk: a request that has now computed its shared prefix hands those
+  // blocks to the prefix cache, unless the prefix is already cached.
+  void offer_prefix(Request& req, std::int64_t computed);
   void finish(std::uint32_t request, SimTime now, std::int64_t kv_blocks,
               std::vector<std::uint32_t>& finished);
 
@@ -182,6 +191,7 @@ class Replica {
   BatchShape shape_;
   SimTime started_;
   bool busy_ = false;
+  std::uint64_t tick_ = 0;  // iterations started, for least-recently-used prefix eviction
   ReplicaStats stats_;
 };
 

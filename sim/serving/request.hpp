@@ -32,6 +32,10 @@ struct Request {
   std::uint16_t preemptions = 0;
   RequestState state = RequestState::kWaiting;
   bool cached = false;  // answered by the router's response cache, without a GPU
+  std::int32_t prefix_id = -1;      // shared prompt prefix, or -1
+  std::int32_t prefix_tokens = 0;   // its length (the prompt's first tokens)
+  std::int32_t shared_blocks = 0;   // KV blocks it uses from the prefix cache (not its own)
+  std::int8_t prefix_lookup = 0;    // at first admission: 0 not yet, 1 missed, 2 hit
   RejectReason reject = RejectReason::kNone;
 
   // Tokens whose KV a prefill must compute before the next token: prompt plus everything

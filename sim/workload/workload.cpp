@@ -113,7 +113,7 @@ std::vector<RequestSpec> read_trace(const std::string& path) {
 
 Workload::Workload(const WorkloadConfig& cfg, std::uint64_t seed)
     : cfg_(cfg), arrivals_(seed, "arrivals"), prompts_(seed, "prompt_tokens"),
-      outputs_(seed, "output_tokens") {
+      outputs_(seed, "output_tokens"), prefixes_(seed, "prefixes") {
   total_ = cfg_.requests;
   if (cfg_.arrival == ArrivalKind::kTrace) {
     trace_ = read_trace(cfg_.trace);
@@ -127,6 +127,16 @@ RequestSpec Workload::draw(SimTime at) {
   r.arrival = at;
   r.prompt_tokens = sample_length(cfg_.prompt_tokens, prompts_);
   r.output_tokens = sample_length(cfg_.output_tokens, outputs_);
+  if (cfg_.prefix_share > 0.0) {
+    // Both draws always happen, so a request's lengths never depend on another's prefix.
+    const bool shared = prefixes_.uniform01() < cfg_.prefix_share;
+    const auto id = static_cast<std::int32_t>(prefixes_.below(static_cast<std::uint64_t>(cfg_.prefix_distinct)));
+    if (shared && r.prompt_tokens > 1) {
+      r.prefix_id = id;
+      r.prefix_tokens = static_cast<std::int32_t>(
+          std::min<std::int64_t>(cfg_.prefix_tokens, r.prompt_tokens - 1));
+    }
+  }
   return r;
 }
 

@@ -18,6 +18,8 @@ struct RequestSpec {
   SimTime arrival;
   std::int32_t prompt_tokens = 0;
   std::int32_t output_tokens = 0;
+  std::int32_t prefix_id = -1;
+  std::int32_t prefix_tokens = 0;
 };
 
 std::int32_t sample_length(const LengthDist& d, RandomStream& rng);
@@ -45,6 +47,7 @@ class Workload {
   RandomStream arrivals_;
   RandomStream prompts_;
   RandomStream outputs_;
+  RandomStream prefixes_;
   std::vector<RequestSpec> trace_;
   std::int64_t issued_ = 0;
   std::int64_t total_ = 0;

@@ -59,6 +59,9 @@ const std::vector<Config>& configs() {
       {"swap-continuous-response-cache",
        {"engine.preemption=\"swap\"", "engine.swap_space_gib=0.05",
         "cluster.response_cache_hit_rate=0.2"}},
+      {"prefix-mixed-swap",
+       {"engine.scheduler=\"mixed\"", "engine.preemption=\"swap\"",
+        "workload.prefix={ share = 0.7, tokens = 300, distinct = 3 }"}},
       {"chunked-tight-kv-least-outstanding",
        {"engine.scheduler=\"chunked\"", "engine.chunk_size=256", "engine.num_gpu_blocks=120",
         "cluster.router=\"least-outstanding\"", "workload.arrival=\"gamma\"",
@@ -116,7 +119,7 @@ TEST_P(Invariants, HoldForThisSeed) {
 }
 
 INSTANTIATE_TEST_SUITE_P(ManySeeds, Invariants,
-                         ::testing::Combine(::testing::Range<std::size_t>(0, 9),
+                         ::testing::Combine(::testing::Range<std::size_t>(0, 10),
                                             ::testing::Range<std::uint64_t>(1, 13)));
 
 TEST(Invariants, ShortKvCausesPreemptionAndRoomyKvDoesNot) {
