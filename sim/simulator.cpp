@@ -108,6 +108,8 @@ Simulator::Simulator(const Scenario& scenario, const Catalog& catalog)
   settings.chunk_size = scenario.chunk_size;
   settings.batch_timeout = SimTime::from_seconds(milliseconds(scenario.batch_timeout_ms));
   const SchedulerRow& row = find_scheduler(scenario.scheduler);
+  buffered_ = row.buffers_globally;
+  window_ = SimTime::from_seconds(milliseconds(scenario.stagger_window_ms));
   router_ = find_router(scenario.router).make();
   EngineLimits lim;
   lim.max_num_seqs = scenario.max_num_seqs;
@@ -142,6 +144,7 @@ void Simulator::issue(const RequestSpec& spec) {
   r.prefix_tokens = spec.prefix_tokens;
   r.output_tokens = spec.output_tokens;
   requests_.push_back(r);
+  ++pending_arrivals_;
   events_.push(spec.arrival, EventKind::kArrival, static_cast<std::uint32_t>(requests_.size() - 1));
 }
 
@@ -156,6 +159,52 @@ bool Simulator::admissible(Request& r) const {
     r.reject = RejectReason::kPromptOverBatch;
   }
   return r.reject == RejectReason::kNone;
+}
+
+bool Simulator::more_to_come() const {
+  return !buffer_.empty() || pending_arrivals_ > 0 ||
+         static_cast<std::int64_t>(requests_.size()) < workload_.total();
+}
+
+void Simulator::dispatch(std::size_t i, SimTime now) {
+  // Global allocation over the whole buffer: largest request first, each to the replica
+  // with the least outstanding tokens (counting what this allocation has given it). Replica
+  // i receives its share now; the rest wait for their replicas' ticks (reallocated then, with
+  // fresher loads).
+  std::vector<std::int64_t> load(replicas_.size());
+  for (std::size_t k = 0; k < replicas_.size(); ++k) load[k] = replicas_[k].load().outstanding_tokens;
+  std::vector<std::uint32_t> order(buffer_.begin(), buffer_.end());
+  auto tokens_of = [&](std::uint32_t id) {
+    return std::int64_t{requests_[id].prompt_tokens} + requests_[id].output_tokens;
+  };
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::uint32_t a, std::uint32_t b) { return tokens_of(a) > tokens_of(b); });
+  std::vector<std::uint32_t> to_i;
+  for (std::uint32_t id : order) {
+    // Least loaded; on a tie the replica whose tick it is, so nothing waits for no reason.
+    std::size_t k = i;
+    for (std::size_t c = 0; c < load.size(); ++c) {
+      if (load[c] < load[k]) k = c;
+    }
+    load[k] += tokens_of(id);
+    if (k == i) to_i.push_back(id);
+  }
+  if (to_i.empty()) return;
+  // Hand them over oldest first, and keep the others in arrival order.
+  std::sort(to_i.begin(), to_i.end());
+  std::deque<std::uint32_t> rest;
+  std::size_t t = 0;
+  for (std::uint32_t id : buffer_) {
+    if (t < to_i.size() && to_i[t] == id) {
+      replicas_[i].enqueue(id);
+      buffered_tokens_ -= tokens_of(id);
+      ++t;
+    } else {
+      rest.push_back(id);
+    }
+  }
+  buffer_.swap(rest);
+  if (!replicas_[i].busy()) request_wake(i, now);
 }
 
 void Simulator::request_wake(std::size_t i, SimTime at) {
@@ -192,6 +241,11 @@ void Simulator::arrive(std::uint32_t id, SimTime now) {
                  EventKind::kReply, id);
     return;
   }
+  if (buffered_) {
+    buffer_.push_back(id);
+    buffered_tokens_ += std::int64_t{r.prompt_tokens} + r.output_tokens;
+    return;
+  }
   for (std::size_t i = 0; i < replicas_.size(); ++i) loads_[i] = replicas_[i].load();
   const std::size_t target = router_->route(loads_, routing_rng_);
   replicas_[target].enqueue(id);
@@ -210,6 +264,13 @@ RunResult Simulator::run() {
     issue(*spec);
   }
 
+  if (buffered_) {
+    // Replica i's ticks are at i W / R + k W: the replicas take work in turn, evenly spaced.
+    const auto n = static_cast<std::int64_t>(replicas_.size());
+    for (std::int64_t i = 0; i < n; ++i) {
+      events_.push(SimTime{window_.ns * i / n}, EventKind::kDispatch, static_cast<std::uint32_t>(i));
+    }
+  }
   SimTime now{0};
   SimTime last_activity{0};  // arrivals and iteration ends; a wake that finds nothing is none
   std::uint64_t events = 0;
@@ -217,14 +278,18 @@ RunResult Simulator::run() {
     const Event e = events_.pop();
     if (e.time < now) throw std::logic_error("simulated time went backwards");
     now = e.time;
-    if (e.kind != EventKind::kWake) last_activity = now;
+    if (e.kind != EventKind::kWake && e.kind != EventKind::kDispatch) last_activity = now;
     ++events;
     finished_.clear();
     if (e.kind == EventKind::kArrival) {
+      --pending_arrivals_;
       if (!workload_.closed_loop()) {
         if (auto spec = workload_.next()) issue(*spec);
       }
       arrive(e.payload, now);
+    } else if (e.kind == EventKind::kDispatch) {
+      dispatch(e.payload, now);
+      if (more_to_come()) events_.push(now + window_, EventKind::kDispatch, e.payload);
     } else if (e.kind == EventKind::kReply) {
       Request& r = requests_[e.payload];
       r.first_scheduled = r.first_token = r.last_token = r.finish = now;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -78,6 +79,14 @@ class Simulator {
   std::vector<std::uint32_t> finished_;
   // Per replica: the earliest kWake queued for it (never: none).
   std::vector<SimTime> wake_at_;
+  // Staggered batch scheduling: requests waiting for a dispatch tick, oldest first.
+  bool buffered_ = false;
+  SimTime window_;
+  std::deque<std::uint32_t> buffer_;
+  std::int64_t buffered_tokens_ = 0;
+  std::int64_t pending_arrivals_ = 0;  // issued requests whose arrival has not happened yet
+  void dispatch(std::size_t replica, SimTime now);
+  bool more_to_come() const;
   void request_wake(std::size_t replica, SimTime at);
 };
 

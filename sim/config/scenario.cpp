@@ -277,6 +277,7 @@ Scenario load_scenario(const std::string& path, const std::vector<std::string>& 
     }
     s.swap_preemption = preemption == "swap";
     s.prefix_caching = t.boolean("prefix_caching").value_or(true);
+    s.stagger_window_ms = number_in(t, "stagger_window_ms", 50.0, 0.0, 60'000.0, true);
     s.swap_space_gib = number_in(t, "swap_space_gib", 4.0, 0.0, 1e6, false);
   });
 

@@ -71,6 +71,7 @@ struct Scenario {
   double batch_timeout_ms = 0.0;               // static scheduler: wait for a fuller batch
   bool swap_preemption = false;                // engine.preemption = "swap" (else "recompute")
   bool prefix_caching = true;                  // keep shared prefixes' KV for later requests
+  double stagger_window_ms = 50.0;             // staggered: dispatch period per replica
   double swap_space_gib = 4.0;                 // host memory per GPU for swapped KV
   // [workload]
   WorkloadConfig workload;

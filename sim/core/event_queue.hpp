@@ -15,6 +15,7 @@ enum class EventKind : std::uint8_t {  // in the order they run at one instant
   kArrival,   // a request reaches the router; payload = request index
   kStepDone,  // a replica finishes an iteration; payload = replica index
   kReply,     // the router's response cache answers a request; payload = request index
+  kDispatch,  // a replica's staggered dispatch tick (global buffering); payload = replica
   kWake,      // an idle replica with new work plans its next iteration; payload = replica index
 };
 

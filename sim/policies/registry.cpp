@@ -39,6 +39,15 @@ const std::vector<SchedulerRow>& scheduler_table() {
        "iteration exceeds chunk_size tokens",
        [](std::int64_t ctx) { return std::max<std::int64_t>(ctx, 2048); },
        [](const SchedulerSettings& s) { return std::make_unique<TokenBudgetScheduler>(s.chunk_size); }},
+      {"staggered",
+       "Staggered Batch Scheduling: requests wait in a global buffer; each replica is offered "
+       "work at its own staggered tick (stagger_window_ms) and receives buffered requests "
+       "while its load stays under the mean; replicas run vLLM V1 token-budget batching",
+       [](std::int64_t) { return std::int64_t{2048}; },
+       [](const SchedulerSettings&) {
+         return std::make_unique<TokenBudgetScheduler>(std::numeric_limits<std::int64_t>::max());
+       },
+       /*buffers_globally=*/true},
   };
   return table;
 }

@@ -24,6 +24,9 @@ struct SchedulerRow {
   // max_num_batched_tokens when the scenario leaves it unset, from the model's context length.
   std::function<std::int64_t(std::int64_t max_context)> default_batched_tokens;
   std::function<std::unique_ptr<BatchScheduler>(const SchedulerSettings&)> make;
+  // Requests wait in a global buffer and reach replicas at staggered dispatch ticks instead
+  // of on arrival (staggered batch scheduling).
+  bool buffers_globally = false;
 };
 
 struct RouterRow {

@@ -289,3 +289,23 @@ TEST(Golden, StaticBatchesOnSeveralReplicasAreIndependent) {
 
 }  // namespace
 }  // namespace servesim
+
+namespace servesim {
+namespace {
+
+TEST(Golden, StaggeredDispatchWaitsForTheNextReplicaTick) {
+  // Two replicas, window 50 ms: replica 0 takes work at 0, 50, 100 ms..., replica 1 at 25,
+  // 75 ms.... A request arriving at 1 ms waits in the global buffer for the next tick
+  // (replica 1's, at 25 ms: both are idle, and a tie goes to the replica whose tick it is).
+  // The next, at 30 ms, goes to replica 0 at 50 ms: replica 1 now carries the first.
+  const RunResult r = run_trace("0.001,100,2\n0.030,100,2\n",
+                                {"engine.scheduler=\"staggered\"", "cluster.replicas=2",
+                                 "engine.stagger_window_ms=50"});
+  EXPECT_EQ(r.requests[0].replica, 1);
+  EXPECT_EQ(r.requests[0].first_scheduled.ns, 25'000'000);
+  EXPECT_EQ(r.requests[1].replica, 0);
+  EXPECT_EQ(r.requests[1].first_scheduled.ns, 50'000'000);
+}
+
+}  // namespace
+}  // namespace servesim

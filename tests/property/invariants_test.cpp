@@ -62,6 +62,7 @@ const std::vector<Config>& configs() {
       {"prefix-mixed-swap",
        {"engine.scheduler=\"mixed\"", "engine.preemption=\"swap\"",
         "workload.prefix={ share = 0.7, tokens = 300, distinct = 3 }"}},
+      {"staggered", {"engine.scheduler=\"staggered\"", "engine.stagger_window_ms=10"}},
       {"chunked-tight-kv-least-outstanding",
        {"engine.scheduler=\"chunked\"", "engine.chunk_size=256", "engine.num_gpu_blocks=120",
         "cluster.router=\"least-outstanding\"", "workload.arrival=\"gamma\"",
@@ -119,7 +120,7 @@ TEST_P(Invariants, HoldForThisSeed) {
 }
 
 INSTANTIATE_TEST_SUITE_P(ManySeeds, Invariants,
-                         ::testing::Combine(::testing::Range<std::size_t>(0, 10),
+                         ::testing::Combine(::testing::Range<std::size_t>(0, 11),
                                             ::testing::Range<std::uint64_t>(1, 13)));
 
 TEST(Invariants, ShortKvCausesPreemptionAndRoomyKvDoesNot) {

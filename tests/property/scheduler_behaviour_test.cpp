@@ -77,3 +77,41 @@ TEST(SchedulerBehaviour, ChunkedPrefillRemovesTheInterTokenSpikesOfContinuous) {
 
 }  // namespace
 }  // namespace servesim
+
+namespace servesim {
+namespace {
+
+// Bursty arrivals (gamma, CV 4) at high load on 8 replicas.
+const char* kBursty = R"(
+[model]
+name = "llama-3-8b"
+[hardware]
+gpu = "h100-sxm"
+[cluster]
+replicas = 8
+[workload]
+requests = 3000
+arrival = "gamma"
+burstiness = 4.0
+rate = 80
+prompt_tokens = { distribution = "lognormal", mean = 1000, stddev = 1000, min = 16, max = 7000 }
+output_tokens = { distribution = "uniform", min = 50, max = 500 }
+)";
+
+TEST(SchedulerBehaviour, StaggeredDispatchTrimsTheTtftTailOfRoundRobinAtAMedianCost) {
+  for (std::uint64_t seed : {1, 2, 3}) {
+    const std::string sd = fmt::format("seed={}", seed);
+    const Summary rr = summarize(testing::simulate(
+        "bursty", kBursty, {sd, "engine.scheduler=\"mixed\"", "cluster.router=\"round-robin\""}));
+    const Summary st = summarize(testing::simulate(
+        "bursty", kBursty, {sd, "engine.scheduler=\"staggered\"", "engine.stagger_window_ms=20"}));
+    // Allocating each window's buffer by size across all replicas spreads a burst better than
+    // dealing it out in turn (docs/schedulers.md: P99 21-31% lower over four seeds)...
+    EXPECT_LT(st.ttft.p99, 0.9 * rr.ttft.p99) << sd;
+    // ...but every request first waits for a tick, so the median is higher.
+    EXPECT_GT(st.ttft.p50, rr.ttft.p50) << sd;
+  }
+}
+
+}  // namespace
+}  // namespace servesim
