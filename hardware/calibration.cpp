@@ -10,37 +10,6 @@
 #include "sim/core/toml_reader.hpp"
 
 namespace servesim {
-namespace {
-
-// Parameter rows: TOML key, whether a time (else a plain number), and the field.
-struct Row {
-  const char* key;
-  bool is_time;
-  double CostParams::*number;
-  Seconds CostParams::*time;
-  bool fraction;  // numbers: in (0, 1]; times: may be negative
-};
-
-constexpr Row kRows[] = {
-    {"gemm", false, &CostParams::gemm, nullptr, true},
-    {"gemm_m_half", false, &CostParams::gemm_m_half, nullptr, false},
-    {"attention_prefill", false, &CostParams::attention_prefill, nullptr, true},
-    {"attention_decode", false, &CostParams::attention_decode, nullptr, true},
-    {"memory", false, &CostParams::memory, nullptr, true},
-    {"knee", false, &CostParams::knee, nullptr, false},
-    {"gemm_memory", false, &CostParams::gemm_memory, nullptr, true},
-    {"attention_spread", false, &CostParams::attention_spread, nullptr, false},
-    {"attention_keys_half", false, &CostParams::attention_keys_half, nullptr, false},
-    {"kernel", true, nullptr, &CostParams::kernel, false},
-    {"gemm_latency", true, nullptr, &CostParams::gemm_latency, false},
-    {"attention_latency", true, nullptr, &CostParams::attention_latency, false},
-    {"launch", true, nullptr, &CostParams::launch, false},
-    {"graph_node", true, nullptr, &CostParams::graph_node, true},
-    {"step_graphs", true, nullptr, &CostParams::step_graphs, false},
-    {"step_eager", true, nullptr, &CostParams::step_eager, false},
-};
-
-}  // namespace
 
 Calibration load_calibration(const std::string& path) {
   const toml::table t = parse_toml_file(path);
@@ -58,21 +27,19 @@ Calibration load_calibration(const std::string& path) {
   if (!params) {
     throw Error(fmt::format("{}: missing table [params] with the fitted parameters", path));
   }
-  for (const Row& row : kRows) {
-    if (row.is_time) {
-      c.params.*row.time = Seconds(
-          params->required(params->quantity(row.key, Dimension::kTime, row.fraction), row.key));
-      continue;
+  for (const CostParamField& f : cost_param_fields()) {
+    const double v =
+        f.is_time()
+            ? params->required(params->quantity(
+                                   f.key, Dimension::kTime,
+                                   f.range == CostParamField::Range::kSignedTime),
+                               f.key)
+            : params->required(params->number(f.key), f.key);
+    if (!f.valid(v)) {
+      throw Error(fmt::format("{}: \"{}\" must be {}, got {}", params->location_of(f.key),
+                              params->key_path(f.key), f.range_text(), v));
     }
-    const double v = params->required(params->number(row.key), row.key);
-    const bool may_be_zero = row.number == &CostParams::attention_spread ||
-                             row.number == &CostParams::attention_keys_half;
-    if (!(v > 0.0 || (may_be_zero && v == 0.0)) || (row.fraction && v > 1.0)) {
-      throw Error(fmt::format("{}: \"{}\" must be {}, got {}", params->location_of(row.key),
-                              params->key_path(row.key),
-                              row.fraction ? "a fraction in (0, 1]" : "positive", v));
-    }
-    c.params.*row.number = v;
+    f.set(c.params, v);
   }
   params->finish();
   if (auto res = r.table("residuals")) {
@@ -105,11 +72,11 @@ void write_calibration(const std::string& path, const Calibration& c) {
   fmt::print(out, "[provenance]\n");
   for (const auto& [k, v] : c.provenance) fmt::print(out, "{} = \"{}\"\n", k, v);
   fmt::print(out, "\n[params]\n");
-  for (const Row& row : kRows) {
-    if (row.is_time) {
-      fmt::print(out, "{} = \"{:.4g} us\"\n", row.key, to_us(c.params.*row.time));
+  for (const CostParamField& f : cost_param_fields()) {
+    if (f.is_time()) {
+      fmt::print(out, "{} = \"{:.4g} us\"\n", f.key, to_us(c.params.*f.time));
     } else {
-      fmt::print(out, "{} = {:.6g}\n", row.key, c.params.*row.number);
+      fmt::print(out, "{} = {:.6g}\n", f.key, f.get(c.params));
     }
   }
   fmt::print(out, "\n[residuals]   # RMS relative error of the fitted model over each group's points\n");

@@ -1,11 +1,65 @@
 #include "hardware/device_spec.hpp"
 
+#include <stdexcept>
+
 #include <fmt/format.h>
 
 #include "sim/core/error.hpp"
 #include "sim/core/toml_reader.hpp"
 
 namespace servesim {
+
+const std::vector<CostParamField>& cost_param_fields() {
+  using R = CostParamField::Range;
+  static const std::vector<CostParamField> fields = {
+      {"gemm", R::kFraction, &CostParams::gemm},
+      {"gemm_m_half", R::kPositive, &CostParams::gemm_m_half},
+      {"attention_prefill", R::kFraction, &CostParams::attention_prefill},
+      {"attention_decode", R::kFraction, &CostParams::attention_decode},
+      {"memory", R::kFraction, &CostParams::memory},
+      {"knee", R::kPositive, &CostParams::knee},
+      {"gemm_memory", R::kFraction, &CostParams::gemm_memory},
+      {"attention_spread", R::kNonNegative, &CostParams::attention_spread},
+      {"attention_keys_half", R::kNonNegative, &CostParams::attention_keys_half},
+      {"kernel", R::kTime, nullptr, &CostParams::kernel},
+      {"gemm_latency", R::kTime, nullptr, &CostParams::gemm_latency},
+      {"attention_latency", R::kTime, nullptr, &CostParams::attention_latency},
+      {"launch", R::kTime, nullptr, &CostParams::launch},
+      {"graph_node", R::kSignedTime, nullptr, &CostParams::graph_node},
+      {"step_graphs", R::kTime, nullptr, &CostParams::step_graphs},
+      {"step_eager", R::kTime, nullptr, &CostParams::step_eager},
+  };
+  return fields;
+}
+
+const CostParamField& cost_param_field(std::string_view key) {
+  for (const CostParamField& f : cost_param_fields()) {
+    if (key == f.key) return f;
+  }
+  throw std::out_of_range("no cost parameter " + std::string(key));
+}
+
+bool CostParamField::valid(double v) const {
+  switch (range) {
+    case Range::kFraction: return v > 0.0 && v <= 1.0;
+    case Range::kPositive: return v > 0.0;
+    case Range::kNonNegative:
+    case Range::kTime: return v >= 0.0;
+    case Range::kSignedTime: return true;
+  }
+  return false;
+}
+
+const char* CostParamField::range_text() const {
+  switch (range) {
+    case Range::kFraction: return "a fraction in (0, 1]";
+    case Range::kPositive: return "positive";
+    case Range::kNonNegative: return "zero or positive";
+    case Range::kTime: return "a time of zero or more";
+    case Range::kSignedTime: return "a time";
+  }
+  return "";
+}
 
 FlopsPerSecond DeviceSpec::peak_for(DType d) const {
   auto it = peak.find(d);

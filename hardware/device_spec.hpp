@@ -4,6 +4,8 @@
 
 #include <map>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "models/model_spec.hpp"
 #include "sim/core/units.hpp"
@@ -32,6 +34,30 @@ struct CostParams {
   Seconds step_graphs{10e-6};      // per-iteration runtime cost with graphs: replay launch, sync
   Seconds step_eager{10e-6};       // per-iteration runtime cost without them (launches excluded)
 };
+
+// Every cost parameter once: its key in calibration files, its field, and its valid range.
+// Calibration files and the fitter go through this table.
+struct CostParamField {
+  enum class Range { kFraction, kPositive, kNonNegative, kTime, kSignedTime };
+  const char* key;
+  Range range;
+  double CostParams::*number = nullptr;  // plain numbers
+  Seconds CostParams::*time = nullptr;   // times, in seconds
+  bool is_time() const { return time != nullptr; }
+  double get(const CostParams& p) const { return is_time() ? (p.*time).value : p.*number; }
+  void set(CostParams& p, double v) const {
+    if (is_time()) {
+      p.*time = Seconds(v);
+    } else {
+      p.*number = v;
+    }
+  }
+  bool valid(double v) const;
+  const char* range_text() const;
+};
+const std::vector<CostParamField>& cost_param_fields();
+// The field of `key`; throws std::out_of_range for an unknown key (a programming error).
+const CostParamField& cost_param_field(std::string_view key);
 
 struct DeviceSpec {
   std::string name;  // catalog name, e.g. "h100-sxm"

@@ -2,35 +2,34 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 
 #include "calibration/fit/least_squares.hpp"
 
 namespace servesim::fit {
 
-std::string param_name(Param p) {
-  switch (p) {
-    case Param::kGemm: return "gemm";
-    case Param::kGemmMHalf: return "gemm_m_half";
-    case Param::kAttentionPrefill: return "attention_prefill";
-    case Param::kAttentionDecode: return "attention_decode";
-    case Param::kMemory: return "memory";
-    case Param::kKnee: return "knee";
-    case Param::kKernel: return "kernel";
-    case Param::kGemmMemory: return "gemm_memory";
-    case Param::kGemmLatency: return "gemm_latency";
-    case Param::kAttentionLatency: return "attention_latency";
-    case Param::kAttentionSpread: return "attention_spread";
-    case Param::kAttentionKeysHalf: return "attention_keys_half";
-  }
-  return "?";
-}
-
 namespace {
 
-bool is_fraction(Param p) {
-  return p == Param::kGemm || p == Param::kAttentionPrefill || p == Param::kAttentionDecode ||
-         p == Param::kMemory || p == Param::kGemmMemory;
+// The cost-parameter key each fit parameter stands for (hardware/device_spec.hpp's table).
+const CostParamField& field(Param p) {
+  switch (p) {
+    case Param::kGemm: return cost_param_field("gemm");
+    case Param::kGemmMHalf: return cost_param_field("gemm_m_half");
+    case Param::kAttentionPrefill: return cost_param_field("attention_prefill");
+    case Param::kAttentionDecode: return cost_param_field("attention_decode");
+    case Param::kMemory: return cost_param_field("memory");
+    case Param::kKnee: return cost_param_field("knee");
+    case Param::kKernel: return cost_param_field("kernel");
+    case Param::kGemmMemory: return cost_param_field("gemm_memory");
+    case Param::kGemmLatency: return cost_param_field("gemm_latency");
+    case Param::kAttentionLatency: return cost_param_field("attention_latency");
+    case Param::kAttentionSpread: return cost_param_field("attention_spread");
+    case Param::kAttentionKeysHalf: return cost_param_field("attention_keys_half");
+  }
+  throw std::logic_error("unknown fit parameter");
 }
+
+bool is_fraction(Param p) { return field(p).range == CostParamField::Range::kFraction; }
 
 // Unconstrained coordinates: fractions through a logistic (0, 1), the rest through log (> 0).
 double to_free(Param p, double v) {
@@ -44,41 +43,12 @@ double from_free(Param p, double z) {
   return is_fraction(p) ? 1.0 / (1.0 + std::exp(-z)) : std::exp(z);
 }
 
-void set(CostParams& c, Param p, double v) {
-  switch (p) {
-    case Param::kGemm: c.gemm = v; break;
-    case Param::kGemmMHalf: c.gemm_m_half = v; break;
-    case Param::kAttentionPrefill: c.attention_prefill = v; break;
-    case Param::kAttentionDecode: c.attention_decode = v; break;
-    case Param::kMemory: c.memory = v; break;
-    case Param::kKnee: c.knee = v; break;
-    case Param::kKernel: c.kernel = Seconds(v); break;
-    case Param::kGemmMemory: c.gemm_memory = v; break;
-    case Param::kGemmLatency: c.gemm_latency = Seconds(v); break;
-    case Param::kAttentionLatency: c.attention_latency = Seconds(v); break;
-    case Param::kAttentionSpread: c.attention_spread = v; break;
-    case Param::kAttentionKeysHalf: c.attention_keys_half = v; break;
-  }
-}
-double get(const CostParams& c, Param p) {
-  switch (p) {
-    case Param::kGemm: return c.gemm;
-    case Param::kGemmMHalf: return c.gemm_m_half;
-    case Param::kAttentionPrefill: return c.attention_prefill;
-    case Param::kAttentionDecode: return c.attention_decode;
-    case Param::kMemory: return c.memory;
-    case Param::kKnee: return c.knee;
-    case Param::kKernel: return c.kernel.value;
-    case Param::kGemmMemory: return c.gemm_memory;
-    case Param::kGemmLatency: return c.gemm_latency.value;
-    case Param::kAttentionLatency: return c.attention_latency.value;
-    case Param::kAttentionSpread: return c.attention_spread;
-    case Param::kAttentionKeysHalf: return c.attention_keys_half;
-  }
-  return 0.0;
-}
+void set(CostParams& c, Param p, double v) { field(p).set(c, v); }
+double get(const CostParams& c, Param p) { return field(p).get(c); }
 
 }  // namespace
+
+std::string param_name(Param p) { return field(p).key; }
 
 std::vector<double> relative_errors(const std::vector<Sample>& samples, const Rates& rates,
                                     const CostParams& params) {
