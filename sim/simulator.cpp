@@ -322,6 +322,7 @@ RunResult Simulator::run() {
   out.requests = std::move(requests_);
   out.itl_ns = itl_;
   out.end = last_activity;
+  out.iterations = std::move(iterations_);
   out.events = events;
   out.peak_flops = cost_->peak();
   out.peak_bandwidth = setup_.gpu.memory_bandwidth;

@@ -42,6 +42,8 @@ struct RunResult {
   QuantileSketch itl_ns;
   std::vector<ReplicaStats> replicas;
   std::vector<std::int64_t> kv_peak_blocks;  // per replica
+  // Every iteration of every replica in start order, when the run recorded them.
+  std::vector<IterationRecord> iterations;
   SimTime end;                               // last event
   std::uint64_t events = 0;
   FlopsPerSecond peak_flops;
@@ -55,6 +57,11 @@ RunSetup prepare(const Scenario& s, const Catalog& catalog);
 class Simulator {
  public:
   Simulator(const Scenario& scenario, const Catalog& catalog);
+  // Keep a record of every iteration (RunResult::iterations): for timelines and plots. It
+  // changes nothing else about the run.
+  void record_iterations() {
+    for (Replica& r : replicas_) r.record_iterations(&iterations_);
+  }
   RunResult run();
 
  private:
@@ -77,6 +84,7 @@ class Simulator {
   std::vector<Replica> replicas_;
   std::vector<ReplicaLoad> loads_;
   std::vector<std::uint32_t> finished_;
+  std::vector<IterationRecord> iterations_;
   // Per replica: the earliest kWake queued for it (never: none).
   std::vector<SimTime> wake_at_;
   // Staggered batch scheduling: requests waiting for a dispatch tick, oldest first.

@@ -29,6 +29,7 @@ int run_command(const RunArgs& args) {
   }
   const Scenario scenario = load_scenario(args.scenario, sets);
   Simulator sim(scenario, Catalog::standard());
+  if (!args.out_dir.empty()) sim.record_iterations();
   const RunResult result = sim.run();
   const Summary summary = summarize(result);
   if (!args.out_dir.empty()) {
@@ -38,14 +39,17 @@ int run_command(const RunArgs& args) {
     js << summary_json(result, summary).dump(2) << "\n";
     std::ofstream csv(dir / "requests.csv");
     write_requests_csv(csv, result);
-    if (!js || !csv) throw Error(fmt::format("could not write to {}", args.out_dir));
+    std::ofstream its(dir / "iterations.csv");
+    write_iterations_csv(its, result);
+    if (!js || !csv || !its) throw Error(fmt::format("could not write to {}", args.out_dir));
   }
   if (args.json) {
     std::cout << summary_json(result, summary).dump(2) << "\n";
   } else {
     write_text_report(std::cout, result, summary);
     if (!args.out_dir.empty()) {
-      fmt::print("\nwrote {0}/summary.json and {0}/requests.csv\n", args.out_dir);
+      fmt::print("\nwrote {0}/summary.json, {0}/requests.csv and {0}/iterations.csv\n",
+                 args.out_dir);
     }
   }
   return 0;

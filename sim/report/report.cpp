@@ -1,5 +1,7 @@
 #include "sim/report/report.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 
@@ -178,6 +180,18 @@ void write_requests_csv(std::ostream& out, const RunResult& run) {
                done ? "done" : (r.state == RequestState::kRejected ? "rejected" : "unfinished"),
                ms_or_never(r.first_scheduled, r.arrival), ms_or_never(r.first_token, r.arrival),
                done ? (r.finish - r.arrival).ms() : -1.0, tpot, r.preemptions, reject_reason_text(r.reject));
+  }
+}
+
+void write_iterations_csv(std::ostream& out, const RunResult& run) {
+  out << "replica,start_s,end_s,kind,prefill_seqs,prefill_tokens,decode_seqs,kv_used_blocks,"
+         "kv_used,waiting,running\n";
+  const auto capacity = static_cast<double>(std::max<std::int64_t>(1, run.setup.kv_blocks));
+  for (const IterationRecord& it : run.iterations) {
+    fmt::print(out, "{},{:.9f},{:.9f},{},{},{},{},{},{:.6f},{},{}\n", it.replica,
+               it.start.seconds().value, it.end.seconds().value, it.kind(), it.prefill_seqs,
+               it.prefill_tokens, it.decode_seqs, it.kv_used_blocks,
+               static_cast<double>(it.kv_used_blocks) / capacity, it.waiting, it.running);
   }
 }
 

@@ -15,6 +15,8 @@ nlohmann::ordered_json summary_json(const RunResult& run, const Summary& s);
 void write_text_report(std::ostream& out, const RunResult& run, const Summary& s);
 // One row per request: id, arrival, times, tokens, state, reason.
 void write_requests_csv(std::ostream& out, const RunResult& run);
+// One row per iteration (RunResult::iterations): replica, start, end, batch, KV, queue.
+void write_iterations_csv(std::ostream& out, const RunResult& run);
 
 // `calibration` says which cost parameters were used.
 nlohmann::ordered_json step_json(const StepCostModel& model, const BatchShape& shape,

@@ -221,6 +221,14 @@ std::optional<SimTime> Replica::try_start(SimTime now, SimTime& wake_at) {
   stats_.flops += q.flops;
   stats_.bytes += q.bytes;
   busy_ = true;
+  if (log_ != nullptr) {
+    log_->push_back(IterationRecord{now, now + duration, index_,
+                                    static_cast<std::int32_t>(shape_.prefill_seqs),
+                                    shape_.prefill_tokens,
+                                    static_cast<std::int32_t>(shape_.decode_seqs), kv_.used(),
+                                    static_cast<std::int32_t>(waiting_.size()),
+                                    static_cast<std::int32_t>(running())});
+  }
   return now + duration;
 }
 

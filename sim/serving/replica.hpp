@@ -11,6 +11,7 @@
 #include "hardware/cost_model.hpp"
 #include "sim/metrics/quantile_sketch.hpp"
 #include "sim/serving/decode_pool.hpp"
+#include "sim/serving/iteration_log.hpp"
 #include "sim/serving/kv_cache.hpp"
 #include "sim/serving/request.hpp"
 
@@ -109,6 +110,8 @@ class Replica {
 
   ReplicaLoad load() const;
   const ReplicaStats& stats() const { return stats_; }
+  // Appends a record of every iteration this replica starts to `log` (nullptr: none).
+  void record_iterations(std::vector<IterationRecord>* log) { log_ = log; }
   std::uint32_t index() const { return index_; }
 
   // For schedulers.
@@ -193,6 +196,7 @@ class Replica {
   bool busy_ = false;
   std::uint64_t tick_ = 0;  // iterations started, for least-recently-used prefix eviction
   ReplicaStats stats_;
+  std::vector<IterationRecord>* log_ = nullptr;
 };
 
 }  // namespace servesim
