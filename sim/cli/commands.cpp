@@ -1,4 +1,5 @@
 #include "sim/cli/commands.hpp"
+#include "sim/cli/sweep_commands.hpp"
 
 #include <charconv>
 #include <filesystem>
@@ -21,13 +22,8 @@
 namespace servesim::cli {
 
 int run_command(const RunArgs& args) {
-  std::vector<std::string> sets = args.sets;
-  if (args.seed) sets.push_back(fmt::format("seed={}", *args.seed));
-  if (!args.calibration.empty()) {
-    // As a TOML string, so that paths with dots or slashes survive.
-    sets.push_back(fmt::format("hardware.calibration=\"{}\"", args.calibration));
-  }
-  const Scenario scenario = load_scenario(args.scenario, sets);
+  const Scenario scenario =
+      load_scenario(args.scenario, common_overrides(args.sets, args.seed, args.calibration));
   Simulator sim(scenario, Catalog::standard());
   if (!args.out_dir.empty()) sim.record_iterations();
   const RunResult result = sim.run();

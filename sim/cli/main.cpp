@@ -4,9 +4,13 @@
 #include <CLI/CLI.hpp>
 
 #include "sim/cli/commands.hpp"
+#include "sim/cli/sweep_commands.hpp"
 #include "sim/core/error.hpp"
+#include "sim/sweep/distributed.hpp"
 
-int main(int argc, char** argv) {
+namespace {
+
+int dispatch(int argc, char** argv) {
   using namespace servesim::cli;
   CLI::App app{"servesim: simulate LLM serving (latency, throughput, capacity) from a scenario"};
   app.require_subcommand(1);
@@ -63,8 +67,69 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   val_cmd->add_option("--out", val.out, "write predicted vs measured per point to this CSV");
 
+  SweepArgs sweep;
+  auto* sweep_cmd = app.add_subcommand(
+      "sweep", "run a scenario over a grid of settings in parallel; Pareto frontier and knee");
+  sweep_cmd->add_option("scenario", sweep.scenario, "scenario TOML file")->required();
+  sweep_cmd->add_option("--vary", sweep.vary,
+                        "an axis: key.path=v1,v2,... or a range key.path=START:END:xFACTOR or "
+                        "START:END:+STEP, e.g. --vary workload.rate=1:64:x2 (repeatable; the "
+                        "sweep runs every combination)")
+      ->required();
+  sweep_cmd->add_option("--set", sweep.sets, "override a scenario key for every point (repeatable)");
+  sweep_cmd->add_option("--seed", sweep.seed, "first random seed (overrides the scenario's)");
+  sweep_cmd->add_option("--seeds", sweep.seeds,
+                        "seeds per point (seed, seed+1, ...): means and 95% confidence intervals")
+      ->capture_default_str();
+  sweep_cmd->add_option("--jobs", sweep.jobs, "simulations in parallel (0: all cores)")
+      ->capture_default_str();
+  sweep_cmd->add_option("--latency", sweep.latency,
+                        "latency for the Pareto frontier and knee: ttft|tpot|itl|e2e|queue . "
+                        "p50|p90|p99|mean")
+      ->capture_default_str();
+  sweep_cmd->add_option("--out", sweep.out_dir,
+                        "folder for sweep.csv, sweep.json, pareto.csv/.svg, knee.svg (default: "
+                        "<scenario>-sweep)");
+  sweep_cmd->add_option("--shard", sweep.shard,
+                        "run only shard i of N (points i, i+N, ...); join shards with merge");
+  sweep_cmd->add_option("--calibration", sweep.calibration, "auto, none or a calibration file");
+  sweep_cmd->add_flag("--json", sweep.json, "print sweep.json instead of the table");
+
+  MergeArgs merge;
+  auto* merge_cmd = app.add_subcommand("merge", "join the --out folders of sweep --shard runs");
+  merge_cmd->add_option("dirs", merge.dirs, "shard folders (each with sweep.json)")->required();
+  merge_cmd->add_option("--out", merge.out_dir, "folder for the whole sweep's files")->required();
+  merge_cmd->add_option("--latency", merge.latency, "latency for the Pareto frontier and knee")
+      ->capture_default_str();
+  merge_cmd->add_flag("--json", merge.json, "print sweep.json instead of the table");
+
+  PlanArgs plan;
+  auto* plan_cmd = app.add_subcommand(
+      "plan", "find the cheapest configurations that serve a request rate within an SLO");
+  plan_cmd->add_option("scenario", plan.scenario, "scenario TOML file (model, workload, engine)")
+      ->required();
+  plan_cmd->add_option("--rate", plan.rate, "requests/s the whole service must take")->required();
+  plan_cmd->add_option("--slo", plan.slo,
+                       "targets, e.g. ttft.p99=1000ms,tpot.p99=60ms (default: the scenario's [slo])");
+  plan_cmd->add_option("--gpus", plan.gpus, "candidate GPUs (default: the scenario's)")->delimiter(',');
+  plan_cmd->add_option("--tp", plan.tps, "candidate tensor-parallel degrees (default: the scenario's)")
+      ->delimiter(',');
+  plan_cmd->add_option("--vary", plan.vary, "engine knobs to try, as for sweep (repeatable)");
+  plan_cmd->add_option("--price", plan.prices,
+                       "dollars per GPU-hour, gpu=price (repeatable); ranks by cost when every "
+                       "candidate GPU has one");
+  plan_cmd->add_option("--set", plan.sets, "override a scenario key for every candidate (repeatable)");
+  plan_cmd->add_option("--seed", plan.seed, "random seed (overrides the scenario's)");
+  plan_cmd->add_option("--calibration", plan.calibration, "auto, none or a calibration file");
+  plan_cmd->add_option("--jobs", plan.jobs, "candidates in parallel (0: all cores)")->capture_default_str();
+  plan_cmd->add_option("--out", plan.out_dir, "folder for plan.json, plan.csv, plan.svg (default: <scenario>-plan)");
+  plan_cmd->add_flag("--json", plan.json, "print plan.json instead of the table");
+
   CLI11_PARSE(app, argc, argv);
   try {
+    if (*plan_cmd) return plan_command(plan);
+    if (*sweep_cmd) return sweep_command(sweep);
+    if (*merge_cmd) return merge_command(merge);
     if (*run_cmd) return run_command(run);
     if (*step_cmd) return step_command(step);
     if (*list_cmd) return list_command(what);
@@ -78,4 +143,13 @@ int main(int argc, char** argv) {
     return 3;
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  servesim::mpi::start(&argc, &argv);
+  const int code = dispatch(argc, argv);
+  servesim::mpi::finish();
+  return code;
 }

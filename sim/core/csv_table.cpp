@@ -1,6 +1,7 @@
 #include "sim/core/csv_table.hpp"
 
 #include <charconv>
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -11,15 +12,44 @@
 namespace servesim {
 namespace {
 
+// Cells separated by commas; a cell in double quotes may hold commas, and "" stands for one
+// quote inside it. Spaces around unquoted cells are dropped; an empty last cell counts.
 std::vector<std::string> split(const std::string& line) {
   std::vector<std::string> out;
   std::string cell;
-  std::istringstream in(line);
-  while (std::getline(in, cell, ',')) {
-    while (!cell.empty() && (cell.back() == '\r' || cell.back() == ' ')) cell.pop_back();
-    while (!cell.empty() && cell.front() == ' ') cell.erase(cell.begin());
+  bool quoted = false;
+  bool was_quoted = false;
+  auto push = [&] {
+    if (!was_quoted) {
+      while (!cell.empty() && (cell.back() == '\r' || cell.back() == ' ')) cell.pop_back();
+      while (!cell.empty() && cell.front() == ' ') cell.erase(cell.begin());
+    }
     out.push_back(cell);
+    cell.clear();
+    was_quoted = false;
+  };
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
+        cell += '"';
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      } else {
+        cell += c;
+      }
+    } else if (c == '"' && cell.find_first_not_of(' ') == std::string::npos) {
+      cell.clear();
+      quoted = true;
+      was_quoted = true;
+    } else if (c == ',') {
+      push();
+    } else if (!(was_quoted && (c == ' ' || c == '\r'))) {
+      cell += c;
+    }
   }
+  push();
   return out;
 }
 
@@ -49,6 +79,18 @@ CsvTable CsvTable::read(const std::string& path) {
   }
   return t;
 }
+
+std::string csv_quote(const std::string& cell) {
+  if (cell.find_first_of(",\"\n") == std::string::npos) return cell;
+  std::string q = "\"";
+  for (char c : cell) {
+    if (c == '"') q += '"';
+    q += c;
+  }
+  return q + "\"";
+}
+
+std::string exact_number(double v) { return std::isfinite(v) ? fmt::format("{}", v) : ""; }
 
 const std::string& CsvTable::text(std::size_t row, const std::string& column) const {
   auto it = index_.find(column);

@@ -8,6 +8,11 @@
 
 namespace servesim {
 
+// A cell as CSV needs it: quoted (inner quotes doubled) when it holds a comma, quote or newline.
+std::string csv_quote(const std::string& cell);
+// The shortest text that reads back as the same double (exact, deterministic); "" for NaN/inf.
+std::string exact_number(double v);
+
 class CsvTable {
  public:
   static CsvTable read(const std::string& path);

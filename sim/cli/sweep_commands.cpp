@@ -1,0 +1,256 @@
+#include "sim/cli/sweep_commands.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <charconv>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+
+#include <fmt/format.h>
+
+#include "hardware/catalog.hpp"
+#include "sim/core/error.hpp"
+#include "sim/report/plan_report.hpp"
+#include "sim/report/sweep_plots.hpp"
+#include "sim/sweep/distributed.hpp"
+#include "sim/sweep/plan.hpp"
+#include "sim/sweep/sweep_io.hpp"
+
+namespace servesim::cli {
+
+std::vector<std::string> common_overrides(std::vector<std::string> sets,
+                                          const std::optional<std::uint64_t>& seed,
+                                          const std::string& calibration) {
+  if (seed) sets.push_back(fmt::format("seed={}", *seed));
+  // As a TOML string, so that paths with dots or slashes survive.
+  if (!calibration.empty()) sets.push_back(fmt::format("hardware.calibration=\"{}\"", calibration));
+  return sets;
+}
+
+namespace {
+
+// A one-line progress bar on stderr, redrawn at most ten times a second; silent when stderr
+// is not a terminal, so logs and pipes get no control characters.
+class ProgressBar {
+ public:
+  ProgressBar() : enabled_(::isatty(STDERR_FILENO) == 1), start_(Clock::now()) {}
+  void update(std::size_t done, std::size_t total) {
+    if (!enabled_) return;
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto now = Clock::now();
+    if (done < total && now - last_ < std::chrono::milliseconds(100)) return;
+    last_ = now;
+    const double elapsed = std::chrono::duration<double>(now - start_).count();
+    const double left = done > 0 ? elapsed * static_cast<double>(total - done) / static_cast<double>(done) : 0.0;
+    constexpr int kWidth = 30;
+    const auto filled = static_cast<int>(kWidth * static_cast<double>(done) / static_cast<double>(total));
+    fmt::print(stderr, "\r[{:#<{}}{:<{}}] {}/{} simulations  {:.1f} s elapsed, ~{:.1f} s left ",
+               "", filled, "", kWidth - filled, done, total, elapsed, left);
+    if (done == total) fmt::print(stderr, "\n");
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  bool enabled_;
+  Clock::time_point start_;
+  Clock::time_point last_{};
+  std::mutex mutex_;
+};
+
+std::pair<int, int> parse_shard(const std::string& text) {
+  const auto slash = text.find('/');
+  int i = -1;
+  int n = 0;
+  bool ok = slash != std::string::npos;
+  if (ok) {
+    auto r1 = std::from_chars(text.data(), text.data() + slash, i);
+    auto r2 = std::from_chars(text.data() + slash + 1, text.data() + text.size(), n);
+    ok = r1.ec == std::errc{} && r1.ptr == text.data() + slash && r2.ec == std::errc{} &&
+         r2.ptr == text.data() + text.size();
+  }
+  if (!ok || n < 1 || i < 0 || i >= n) {
+    throw Error(fmt::format("--shard \"{}\": expected i/N with 0 <= i < N, e.g. --shard 0/4", text));
+  }
+  return {i, n};
+}
+
+void write_file(const std::filesystem::path& path, const std::string& text) {
+  std::ofstream f(path);
+  f << text;
+  if (!f) throw Error(fmt::format("could not write {}", path.string()));
+}
+
+// The files of a whole sweep (or of merged shards); returns their analysis.
+SweepAnalysis write_whole(const std::filesystem::path& dir, const SweepResult& sw,
+                          const std::string& latency, std::vector<std::string>& written) {
+  const SweepAnalysis a = analyse_sweep(sw, latency);
+  std::filesystem::create_directories(dir);
+  std::ostringstream csv;
+  write_sweep_csv(csv, sw);
+  write_file(dir / "sweep.csv", csv.str());
+  write_file(dir / "sweep.json", sweep_json(sw, &a).dump(2) + "\n");
+  std::ostringstream pareto;
+  write_pareto_csv(pareto, sw, a);
+  write_file(dir / "pareto.csv", pareto.str());
+  write_file(dir / "pareto.svg", pareto_svg(sw, a));
+  written = {"sweep.csv", "sweep.json", "pareto.csv", "pareto.svg"};
+  if (!a.knees.empty()) {
+    write_file(dir / "knee.svg", knee_svg(sw, a));
+    written.emplace_back("knee.svg");
+  }
+  return a;
+}
+
+void report_whole(const std::filesystem::path& dir, const SweepResult& sw,
+                  const std::string& latency, bool json) {
+  std::vector<std::string> written;
+  const SweepAnalysis a = write_whole(dir, sw, latency, written);
+  if (json) {
+    std::cout << sweep_json(sw, &a).dump(2) << "\n";
+    return;
+  }
+  write_sweep_text(std::cout, sw, a, 60);
+  std::vector<std::string> paths;
+  for (const auto& w : written) paths.push_back((dir / w).string());
+  fmt::print("\nwrote {}\n", join(paths));
+}
+
+}  // namespace
+
+int sweep_command(const SweepArgs& args) {
+  SweepSpec spec;
+  spec.scenario = args.scenario;
+  spec.sets = common_overrides(args.sets, args.seed, args.calibration);
+  for (const auto& v : args.vary) spec.axes.push_back(parse_axis(v));
+  spec.seeds = args.seeds;
+  spec.jobs = args.jobs;
+  if (args.jobs < 0) throw Error(fmt::format("--jobs {}: must be 0 (all cores) or more", args.jobs));
+  if (!args.shard.empty()) std::tie(spec.shard, spec.shards) = parse_shard(args.shard);
+  const bool distributed = mpi::size() > 1;
+  if (distributed) {
+    if (!args.shard.empty()) throw Error("--shard cannot be combined with an MPI launch: each rank is a shard");
+    spec.shard = mpi::rank();
+    spec.shards = mpi::size();
+  }
+  // Fail on a bad --latency before running anything.
+  metric_index(latency_metric_name(args.latency), "--latency");
+  const std::filesystem::path dir =
+      args.out_dir.empty() ? std::filesystem::path(args.scenario).stem().string() + "-sweep"
+                           : args.out_dir;
+
+  ProgressBar bar;
+  const bool show = mpi::rank() == 0;
+  const SweepResult result = run_sweep(spec, Catalog::standard(), [&](std::size_t d, std::size_t t) {
+    if (show) bar.update(d, t);
+  });
+
+  if (distributed) {
+    const std::vector<std::string> parts = mpi::gather(sweep_json(result, nullptr).dump());
+    if (mpi::rank() != 0) return 0;
+    std::vector<SweepResult> shards;
+    for (std::size_t r = 0; r < parts.size(); ++r) {
+      shards.push_back(sweep_from_json(nlohmann::json::parse(parts[r]), fmt::format("rank {}", r)));
+    }
+    report_whole(dir, merge_sweeps(std::move(shards)), args.latency, args.json);
+    return 0;
+  }
+  if (spec.shards > 1) {
+    std::filesystem::create_directories(dir);
+    std::ostringstream csv;
+    write_sweep_csv(csv, result);
+    write_file(dir / "sweep.csv", csv.str());
+    write_file(dir / "sweep.json", sweep_json(result, nullptr).dump(2) + "\n");
+    if (args.json) {
+      std::cout << sweep_json(result, nullptr).dump(2) << "\n";
+    } else {
+      fmt::print("shard {}/{}: {} of {} points; wrote {}/sweep.csv and {}/sweep.json\n"
+                 "join the shards with: servesim merge DIR1 DIR2 ... --out DIR\n",
+                 spec.shard, spec.shards, result.points.size(), result.total_points,
+                 dir.string(), dir.string());
+    }
+    return 0;
+  }
+  bool any_ok = false;
+  for (const auto& p : result.points) any_ok = any_ok || p.ok();
+  report_whole(dir, result, args.latency, args.json);
+  if (!any_ok) {
+    throw Error(fmt::format("no point of the sweep could run; the first says: {}",
+                            result.points.front().error));
+  }
+  return 0;
+}
+
+int merge_command(const MergeArgs& args) {
+  metric_index(latency_metric_name(args.latency), "--latency");
+  std::vector<SweepResult> shards;
+  for (const auto& d : args.dirs) {
+    const auto path = std::filesystem::path(d) / "sweep.json";
+    std::ifstream f(path);
+    if (!f) throw Error(fmt::format("{}: no such file; servesim merge takes the --out folders of "
+                                    "servesim sweep --shard runs",
+                                    path.string()));
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(f);
+    } catch (const nlohmann::json::parse_error& e) {
+      throw Error(fmt::format("{}: not valid JSON: {}", path.string(), e.what()));
+    }
+    shards.push_back(sweep_from_json(j, path.string()));
+  }
+  report_whole(args.out_dir, merge_sweeps(std::move(shards)), args.latency, args.json);
+  return 0;
+}
+
+int plan_command(const PlanArgs& args) {
+  PlanSpec spec;
+  spec.scenario = args.scenario;
+  spec.sets = common_overrides(args.sets, args.seed, args.calibration);
+  spec.rate = args.rate;
+  spec.slo = args.slo.empty() ? scenario_slo(load_scenario(args.scenario, spec.sets))
+                              : parse_slo(args.slo);
+  spec.gpus = args.gpus;
+  spec.tps = args.tps;
+  for (const auto& v : args.vary) spec.vary.push_back(parse_axis(v));
+  for (const auto& p : args.prices) {
+    const auto eq = p.find('=');
+    double dollars = 0;
+    const char* end = p.data() + p.size();
+    const bool ok = eq != std::string::npos && eq > 0 &&
+                    std::from_chars(p.data() + eq + 1, end, dollars).ptr == end && dollars > 0;
+    if (!ok) {
+      throw Error(fmt::format("--price \"{}\": expected gpu=dollars per GPU-hour, e.g. "
+                              "--price h100-sxm=3.0",
+                              p));
+    }
+    spec.price[p.substr(0, eq)] = dollars;
+  }
+  if (args.jobs < 0) throw Error(fmt::format("--jobs {}: must be 0 (all cores) or more", args.jobs));
+  spec.jobs = args.jobs;
+  const std::filesystem::path dir =
+      args.out_dir.empty() ? std::filesystem::path(args.scenario).stem().string() + "-plan"
+                           : args.out_dir;
+
+  ProgressBar bar;
+  const auto t0 = std::chrono::steady_clock::now();
+  const PlanResult plan = run_plan(spec, Catalog::standard(),
+                                   [&](std::size_t d, std::size_t t) { bar.update(d, t); });
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::filesystem::create_directories(dir);
+  write_file(dir / "plan.json", plan_json(plan).dump(2) + "\n");
+  std::ostringstream csv;
+  write_plan_csv(csv, plan);
+  write_file(dir / "plan.csv", csv.str());
+  write_file(dir / "plan.svg", plan_svg(plan));
+  if (args.json) {
+    std::cout << plan_json(plan).dump(2) << "\n";
+  } else {
+    write_plan_text(std::cout, plan, seconds);
+    fmt::print("\nwrote {0}/plan.json, {0}/plan.csv and {0}/plan.svg\n", dir.string());
+  }
+  return 0;
+}
+
+}  // namespace servesim::cli

@@ -1,0 +1,149 @@
+#include "sim/report/plan_report.hpp"
+
+#include <cmath>
+
+#include <fmt/format.h>
+#include <fmt/ostream.h>
+
+#include "sim/core/csv_table.hpp"
+#include "sim/report/plot.hpp"
+
+namespace servesim {
+namespace {
+
+nlohmann::ordered_json number_or_null(double v) {
+  return std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr);
+}
+
+std::string money(double v) { return std::isfinite(v) ? fmt::format("{:.2f}", v) : "-"; }
+
+}  // namespace
+
+void write_plan_text(std::ostream& out, const PlanResult& p, double seconds) {
+  std::string targets;
+  for (const SloTarget& t : p.slo) targets += (targets.empty() ? "" : ", ") + t.text();
+  fmt::print(out, "plan for {}: {} requests/s within {}\n", p.scenario_name, p.rate, targets);
+  fmt::print(out, "{} candidates, {} simulations, {:.1f} s; ranked by {}\n\n", p.candidates.size(),
+             p.simulations, seconds, p.priced ? "cost per hour" : "GPUs (give --price for cost)");
+  fmt::print(out, "{:>4}  {:<40}{:>11}{:>9}{:>6}{:>10}{:>11}{:>10}{:>10}\n", "rank", "candidate",
+             "req/s/rep", "replicas", "GPUs", "$/hour", "$/M tok", "SLO room", "capacity");
+  int rank = 0;
+  for (const Candidate& c : p.candidates) {
+    if (!c.ok()) continue;
+    std::string label = c.label.size() > 39 ? c.label.substr(0, 36) + "..." : c.label;
+    fmt::print(out, "{:>4}  {:<40}{:>11.3g}{:>9}{:>6}{:>10}{:>11}{:>9.0f}%{:>9.0f}%{}\n", ++rank,
+               label, c.max_rate, c.replicas, c.gpus_total, money(c.cost_per_hour),
+               money(c.cost_per_million_tokens), 100.0 * c.slo_headroom,
+               100.0 * c.capacity_headroom,
+               c.extra_replicas > 0 ? fmt::format("  (+{} for routing imbalance)", c.extra_replicas) : "");
+  }
+  if (rank == 0) fmt::print(out, "  no candidate meets the SLO at this rate\n");
+  bool header = false;
+  for (const Candidate& c : p.candidates) {
+    if (c.ok()) continue;
+    if (!header) fmt::print(out, "\ncannot serve:\n");
+    header = true;
+    fmt::print(out, "  {}: {}\n", c.label, c.infeasible);
+  }
+  fmt::print(out, "\nreq/s/rep: the highest rate one replica sustains within the SLO. SLO room: "
+                  "1 - worst measured/target at the chosen size. capacity: replicas x req/s/rep "
+                  "over the target rate, less 1.\n");
+}
+
+nlohmann::ordered_json plan_json(const PlanResult& p) {
+  nlohmann::ordered_json j;
+  j["scenario"] = p.scenario_name;
+  j["rate"] = p.rate;
+  nlohmann::ordered_json slo = nlohmann::ordered_json::array();
+  for (const SloTarget& t : p.slo) {
+    slo.push_back({{"metric", t.metric}, {"stat", t.stat}, {"limit_ms", t.limit_ms}});
+  }
+  j["slo"] = slo;
+  j["ranked_by"] = p.priced ? "cost_per_hour" : "gpus";
+  j["simulations"] = p.simulations;
+  nlohmann::ordered_json cands = nlohmann::ordered_json::array();
+  int rank = 0;
+  for (const Candidate& c : p.candidates) {
+    nlohmann::ordered_json cj;
+    cj["rank"] = c.ok() ? nlohmann::ordered_json(++rank) : nlohmann::ordered_json(nullptr);
+    cj["label"] = c.label;
+    cj["gpu"] = c.gpu;
+    cj["tp"] = c.tp;
+    nlohmann::ordered_json values = nlohmann::ordered_json::object();
+    for (std::size_t k = 0; k < p.vary.size(); ++k) values[p.vary[k].key] = c.values[k];
+    cj["values"] = values;
+    cj["feasible"] = c.ok();
+    if (!c.ok()) {
+      cj["reason"] = c.infeasible;
+    } else {
+      cj["max_rate_per_replica"] = c.max_rate;
+      cj["replicas"] = c.replicas;
+      cj["extra_replicas_for_imbalance"] = c.extra_replicas;
+      cj["gpus"] = c.gpus_total;
+      cj["cost_per_hour"] = number_or_null(c.cost_per_hour);
+      cj["cost_per_million_output_tokens"] = number_or_null(c.cost_per_million_tokens);
+      cj["slo_headroom"] = c.slo_headroom;
+      cj["capacity_headroom"] = c.capacity_headroom;
+      cj["output_tokens_per_s"] = c.output_tokens_per_s;
+      nlohmann::ordered_json m = nlohmann::ordered_json::object();
+      for (std::size_t t = 0; t < p.slo.size(); ++t) {
+        m[p.slo[t].metric + "." + p.slo[t].stat + "_ms"] = c.measured[t];
+      }
+      cj["measured"] = m;
+    }
+    cj["simulations"] = c.simulations;
+    cands.push_back(cj);
+  }
+  j["candidates"] = cands;
+  return j;
+}
+
+void write_plan_csv(std::ostream& out, const PlanResult& p) {
+  out << "rank,label,gpu,tp";
+  for (const Axis& a : p.vary) out << "," << csv_quote(a.key);
+  out << ",max_rate_per_replica,replicas,extra_replicas,gpus,cost_per_hour,"
+         "cost_per_million_output_tokens,slo_headroom,capacity_headroom,output_tokens_per_s,"
+         "reason\n";
+  int rank = 0;
+  for (const Candidate& c : p.candidates) {
+    out << (c.ok() ? std::to_string(++rank) : "") << "," << csv_quote(c.label) << "," << c.gpu
+        << "," << c.tp;
+    for (const auto& v : c.values) out << "," << csv_quote(v);
+    if (c.ok()) {
+      out << "," << exact_number(c.max_rate) << "," << c.replicas << "," << c.extra_replicas << ","
+          << c.gpus_total << "," << exact_number(c.cost_per_hour) << "," << exact_number(c.cost_per_million_tokens)
+          << "," << exact_number(c.slo_headroom) << "," << exact_number(c.capacity_headroom) << ","
+          << exact_number(c.output_tokens_per_s) << ",\n";
+    } else {
+      out << ",,,,,,,,,," << csv_quote(c.infeasible) << "\n";
+    }
+  }
+}
+
+std::string plan_svg(const PlanResult& p) {
+  plot::Figure f;
+  f.title = fmt::format("{}: {} at {} requests/s against SLO headroom", p.scenario_name,
+                        p.priced ? "cost per hour" : "GPUs", p.rate);
+  f.x_label = "SLO headroom at the chosen size (%)";
+  f.y_label = p.priced ? "cost ($/hour)" : "GPUs";
+  // One series per GPU type, so the legend says which colour is which GPU.
+  std::vector<std::string> gpus;
+  for (const Candidate& c : p.candidates) {
+    if (!c.ok()) continue;
+    std::size_t g = 0;
+    while (g < gpus.size() && gpus[g] != c.gpu) ++g;
+    if (g == gpus.size()) {
+      gpus.push_back(c.gpu);
+      f.series.push_back(plot::Series{c.gpu, {}, {}, plot::Mark::kPoints, 1.0, {}, static_cast<int>(g)});
+    }
+    plot::Series& s = f.series[g];
+    s.x.push_back(100.0 * c.slo_headroom);
+    s.y.push_back(p.priced ? c.cost_per_hour : c.gpus_total);
+    s.point_labels.push_back(c.label);
+  }
+  f.width = 900;
+  f.height = 560;
+  return plot::to_svg(f);
+}
+
+}  // namespace servesim

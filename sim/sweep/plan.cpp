@@ -1,0 +1,325 @@
+#include "sim/sweep/plan.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+
+#include <fmt/format.h>
+#include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
+
+#include "sim/core/error.hpp"
+#include "sim/core/quantity_parse.hpp"
+#include "sim/simulator.hpp"
+
+namespace servesim {
+namespace {
+
+const LatencyStats* stats_of(const Summary& s, const std::string& metric) {
+  if (metric == "ttft") return &s.ttft;
+  if (metric == "tpot") return &s.tpot;
+  if (metric == "itl") return &s.itl;
+  if (metric == "e2e") return &s.e2e;
+  if (metric == "queue") return &s.queue;
+  return nullptr;
+}
+
+double stat_of(const LatencyStats& l, const std::string& stat) {
+  if (stat == "mean") return l.mean;
+  if (stat == "p50") return l.p50;
+  if (stat == "p90") return l.p90;
+  if (stat == "p95") return l.p95;
+  if (stat == "p99") return l.p99;
+  return l.max;
+}
+
+SloTarget make_target(const std::string& metric, const std::string& stat, double limit_ms,
+                      const std::string& where) {
+  Summary probe;
+  const bool stat_ok = stat == "mean" || stat == "p50" || stat == "p90" || stat == "p95" ||
+                       stat == "p99" || stat == "max";
+  if (stats_of(probe, metric) == nullptr || !stat_ok) {
+    throw Error(fmt::format("{}: \"{}.{}\" is not a latency statistic; valid are "
+                            "ttft|tpot|itl|e2e|queue . mean|p50|p90|p95|p99|max, e.g. ttft.p99",
+                            where, metric, stat));
+  }
+  if (!(limit_ms > 0) || !std::isfinite(limit_ms)) {
+    throw Error(fmt::format("{}: the limit of {}.{} must be a positive time", where, metric, stat));
+  }
+  return SloTarget{metric, stat, limit_ms};
+}
+
+}  // namespace
+
+std::string SloTarget::text() const { return fmt::format("{}.{} <= {} ms", metric, stat, limit_ms); }
+
+double SloTarget::value(const Summary& s) const { return stat_of(*stats_of(s, metric), stat); }
+
+std::vector<SloTarget> parse_slo(const std::string& text) {
+  std::vector<SloTarget> out;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const auto comma = text.find(',', start);
+    const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    const auto eq = item.find('=');
+    const auto dot = item.find('.');
+    if (eq == std::string::npos || dot == std::string::npos || dot > eq) {
+      throw Error(fmt::format("--slo \"{}\": expected metric.stat=time items separated by commas, "
+                              "e.g. --slo ttft.p99=1000ms,tpot.p99=60ms",
+                              text));
+    }
+    std::string value = item.substr(eq + 1);
+    // A bare number is milliseconds.
+    if (!value.empty() && value.find_first_not_of("0123456789.eE+-") == std::string::npos) value += " ms";
+    const double seconds = parse_quantity(value, Dimension::kTime, fmt::format("--slo \"{}\"", item));
+    out.push_back(make_target(item.substr(0, dot), item.substr(dot + 1, eq - dot - 1),
+                              seconds * 1e3, fmt::format("--slo \"{}\"", item)));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+std::vector<SloTarget> scenario_slo(const Scenario& s) {
+  std::vector<SloTarget> out;
+  if (!s.slo_ttft_ms && !s.slo_tpot_ms) return out;
+  const double p = s.slo_percentile;
+  std::string stat;
+  for (double q : {50.0, 90.0, 95.0, 99.0}) {
+    if (p == q) stat = fmt::format("p{}", static_cast<int>(q));
+  }
+  if (p == 100.0) stat = "max";
+  if (stat.empty()) {
+    throw Error(fmt::format("{}: slo.percentile {} is not one servesim plan can target (50, 90, "
+                            "95, 99 or 100); give the targets with --slo instead",
+                            s.file, p));
+  }
+  if (s.slo_ttft_ms) out.push_back(make_target("ttft", stat, *s.slo_ttft_ms, s.file));
+  if (s.slo_tpot_ms) out.push_back(make_target("tpot", stat, *s.slo_tpot_ms, s.file));
+  return out;
+}
+
+namespace {
+
+// The simulations of one candidate.
+class Evaluator {
+ public:
+  Evaluator(const PlanSpec& spec, const Catalog& catalog, std::vector<std::string> sets,
+            std::int64_t requests)
+      : spec_(spec), catalog_(catalog), sets_(std::move(sets)), requests_(requests) {}
+
+  Summary run(int replicas, double rate, std::int64_t requests) {
+    std::vector<std::string> sets = sets_;
+    sets.push_back(fmt::format("cluster.replicas={}", replicas));
+    sets.push_back(fmt::format("workload.rate={}", rate));
+    sets.push_back(fmt::format("workload.requests={}", requests));
+    Simulator sim(load_scenario(spec_.scenario, sets), catalog_);
+    ++simulations;
+    return summarize(sim.run());
+  }
+
+  // Whether a run keeps up and meets every target. Rejected requests fail it: the service
+  // would turn them away.
+  bool meets(const Summary& s) const {
+    if (s.overloaded || s.rejected > 0 || s.completed == 0) return false;
+    for (const SloTarget& t : spec_.slo) {
+      if (!(t.value(s) <= t.limit_ms)) return false;
+    }
+    return true;
+  }
+
+  bool one_replica_meets(double rate) { return meets(run(1, rate, requests_)); }
+
+  int simulations = 0;
+
+ private:
+  const PlanSpec& spec_;
+  const Catalog& catalog_;
+  std::vector<std::string> sets_;
+  std::int64_t requests_;
+};
+
+constexpr double kLowestRate = 1.0 / 1024.0;
+constexpr double kHighestRate = 1e6;
+constexpr int kMaxExtraReplicas = 16;
+constexpr std::int64_t kMaxClusterRequests = 200000;
+
+// The highest rate one replica sustains within the SLO, to `precision`; 0 when even the lowest
+// rate tried misses it. Doubling (or halving) brackets it, then bisection narrows it.
+double search_rate(Evaluator& ev, double precision) {
+  double lo = 0;
+  double hi = 0;
+  if (ev.one_replica_meets(1.0)) {
+    lo = 1.0;
+    for (double r = 2.0; r <= kHighestRate; r *= 2.0) {
+      if (!ev.one_replica_meets(r)) {
+        hi = r;
+        break;
+      }
+      lo = r;
+    }
+    if (hi == 0) return lo;
+  } else {
+    hi = 1.0;
+    for (double r = 0.5; r >= kLowestRate; r /= 2.0) {
+      if (ev.one_replica_meets(r)) {
+        lo = r;
+        break;
+      }
+      hi = r;
+    }
+    if (lo == 0) return 0;
+  }
+  while ((hi - lo) > precision * lo) {
+    const double mid = 0.5 * (lo + hi);
+    (ev.one_replica_meets(mid) ? lo : hi) = mid;
+  }
+  return lo;
+}
+
+void evaluate(const PlanSpec& spec, const Catalog& catalog, const std::vector<std::string>& sets,
+              std::int64_t requests, Candidate& c) {
+  Evaluator ev(spec, catalog, sets, requests);
+  try {
+    // Fits at all? (Memory, a tp that splits the heads, a dtype the GPU has.)
+    Simulator probe(load_scenario(spec.scenario, sets), catalog);
+  } catch (const Error& e) {
+    c.infeasible = e.what();
+    return;
+  }
+  c.max_rate = search_rate(ev, spec.precision);
+  if (c.max_rate == 0) {
+    const Summary s = ev.run(1, kLowestRate, requests);
+    std::string why;
+    for (const SloTarget& t : spec.slo) {
+      if (!(t.value(s) <= t.limit_ms)) why += fmt::format("; {}.{} is {:.1f} ms", t.metric, t.stat, t.value(s));
+    }
+    if (s.rejected > 0) why += fmt::format("; {} requests are rejected", s.rejected);
+    c.infeasible = fmt::format("misses the SLO even at {} requests/s{}", kLowestRate, why);
+    c.simulations = ev.simulations;
+    return;
+  }
+  // Replicas for the whole rate; the cluster's router spreads load unevenly, so check the
+  // whole cluster and add replicas until it meets the SLO.
+  const int base = static_cast<int>(std::ceil(spec.rate / c.max_rate * (1.0 - 1e-12)));
+  for (int extra = 0; extra <= kMaxExtraReplicas; ++extra) {
+    const int n = std::max(1, base) + extra;
+    const std::int64_t total = std::clamp<std::int64_t>(requests * n, requests, kMaxClusterRequests);
+    const Summary s = ev.run(n, spec.rate, total);
+    if (!ev.meets(s)) continue;
+    c.replicas = n;
+    c.extra_replicas = n - std::max(1, base);
+    c.gpus_total = n * c.tp;
+    c.capacity_headroom = n * c.max_rate / spec.rate - 1.0;
+    c.slo_headroom = INFINITY;
+    for (const SloTarget& t : spec.slo) {
+      c.measured.push_back(t.value(s));
+      c.slo_headroom = std::min(c.slo_headroom, 1.0 - t.value(s) / t.limit_ms);
+    }
+    c.output_tokens_per_s = s.output_tokens_per_s;
+    const auto price = spec.price.find(c.gpu);
+    c.cost_per_hour = price == spec.price.end() ? NAN : price->second * c.gpus_total;
+    c.cost_per_million_tokens = c.cost_per_hour / (s.output_tokens_per_s * 3600.0) * 1e6;
+    c.simulations = ev.simulations;
+    return;
+  }
+  c.infeasible = fmt::format("{} replicas sustain {:.3g} requests/s each, but the cluster misses "
+                             "the SLO at {} requests/s even with {} more",
+                             std::max(1, base), c.max_rate, spec.rate, kMaxExtraReplicas);
+  c.simulations = ev.simulations;
+}
+
+}  // namespace
+
+PlanResult run_plan(const PlanSpec& spec, const Catalog& catalog, const Progress& progress) {
+  if (!(spec.rate > 0) || !std::isfinite(spec.rate)) {
+    throw Error(fmt::format("--rate {}: must be a positive request rate (requests/s)", spec.rate));
+  }
+  const Scenario base = load_scenario(spec.scenario, spec.sets);
+  const auto arrival = base.workload.arrival;
+  if (arrival != ArrivalKind::kPoisson && arrival != ArrivalKind::kGamma &&
+      arrival != ArrivalKind::kConstant) {
+    throw Error(fmt::format("{}: servesim plan varies the request rate, so the workload's arrival "
+                            "must be poisson, gamma or constant, not {}",
+                            spec.scenario, arrival_name(arrival)));
+  }
+  PlanResult out;
+  out.scenario_name = base.name;
+  out.rate = spec.rate;
+  out.vary = spec.vary;
+  out.slo = spec.slo;
+  if (out.slo.empty()) {
+    throw Error(fmt::format("servesim plan needs latency targets: give --slo (e.g. "
+                            "ttft.p99=1000ms,tpot.p99=60ms) or an [slo] section in {}",
+                            spec.scenario));
+  }
+  const std::vector<std::string> gpus = spec.gpus.empty() ? std::vector<std::string>{base.gpu} : spec.gpus;
+  const std::vector<int> tps = spec.tps.empty() ? std::vector<int>{base.tp} : spec.tps;
+  for (const auto& g : gpus) catalog.gpu(g);  // an unknown GPU is an error in the plan itself
+  for (int tp : tps) {
+    if (tp < 1 || tp > 1024) throw Error(fmt::format("--tp {}: must be from 1 to 1024", tp));
+  }
+  for (const auto& [g, p] : spec.price) {
+    if (std::find(gpus.begin(), gpus.end(), g) == gpus.end()) {
+      throw Error(fmt::format("--price {}={}: {} is not among the candidate GPUs ({})", g, p, g,
+                              join(gpus)));
+    }
+    if (!(p > 0) || !std::isfinite(p)) throw Error(fmt::format("--price {}: must be positive", g));
+  }
+  const Grid grid(spec.vary);
+  for (const auto& g : gpus) {
+    for (int tp : tps) {
+      for (std::size_t i = 0; i < grid.size(); ++i) {
+        Candidate c;
+        c.gpu = g;
+        c.tp = tp;
+        c.values = grid.values(i);
+        c.label = fmt::format("{} tp={}", g, tp);
+        if (!spec.vary.empty()) c.label += ", " + point_label(spec.vary, c.values);
+        out.candidates.push_back(std::move(c));
+      }
+    }
+  }
+  // A mistyped --vary key fails here, not in every candidate.
+  {
+    std::vector<std::string> sets = spec.sets;
+    for (auto& a : grid.assignments(0)) sets.push_back(a);
+    load_scenario(spec.scenario, sets);
+  }
+  std::atomic<std::size_t> done{0};
+  const std::size_t n = out.candidates.size();
+  auto work = [&](std::size_t k) {
+    Candidate& c = out.candidates[k];
+    std::vector<std::string> sets = spec.sets;
+    sets.push_back(fmt::format("hardware.gpu=\"{}\"", c.gpu));
+    sets.push_back(fmt::format("cluster.tp={}", c.tp));
+    for (auto& a : grid.assignments(k % grid.size())) sets.push_back(a);
+    try {
+      evaluate(spec, catalog, sets, base.workload.requests, c);
+    } catch (const Error& e) {
+      c.infeasible = e.what();
+    }
+    const std::size_t d = ++done;
+    if (progress) progress(d, n);
+  };
+  tbb::task_arena arena(spec.jobs > 0 ? spec.jobs : tbb::this_task_arena::max_concurrency());
+  arena.execute([&] { tbb::parallel_for(std::size_t{0}, n, work); });
+
+  out.priced = !spec.price.empty();
+  for (const Candidate& c : out.candidates) {
+    out.simulations += c.simulations;
+    if (c.ok() && !std::isfinite(c.cost_per_hour)) out.priced = false;
+  }
+  std::stable_sort(out.candidates.begin(), out.candidates.end(),
+                   [&](const Candidate& a, const Candidate& b) {
+                     if (a.ok() != b.ok()) return a.ok();
+                     if (!a.ok()) return false;
+                     const double ka = out.priced ? a.cost_per_hour : a.gpus_total;
+                     const double kb = out.priced ? b.cost_per_hour : b.gpus_total;
+                     if (ka != kb) return ka < kb;
+                     return a.slo_headroom > b.slo_headroom;
+                   });
+  return out;
+}
+
+}  // namespace servesim

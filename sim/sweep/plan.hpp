@@ -1,0 +1,77 @@
+// Capacity planning: for each candidate configuration (GPU type x tensor-parallel degree x
+// engine settings), the highest request rate one replica sustains within the SLO, found by a
+// search over the rate; the replicas needed for the target rate, checked by simulating the
+// whole cluster at that size; and what it costs.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "hardware/catalog.hpp"
+#include "sim/metrics/summary.hpp"
+#include "sim/sweep/axes.hpp"
+#include "sim/sweep/sweep.hpp"
+
+namespace servesim {
+
+// One latency target: a statistic of one metric at most `limit_ms`.
+struct SloTarget {
+  std::string metric;  // ttft, tpot, itl, e2e or queue
+  std::string stat;    // mean, p50, p90, p95, p99 or max
+  double limit_ms = 0;
+  std::string text() const;  // "ttft.p99 <= 1000 ms"
+  double value(const Summary& s) const;
+};
+
+// "ttft.p99=1000ms,tpot.p99=60ms" (units ms or s; a bare number is ms).
+std::vector<SloTarget> parse_slo(const std::string& text);
+// The scenario's [slo] section as targets (empty when it sets none).
+std::vector<SloTarget> scenario_slo(const Scenario& s);
+
+struct PlanSpec {
+  std::string scenario;
+  std::vector<std::string> sets;  // overrides for every candidate
+  double rate = 0;                // requests/s the whole service must take
+  std::vector<SloTarget> slo;
+  std::vector<std::string> gpus;  // catalog GPU names (or files)
+  std::vector<int> tps;
+  std::vector<Axis> vary;         // engine knobs and other keys
+  std::map<std::string, double> price;  // per GPU-hour, by GPU name
+  int jobs = 0;
+  double precision = 0.02;        // relative width at which the rate search stops
+};
+
+struct Candidate {
+  std::string gpu;
+  int tp = 1;
+  std::vector<std::string> values;  // one per PlanSpec::vary axis
+  std::string label;
+  std::string infeasible;  // why it cannot serve (does not fit, misses the SLO unloaded, ...)
+  double max_rate = 0;     // requests/s one replica sustains within the SLO
+  int replicas = 0;        // for PlanSpec::rate
+  int extra_replicas = 0;  // added beyond rate / max_rate because the cluster missed the SLO
+  int gpus_total = 0;
+  double cost_per_hour = 0;           // NaN when the GPU has no price
+  double cost_per_million_tokens = 0; // output tokens; NaN when the GPU has no price
+  double capacity_headroom = 0;  // replicas x max_rate / rate - 1
+  double slo_headroom = 0;       // at the chosen size: min over targets of 1 - value / limit
+  std::vector<double> measured;  // per target, at the chosen size
+  double output_tokens_per_s = 0;  // of the whole cluster at the target rate
+  int simulations = 0;
+  bool ok() const { return infeasible.empty(); }
+};
+
+struct PlanResult {
+  std::string scenario_name;
+  double rate = 0;
+  std::vector<SloTarget> slo;
+  std::vector<Axis> vary;
+  bool priced = false;  // every feasible candidate has a price: ranked by cost, else by GPUs
+  std::vector<Candidate> candidates;  // ranked, cheapest first; infeasible ones last
+  int simulations = 0;
+};
+
+PlanResult run_plan(const PlanSpec& spec, const Catalog& catalog, const Progress& progress = {});
+
+}  // namespace servesim
