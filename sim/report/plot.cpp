@@ -217,11 +217,11 @@ void draw_series(std::string& out, const Frame& f, const Series& s, std::size_t 
         const double x = f.px_x(s.x[run[k]]);
         const double y = f.px_y(s.y[run[k]]);
         if (k == 0) {
-          d += "M" + px(x) + " " + px(y);
+          d += fmt::format("M{} {}", px(x), px(y));
         } else if (s.mark == Mark::kStep) {
-          d += "H" + px(x) + "V" + px(y);  // step after: hold the value until the next x
+          d += fmt::format("H{}V{}", px(x), px(y));  // step after: hold the value until the next x
         } else {
-          d += "L" + px(x) + " " + px(y);
+          d += fmt::format("L{} {}", px(x), px(y));
         }
       }
       out += fmt::format(
