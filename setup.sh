@@ -11,6 +11,7 @@ packages=(
   libboost-graph-dev libboost-random-dev libboost-math-dev
   libeigen3-dev libtomlplusplus-dev libtbb-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev
+  chromium  # the report tests open generated pages in headless Chromium
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -63,6 +63,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   val_cmd->add_option("--out", val.out, "write predicted vs measured per point to this CSV");
 
+  ReportArgs rep;
+  auto* rep_cmd = app.add_subcommand(
+      "report", "turn a run, sweep or plan output folder into one HTML page of tables and plots");
+  rep_cmd->add_option("dir", rep.dir, "folder written by run --out, sweep or plan")->required();
+  rep_cmd->add_option("--out", rep.out, "HTML file to write (default: DIR/report.html)");
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (*run_cmd) return run_command(run);
@@ -70,6 +76,7 @@ int main(int argc, char** argv) {
     if (*list_cmd) return list_command(what);
     if (*cal_cmd) return calibrate_command(cal);
     if (*val_cmd) return validate_command(val);
+    if (*rep_cmd) return report_command(rep);
   } catch (const servesim::Error& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;
