@@ -433,6 +433,10 @@ std::string to_svg(const Figure& fig) {
     }
   }
   const bool empty = rx.empty();
+  if (!empty && fig.y_from_zero && !fig.log_y) {
+    ry.add(0.0);
+    if (ry.hi == 0.0) ry.hi = 1.0;  // all zero: show 0 to 1, not -1 to 1
+  }
 
   // Vertical layout first: the y ticks depend only on the plot's height, and the left
   // margin on the widest y tick label.
@@ -451,7 +455,7 @@ std::string to_svg(const Figure& fig) {
   for (const Series& s : fig.series) legend_labels = std::max(legend_labels, text_width(s.label, kLegendSize));
   const double legend_cap = width * 0.3;
   legend_labels = std::min(legend_labels, legend_cap);
-  const double right = legend_labels > 0 ? 16 + 26 + legend_labels + 12 : 24;
+  const double right = legend_labels > 0 ? 16 + 26 + legend_labels + 18 : 24;
   f.width = width - f.left - right;
 
   if (!empty) {

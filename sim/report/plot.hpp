@@ -27,6 +27,7 @@ struct Annotation {  // a highlighted point: ring + text
 struct Figure {
   std::string title, x_label, y_label;  // labels carry units, e.g. "TTFT P99 (ms)"
   bool log_x = false, log_y = false;
+  bool y_from_zero = false;  // a linear y axis includes 0 (counts, shares, throughput)
   std::vector<Series> series;
   std::vector<Annotation> annotations;
   int width = 720, height = 450;

@@ -95,6 +95,7 @@ ReportFigure timeline_figure(const std::vector<IterationRow>& iterations,
                              double (*value)(const IterationRow&)) {
   ReportFigure out;
   out.figure.x_label = "time (s)";
+  out.figure.y_from_zero = true;
   const int replicas = replica_count(iterations);
   std::vector<std::vector<const IterationRow*>> by_replica(static_cast<std::size_t>(replicas));
   double t0 = std::numeric_limits<double>::infinity();
@@ -233,8 +234,9 @@ ReportFigure ttft_by_prompt_figure(const std::vector<RequestRow>& requests) {
     points.y.push_back(done[i]->ttft_ms);
   }
   f.log_y = wide(points.y, 100);
+  f.y_from_zero = true;
   // The median TTFT in each of 20 equal prompt-length bins (of 5 or more requests).
-  plot::Series median = series("median per prompt-length bin", plot::Mark::kLinePoints);
+  plot::Series median = series("median of 20 bins", plot::Mark::kLinePoints);
   median.color = 3;
   if (!done.empty()) {
     const auto [lo, hi] = std::minmax_element(done.begin(), done.end(), [](auto* a, auto* b) {
@@ -328,6 +330,7 @@ ReportFigure itl_by_position_figure(const ItlByPosition& itl) {
   f.title = "Inter-token latency by token position";
   f.x_label = "output token position";
   f.y_label = "ITL (ms)";
+  f.y_from_zero = true;
   const plot::Mark mark = itl.position.size() <= 40 ? plot::Mark::kLinePoints : plot::Mark::kLine;
   for (const auto& [label, values] : {std::pair{"mean", &itl.mean_ms}, std::pair{"P90", &itl.p90_ms}}) {
     plot::Series s = series(label, mark);
@@ -445,6 +448,7 @@ std::vector<ReportFigure> sweep_figures(const CsvTable& sweep) {
       fig.figure.series.push_back(std::move(s));
     }
     fig.figure.log_y = wide(all, 100);
+    fig.figure.y_from_zero = true;
     fig.caption = fmt::format("{} of each sweep point against workload.rate{}.{}", p.y_label,
                               labels.size() > 1 ? ", one line per combination of the other varied keys" : "",
                               fig.figure.log_y ? " Log scale: past saturation queueing grows without bound." : "");

@@ -137,6 +137,21 @@ TEST(PlotSvg, PinnedLayoutOfASmallFigure) {
   }
 }
 
+TEST(PlotSvg, YFromZero) {
+  Figure f;
+  f.y_from_zero = true;
+  f.series.push_back(make("", {0, 1, 2}, {0, 0, 0}));
+  // All zero: the axis shows 0 to 1, not the -1 to 1 a zero-width range widens to.
+  std::string svg = to_svg(f);
+  EXPECT_EQ(svg.find(">-1<"), std::string::npos);
+  EXPECT_EQ(svg.find(">-0.5<"), std::string::npos);
+  EXPECT_NE(svg.find(">1.0<"), std::string::npos) << svg;
+  f.series[0].y = {40, 50, 60};  // 40..60 would not start at 0 without the flag
+  svg = to_svg(f);
+  EXPECT_NE(svg.find(">0<"), std::string::npos);
+  EXPECT_TRUE(well_formed(svg));
+}
+
 TEST(PlotSvg, TextIsEscaped) {
   Figure f;
   f.title = "P99 <TTFT> & \"TPOT\" 'ms'";
