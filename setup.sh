@@ -11,7 +11,8 @@ packages=(
   libboost-graph-dev libboost-random-dev libboost-math-dev
   libeigen3-dev libtomlplusplus-dev libtbb-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev
-  openmpi-bin libopenmpi-dev
+  openmpi-bin libopenmpi-dev  # servesim sweep under mpirun, and its test
+  chromium  # the report tests open generated pages in headless Chromium
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -16,6 +16,7 @@
 #include "sim/core/error.hpp"
 #include "sim/metrics/summary.hpp"
 #include "sim/policies/registry.hpp"
+#include "sim/report/html_report.hpp"
 #include "sim/report/report.hpp"
 #include "sim/simulator.hpp"
 
@@ -209,6 +210,17 @@ int validate_command(const ValidateArgs& args) {
                name, g.size(), percentile_of_sorted(ape, 50), percentile_of_sorted(ape, 90),
                worst->batch, worst->length, worst->predicted_ms, worst->measured_ms);
   }
+  return 0;
+}
+
+int report_command(const ReportArgs& args) {
+  const std::string html = report_html(args.dir);
+  const std::string out =
+      args.out.empty() ? (std::filesystem::path(args.dir) / "report.html").string() : args.out;
+  std::ofstream file(out, std::ios::binary);
+  file << html;
+  if (!file) throw Error(fmt::format("could not write {}", out));
+  fmt::print("wrote {}\n", out);
   return 0;
 }
 

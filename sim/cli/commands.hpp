@@ -51,4 +51,10 @@ struct ValidateArgs {
 };
 int validate_command(const ValidateArgs& args);
 
+struct ReportArgs {
+  std::string dir;  // a run, sweep or plan output folder
+  std::string out;  // the HTML file; "" = DIR/report.html
+};
+int report_command(const ReportArgs& args);
+
 }  // namespace servesim::cli

@@ -124,6 +124,11 @@ int dispatch(int argc, char** argv) {
   plan_cmd->add_option("--jobs", plan.jobs, "candidates in parallel (0: all cores)")->capture_default_str();
   plan_cmd->add_option("--out", plan.out_dir, "folder for plan.json, plan.csv, plan.svg (default: <scenario>-plan)");
   plan_cmd->add_flag("--json", plan.json, "print plan.json instead of the table");
+  ReportArgs rep;
+  auto* rep_cmd = app.add_subcommand(
+      "report", "turn a run, sweep or plan output folder into one HTML page of tables and plots");
+  rep_cmd->add_option("dir", rep.dir, "folder written by run --out, sweep or plan")->required();
+  rep_cmd->add_option("--out", rep.out, "HTML file to write (default: DIR/report.html)");
 
   CLI11_PARSE(app, argc, argv);
   try {
@@ -135,6 +140,7 @@ int dispatch(int argc, char** argv) {
     if (*list_cmd) return list_command(what);
     if (*cal_cmd) return calibrate_command(cal);
     if (*val_cmd) return validate_command(val);
+    if (*rep_cmd) return report_command(rep);
   } catch (const servesim::Error& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;

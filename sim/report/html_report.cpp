@@ -1,0 +1,302 @@
+#include "sim/report/html_report.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "sim/core/csv_table.hpp"
+#include "sim/core/error.hpp"
+#include "sim/report/plot.hpp"
+#include "sim/report/run_plots.hpp"
+
+namespace servesim {
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::ordered_json;
+
+std::string esc(const std::string& s) { return plot::xml_escape(s); }
+
+constexpr const char* kStyle = R"(
+body { font-family: Helvetica, Arial, sans-serif; color: #222; margin: 24px auto;
+       max-width: 1100px; padding: 0 16px; line-height: 1.45; }
+h1 { font-size: 22px; margin-bottom: 4px; }
+h2 { font-size: 18px; margin-top: 32px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
+p.source { color: #666; margin-top: 0; }
+p.warning { background: #fff4e5; border-left: 4px solid #D55E00; padding: 8px 12px; }
+nav a { margin-right: 14px; white-space: nowrap; }
+.table-wrap { overflow-x: auto; }
+table { border-collapse: collapse; font-size: 13px; margin: 8px 0; }
+th, td { border-bottom: 1px solid #e5e5e5; padding: 4px 10px; text-align: right; }
+th { background: #f6f6f6; font-weight: 600; }
+th:first-child, td:first-child { text-align: left; }
+table.kv td:last-child { text-align: left; }
+figure { margin: 28px 0; }
+figure svg { max-width: 100%; height: auto; display: block; }
+figcaption { font-size: 13px; color: #444; max-width: 720px; margin-top: 6px; }
+)";
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(fmt::format("cannot open {}", path.string()));
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+Json read_json(const fs::path& path) {
+  try {
+    return Json::parse(read_text(path));
+  } catch (const Json::parse_error& e) {
+    throw Error(fmt::format("{} is not valid JSON: {}", path.string(), e.what()));
+  }
+}
+
+// Numbers as a person reads them: whole numbers whole, others to a sensible precision.
+std::string number(double v) {
+  if (!std::isfinite(v)) return fmt::format("{}", v);
+  if (v == std::floor(v) && std::abs(v) < 1e15) return fmt::format("{}", static_cast<long long>(v));
+  const double a = std::abs(v);
+  if (a >= 100) return fmt::format("{:.1f}", v);
+  if (a >= 1) return fmt::format("{:.2f}", v);
+  return fmt::format("{:.4g}", v);
+}
+
+std::string cell(const Json& v) {
+  if (v.is_null()) return "";
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
+  if (v.is_number_integer()) return fmt::format("{}", v.get<long long>());
+  if (v.is_number_unsigned()) return fmt::format("{}", v.get<unsigned long long>());
+  if (v.is_number()) return number(v.get<double>());
+  return v.dump();
+}
+
+// Nested objects flattened to dotted keys; arrays of objects are left to array_tables.
+void flatten(const Json& j, const std::string& prefix, std::vector<std::pair<std::string, std::string>>& out) {
+  for (const auto& [k, v] : j.items()) {
+    const std::string key = prefix.empty() ? k : prefix + "." + k;
+    if (v.is_object() && !v.empty()) {
+      flatten(v, key, out);
+    } else if (v.is_array() && !v.empty() && v.front().is_object()) {
+      continue;
+    } else {
+      out.emplace_back(key, cell(v));
+    }
+  }
+}
+
+std::string key_value_table(const Json& j) {
+  std::vector<std::pair<std::string, std::string>> rows;
+  flatten(j, "", rows);
+  std::string out = "<div class=\"table-wrap\"><table class=\"kv\">\n";
+  for (const auto& [k, v] : rows) out += fmt::format("<tr><td>{}</td><td>{}</td></tr>\n", esc(k), esc(v));
+  return out + "</table></div>\n";
+}
+
+std::string table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
+  std::string out = "<div class=\"table-wrap\"><table>\n<tr>";
+  for (const auto& h : header) out += "<th>" + esc(h) + "</th>";
+  out += "</tr>\n";
+  for (const auto& r : rows) {
+    out += "<tr>";
+    for (const auto& c : r) out += "<td>" + esc(c) + "</td>";
+    out += "</tr>\n";
+  }
+  return out + "</table></div>\n";
+}
+
+// Every array of objects in `j` (at any depth) as a table, its columns the union of the
+// objects' keys in order of first appearance.
+std::string array_tables(const Json& j, const std::string& prefix) {
+  std::string out;
+  for (const auto& [k, v] : j.items()) {
+    const std::string key = prefix.empty() ? k : prefix + "." + k;
+    if (v.is_object()) {
+      out += array_tables(v, key);
+    } else if (v.is_array() && !v.empty() && v.front().is_object()) {
+      std::vector<std::string> header;
+      for (const auto& row : v) {
+        if (!row.is_object()) continue;
+        for (const auto& [c, unused] : row.items()) {
+          if (std::find(header.begin(), header.end(), c) == header.end()) header.push_back(c);
+        }
+      }
+      std::vector<std::vector<std::string>> rows;
+      for (const auto& row : v) {
+        std::vector<std::string> r;
+        for (const auto& c : header) r.push_back(row.is_object() && row.contains(c) ? cell(row[c]) : "");
+        rows.push_back(std::move(r));
+      }
+      out += "<h3>" + esc(key) + "</h3>\n" + table(header, rows);
+    }
+  }
+  return out;
+}
+
+std::string figure_html(const ReportFigure& f) {
+  return fmt::format("<figure id=\"{}\">\n{}<figcaption>{}</figcaption>\n</figure>\n", esc(f.id),
+                     plot::to_svg(f.figure), esc(f.caption));
+}
+
+// The SVG files of a folder (pareto.svg, knee.svg, plan.svg, ...), by name, inlined.
+std::vector<std::pair<std::string, std::string>> svg_files(const fs::path& dir) {
+  std::vector<fs::path> paths;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.is_regular_file() && e.path().extension() == ".svg") paths.push_back(e.path());
+  }
+  std::sort(paths.begin(), paths.end());
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& p : paths) {
+    std::string text = read_text(p);
+    const auto at = text.find("<svg");
+    if (at == std::string::npos) throw Error(fmt::format("{} has no <svg> element", p.string()));
+    out.emplace_back(p.filename().string(), text.substr(at));  // without an XML declaration
+  }
+  return out;
+}
+
+struct Page {
+  std::string title;
+  std::string source;
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> contents;  // section id, heading
+
+  void section(const std::string& id, const std::string& heading, const std::string& html) {
+    contents.emplace_back(id, heading);
+    body += fmt::format("<section id=\"{}\">\n<h2>{}</h2>\n{}</section>\n", esc(id), esc(heading), html);
+  }
+
+  std::string html() const {
+    std::string nav;
+    for (const auto& [id, heading] : contents) nav += fmt::format("<a href=\"#{}\">{}</a>", esc(id), esc(heading));
+    return fmt::format(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+        "<link rel=\"icon\" href=\"data:,\">\n<title>{0}</title>\n<style>{1}</style>\n</head>\n"
+        "<body>\n<h1>{0}</h1>\n<p class=\"source\">{2}</p>\n<nav>{3}</nav>\n{4}</body>\n</html>\n",
+        esc(title), kStyle, esc(source), nav, body);
+  }
+};
+
+std::string figures_html(const std::vector<ReportFigure>& figures) {
+  std::string out;
+  for (const auto& f : figures) out += figure_html(f);
+  return out;
+}
+
+void add_svg_files(Page& page, const fs::path& dir) {
+  std::string html;
+  for (const auto& [name, svg] : svg_files(dir)) {
+    const std::string stem = fs::path(name).stem().string();
+    html += fmt::format("<figure id=\"file-{}\">\n{}\n<figcaption>{}</figcaption>\n</figure>\n",
+                        esc(stem), svg, esc(name));
+  }
+  if (!html.empty()) page.section("files", "Figures in the folder", html);
+}
+
+std::string latency_table(const Json& latency) {
+  static const std::pair<const char*, const char*> rows[] = {
+      {"ttft", "TTFT"}, {"tpot", "TPOT"}, {"itl", "ITL"}, {"e2e", "E2E"}, {"queue", "queueing"}};
+  static const char* columns[] = {"count", "mean", "p50", "p90", "p95", "p99", "max"};
+  std::vector<std::vector<std::string>> out;
+  for (const auto& [key, name] : rows) {
+    if (!latency.contains(key)) continue;
+    std::vector<std::string> r{name};
+    for (const char* c : columns) {
+      const Json& v = latency[key].value(c, Json());
+      r.push_back(v.is_number_float() ? fmt::format("{:.2f}", v.get<double>()) : cell(v));
+    }
+    out.push_back(std::move(r));
+  }
+  return table({"latency (ms)", "n", "mean", "P50", "P90", "P95", "P99", "max"}, out);
+}
+
+std::string run_page(const fs::path& dir) {
+  const Json s = read_json(dir / "summary.json");
+  Page page;
+  const Json scenario = s.value("scenario", Json::object());
+  page.title = fmt::format("servesim run: {}", cell(scenario.value("name", Json("unnamed"))));
+  page.source = fmt::format("from {} (seed {})", dir.string(), cell(scenario.value("seed", Json())));
+  std::string results;
+  const Json load = s.value("load", Json::object());
+  if (load.value("overloaded", false)) {
+    results += fmt::format(
+        "<p class=\"warning\">OVERLOADED: requests arrived at {}/s but completed at {}/s while "
+        "they arrived, and the wait grew {}x. Queueing grows without bound, so the latencies "
+        "depend on how long the run is.</p>\n",
+        cell(load.value("arrival_rate", Json())),
+        cell(load.value("completion_rate_during_arrivals", Json())),
+        cell(load.value("queue_growth", Json())));
+  }
+  results += latency_table(s.value("latency_ms", Json::object()));
+  Json rest = s;
+  for (const char* k : {"scenario", "latency_ms"}) rest.erase(k);
+  results += key_value_table(rest);
+  page.section("summary", "Summary", results);
+  page.section("scenario", "Scenario", key_value_table(scenario));
+  page.section("plots", "Plots", figures_html(run_figures(dir.string())));
+  add_svg_files(page, dir);
+  return page.html();
+}
+
+std::string sweep_page(const fs::path& dir) {
+  const CsvTable sweep = CsvTable::read((dir / "sweep.csv").string());
+  const auto keys = sweep_keys(sweep);
+  Page page;
+  page.title = fmt::format("servesim sweep: {}", dir.filename().empty() ? dir.parent_path().filename().string()
+                                                                         : dir.filename().string());
+  page.source = fmt::format("from {}: {} points, varying {}", dir.string(), sweep.rows(),
+                            keys.empty() ? std::string("nothing") : join(keys));
+  std::vector<std::vector<std::string>> rows;
+  for (std::size_t i = 0; i < sweep.rows(); ++i) {
+    std::vector<std::string> r;
+    for (const auto& h : sweep.header()) r.push_back(sweep.text(i, h));
+    rows.push_back(std::move(r));
+  }
+  page.section("sweep", "Sweep points", table(sweep.header(), rows));
+  const auto figures = sweep_figures(sweep);
+  if (!figures.empty()) page.section("plots", "Against request rate", figures_html(figures));
+  add_svg_files(page, dir);
+  return page.html();
+}
+
+std::string plan_page(const fs::path& dir) {
+  const Json plan = read_json(dir / "plan.json");
+  Page page;
+  page.title = "servesim plan";
+  page.source = fmt::format("from {}", dir.string());
+  page.section("plan", "Plan", key_value_table(plan) + array_tables(plan, ""));
+  add_svg_files(page, dir);
+  return page.html();
+}
+
+}  // namespace
+
+OutputKind detect_output(const std::string& dir) {
+  const fs::path d(dir);
+  if (!fs::is_directory(d)) throw Error(fmt::format("{}: no such folder", dir));
+  if (fs::exists(d / "summary.json") && fs::exists(d / "requests.csv")) return OutputKind::kRun;
+  if (fs::exists(d / "sweep.csv")) return OutputKind::kSweep;
+  if (fs::exists(d / "plan.json")) return OutputKind::kPlan;
+  throw Error(fmt::format(
+      "{} is not an output folder: expected summary.json and requests.csv (servesim run --out), "
+      "sweep.csv (servesim sweep) or plan.json",
+      dir));
+}
+
+std::string report_html(const std::string& dir) {
+  switch (detect_output(dir)) {
+    case OutputKind::kRun: return run_page(dir);
+    case OutputKind::kSweep: return sweep_page(dir);
+    case OutputKind::kPlan: return plan_page(dir);
+  }
+  return "";
+}
+
+}  // namespace servesim

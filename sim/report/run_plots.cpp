@@ -1,0 +1,460 @@
+#include "sim/report/run_plots.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "sim/core/error.hpp"
+#include "sim/metrics/quantile_sketch.hpp"
+#include "sim/metrics/summary.hpp"
+
+namespace servesim {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+// Times in the CSVs are written to the nanosecond; sums of them are compared within half.
+constexpr double kTimeSlack = 0.5e-9;
+// Scatter plots keep at most this many points (every n-th request, by id).
+constexpr std::size_t kMaxScatterPoints = 5000;
+// Timelines longer than kMaxPlotPoints become this many equal time buckets.
+constexpr std::size_t kTimelineBuckets = 1000;
+// ITL by position: at most this many position bins.
+constexpr std::size_t kMaxPositionBins = 200;
+
+plot::Series series(std::string label, plot::Mark mark, double opacity = 1.0) {
+  plot::Series s;
+  s.label = std::move(label);
+  s.mark = mark;
+  s.opacity = opacity;
+  return s;
+}
+
+int whole(const CsvTable& t, std::size_t row, const char* column) {
+  return static_cast<int>(std::lround(t.number(row, column)));
+}
+
+// A log axis when the values span more than `ratio` (and are all positive).
+bool wide(const std::vector<double>& v, double ratio) {
+  double lo = std::numeric_limits<double>::infinity();
+  double hi = 0;
+  for (double x : v) {
+    if (!std::isfinite(x)) continue;
+    if (x <= 0) return false;
+    lo = std::min(lo, x);
+    hi = std::max(hi, x);
+  }
+  return hi > 0 && hi / lo > ratio;
+}
+
+// Indexes 0..n-1 reduced to at most m, evenly spaced, always keeping the first and last.
+std::vector<std::size_t> even_picks(std::size_t n, std::size_t m) {
+  std::vector<std::size_t> out;
+  if (n <= m) {
+    for (std::size_t i = 0; i < n; ++i) out.push_back(i);
+    return out;
+  }
+  for (std::size_t k = 0; k < m; ++k) {
+    out.push_back(static_cast<std::size_t>(
+        std::llround(static_cast<double>(k) * static_cast<double>(n - 1) / static_cast<double>(m - 1))));
+  }
+  return out;
+}
+
+struct Metric {
+  const char* name;
+  const char* title;
+  double RequestRow::*field;
+};
+
+const Metric& latency_metric(const std::string& name) {
+  static const Metric metrics[] = {
+      {"ttft", "TTFT", &RequestRow::ttft_ms},
+      {"tpot", "TPOT", &RequestRow::tpot_ms},
+      {"e2e", "E2E", &RequestRow::e2e_ms},
+  };
+  for (const Metric& m : metrics) {
+    if (name == m.name) return m;
+  }
+  throw Error(fmt::format("no latency CDF for \"{}\": valid values are: ttft, tpot, e2e", name));
+}
+
+int replica_count(const std::vector<IterationRow>& iterations) {
+  int n = 0;
+  for (const auto& it : iterations) n = std::max(n, it.replica + 1);
+  return n;
+}
+
+// One series per replica of `value` over time: a step line from each iteration's start, or
+// when a replica has more than kMaxPlotPoints iterations, the maximum over each of
+// kTimelineBuckets equal time buckets.
+ReportFigure timeline_figure(const std::vector<IterationRow>& iterations,
+                             double (*value)(const IterationRow&)) {
+  ReportFigure out;
+  out.figure.x_label = "time (s)";
+  out.figure.y_from_zero = true;
+  const int replicas = replica_count(iterations);
+  std::vector<std::vector<const IterationRow*>> by_replica(static_cast<std::size_t>(replicas));
+  double t0 = std::numeric_limits<double>::infinity();
+  double t1 = -t0;
+  for (const auto& it : iterations) {
+    if (it.replica < 0) continue;
+    by_replica[static_cast<std::size_t>(it.replica)].push_back(&it);
+    t0 = std::min(t0, it.start_s);
+    t1 = std::max(t1, it.end_s);
+  }
+  bool bucketed = false;
+  for (int r = 0; r < replicas; ++r) {
+    auto& rows = by_replica[static_cast<std::size_t>(r)];
+    std::stable_sort(rows.begin(), rows.end(),
+                     [](const IterationRow* a, const IterationRow* b) { return a->start_s < b->start_s; });
+    plot::Series s;
+    s.label = fmt::format("replica {}", r);
+    if (rows.size() <= kMaxPlotPoints) {
+      s.mark = plot::Mark::kStep;
+      for (const IterationRow* it : rows) {
+        s.x.push_back(it->start_s);
+        s.y.push_back(value(*it));
+      }
+      if (!rows.empty()) {  // hold the last value to the end of the last iteration
+        s.x.push_back(rows.back()->end_s);
+        s.y.push_back(value(*rows.back()));
+      }
+    } else {
+      bucketed = true;
+      const double width = (t1 - t0) / static_cast<double>(kTimelineBuckets);
+      std::vector<double> peak(kTimelineBuckets, kNaN);
+      for (const IterationRow* it : rows) {
+        auto b = static_cast<std::size_t>(std::max(0.0, (it->start_s - t0) / width));
+        b = std::min(b, kTimelineBuckets - 1);
+        const double v = value(*it);
+        if (std::isnan(peak[b]) || v > peak[b]) peak[b] = v;
+      }
+      for (std::size_t b = 0; b < kTimelineBuckets; ++b) {
+        if (std::isnan(peak[b])) continue;
+        s.x.push_back(t0 + (static_cast<double>(b) + 0.5) * width);
+        s.y.push_back(peak[b]);
+      }
+    }
+    out.figure.series.push_back(std::move(s));
+  }
+  if (bucketed) {
+    out.caption = fmt::format(
+        " Replicas with more than {} iterations are drawn as the maximum over each of {} equal "
+        "time buckets.",
+        kMaxPlotPoints, kTimelineBuckets);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<RequestRow> read_requests(const CsvTable& t) {
+  std::vector<RequestRow> out(t.rows());
+  for (std::size_t i = 0; i < t.rows(); ++i) {
+    RequestRow& r = out[i];
+    r.replica = whole(t, i, "replica");
+    r.arrival_s = t.number(i, "arrival_s");
+    r.prompt_tokens = whole(t, i, "prompt_tokens");
+    r.output_tokens = whole(t, i, "output_tokens");
+    r.done = t.text(i, "state") == "done";
+    r.ttft_ms = t.number(i, "ttft_ms");
+    r.e2e_ms = t.number(i, "e2e_ms");
+    r.tpot_ms = t.number(i, "tpot_ms");
+    r.preemptions = whole(t, i, "preemptions");
+  }
+  return out;
+}
+
+std::vector<IterationRow> read_iterations(const CsvTable& t) {
+  std::vector<IterationRow> out(t.rows());
+  for (std::size_t i = 0; i < t.rows(); ++i) {
+    IterationRow& it = out[i];
+    it.replica = whole(t, i, "replica");
+    it.start_s = t.number(i, "start_s");
+    it.end_s = t.number(i, "end_s");
+    it.decode_seqs = whole(t, i, "decode_seqs");
+    it.kv_used = t.number(i, "kv_used");
+    it.waiting = whole(t, i, "waiting");
+  }
+  return out;
+}
+
+ReportFigure latency_cdf_figure(const std::vector<RequestRow>& requests, const std::string& metric) {
+  const Metric& m = latency_metric(metric);
+  std::vector<double> v;
+  for (const auto& r : requests) {
+    const double x = r.*m.field;
+    if (r.done && x >= 0) v.push_back(x);
+  }
+  std::sort(v.begin(), v.end());
+  ReportFigure out;
+  out.id = std::string(m.name) + "-cdf";
+  plot::Figure& f = out.figure;
+  f.title = fmt::format("{} distribution", m.title);
+  f.x_label = fmt::format("{} (ms)", m.title);
+  f.y_label = "fraction of requests";
+  f.log_x = wide(v, 50);
+  plot::Series s;
+  s.mark = plot::Mark::kStep;
+  for (std::size_t i : even_picks(v.size(), kMaxPlotPoints)) {
+    s.x.push_back(v[i]);
+    s.y.push_back(static_cast<double>(i + 1) / static_cast<double>(v.size()));
+  }
+  f.series.push_back(std::move(s));
+  out.caption = fmt::format(
+      "Cumulative distribution of {} over {} completed requests{}: the height at x is the "
+      "fraction of requests with {} at most x.{}",
+      m.title, v.size(), metric == "tpot" ? " with more than one output token" : "", m.title,
+      f.log_x ? " Log scale: the values span more than 50x." : "");
+  if (v.size() > kMaxPlotPoints) {
+    out.caption += fmt::format(" Drawn through {} evenly spaced ranks.", kMaxPlotPoints);
+  }
+  return out;
+}
+
+ReportFigure ttft_by_prompt_figure(const std::vector<RequestRow>& requests) {
+  std::vector<const RequestRow*> done;
+  for (const auto& r : requests) {
+    if (r.done && r.ttft_ms >= 0) done.push_back(&r);
+  }
+  ReportFigure out;
+  out.id = "ttft-by-prompt";
+  plot::Figure& f = out.figure;
+  f.title = "TTFT against prompt length";
+  f.x_label = "prompt tokens";
+  f.y_label = "TTFT (ms)";
+  plot::Series points = series("requests", plot::Mark::kPoints, 0.35);
+  const std::size_t stride = (done.size() + kMaxScatterPoints - 1) / kMaxScatterPoints;
+  for (std::size_t i = 0; i < done.size(); i += std::max<std::size_t>(1, stride)) {
+    points.x.push_back(done[i]->prompt_tokens);
+    points.y.push_back(done[i]->ttft_ms);
+  }
+  f.log_y = wide(points.y, 100);
+  f.y_from_zero = true;
+  // The median TTFT in each of 20 equal prompt-length bins (of 5 or more requests).
+  plot::Series median = series("median of 20 bins", plot::Mark::kLinePoints);
+  median.color = 3;
+  if (!done.empty()) {
+    const auto [lo, hi] = std::minmax_element(done.begin(), done.end(), [](auto* a, auto* b) {
+      return a->prompt_tokens < b->prompt_tokens;
+    });
+    const double p0 = (*lo)->prompt_tokens;
+    const double width = std::max(1.0, ((*hi)->prompt_tokens - p0) / 20.0);
+    std::map<long, std::vector<double>> bins;
+    for (const auto* r : done) bins[static_cast<long>((r->prompt_tokens - p0) / width)].push_back(r->ttft_ms);
+    for (auto& [b, v] : bins) {
+      if (v.size() < 5) continue;
+      std::sort(v.begin(), v.end());
+      median.x.push_back(p0 + (static_cast<double>(b) + 0.5) * width);
+      median.y.push_back(percentile_of_sorted(v, 50));
+    }
+  }
+  f.series.push_back(std::move(points));
+  f.series.push_back(std::move(median));
+  out.caption = fmt::format(
+      "TTFT of each completed request against its prompt length ({} requests{}), and the median "
+      "TTFT of 20 equal prompt-length bins. Longer prompts take longer to prefill; the spread "
+      "at one length is queueing.{}",
+      done.size(),
+      stride > 1 ? fmt::format(", every {}th drawn", stride) : std::string(),
+      f.log_y ? " Log scale." : "");
+  return out;
+}
+
+ItlByPosition itl_by_position(const std::vector<RequestRow>& requests,
+                              const std::vector<IterationRow>& iterations) {
+  // The end times of each replica's decoding iterations, in order.
+  std::vector<std::vector<double>> ends(static_cast<std::size_t>(replica_count(iterations)));
+  for (const auto& it : iterations) {
+    if (it.decode_seqs > 0 && it.replica >= 0) ends[static_cast<std::size_t>(it.replica)].push_back(it.end_s);
+  }
+  for (auto& e : ends) std::sort(e.begin(), e.end());
+
+  ItlByPosition out;
+  std::size_t longest = 0;
+  for (const auto& r : requests) {
+    if (r.done && r.replica >= 0 && r.preemptions == 0 && r.output_tokens >= 2) {
+      longest = std::max(longest, static_cast<std::size_t>(r.output_tokens));
+    }
+  }
+  if (longest < 2) return out;
+  // Positions 2..longest (a gap ends at each), grouped into bins of equal width.
+  const std::size_t gaps = longest - 1;
+  out.bin_width = (gaps + kMaxPositionBins - 1) / kMaxPositionBins;
+  const std::size_t bins = (gaps + out.bin_width - 1) / out.bin_width;
+  std::vector<QuantileSketch> sketch(bins);
+  for (const auto& r : requests) {
+    if (!r.done || r.replica < 0 || r.preemptions != 0 || r.output_tokens < 2) continue;
+    if (static_cast<std::size_t>(r.replica) >= ends.size()) {
+      ++out.requests_skipped;
+      continue;
+    }
+    const auto& e = ends[static_cast<std::size_t>(r.replica)];
+    const double first = r.arrival_s + r.ttft_ms / 1e3;
+    const double finish = r.arrival_s + r.e2e_ms / 1e3;
+    const auto from = std::upper_bound(e.begin(), e.end(), first + kTimeSlack);
+    const auto to = std::upper_bound(e.begin(), e.end(), finish + kTimeSlack);
+    if (to - from != r.output_tokens - 1) {
+      ++out.requests_skipped;
+      continue;
+    }
+    ++out.requests_used;
+    double previous = first;
+    std::size_t k = 0;
+    for (auto t = from; t != to; ++t, ++k) {
+      // Gap k ends at token position k + 2; nanoseconds for the sketch.
+      sketch[k / out.bin_width].add(std::max(0.0, (*t - previous) * 1e9));
+      previous = *t;
+    }
+  }
+  for (std::size_t b = 0; b < bins; ++b) {
+    if (sketch[b].count() == 0) continue;
+    const double first_position = 2.0 + static_cast<double>(b * out.bin_width);
+    const double last_position = std::min(first_position + static_cast<double>(out.bin_width) - 1,
+                                          static_cast<double>(longest));
+    out.position.push_back((first_position + last_position) / 2);
+    out.mean_ms.push_back(sketch[b].mean() / 1e6);
+    out.p90_ms.push_back(sketch[b].quantile(0.9) / 1e6);
+  }
+  return out;
+}
+
+ReportFigure itl_by_position_figure(const ItlByPosition& itl) {
+  ReportFigure out;
+  out.id = "itl-by-position";
+  plot::Figure& f = out.figure;
+  f.title = "Inter-token latency by token position";
+  f.x_label = "output token position";
+  f.y_label = "ITL (ms)";
+  f.y_from_zero = true;
+  const plot::Mark mark = itl.position.size() <= 40 ? plot::Mark::kLinePoints : plot::Mark::kLine;
+  for (const auto& [label, values] : {std::pair{"mean", &itl.mean_ms}, std::pair{"P90", &itl.p90_ms}}) {
+    plot::Series s = series(label, mark);
+    s.x = itl.position;
+    s.y = *values;
+    f.series.push_back(std::move(s));
+  }
+  out.caption = fmt::format(
+      "The gap before each output token (position 2 is the gap after the first token), mean and "
+      "P90 over {} requests{}. Token times are rebuilt from the iteration log. Left out: "
+      "requests that were preempted or answered by the response cache, and {} whose rebuilt "
+      "token count did not match their output tokens. P90 is from a sketch within 0.5%.",
+      itl.requests_used,
+      itl.bin_width > 1 ? fmt::format(", positions grouped in bins of {}", itl.bin_width) : "",
+      itl.requests_skipped);
+  return out;
+}
+
+ReportFigure kv_use_figure(const std::vector<IterationRow>& iterations) {
+  ReportFigure out = timeline_figure(iterations, [](const IterationRow& it) { return 100.0 * it.kv_used; });
+  out.id = "kv-cache";
+  out.figure.title = "KV-cache use over time";
+  out.figure.y_label = "KV cache used (%)";
+  out.caption = "Share of each replica's KV-cache blocks in use at the start of each iteration "
+                "(after that iteration's blocks are allocated)." + out.caption;
+  return out;
+}
+
+ReportFigure queue_figure(const std::vector<IterationRow>& iterations) {
+  ReportFigure out = timeline_figure(iterations, [](const IterationRow& it) { return double(it.waiting); });
+  out.id = "queue";
+  out.figure.title = "Queue length over time";
+  out.figure.y_label = "waiting requests";
+  out.caption = "Requests waiting in each replica's queue when each iteration started (not yet "
+                "admitted, or preempted and waiting to be recomputed)." + out.caption;
+  return out;
+}
+
+std::vector<ReportFigure> run_figures(const std::string& dir) {
+  const auto path = std::filesystem::path(dir);
+  const std::vector<RequestRow> requests = read_requests(CsvTable::read((path / "requests.csv").string()));
+  std::vector<ReportFigure> out;
+  for (const char* m : {"ttft", "tpot", "e2e"}) out.push_back(latency_cdf_figure(requests, m));
+  out.push_back(ttft_by_prompt_figure(requests));
+  const auto log = path / "iterations.csv";
+  if (std::filesystem::exists(log)) {
+    const std::vector<IterationRow> iterations = read_iterations(CsvTable::read(log.string()));
+    out.push_back(itl_by_position_figure(itl_by_position(requests, iterations)));
+    out.push_back(kv_use_figure(iterations));
+    out.push_back(queue_figure(iterations));
+  }
+  return out;
+}
+
+std::vector<std::string> sweep_keys(const CsvTable& sweep) {
+  const auto& h = sweep.header();
+  const auto point = std::find(h.begin(), h.end(), "point");
+  const auto seeds = std::find(h.begin(), h.end(), "seeds");
+  if (point == h.end() || seeds == h.end() || seeds < point) {
+    throw Error(fmt::format("{}: expected the columns \"point\", the varied keys, then \"seeds\"",
+                            sweep.path()));
+  }
+  return {point + 1, seeds};
+}
+
+std::vector<ReportFigure> sweep_figures(const CsvTable& sweep) {
+  const auto keys = sweep_keys(sweep);
+  const std::string rate = "workload.rate";
+  if (std::find(keys.begin(), keys.end(), rate) == keys.end()) return {};
+  // One series per combination of the other varied keys, in order of first appearance.
+  std::vector<std::string> labels;
+  std::map<std::string, std::vector<std::size_t>> rows;
+  for (std::size_t i = 0; i < sweep.rows(); ++i) {
+    std::string label;
+    for (const auto& k : keys) {
+      if (k == rate) continue;
+      label += fmt::format("{}{}={}", label.empty() ? "" : ", ", k.substr(k.rfind('.') + 1),
+                           sweep.text(i, k));
+    }
+    if (!rows.count(label)) labels.push_back(label);
+    rows[label].push_back(i);
+  }
+  struct Plotted {
+    const char* column;
+    const char* id;
+    const char* title;
+    const char* y_label;
+  };
+  static const Plotted plotted[] = {
+      {"output_tokens_per_s", "sweep-throughput", "Throughput against request rate", "output tokens/s"},
+      {"ttft_p99_ms", "sweep-ttft-p99", "TTFT P99 against request rate", "TTFT P99 (ms)"},
+      {"tpot_p99_ms", "sweep-tpot-p99", "TPOT P99 against request rate", "TPOT P99 (ms)"},
+      {"e2e_p50_ms", "sweep-e2e-p50", "E2E P50 against request rate", "E2E P50 (ms)"},
+  };
+  std::vector<ReportFigure> out;
+  for (const Plotted& p : plotted) {
+    if (!sweep.has_column(p.column)) continue;
+    ReportFigure fig;
+    fig.id = p.id;
+    fig.figure.title = p.title;
+    fig.figure.x_label = "request rate (requests/s)";
+    fig.figure.y_label = p.y_label;
+    std::vector<double> all;
+    for (const auto& label : labels) {
+      auto& idx = rows[label];
+      std::stable_sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) {
+        return sweep.number(a, rate) < sweep.number(b, rate);
+      });
+      plot::Series s = series(label, plot::Mark::kLinePoints);
+      for (std::size_t i : idx) {
+        s.x.push_back(sweep.number(i, rate));
+        s.y.push_back(sweep.text(i, p.column).empty() ? kNaN : sweep.number(i, p.column));
+        all.push_back(s.y.back());
+      }
+      fig.figure.series.push_back(std::move(s));
+    }
+    fig.figure.log_y = wide(all, 100);
+    fig.figure.y_from_zero = true;
+    fig.caption = fmt::format("{} of each sweep point against workload.rate{}.{}", p.y_label,
+                              labels.size() > 1 ? ", one line per combination of the other varied keys" : "",
+                              fig.figure.log_y ? " Log scale: past saturation queueing grows without bound." : "");
+    out.push_back(std::move(fig));
+  }
+  return out;
+}
+
+}  // namespace servesim

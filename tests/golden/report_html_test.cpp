@@ -1,0 +1,220 @@
+// `servesim report` pages opened in headless Chromium: the page loads, logs no console error,
+// and every plot is in the rendered document as a <figure id=...> holding an <svg>.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "tests/test_util.hpp"
+
+namespace servesim {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Ran {
+  int status = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+fs::path scratch(const std::string& name) {
+  const fs::path dir = fs::path(testing::write_temp("unused.txt", "")).parent_path() / name;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+// Runs a shell command with stdout and stderr captured in files beside `dir`.
+Ran shell(const std::string& command, const fs::path& dir) {
+  const fs::path out = dir / "cmd.stdout";
+  const fs::path err = dir / "cmd.stderr";
+  const std::string full = command + " >" + out.string() + " 2>" + err.string();
+  const int raw = std::system(full.c_str());
+  return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, slurp(out), slurp(err)};
+}
+
+std::string chromium_path() {
+  for (const char* name : {"chromium", "chromium-browser"}) {
+    FILE* p = popen((std::string("command -v ") + name + " 2>/dev/null").c_str(), "r");
+    if (!p) continue;
+    char buf[512] = {};
+    const bool found = fgets(buf, sizeof buf, p) != nullptr;
+    pclose(p);
+    if (found) {
+      std::string path = buf;
+      while (!path.empty() && (path.back() == '\n' || path.back() == '\r')) path.pop_back();
+      return path;
+    }
+  }
+  return "";
+}
+
+// Loads the page in headless Chromium (private profile, bounded time) and returns the
+// serialized DOM and Chromium's log (page console messages appear there as "CONSOLE" lines).
+Ran open_in_chromium(const fs::path& html, const fs::path& dir) {
+  const std::string chromium = chromium_path();
+  if (chromium.empty()) {
+    ADD_FAILURE() << "chromium is not installed; the report tests need it: run ./setup.sh";
+    return {};
+  }
+  const fs::path profile = dir / "chromium-profile";
+  return shell("timeout 120 " + chromium +
+                   " --headless --no-sandbox --disable-gpu --no-first-run --disable-extensions"
+                   " --enable-logging=stderr --v=0 --user-data-dir=" + profile.string() +
+                   " --dump-dom file://" + fs::absolute(html).string(),
+               dir);
+}
+
+// The console lines of Chromium's log, or "" when there are none.
+std::string console_errors(const std::string& log) {
+  std::istringstream in(log);
+  std::string line, found;
+  while (std::getline(in, line)) {
+    if (line.find("CONSOLE") != std::string::npos || line.find("Uncaught") != std::string::npos) {
+      found += line + "\n";
+    }
+  }
+  return found;
+}
+
+// Every id names a <figure> of the DOM with an <svg> inside it.
+void expect_figures(const std::string& dom, const std::vector<std::string>& ids) {
+  for (const auto& id : ids) {
+    const auto at = dom.find("<figure id=\"" + id + "\"");
+    ASSERT_NE(at, std::string::npos) << "no figure " << id;
+    const auto end = dom.find("</figure>", at);
+    const auto svg = dom.find("<svg", at);
+    EXPECT_TRUE(svg != std::string::npos && svg < end) << "figure " << id << " has no <svg>";
+  }
+}
+
+// The page is self-contained: no scripts, and no URL other than the SVG namespace.
+void expect_self_contained(const std::string& html) {
+  EXPECT_EQ(html.find("<script"), std::string::npos);
+  std::size_t urls = 0, namespaces = 0;
+  for (auto at = html.find("http"); at != std::string::npos; at = html.find("http", at + 1)) ++urls;
+  const std::string ns = "\"http://www.w3.org/2000/svg\"";
+  for (auto at = html.find(ns); at != std::string::npos; at = html.find(ns, at + 1)) ++namespaces;
+  EXPECT_EQ(urls, namespaces) << "the page refers to something outside itself";
+}
+
+const std::string kBinary = SERVESIM_BINARY;
+
+TEST(ReportHtml, RunFolderPageLoadsInChromiumWithEveryPlot) {
+  const fs::path dir = scratch("report-run");
+  const fs::path scenario = dir / "small.toml";
+  std::ofstream(scenario) << R"(name = "report-check"
+[model]
+name = "llama-3-8b"
+[hardware]
+gpu = "h100-sxm"
+[cluster]
+replicas = 2
+[engine]
+max_num_seqs = 32
+[workload]
+requests = 300
+arrival = "poisson"
+rate = 20
+prompt_tokens = { distribution = "lognormal", mean = 800, stddev = 500, min = 16, max = 4000 }
+output_tokens = { distribution = "uniform", min = 20, max = 200 }
+[slo]
+ttft_ms = 500
+)";
+  const fs::path out = dir / "out";
+  Ran run = shell(kBinary + " run " + scenario.string() + " --out " + out.string(), dir);
+  ASSERT_EQ(run.status, 0) << run.err;
+  Ran report = shell(kBinary + " report " + out.string(), dir);
+  ASSERT_EQ(report.status, 0) << report.err;
+  EXPECT_NE(report.out.find("report.html"), std::string::npos);
+  const std::string html = slurp(out / "report.html");
+  expect_self_contained(html);
+  EXPECT_NE(html.find("report-check"), std::string::npos);  // the scenario's name
+  EXPECT_NE(html.find("TTFT"), std::string::npos);          // the latency table
+
+  const Ran page = open_in_chromium(out / "report.html", dir);
+  ASSERT_EQ(page.status, 0) << page.err;
+  EXPECT_EQ(console_errors(page.err), "");
+  expect_figures(page.out, {"ttft-cdf", "tpot-cdf", "e2e-cdf", "ttft-by-prompt",
+                            "itl-by-position", "kv-cache", "queue"});
+
+  // The same folder gives the same page, byte for byte.
+  ASSERT_EQ(shell(kBinary + " report " + out.string() + " --out " + (dir / "again.html").string(), dir).status, 0);
+  EXPECT_EQ(slurp(dir / "again.html"), html);
+}
+
+TEST(ReportHtml, SweepFolderPageLoadsInChromiumWithEveryPlot) {
+  const fs::path dir = scratch("report-sweep");
+  std::ofstream(dir / "sweep.csv")
+      << "point,workload.rate,engine.max_num_seqs,seeds,requests_per_s,output_tokens_per_s,"
+         "ttft_p99_ms,tpot_p99_ms,e2e_p50_ms,slo_attainment,overloaded,new_metric\n"
+         "0,5,64,1,4.9,980.2,120.5,22.1,2100.3,1.0,false,7\n"
+         "1,20,64,1,15.2,3050.7,2400.9,41.3,9800.1,0.62,true,7\n"
+         "2,5,128,1,4.9,981.0,118.2,23.0,2080.9,1.0,false,7\n"
+         "3,20,128,1,17.9,3590.2,900.4,48.8,5200.6,0.81,false,7\n";
+  std::ofstream(dir / "pareto.svg")
+      << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" "
+         "width=\"100\" height=\"50\"><rect width=\"100\" height=\"50\" fill=\"#eee\"/></svg>\n";
+  Ran report = shell(kBinary + " report " + dir.string() + " --out " + (dir / "page.html").string(), dir);
+  ASSERT_EQ(report.status, 0) << report.err;
+  const std::string html = slurp(dir / "page.html");
+  expect_self_contained(html);
+  EXPECT_NE(html.find("<th>new_metric</th>"), std::string::npos);  // unknown columns are shown
+  EXPECT_EQ(html.find("<?xml"), std::string::npos);  // the included SVG lost its declaration
+
+  const Ran page = open_in_chromium(dir / "page.html", dir);
+  ASSERT_EQ(page.status, 0) << page.err;
+  EXPECT_EQ(console_errors(page.err), "");
+  expect_figures(page.out, {"sweep-throughput", "sweep-ttft-p99", "sweep-tpot-p99",
+                            "sweep-e2e-p50", "file-pareto"});
+}
+
+TEST(ReportHtml, ConsoleErrorsWouldBeSeen) {
+  // The check above is only as good as Chromium's log: a page that does log an error must
+  // be caught by it.
+  const fs::path dir = scratch("report-console");
+  std::ofstream(dir / "bad.html") << "<!DOCTYPE html><html><head><link rel=\"icon\" href=\"data:,\">"
+                                     "<title>x</title></head><body><script>undefined_fn();</script>"
+                                     "</body></html>\n";
+  const Ran page = open_in_chromium(dir / "bad.html", dir);
+  ASSERT_EQ(page.status, 0) << page.err;
+  EXPECT_NE(console_errors(page.err), "");
+}
+
+TEST(ReportHtml, CliErrorsForBadFolders) {
+  const fs::path dir = scratch("report-bad");
+  Ran r = shell(kBinary + " report " + (dir / "missing").string(), dir);
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("error: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("no such folder"), std::string::npos) << r.err;
+
+  fs::create_directories(dir / "empty");
+  r = shell(kBinary + " report " + (dir / "empty").string(), dir);
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("summary.json and requests.csv"), std::string::npos) << r.err;
+
+  fs::create_directories(dir / "broken");
+  std::ofstream(dir / "broken" / "summary.json") << "{}\n";
+  std::ofstream(dir / "broken" / "requests.csv")
+      << "id,replica,arrival_s,prompt_tokens,output_tokens,state,queue_ms,ttft_ms,e2e_ms,tpot_ms,"
+         "preemptions,reject_reason\n0,0,zero,10,10,done,1,2,3,4,0,\"\"\n";
+  r = shell(kBinary + " report " + (dir / "broken").string(), dir);
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("requests.csv:2"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("arrival_s"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace servesim
