@@ -2,9 +2,12 @@
 #pragma once
 
 #include <filesystem>
+#include <cstdlib>
 #include <fstream>
+#include <sstream>
 #include <string>
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "hardware/catalog.hpp"
@@ -39,6 +42,38 @@ inline RunResult simulate(const std::string& name, const std::string& toml,
                           const std::vector<std::string>& sets = {}) {
   Simulator sim(scenario_from(name, toml, sets), catalog());
   return sim.run();
+}
+
+// What a shell command did.
+struct Ran {
+  int status = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+// A whole file as a string.
+inline std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// A fresh, empty folder of this process's own.
+inline std::filesystem::path scratch(const std::string& name) {
+  const auto dir = std::filesystem::path(write_temp("unused.txt", "")).parent_path() / name;
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+// Runs a shell command with stdout and stderr captured in files beside `dir`.
+inline Ran shell(const std::string& command, const std::filesystem::path& dir) {
+  const std::filesystem::path out = dir / "cmd.stdout";
+  const std::filesystem::path err = dir / "cmd.stderr";
+  const std::string full = command + " >" + out.string() + " 2>" + err.string();
+  const int raw = std::system(full.c_str());
+  return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, slurp(out), slurp(err)};
 }
 
 }  // namespace servesim::testing

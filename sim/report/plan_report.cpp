@@ -77,6 +77,7 @@ nlohmann::ordered_json plan_json(const PlanResult& p) {
       cj["reason"] = c.infeasible;
     } else {
       cj["max_rate_per_replica"] = c.max_rate;
+      cj["missed_rate_per_replica"] = number_or_null(c.missed_rate > 0 ? c.missed_rate : NAN);
       cj["replicas"] = c.replicas;
       cj["extra_replicas_for_imbalance"] = c.extra_replicas;
       cj["gpus"] = c.gpus_total;

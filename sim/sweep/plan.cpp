@@ -145,8 +145,9 @@ constexpr int kMaxExtraReplicas = 16;
 constexpr std::int64_t kMaxClusterRequests = 200000;
 
 // The highest rate one replica sustains within the SLO, to `precision`; 0 when even the lowest
-// rate tried misses it. Doubling (or halving) brackets it, then bisection narrows it.
-double search_rate(Evaluator& ev, double precision) {
+// rate tried misses it. Doubling (or halving) brackets it, then bisection narrows it. `missed`
+// is the lowest rate seen to miss (0 when every rate up to the highest tried met it).
+double search_rate(Evaluator& ev, double precision, double& missed) {
   double lo = 0;
   double hi = 0;
   if (ev.one_replica_meets(1.0)) {
@@ -174,6 +175,7 @@ double search_rate(Evaluator& ev, double precision) {
     const double mid = 0.5 * (lo + hi);
     (ev.one_replica_meets(mid) ? lo : hi) = mid;
   }
+  missed = hi;
   return lo;
 }
 
@@ -187,7 +189,7 @@ void evaluate(const PlanSpec& spec, const Catalog& catalog, const std::vector<st
     c.infeasible = e.what();
     return;
   }
-  c.max_rate = search_rate(ev, spec.precision);
+  c.max_rate = search_rate(ev, spec.precision, c.missed_rate);
   if (c.max_rate == 0) {
     const Summary s = ev.run(1, kLowestRate, requests);
     std::string why;

@@ -49,6 +49,7 @@ struct Candidate {
   std::string label;
   std::string infeasible;  // why it cannot serve (does not fit, misses the SLO unloaded, ...)
   double max_rate = 0;     // requests/s one replica sustains within the SLO
+  double missed_rate = 0;  // the lowest rate the search saw miss it (0: none; below 2% above)
   int replicas = 0;        // for PlanSpec::rate
   int extra_replicas = 0;  // added beyond rate / max_rate because the cluster missed the SLO
   int gpus_total = 0;

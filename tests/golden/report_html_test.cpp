@@ -15,35 +15,10 @@ namespace servesim {
 namespace {
 
 namespace fs = std::filesystem;
-
-struct Ran {
-  int status = -1;
-  std::string out;  // stdout
-  std::string err;  // stderr
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-fs::path scratch(const std::string& name) {
-  const fs::path dir = fs::path(testing::write_temp("unused.txt", "")).parent_path() / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-// Runs a shell command with stdout and stderr captured in files beside `dir`.
-Ran shell(const std::string& command, const fs::path& dir) {
-  const fs::path out = dir / "cmd.stdout";
-  const fs::path err = dir / "cmd.stderr";
-  const std::string full = command + " >" + out.string() + " 2>" + err.string();
-  const int raw = std::system(full.c_str());
-  return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, slurp(out), slurp(err)};
-}
+using testing::Ran;
+using testing::scratch;
+using testing::shell;
+using testing::slurp;
 
 std::string chromium_path() {
   for (const char* name : {"chromium", "chromium-browser"}) {
