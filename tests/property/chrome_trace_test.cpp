@@ -3,9 +3,12 @@
 // another and add up to its busy time, counters stay within capacity, a window shows only what
 // overlaps it (cut at its edges), and bad windows are errors that say what would be valid.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
@@ -557,6 +560,34 @@ TEST(ChromeTrace, BadWindowsSayWhatIsValid) {
       EXPECT_NE(msg.find("expected START:END in seconds"), std::string::npos) << msg;
     }
   }
+}
+
+std::pair<int, std::string> run_cli(const std::string& args) {
+  const std::string cmd = std::string(SERVESIM_BINARY) + " run " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[512];
+  while (p && fgets(buf, sizeof buf, p)) out += buf;
+  const int status = p ? pclose(p) : -1;
+  return {WEXITSTATUS(status), out};
+}
+
+TEST(ChromeTrace, CliWritesTheTraceAndRejectsAWindowWithoutIt) {
+  const std::string scenario = testing::write_temp("cli_trace.toml", kScenario);
+  const std::string file = testing::write_temp("cli_trace.json", "");
+  const auto [rc, out] = run_cli(scenario + " --trace " + file + " --trace-window 1:2");
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("wrote " + file), std::string::npos) << out;
+  std::ifstream in(file);
+  const json doc = json::parse(in);
+  EXPECT_GT(doc["traceEvents"].size(), 10u);
+
+  const auto [rc2, out2] = run_cli(scenario + " --trace-window 1:2");
+  EXPECT_EQ(rc2, 2);
+  EXPECT_NE(out2.find("error: --trace-window needs --trace FILE"), std::string::npos) << out2;
+  const auto [rc3, out3] = run_cli(scenario + " --trace " + file + " --trace-window 2:1");
+  EXPECT_EQ(rc3, 2);
+  EXPECT_NE(out3.find("error: --trace-window \"2:1\""), std::string::npos) << out3;
 }
 
 }  // namespace
