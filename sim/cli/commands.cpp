@@ -17,16 +17,22 @@
 #include "sim/metrics/summary.hpp"
 #include "sim/policies/registry.hpp"
 #include "sim/report/html_report.hpp"
+#include "sim/report/chrome_trace.hpp"
 #include "sim/report/report.hpp"
 #include "sim/simulator.hpp"
 
 namespace servesim::cli {
 
 int run_command(const RunArgs& args) {
+  if (!args.trace_window.empty() && args.trace.empty()) {
+    throw Error("--trace-window needs --trace FILE: it bounds the trace that file receives");
+  }
+  const TraceWindow window =
+      args.trace_window.empty() ? TraceWindow{} : parse_trace_window(args.trace_window);
   const Scenario scenario =
       load_scenario(args.scenario, common_overrides(args.sets, args.seed, args.calibration));
   Simulator sim(scenario, Catalog::standard());
-  if (!args.out_dir.empty()) sim.record_iterations();
+  if (!args.out_dir.empty() || !args.trace.empty()) sim.record_iterations();
   const RunResult result = sim.run();
   const Summary summary = summarize(result);
   if (!args.out_dir.empty()) {
@@ -40,6 +46,13 @@ int run_command(const RunArgs& args) {
     write_iterations_csv(its, result);
     if (!js || !csv || !its) throw Error(fmt::format("could not write to {}", args.out_dir));
   }
+  std::int64_t trace_events = 0;
+  if (!args.trace.empty()) {
+    std::ofstream trace(args.trace, std::ios::binary);
+    if (!trace) throw Error(fmt::format("could not open {} for writing", args.trace));
+    trace_events = write_chrome_trace(trace, result, window);
+    if (!trace) throw Error(fmt::format("could not write {}", args.trace));
+  }
   if (args.json) {
     std::cout << summary_json(result, summary).dump(2) << "\n";
   } else {
@@ -48,6 +61,7 @@ int run_command(const RunArgs& args) {
       fmt::print("\nwrote {0}/summary.json, {0}/requests.csv and {0}/iterations.csv\n",
                  args.out_dir);
     }
+    if (!args.trace.empty()) fmt::print("\nwrote {} ({} trace events)\n", args.trace, trace_events);
   }
   return 0;
 }

@@ -14,6 +14,8 @@ struct RunArgs {
   bool json = false;
   std::string out_dir;
   std::string calibration;  // "" keeps the scenario's setting
+  std::string trace;         // Chrome trace file to write, or ""
+  std::string trace_window;  // "START:END" in seconds, or "" for the whole run
 };
 int run_command(const RunArgs& args);
 

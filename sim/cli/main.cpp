@@ -26,6 +26,11 @@ int dispatch(int argc, char** argv) {
   run_cmd->add_option("--calibration", run.calibration,
                       "cost parameters: auto (calibration/results/<gpu>.toml if present), none "
                       "(catalog defaults) or a calibration file");
+  run_cmd->add_option("--trace", run.trace,
+                      "write the run's timeline to this file (Chrome trace JSON: open it in "
+                      "ui.perfetto.dev or chrome://tracing)");
+  run_cmd->add_option("--trace-window", run.trace_window,
+                      "trace only START:END seconds of simulated time (10:20, 10: or :5)");
 
   StepArgs step;
   auto* step_cmd = app.add_subcommand(
