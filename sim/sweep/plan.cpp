@@ -186,7 +186,11 @@ void evaluate(const PlanSpec& spec, const Catalog& catalog, const std::vector<st
     // Fits at all? (Memory, a tp that splits the heads, a dtype the GPU has.)
     Simulator probe(load_scenario(spec.scenario, sets), catalog);
   } catch (const Error& e) {
-    c.infeasible = e.what();
+    // The scenario file is the same for every candidate: leave its name out of the reason.
+    std::string why = e.what();
+    const std::string prefix = spec.scenario + ": ";
+    if (why.rfind(prefix, 0) == 0) why.erase(0, prefix.size());
+    c.infeasible = why;
     return;
   }
   c.max_rate = search_rate(ev, spec.precision, c.missed_rate);

@@ -8,6 +8,8 @@
 #include "hardware/catalog.hpp"
 #include "sim/config/scenario.hpp"
 #include "sim/simulator.hpp"
+#include "sim/sweep/plan.hpp"
+#include "sim/sweep/sweep.hpp"
 
 namespace {
 
@@ -42,6 +44,54 @@ void BM_MillionRequestsSixteenReplicas(benchmark::State& state) {
   run_scenario(state, "bench-1m.toml");
 }
 BENCHMARK(BM_MillionRequestsSixteenReplicas)->Unit(benchmark::kSecond)->Iterations(3);
+
+std::string scenario_path(const char* file) {
+  return std::string(SERVESIM_SOURCE_DIR) + "/scenarios/" + file;
+}
+
+// A sweep of 112 points (7 rates x 4 batch caps x 4 chunk sizes of the chunked scheduler) of
+// 1,000 requests each on the quickstart model, on `range(0)` threads.
+void BM_Sweep112Points(benchmark::State& state) {
+  servesim::SweepSpec spec;
+  spec.scenario = scenario_path("quickstart.toml");
+  spec.sets = {"workload.requests=1000", "engine.scheduler=\"chunked\""};
+  for (const char* a : {"workload.rate=1:64:x2", "engine.max_num_seqs=32,64,128,256",
+                        "engine.chunk_size=256,512,1024,2048"}) {
+    spec.axes.push_back(servesim::parse_axis(a));
+  }
+  spec.jobs = static_cast<int>(state.range(0));
+  const servesim::Catalog catalog = servesim::Catalog::standard();
+  std::size_t points = 0;
+  for (auto _ : state) {
+    const servesim::SweepResult r = servesim::run_sweep(spec, catalog);
+    points += r.points.size();
+    benchmark::DoNotOptimize(r.points.data());
+  }
+  state.counters["points_per_s"] =
+      benchmark::Counter(static_cast<double>(points), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_Sweep112Points)->Arg(1)->Arg(2)->Unit(benchmark::kSecond)->Iterations(2)->UseRealTime();
+
+// The capacity plan of scenarios/plan-70b.toml: 4 GPU types x 4 tp degrees x 3 batch caps at
+// 40 requests/s, on all cores.
+void BM_Plan48Candidates(benchmark::State& state) {
+  servesim::PlanSpec spec;
+  spec.scenario = scenario_path("plan-70b.toml");
+  spec.rate = 40.0;
+  spec.slo = servesim::scenario_slo(servesim::load_scenario(spec.scenario));
+  spec.gpus = {"a100-80gb", "h100-sxm", "h200", "rtx-4090"};
+  spec.tps = {1, 2, 4, 8};
+  spec.vary = {servesim::parse_axis("engine.max_num_seqs=64,128,256")};
+  const servesim::Catalog catalog = servesim::Catalog::standard();
+  int simulations = 0;
+  for (auto _ : state) {
+    const servesim::PlanResult p = servesim::run_plan(spec, catalog);
+    simulations += p.simulations;
+    benchmark::DoNotOptimize(p.candidates.data());
+  }
+  state.counters["simulations"] = static_cast<double>(simulations) / static_cast<double>(state.iterations());
+}
+BENCHMARK(BM_Plan48Candidates)->Unit(benchmark::kSecond)->Iterations(2)->UseRealTime();
 
 }  // namespace
 
