@@ -37,6 +37,42 @@ inline const Catalog& catalog() {
   return c;
 }
 
+// A busy replica pair with few KV blocks (300 blocks of 16 tokens hold 4,800 tokens), so that
+// preemption, queueing and rejection all occur.
+inline constexpr const char* kBusyPair = R"(
+[model]
+name = "llama-3-8b"
+[hardware]
+gpu = "h100-sxm"
+[cluster]
+replicas = 2
+[engine]
+max_num_seqs = 32
+num_gpu_blocks = 300
+[workload]
+requests = 300
+arrival = "poisson"
+rate = 40
+prompt_tokens = { distribution = "lognormal", mean = 600, stddev = 500, min = 1, max = 6000 }
+output_tokens = { distribution = "uniform", min = 1, max = 400 }
+)";
+
+// One configuration of each scheduler (static rejects prompts over its 2,048 batched tokens,
+// as it cannot split them), swap preemption, and a response cache answering a fifth of the
+// requests: the variety that timeline tests run over.
+inline const std::vector<std::vector<std::string>>& scheduler_variety() {
+  static const std::vector<std::vector<std::string>> configs = {
+      {},
+      {"engine.scheduler=\"static\"", "engine.max_num_seqs=8", "engine.num_gpu_blocks=100000",
+       "engine.max_num_batched_tokens=2048"},
+      {"engine.scheduler=\"mixed\"", "engine.max_num_batched_tokens=1024"},
+      {"engine.scheduler=\"chunked\"", "engine.chunk_size=256", "engine.preemption=\"swap\""},
+      {"engine.scheduler=\"staggered\"", "engine.stagger_window_ms=10"},
+      {"cluster.response_cache_hit_rate=0.2"},
+  };
+  return configs;
+}
+
 // Runs a scenario given as TOML text, with --set style overrides.
 inline RunResult simulate(const std::string& name, const std::string& toml,
                           const std::vector<std::string>& sets = {}) {

@@ -36,7 +36,9 @@ namespace {
 // is not a terminal, so logs and pipes get no control characters.
 class ProgressBar {
  public:
-  ProgressBar() : enabled_(::isatty(STDERR_FILENO) == 1), start_(Clock::now()) {}
+  // `unit` names what is counted: "points", "candidates", ...
+  explicit ProgressBar(std::string unit)
+      : enabled_(::isatty(STDERR_FILENO) == 1), unit_(std::move(unit)), start_(Clock::now()) {}
   void update(std::size_t done, std::size_t total) {
     if (!enabled_) return;
     std::lock_guard<std::mutex> lock(mutex_);
@@ -47,14 +49,15 @@ class ProgressBar {
     const double left = done > 0 ? elapsed * static_cast<double>(total - done) / static_cast<double>(done) : 0.0;
     constexpr int kWidth = 30;
     const auto filled = static_cast<int>(kWidth * static_cast<double>(done) / static_cast<double>(total));
-    fmt::print(stderr, "\r[{:#<{}}{:<{}}] {}/{} simulations  {:.1f} s elapsed, ~{:.1f} s left ",
-               "", filled, "", kWidth - filled, done, total, elapsed, left);
+    fmt::print(stderr, "\r[{:#<{}}{:<{}}] {}/{} {}  {:.1f} s elapsed, ~{:.1f} s left ", "", filled,
+               "", kWidth - filled, done, total, unit_, elapsed, left);
     if (done == total) fmt::print(stderr, "\n");
   }
 
  private:
   using Clock = std::chrono::steady_clock;
   bool enabled_;
+  std::string unit_;
   Clock::time_point start_;
   Clock::time_point last_{};
   std::mutex mutex_;
@@ -141,7 +144,8 @@ int sweep_command(const SweepArgs& args) {
       args.out_dir.empty() ? std::filesystem::path(args.scenario).stem().string() + "-sweep"
                            : args.out_dir;
 
-  ProgressBar bar;
+  ProgressBar bar(args.seeds > 1 ? fmt::format("simulations ({} seeds a point)", args.seeds)
+                                 : std::string("points"));
   const bool show = mpi::rank() == 0;
   const SweepResult result = run_sweep(spec, Catalog::standard(), [&](std::size_t d, std::size_t t) {
     if (show) bar.update(d, t);
@@ -233,7 +237,7 @@ int plan_command(const PlanArgs& args) {
       args.out_dir.empty() ? std::filesystem::path(args.scenario).stem().string() + "-plan"
                            : args.out_dir;
 
-  ProgressBar bar;
+  ProgressBar bar("candidates");
   const auto t0 = std::chrono::steady_clock::now();
   const PlanResult plan = run_plan(spec, Catalog::standard(),
                                    [&](std::size_t d, std::size_t t) { bar.update(d, t); });

@@ -1,6 +1,7 @@
 #include "sim/report/html_report.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -99,13 +100,24 @@ std::string key_value_table(const Json& j) {
   return out + "</table></div>\n";
 }
 
+// A number written exactly in a CSV ("1951.6472355516883") shown to five significant digits
+// ("1951.6"); integers and text as they are.
+std::string readable(const std::string& cell) {
+  if (cell.find_first_of(".eE") == std::string::npos) return cell;
+  double v = 0;
+  const char* end = cell.data() + cell.size();
+  const auto r = std::from_chars(cell.data(), end, v);
+  if (r.ec != std::errc{} || r.ptr != end) return cell;
+  return fmt::format("{:.5g}", v);
+}
+
 std::string table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
   std::string out = "<div class=\"table-wrap\"><table>\n<tr>";
   for (const auto& h : header) out += "<th>" + esc(h) + "</th>";
   out += "</tr>\n";
   for (const auto& r : rows) {
     out += "<tr>";
-    for (const auto& c : r) out += "<td>" + esc(c) + "</td>";
+    for (const auto& c : r) out += "<td>" + esc(readable(c)) + "</td>";
     out += "</tr>\n";
   }
   return out + "</table></div>\n";

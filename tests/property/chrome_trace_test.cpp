@@ -25,39 +25,13 @@ namespace {
 
 using nlohmann::json;
 
-const char* kScenario = R"(
-[model]
-name = "llama-3-8b"
-[hardware]
-gpu = "h100-sxm"
-[cluster]
-replicas = 2
-[engine]
-max_num_seqs = 32
-num_gpu_blocks = 300
-[workload]
-requests = 200
-arrival = "poisson"
-rate = 40
-prompt_tokens = { distribution = "lognormal", mean = 600, stddev = 500, min = 1, max = 6000 }
-output_tokens = { distribution = "uniform", min = 1, max = 300 }
-)";
-
-// 300 blocks of 16 tokens hold 4,800 tokens, so the longest prompts may be rejected; the static
-// config rejects prompts over its 2,048 batched tokens (it cannot split them), and the last one
-// answers a fifth of the requests from the response cache.
-const std::vector<std::vector<std::string>> kConfigs = {
-    {},
-    {"engine.scheduler=\"static\"", "engine.max_num_seqs=8", "engine.num_gpu_blocks=100000",
-     "engine.max_num_batched_tokens=2048"},
-    {"engine.scheduler=\"mixed\"", "engine.max_num_batched_tokens=1024"},
-    {"engine.scheduler=\"chunked\"", "engine.chunk_size=256", "engine.preemption=\"swap\""},
-    {"engine.scheduler=\"staggered\"", "engine.stagger_window_ms=10"},
-    {"cluster.response_cache_hit_rate=0.2"},
-};
+// The busy replica pair at 200 requests; its 300 KV blocks make the longest prompts rejected.
+const char* const kScenario = testing::kBusyPair;
+const std::vector<std::vector<std::string>>& kConfigs = testing::scheduler_variety();
 
 RunResult run(const std::vector<std::string>& sets, std::uint64_t seed) {
   std::vector<std::string> all = sets;
+  all.push_back("workload.requests=200");
   all.push_back(fmt::format("seed={}", seed));
   Simulator sim(testing::scenario_from("trace", kScenario, all), testing::catalog());
   sim.record_iterations();

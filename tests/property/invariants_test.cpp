@@ -21,24 +21,7 @@ struct Config {
   std::vector<std::string> sets;
 };
 
-// A busy replica pair with few KV blocks, so that preemption, queueing and rejection all occur.
-const char* kScenario = R"(
-[model]
-name = "llama-3-8b"
-[hardware]
-gpu = "h100-sxm"
-[cluster]
-replicas = 2
-[engine]
-max_num_seqs = 32
-num_gpu_blocks = 300
-[workload]
-requests = 300
-arrival = "poisson"
-rate = 40
-prompt_tokens = { distribution = "lognormal", mean = 600, stddev = 500, min = 1, max = 6000 }
-output_tokens = { distribution = "uniform", min = 1, max = 400 }
-)";
+using testing::kBusyPair;
 
 const std::vector<Config>& configs() {
   static const std::vector<Config> c = {
@@ -74,7 +57,7 @@ const std::vector<Config>& configs() {
 RunResult run_with(const Config& c, std::uint64_t seed) {
   std::vector<std::string> sets = c.sets;
   sets.push_back(fmt::format("seed={}", seed));
-  const Scenario s = scenario_from("prop", kScenario, sets);
+  const Scenario s = scenario_from("prop", kBusyPair, sets);
   Simulator sim(s, catalog());
   return sim.run();
 }

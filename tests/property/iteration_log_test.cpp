@@ -14,36 +14,12 @@
 namespace servesim {
 namespace {
 
-const char* kScenario = R"(
-[model]
-name = "llama-3-8b"
-[hardware]
-gpu = "h100-sxm"
-[cluster]
-replicas = 2
-[engine]
-max_num_seqs = 32
-num_gpu_blocks = 300
-[workload]
-requests = 200
-arrival = "poisson"
-rate = 40
-prompt_tokens = { distribution = "lognormal", mean = 600, stddev = 500, min = 1, max = 6000 }
-output_tokens = { distribution = "uniform", min = 1, max = 300 }
-)";
-
-const std::vector<std::vector<std::string>> kConfigs = {
-    {},
-    {"engine.scheduler=\"static\"", "engine.max_num_seqs=8", "engine.num_gpu_blocks=100000"},
-    {"engine.scheduler=\"mixed\"", "engine.max_num_batched_tokens=1024"},
-    {"engine.scheduler=\"chunked\"", "engine.chunk_size=256", "engine.preemption=\"swap\""},
-    {"engine.scheduler=\"staggered\"", "engine.stagger_window_ms=10"},
-};
 
 RunResult run(const std::vector<std::string>& sets, std::uint64_t seed, bool record) {
   std::vector<std::string> all = sets;
+  all.push_back("workload.requests=200");
   all.push_back(fmt::format("seed={}", seed));
-  Simulator sim(testing::scenario_from("itlog", kScenario, all), testing::catalog());
+  Simulator sim(testing::scenario_from("itlog", testing::kBusyPair, all), testing::catalog());
   if (record) sim.record_iterations();
   return sim.run();
 }
@@ -55,11 +31,11 @@ std::string outputs(const RunResult& r) {
 }
 
 TEST(IterationLog, IsFaithfulAndChangesNothing) {
-  for (std::size_t c = 0; c < kConfigs.size(); ++c) {
+  for (std::size_t c = 0; c < testing::scheduler_variety().size(); ++c) {
     for (std::uint64_t seed = 1; seed <= 4; ++seed) {
       SCOPED_TRACE(fmt::format("config {} seed {}", c, seed));
-      const RunResult plain = run(kConfigs[c], seed, false);
-      const RunResult logged = run(kConfigs[c], seed, true);
+      const RunResult plain = run(testing::scheduler_variety()[c], seed, false);
+      const RunResult logged = run(testing::scheduler_variety()[c], seed, true);
       EXPECT_TRUE(plain.iterations.empty());
       EXPECT_EQ(outputs(plain), outputs(logged));
 

@@ -152,7 +152,9 @@ TEST(Sweep, KneeAndFrontierOfARateSweep) {
   std::size_t on = 0;
   for (std::size_t i = 0; i < r.points.size(); ++i) {
     const PointResult& p = r.points[i];
-    if (p.mean[over] > 0.0) EXPECT_FALSE(a.frontier[i]) << i;  // overloaded: never on it
+    if (p.mean[over] > 0.0) {
+      EXPECT_FALSE(a.frontier[i]) << i;  // overloaded: never on it
+    }
     if (!a.frontier[i]) continue;
     ++on;
     // No steady point is at least as fast and as productive, and strictly better in one.
