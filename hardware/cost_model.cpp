@@ -16,6 +16,30 @@ double smooth_max(double a, double b, double p) {
 
 }  // namespace
 
+int decode_kv_splits(double pairs, double keys, int sms) {
+  // FlashAttention-2's num_splits_heuristic (flash_api.cpp), with 128-key tiles (head dim
+  // <= 128): nearly a full wave of pairs needs no split; otherwise take the fewest splits
+  // whose wave efficiency is within 85% of the best, skipping split counts that give the
+  // same tiles per split as one fewer.
+  if (pairs >= 0.8 * sms) return 1;
+  const int tiles = std::max(1, static_cast<int>(std::ceil(keys / 128.0)));
+  const int most = std::min({128, sms, tiles});
+  auto tiles_per_split = [tiles](int s) { return (tiles + s - 1) / s; };
+  auto eligible = [&](int s) { return s == 1 || tiles_per_split(s) != tiles_per_split(s - 1); };
+  auto efficiency = [&](int s) {
+    const double waves = pairs * s / sms;
+    return waves / std::ceil(waves);
+  };
+  double best = 0.0;
+  for (int s = 1; s <= most; ++s) {
+    if (eligible(s)) best = std::max(best, efficiency(s));
+  }
+  for (int s = 1; s <= most; ++s) {
+    if (eligible(s) && efficiency(s) >= 0.85 * best) return s;
+  }
+  return 1;
+}
+
 StepCostModel::StepCostModel(ModelSpec model, DeviceSpec device, LinkSpec link, Parallelism par,
                              RuntimeOptions runtime, CostParams params)
     : model_(std::move(model)),
@@ -52,17 +76,30 @@ OpTime compute_op_time(const OpCost& op, const CostParams& params, double peak,
       tm = op.bytes / (bandwidth * params.memory);
       latency = params.attention_latency.value;
       break;
-    case OpClass::kAttentionDecode:
+    case OpClass::kAttentionDecode: {
       // Decode attention is bandwidth-bound; its small compute term uses the same tensor
       // efficiency as prefill attention (the same kernels' arithmetic).
       tc = op.flops / (peak * params.attention_prefill);
-    {
-      const double fill = op.blocks > 0.0 ? std::min(1.0, op.blocks / sms) : 1.0;
-      tm = op.bytes / (bandwidth * params.attention_decode * fill) *
-           (1.0 + params.attention_spread * op.spread);
-    }
-      latency = params.attention_latency.value;
+      // Thread blocks: (sequence, KV head) pairs, each split over the mean context when the
+      // pairs alone would leave multiprocessors idle; a split adds a combine kernel (a small
+      // memory-bound reduction, priced at `kernel`). Fewer blocks than multiprocessors leave
+      // the rest of the GPU's bandwidth unused; each wave of blocks costs its fixed work.
+      const double pairs = op.blocks > 0.0 ? op.blocks : sms;
+      const int splits = decode_kv_splits(pairs, op.m, sms);
+      const double blocks = pairs * splits;
+      const double waves = blocks / sms;
+      const double fill = std::min(1.0, waves);
+      // Up to one block per multiprocessor the KV cache streams at `attention_decode`; from two
+      // on at `attention_decode_waves`. Between, the time interpolates (no measurement there).
+      const double w = std::clamp(waves - 1.0, 0.0, 1.0);
+      const double per_byte =
+          (1.0 - w) / params.attention_decode + w / params.attention_decode_waves;
+      tm = op.bytes * per_byte / (bandwidth * fill) * (1.0 + params.attention_spread * op.spread);
+      latency = params.attention_decode_latency.value +
+                params.attention_decode_block.value * std::max(1.0, waves) +
+                (splits > 1 ? params.kernel.value : 0.0);
       break;
+    }
     case OpClass::kMemory:
       tm = op.bytes / (bandwidth * params.memory);
       break;

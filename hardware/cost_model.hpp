@@ -42,6 +42,10 @@ struct OpTime {
 OpTime compute_op_time(const OpCost& op, const CostParams& params, double peak, double bandwidth,
                        int sms);
 
+// KV splits per (sequence, KV head) that a FlashAttention-2 decode kernel chooses for `pairs`
+// pairs over `keys` keys each on a device of `sms` multiprocessors (1: no split).
+int decode_kv_splits(double pairs, double keys, int sms);
+
 struct StepCost {
   Seconds total;     // what the iteration takes, overhead included
   Seconds gpu;       // sum of op times

@@ -16,6 +16,7 @@ const std::vector<CostParamField>& cost_param_fields() {
       {"gemm_m_half", R::kPositive, &CostParams::gemm_m_half},
       {"attention_prefill", R::kFraction, &CostParams::attention_prefill},
       {"attention_decode", R::kFraction, &CostParams::attention_decode},
+      {"attention_decode_waves", R::kFraction, &CostParams::attention_decode_waves},
       {"memory", R::kFraction, &CostParams::memory},
       {"knee", R::kPositive, &CostParams::knee},
       {"gemm_memory", R::kFraction, &CostParams::gemm_memory},
@@ -24,6 +25,8 @@ const std::vector<CostParamField>& cost_param_fields() {
       {"kernel", R::kTime, nullptr, &CostParams::kernel},
       {"gemm_latency", R::kTime, nullptr, &CostParams::gemm_latency},
       {"attention_latency", R::kTime, nullptr, &CostParams::attention_latency},
+      {"attention_decode_latency", R::kTime, nullptr, &CostParams::attention_decode_latency},
+      {"attention_decode_block", R::kTime, nullptr, &CostParams::attention_decode_block},
       {"launch", R::kTime, nullptr, &CostParams::launch},
       {"graph_node", R::kSignedTime, nullptr, &CostParams::graph_node},
       {"step_graphs", R::kTime, nullptr, &CostParams::step_graphs},
@@ -135,6 +138,9 @@ DeviceSpec load_device_file(const std::string& path, const std::string& name) {
   // Optional refinements; without them GEMMs stream at `memory` and contexts' spread is free.
   p.gemm_memory = eff->number("gemm_memory") ? fraction(*eff, "gemm_memory") : p.memory;
   p.attention_spread = eff->number("attention_spread").value_or(0.0);
+  p.attention_decode_waves = eff->number("attention_decode_waves")
+                                 ? fraction(*eff, "attention_decode_waves")
+                                 : p.attention_decode;
   p.attention_keys_half = eff->number("attention_keys_half").value_or(0.0);
   eff->finish();
 
@@ -143,6 +149,11 @@ DeviceSpec load_device_file(const std::string& path, const std::string& name) {
   p.kernel = time_of(*ovh, "kernel");
   p.gemm_latency = ovh->raw("gemm_latency") ? time_of(*ovh, "gemm_latency") : p.kernel;
   p.attention_latency = ovh->raw("attention_latency") ? time_of(*ovh, "attention_latency") : p.kernel;
+  p.attention_decode_latency = ovh->raw("attention_decode_latency")
+                                   ? time_of(*ovh, "attention_decode_latency")
+                                   : p.attention_latency;
+  p.attention_decode_block =
+      ovh->raw("attention_decode_block") ? time_of(*ovh, "attention_decode_block") : Seconds(0.0);
   p.launch = time_of(*ovh, "launch");
   p.graph_node = Seconds(ovh->required(ovh->quantity("graph_node", Dimension::kTime, true), "graph_node"));
   p.step_graphs = time_of(*ovh, "step_graphs");

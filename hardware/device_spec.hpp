@@ -18,6 +18,9 @@ struct CostParams {
   double gemm_m_half = 64;         // rows at which GEMM compute efficiency is half of `gemm`
   double attention_prefill = 0.5;  // fraction of tensor peak in causal prefill attention
   double attention_decode = 0.75;  // fraction of memory bandwidth reading the KV cache
+  // The same when decode attention has two or more thread blocks per multiprocessor (more
+  // concurrent KV streams than one wave holds).
+  double attention_decode_waves = 0.75;
   double memory = 0.85;            // fraction of memory bandwidth in streaming kernels
   double knee = 3.0;               // exponent p of the smooth max joining compute and memory time
   double gemm_memory = 0.85;       // fraction of memory bandwidth GEMMs reach streaming weights
@@ -27,6 +30,10 @@ struct CostParams {
   Seconds kernel{3e-6};            // fixed GPU time per memory-bound kernel
   Seconds gemm_latency{3e-6};      // fixed GPU time per GEMM kernel
   Seconds attention_latency{3e-6}; // fixed GPU time per attention kernel
+  // Decode attention's own fixed costs: per kernel, and per wave of its thread blocks over the
+  // multiprocessors (loading the queries, finishing the softmax, writing the output).
+  Seconds attention_decode_latency{3e-6};
+  Seconds attention_decode_block{0.0};
   Seconds launch{5e-6};            // CPU launch cost per kernel, eager mode
   // Change in per-kernel GPU time when kernels replay from a CUDA graph instead of eager
   // launches; negative when the graph packs them closer.

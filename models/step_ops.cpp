@@ -153,8 +153,11 @@ void attention_ops(const ModelSpec& model, DType dtype, const BatchShape& s, Par
     op.kernels = layers;
     // CV^2 = n * sum(c^2) / (sum c)^2 - 1: zero when every sequence has the same context.
     op.spread = std::max(0.0, n * s.decode_ctx_sq / (s.decode_ctx * s.decode_ctx) - 1.0);
-    // One block per sequence and KV head, and per 256-key split of long contexts.
-    op.blocks = n * kv_heads_per_gpu(model, par) * std::max(1.0, s.decode_ctx / n / 256.0);
+    // The kernel works on (sequence, KV head) pairs, the query heads of a KV head together;
+    // how it splits long contexts across more thread blocks depends on the device
+    // (compute_op_time).
+    op.blocks = n * kv_heads_per_gpu(model, par);
+    op.m = s.decode_ctx / n;
     out.push_back(op);
   }
 }

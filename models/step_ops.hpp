@@ -32,9 +32,11 @@ struct OpCost {
   double bytes = 0.0;    // device-memory traffic per GPU; for collectives, the message size
   double kernels = 0.0;  // kernel launches (one per layer for per-layer ops)
   double m = 0.0;        // GEMM rows per kernel (tokens, or tokens per expert for MoE);
-                         // prefill attention: keys per query (scored pairs / new tokens)
+                         // prefill attention: keys per query (scored pairs / new tokens);
+                         // decode attention: mean keys per sequence
   double spread = 0.0;   // decode attention: squared coefficient of variation of the contexts
-  double blocks = 0.0;   // prefill attention: thread blocks per kernel (0: enough to fill the GPU)
+  double blocks = 0.0;   // prefill attention: thread blocks per kernel (0: enough to fill the GPU);
+                         // decode attention: (sequence, KV head) pairs, before any KV split
 };
 
 // All ops of one iteration, written to `out` (cleared first). They fall in three groups that

@@ -36,7 +36,7 @@ std::vector<Sample> memory_samples(const std::string& dir) {
     const CsvTable t = table(dir, file);
     for (std::size_t i = 0; i < t.rows(); ++i) {
       if (t.text(i, "mode") != "cold") continue;  // buffers rotated past the L2 cache
-      out.push_back({memory_op(file, t.number(i, "bytes"), 1), t.number(i, "time_us") * 1e-6});
+      out.push_back({memory_op(file, t.number(i, "bytes"), 1), t.number(i, "time_us") * 1e-6, {}});
     }
   }
   return out;
@@ -48,7 +48,7 @@ std::vector<Sample> gemm_samples(const std::string& dir) {
   for (std::size_t i = 0; i < t.rows(); ++i) {
     if (t.text(i, "dtype") != "bf16" || t.text(i, "status") != "ok") continue;
     out.push_back({gemm_op("gemm", t.number(i, "M"), t.number(i, "K"), t.number(i, "N"), 1, 2.0),
-                   t.number(i, "time_us") * 1e-6});
+                   t.number(i, "time_us") * 1e-6, {}});
   }
   return out;
 }
@@ -78,13 +78,29 @@ OpCost attention_op(const CsvTable& t, std::size_t i) {
   return ops.front();
 }
 
+// Copies the benchmark's decode path makes around the kernel. With one query per sequence and
+// several query heads per KV head, FlashAttention-2's varlen entry point folds the query heads
+// of a KV head into the query length: q [B, kv * g, d] is reshaped to [B * g, kv, d], which
+// PyTorch can only do as a copy when B > 1 and kv > 1, and the output is copied back the same
+// way. (With B = 1 or one KV head both are views: the measured times show no such step.)
+// A serving engine's batched decode through the dense or paged entry point has no such copies.
+std::vector<OpCost> decode_copies(const CsvTable& t, std::size_t i) {
+  const double batch = t.number(i, "batch");
+  const double heads = t.number(i, "heads");
+  if (batch <= 1.0 || t.number(i, "kv_heads") <= 1.0) return {};
+  // Each copy reads and writes batch x heads x head_dim bf16 values.
+  const double bytes = 2.0 * batch * heads * t.number(i, "head_dim") * 2.0;
+  return {memory_op("decode_q_copy", bytes, 1), memory_op("decode_out_copy", bytes, 1)};
+}
+
 // Attention rows of one kind: decode (one query per sequence) or prefill (full and chunked).
 std::vector<Sample> attention_samples(const std::string& dir, bool decode) {
   std::vector<Sample> out;
   const CsvTable t = table(dir, "attention.csv");
   for (std::size_t i = 0; i < t.rows(); ++i) {
     if ((t.text(i, "phase") == "decode") != decode) continue;
-    out.push_back({attention_op(t, i), t.number(i, "time_us") * 1e-6});
+    out.push_back({attention_op(t, i), t.number(i, "time_us") * 1e-6,
+                   decode ? decode_copies(t, i) : std::vector<OpCost>{}});
   }
   return out;
 }
@@ -221,7 +237,10 @@ Calibration calibrate(const std::string& dir, const DeviceSpec& gpu, const std::
   const std::vector<Param> prefill = {Param::kAttentionPrefill, Param::kAttentionKeysHalf,
                                       Param::kAttentionLatency};
   record("attention_prefill", fit_params(attention_samples(dir, false), rates, p, prefill), prefill);
-  const std::vector<Param> decode = {Param::kAttentionDecode, Param::kAttentionSpread};
+  const std::vector<Param> decode = {Param::kAttentionDecode, Param::kAttentionDecodeWaves,
+                                     Param::kAttentionSpread,
+                                     Param::kAttentionDecodeLatency,
+                                     Param::kAttentionDecodeBlock};
   record("attention_decode", fit_params(attention_samples(dir, true), rates, p, decode), decode);
 
   launch_params(dir, p, log);
@@ -252,6 +271,7 @@ Calibration derive(const Calibration& fitted, const DeviceSpec& source, const De
   p.gemm_memory = transfer(f.gemm_memory, s.memory, t.memory);
   p.attention_prefill = transfer(f.attention_prefill, s.attention_prefill, t.attention_prefill);
   p.attention_decode = transfer(f.attention_decode, s.memory, t.memory);
+  p.attention_decode_waves = transfer(f.attention_decode_waves, s.memory, t.memory);
   out.residuals.clear();
   out.provenance = {{"gpu", target.description},
                     {"catalog_gpu", target.name},

@@ -25,6 +25,9 @@ const CostParamField& field(Param p) {
     case Param::kAttentionLatency: return cost_param_field("attention_latency");
     case Param::kAttentionSpread: return cost_param_field("attention_spread");
     case Param::kAttentionKeysHalf: return cost_param_field("attention_keys_half");
+    case Param::kAttentionDecodeLatency: return cost_param_field("attention_decode_latency");
+    case Param::kAttentionDecodeBlock: return cost_param_field("attention_decode_block");
+    case Param::kAttentionDecodeWaves: return cost_param_field("attention_decode_waves");
   }
   throw std::logic_error("unknown fit parameter");
 }
@@ -46,6 +49,14 @@ double from_free(Param p, double z) {
 void set(CostParams& c, Param p, double v) { field(p).set(c, v); }
 double get(const CostParams& c, Param p) { return field(p).get(c); }
 
+double predicted(const Sample& s, const Rates& rates, const CostParams& params) {
+  double t = compute_op_time(s.op, params, rates.peak_flops, rates.bandwidth, rates.sms).time.value;
+  for (const OpCost& op : s.also) {
+    t += compute_op_time(op, params, rates.peak_flops, rates.bandwidth, rates.sms).time.value;
+  }
+  return t;
+}
+
 }  // namespace
 
 std::string param_name(Param p) { return field(p).key; }
@@ -55,8 +66,7 @@ std::vector<double> relative_errors(const std::vector<Sample>& samples, const Ra
   std::vector<double> out;
   out.reserve(samples.size());
   for (const Sample& s : samples) {
-    const double pred = compute_op_time(s.op, params, rates.peak_flops, rates.bandwidth, rates.sms).time.value;
-    out.push_back((pred - s.seconds) / s.seconds);
+    out.push_back((predicted(s, rates, params) - s.seconds) / s.seconds);
   }
   return out;
 }
@@ -69,9 +79,11 @@ FitOutcome fit_params(const std::vector<Sample>& samples, const Rates& rates,
   if (samples.empty()) return out;
   Eigen::VectorXd x0(static_cast<Eigen::Index>(free.size()));
   for (std::size_t i = 0; i < free.size(); ++i) {
-    // A parameter at zero (no effect) starts from a small positive value so it can grow.
+    // A parameter at zero (no effect) starts from a small positive value so it can grow:
+    // 1 us for times, 0.1 otherwise.
     const double v = get(start, free[i]);
-    x0[static_cast<Eigen::Index>(i)] = to_free(free[i], v > 0.0 ? v : 0.1);
+    const double small = field(free[i]).is_time() ? 1e-6 : 0.1;
+    x0[static_cast<Eigen::Index>(i)] = to_free(free[i], v > 0.0 ? v : small);
   }
   auto params_at = [&](const Eigen::VectorXd& x) {
     CostParams c = start;
@@ -82,8 +94,7 @@ FitOutcome fit_params(const std::vector<Sample>& samples, const Rates& rates,
     const CostParams c = params_at(x);
     r.resize(static_cast<Eigen::Index>(samples.size()));
     for (std::size_t i = 0; i < samples.size(); ++i) {
-      const double pred = compute_op_time(samples[i].op, c, rates.peak_flops, rates.bandwidth, rates.sms).time.value;
-      r[static_cast<Eigen::Index>(i)] = std::log(pred / samples[i].seconds);
+      r[static_cast<Eigen::Index>(i)] = std::log(predicted(samples[i], rates, c) / samples[i].seconds);
     }
   };
   const LeastSquaresResult res =

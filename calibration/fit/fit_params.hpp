@@ -14,6 +14,9 @@ namespace servesim::fit {
 struct Sample {
   OpCost op;
   double seconds = 0.0;  // measured
+  // Other kernels the measurement includes but a serving step does not (priced with the same
+  // parameters, none of them fitted with `op`).
+  std::vector<OpCost> also;
 };
 
 enum class Param {
@@ -29,6 +32,9 @@ enum class Param {
   kAttentionLatency,
   kAttentionSpread,
   kAttentionKeysHalf,
+  kAttentionDecodeLatency,
+  kAttentionDecodeBlock,
+  kAttentionDecodeWaves,
 };
 std::string param_name(Param p);
 

@@ -110,6 +110,76 @@ TEST(FitParams, RecoversMemoryEfficiencyAndKernelLatency) {
   EXPECT_NEAR(f.params.kernel.value, 4.5e-6, 0.3e-6);
 }
 
+TEST(DecodeKvSplits, FollowFlashAttentionsHeuristicOn132Sms) {
+  // 8 (sequence, KV head) pairs over 8192 keys = 64 tiles of 128: 16 splits make 128 blocks,
+  // 128/132 = 0.97 of a wave; 14 and 15 give the same 5 tiles per split as 13 and 14 and
+  // 13 is below 85% of the best (104/132 = 0.79), so 16 is the fewest eligible within 85%.
+  EXPECT_EQ(decode_kv_splits(8, 8192, 132), 16);
+  // 128 keys are one tile: nothing to split.
+  EXPECT_EQ(decode_kv_splits(8, 128, 132), 1);
+  // 64 pairs: 2 splits fill 128 of 132 multiprocessors.
+  EXPECT_EQ(decode_kv_splits(64, 4096, 132), 2);
+  // 106 pairs >= 0.8 * 132 = 105.6 fill the GPU without splitting.
+  EXPECT_EQ(decode_kv_splits(106, 8192, 132), 1);
+}
+
+// Decode attention kernels over the benchmark's grid (batch 1..256 x context 128..8192, 1 and
+// 8 KV heads, even and uneven contexts) timed by the model with `p`, times lognormal noise.
+std::vector<Sample> decode_samples(const CostParams& p, double noise, std::uint64_t seed) {
+  RandomStream rng(seed, "fit-noise");
+  std::vector<Sample> out;
+  for (int kv : {1, 8}) {
+    for (double batch = 1; batch <= 256; batch *= 2) {
+      for (double ctx = 128; ctx <= 8192; ctx *= 2) {
+        for (double cv2 : {0.0, 0.1875}) {
+          Sample s;
+          s.op.cls = OpClass::kAttentionDecode;
+          s.op.kernels = 1;
+          s.op.flops = 4.0 * 4 * kv * 128 * batch * ctx;
+          s.op.bytes = (2.0 * batch * ctx * kv * 128 + 2.0 * batch * 4 * kv * 128) * 2;
+          s.op.blocks = batch * kv;
+          s.op.m = ctx;
+          s.op.spread = cv2;
+          s.seconds = compute_op_time(s.op, p, kPeak, kBandwidth, 132).time.value *
+                      std::exp(rng.normal(0.0, noise));
+          out.push_back(s);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+TEST(FitParams, RecoversDecodeAttentionTermsFromNoisySyntheticData) {
+  CostParams t = truth();
+  t.attention_decode = 0.90;
+  t.attention_decode_waves = 0.77;
+  t.attention_spread = 1.6;
+  t.attention_decode_latency = microseconds(6.3);
+  t.attention_decode_block = microseconds(1.7);
+  const std::vector<Sample> samples = decode_samples(t, 0.02, 5);
+  CostParams start = t;  // the stages before fixed kernel, memory and attention_prefill
+  start.attention_decode = 0.6;
+  start.attention_decode_waves = 0.6;
+  start.attention_spread = 0.5;
+  start.attention_decode_latency = microseconds(10.0);
+  start.attention_decode_block = microseconds(0.0);
+  const FitOutcome f = fit_params(samples, kRates, start,
+                                  {Param::kAttentionDecode, Param::kAttentionDecodeWaves,
+                                   Param::kAttentionSpread, Param::kAttentionDecodeLatency,
+                                   Param::kAttentionDecodeBlock});
+  EXPECT_TRUE(f.converged);
+  // 252 points with 2% noise. One-wave points (at most 132 blocks) fix attention_decode,
+  // many-wave ones attention_decode_waves, the uneven half the spread, and short contexts
+  // the fixed times (per kernel, and per wave at batch 256 x 8 KV heads = 15.5 waves).
+  EXPECT_NEAR(f.params.attention_decode, 0.90, 0.90 * 0.02);
+  EXPECT_NEAR(f.params.attention_decode_waves, 0.77, 0.77 * 0.02);
+  EXPECT_NEAR(f.params.attention_spread, 1.6, 1.6 * 0.10);
+  EXPECT_NEAR(f.params.attention_decode_latency.value, 6.3e-6, 6.3e-6 * 0.10);
+  EXPECT_NEAR(f.params.attention_decode_block.value, 1.7e-6, 1.7e-6 * 0.15);
+  EXPECT_NEAR(f.rms_relative, 0.02, 0.005);
+}
+
 TEST(FitParams, NoiselessDataIsFitExactly) {
   const std::vector<Sample> samples = gemm_samples(truth(), 0.0, 1);
   CostParams start = truth();
