@@ -1,7 +1,9 @@
 #include "hardware/calibration.hpp"
 
+#include <charconv>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include <fmt/format.h>
 #include <fmt/ostream.h>
@@ -10,6 +12,75 @@
 #include "sim/core/toml_reader.hpp"
 
 namespace servesim {
+namespace {
+
+// "n8" -> 8: the GPU count of a [collectives.<collective>.n<GPUs>] table.
+int gpus_of(const std::string& key, const TableReader& parent) {
+  int n = 0;
+  bool ok = key.size() > 1 && key[0] == 'n';
+  if (ok) {
+    const auto r = std::from_chars(key.data() + 1, key.data() + key.size(), n);
+    ok = r.ec == std::errc{} && r.ptr == key.data() + key.size() && n >= 2 && n <= 1024;
+  }
+  if (!ok) {
+    throw Error(fmt::format("{}: \"{}\" is not a GPU count: name each table n<GPUs> with GPUs "
+                            "from 2 to 1024, e.g. n8",
+                            parent.location_of(key), parent.key_path(key)));
+  }
+  return n;
+}
+
+CollectiveFit read_collective_fit(TableReader& e) {
+  CollectiveFit f;
+  f.latency = Seconds(e.required(e.quantity("latency", Dimension::kTime), "latency"));
+  f.latency_eager = Seconds(e.required(e.quantity("latency_eager", Dimension::kTime), "latency_eager"));
+  f.bus_bandwidth = BytesPerSecond(
+      e.required(e.quantity("bus_bandwidth", Dimension::kBandwidth), "bus_bandwidth"));
+  if (!(f.bus_bandwidth.value > 0.0)) {
+    throw Error(fmt::format("{}: \"{}\" must be positive", e.location_of("bus_bandwidth"),
+                            e.key_path("bus_bandwidth")));
+  }
+  f.rms_relative = e.number("rms_relative").value_or(0.0);
+  f.points = static_cast<int>(e.integer("points").value_or(0));
+  if (f.rms_relative < 0.0 || f.points < 0) {
+    throw Error(fmt::format("{}: rms_relative and points must be zero or more", e.location()));
+  }
+  e.finish();
+  return f;
+}
+
+// [collectives] link = "<catalog link>", then [collectives.<collective>.n<GPUs>] tables.
+CollectiveTable read_collectives(TableReader& r, const toml::table& raw) {
+  CollectiveTable out;
+  out.link = r.required(r.string("link"), "link");
+  for (const auto& [k, v] : raw) {
+    const std::string name(k.str());
+    if (name == "link") continue;
+    const auto c = parse_collective(name);
+    if (!c) {
+      std::vector<std::string> valid = {"link"};
+      for (Collective x : all_collectives()) valid.push_back(collective_name(x));
+      throw Error(fmt::format("{}: unknown key \"{}\"; valid keys are: {}", r.location_of(name),
+                              r.key_path(name), join(valid)));
+    }
+    auto by_gpus = r.table(name);
+    for (const auto& [gk, gv] : *v.as_table()) {
+      const std::string key(gk.str());
+      const int gpus = gpus_of(key, *by_gpus);
+      auto entry = by_gpus->table(key);
+      if (*c == Collective::kSendRecv && gpus != 2) {
+        throw Error(fmt::format("{}: send_recv is measured between two GPUs: use n2",
+                                by_gpus->location_of(key)));
+      }
+      out.fits[CollectiveKey{*c, gpus}] = read_collective_fit(*entry);
+    }
+    by_gpus->finish();
+  }
+  r.finish();
+  return out;
+}
+
+}  // namespace
 
 Calibration load_calibration(const std::string& path) {
   const toml::table t = parse_toml_file(path);
@@ -55,6 +126,9 @@ Calibration load_calibration(const std::string& path) {
     }
     res->finish();
   }
+  if (auto coll = r.table("collectives")) {
+    c.collectives = read_collectives(*coll, *t["collectives"].as_table());
+  }
   r.finish();
   return c;
 }
@@ -83,6 +157,18 @@ void write_calibration(const std::string& path, const Calibration& c) {
   for (const auto& [k, v] : c.residuals) {
     fmt::print(out, "{} = {{ rms_relative = {:.4f}, points = {} }}\n", k, v.rms_relative, v.points);
   }
+  if (!c.collectives.empty()) {
+    fmt::print(out, "\n# One collective of S bytes over n GPUs: latency (graph replay) or latency_eager,\n"
+                    "# plus factor * S / bus_bandwidth (docs/calibration.md, collectives stage).\n");
+    fmt::print(out, "[collectives]\nlink = \"{}\"\n", c.collectives.link);
+    for (const auto& [key, f] : c.collectives.fits) {
+      fmt::print(out, "\n[collectives.{}.n{}]\n", collective_name(key.collective), key.gpus);
+      fmt::print(out, "latency = \"{:.4g} us\"\n", to_us(f.latency));
+      fmt::print(out, "latency_eager = \"{:.4g} us\"\n", to_us(f.latency_eager));
+      fmt::print(out, "bus_bandwidth = \"{:.5g} GB/s\"\n", f.bus_bandwidth.value / 1e9);
+      fmt::print(out, "rms_relative = {:.4f}\npoints = {}\n", f.rms_relative, f.points);
+    }
+  }
   if (!out) throw Error(fmt::format("cannot write calibration file {}", path));
 }
 
@@ -110,6 +196,7 @@ CalibrationChoice choose_calibration(const std::string& setting, const Catalog& 
   const Calibration c = load_calibration(path);
   choice.params = c.params;
   choice.path = path;
+  choice.collectives = c.collectives;
   auto get = [&](const char* k) {
     auto it = c.provenance.find(k);
     return it == c.provenance.end() ? std::string("?") : it->second;
@@ -123,6 +210,14 @@ CalibrationChoice choose_calibration(const std::string& setting, const Catalog& 
   } else {
     choice.description = fmt::format("{} (fitted on {}, driver {}, {})", shown, get("gpu"),
                                      get("driver"), get("date"));
+  }
+  if (!c.collectives.empty()) {
+    std::set<int> counts;
+    for (const auto& [key, f] : c.collectives.fits) counts.insert(key.gpus);
+    std::vector<std::string> n;
+    for (int g : counts) n.push_back(std::to_string(g));
+    choice.description += fmt::format("; collectives measured on {} at {} GPUs",
+                                      c.collectives.link, join(n, "/"));
   }
   return choice;
 }

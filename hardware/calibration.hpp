@@ -8,6 +8,7 @@
 #include <string>
 
 #include "hardware/catalog.hpp"
+#include "hardware/collectives.hpp"
 #include "hardware/device_spec.hpp"
 
 namespace servesim {
@@ -23,10 +24,12 @@ struct Calibration {
   // gpu (as the driver names it), catalog_gpu, driver, cuda, date, commit, data, ...
   std::map<std::string, std::string> provenance;
   std::map<std::string, FitResidual> residuals;  // by parameter group (gemm, memory, ...)
+  // Collectives measured on several GPUs ([collectives], optional); empty when none were.
+  CollectiveTable collectives;
 };
 
-// Reads a calibration file; every parameter must be present and valid. Errors name
-// file:line:col and the key.
+// Reads a calibration file; every parameter must be present and valid, and so must every
+// entry of the optional [collectives] tables. Errors name file:line:col and the key.
 Calibration load_calibration(const std::string& path);
 void write_calibration(const std::string& path, const Calibration& c);
 
@@ -36,6 +39,7 @@ struct CalibrationChoice {
   CostParams params;
   std::string description;  // one line for reports
   std::string path;         // "" when none
+  CollectiveTable collectives;  // measured collectives, for LinkSpec::measured
 };
 CalibrationChoice choose_calibration(const std::string& setting, const Catalog& catalog,
                                      const DeviceSpec& gpu);

@@ -119,16 +119,17 @@ OpTime StepCostModel::time_op(const OpCost& op, bool graphs) const {
     return compute_op_time(op, params_, peak_.value, device_.memory_bandwidth.value,
                            device_.sm_count);
   }
-  // Ring algorithms (nccl-tests PERFORMANCE.md): all-reduce moves 2(n-1)/n of the message
-  // over each GPU's link, all-gather (n-1)/n.
+  // One op stands for `kernels` collectives of bytes / kernels each, so the sum of their
+  // times is kernels * latency + factor * bytes / bus bandwidth (hardware/collectives.hpp).
   OpTime t;
   t.op = op;
-  const double n = par_.tp;
-  const double factor = (op.cls == OpClass::kAllReduce ? 2.0 : 1.0) * (n - 1.0) / n;
-  const double latency = graphs ? link_.latency.value : link_.latency_eager.value;
-  const double tm = factor * op.bytes / (link_.bandwidth.value * link_.bus_efficiency);
+  const Collective c =
+      op.cls == OpClass::kAllReduce ? Collective::kAllReduce : Collective::kAllGather;
+  const CollectiveFit f = collective_params(link_, c, par_.tp);
+  const double tm = bus_factor(c, par_.tp) * op.bytes / f.bus_bandwidth.value;
+  const Seconds latency = graphs ? f.latency : f.latency_eager;
   t.memory_time = Seconds(tm);
-  t.time = Seconds(tm + op.kernels * latency);
+  t.time = Seconds(tm) + op.kernels * latency;
   return t;
 }
 

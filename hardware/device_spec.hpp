@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "hardware/collectives.hpp"
 #include "models/model_spec.hpp"
 #include "sim/core/units.hpp"
 
@@ -94,6 +95,9 @@ struct LinkSpec {
   double bus_efficiency = 0.8;
   Seconds latency;        // base cost of one collective under CUDA graphs
   Seconds latency_eager;  // same, launched eagerly
+  // Collectives measured on this link (a calibration's [collectives]); empty when none were.
+  // They replace the ring model above for the collectives and GPU counts they cover.
+  CollectiveTable measured;
 };
 
 DeviceSpec load_device_file(const std::string& path, const std::string& name);

@@ -16,6 +16,7 @@ RunSetup prepare(const Scenario& s, const Catalog& catalog) {
   setup.link = catalog.link(s.interconnect.empty() ? setup.gpu.interconnect : s.interconnect);
   const CalibrationChoice cal = choose_calibration(s.calibration, catalog, setup.gpu);
   setup.params = cal.params;
+  setup.link.measured = cal.collectives;  // used only when measured on this link
   setup.calibration = cal.description;
   setup.gpu.peak_for(s.dtype);  // fails early when the GPU lacks the dtype
 

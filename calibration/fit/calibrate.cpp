@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "sim/core/csv_table.hpp"
+#include "calibration/fit/fit_collectives.hpp"
 #include "calibration/fit/fit_params.hpp"
 #include "hardware/catalog.hpp"
 #include "hardware/cost_model.hpp"
@@ -204,6 +205,17 @@ void sustained_params(const std::string& dir, const Rates& rates, CostParams& p,
   }
 }
 
+// Collectives on several GPUs, when the multi-GPU campaign (run_multi_gpu.sh) measured them.
+CollectiveTable collectives_stage(const std::string& dir, const DeviceSpec& gpu,
+                                  std::vector<std::string>& log) {
+  const fs::path path = fs::path(dir) / "collectives.csv";
+  if (!fs::exists(path)) {
+    log.push_back("collectives: no collectives.csv; tensor-parallel steps use the catalog link model");
+    return {};
+  }
+  return fit_collectives(read_collective_samples(path.string()), gpu.interconnect, log);
+}
+
 std::string meta(const std::string& dir, const char* column) {
   const CsvTable t = table(dir, "gemm.csv");
   return t.rows() ? t.text(0, column) : std::string("?");
@@ -246,6 +258,7 @@ Calibration calibrate(const std::string& dir, const DeviceSpec& gpu, const std::
   launch_params(dir, p, log);
   sustained_params(dir, rates, p, log);
   c.params = p;
+  c.collectives = collectives_stage(dir, gpu, log);
   c.provenance = {{"gpu", meta(dir, "gpu")},
                   {"catalog_gpu", gpu.name},
                   {"driver", meta(dir, "driver")},
@@ -254,6 +267,12 @@ Calibration calibrate(const std::string& dir, const DeviceSpec& gpu, const std::
                   {"date", meta(dir, "date_utc")},
                   {"data", dir},
                   {"commit", commit.empty() ? "unknown" : commit}};
+  if (!c.collectives.empty()) {
+    const CsvTable t = CsvTable::read((fs::path(dir) / "collectives.csv").string());
+    c.provenance["collectives"] = fmt::format("collectives.csv: {} GPUs, NCCL {}, {}",
+                                              t.text(0, "gpu"), t.text(0, "nccl"),
+                                              t.text(0, "date_utc"));
+  }
   return c;
 }
 
@@ -273,6 +292,7 @@ Calibration derive(const Calibration& fitted, const DeviceSpec& source, const De
   p.attention_decode = transfer(f.attention_decode, s.memory, t.memory);
   p.attention_decode_waves = transfer(f.attention_decode_waves, s.memory, t.memory);
   out.residuals.clear();
+  out.collectives = {};  // measured on the source's link, not the target's
   out.provenance = {{"gpu", target.description},
                     {"catalog_gpu", target.name},
                     {"derived_from", fitted.path.empty() ? source.name : fitted.path},
@@ -284,7 +304,8 @@ Calibration derive(const Calibration& fitted, const DeviceSpec& source, const De
 }
 
 std::vector<StepPoint> validate_steps(const std::string& csv_path, const DeviceSpec& gpu,
-                                      const CostParams& params) {
+                                      const CostParams& params,
+                                      const CollectiveTable& collectives) {
   const CsvTable t = CsvTable::read(csv_path);
   const Catalog catalog = Catalog::standard();
   std::vector<StepPoint> out;
@@ -295,6 +316,8 @@ std::vector<StepPoint> validate_steps(const std::string& csv_path, const DeviceS
     pt.mode = t.text(i, "mode");
     pt.batch = static_cast<int>(t.number(i, "batch"));
     pt.length = static_cast<int>(t.number(i, "seq_or_ctx"));
+    // Tensor-parallel steps (llama_step_tp.py) name their GPU count; single-GPU files do not.
+    pt.tp = t.has_column("tp") ? static_cast<int>(t.number(i, "tp")) : 1;
     // The measured step: synchronised wall time around it, as an engine waits for it.
     pt.measured_ms = t.number(i, "wall_ms");
     // Labels are a catalog name, then "-<n>l" when cut to fewer layers (the file's layer
@@ -318,7 +341,9 @@ std::vector<StepPoint> validate_steps(const std::string& csv_path, const DeviceS
     rt.cuda_graphs = pt.mode == "graph";
     rt.graph_max_batch = 1 << 30;  // the script captures whatever batch it times,
     rt.graph_prefill = true;       // prefill included
-    const StepCostModel cost(m, gpu, catalog.link(gpu.interconnect), Parallelism{1}, rt, params);
+    LinkSpec link = catalog.link(gpu.interconnect);
+    link.measured = collectives;
+    const StepCostModel cost(m, gpu, link, Parallelism{pt.tp}, rt, params);
     pt.predicted_ms = to_ms(cost.breakdown(s).total);
     out.push_back(pt);
   }

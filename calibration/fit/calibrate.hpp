@@ -29,14 +29,18 @@ struct StepPoint {
   std::string mode;   // eager | graph
   int batch = 0;
   int length = 0;  // prompt length (prefill) or cached context (decode)
+  int tp = 1;      // GPUs of the tensor-parallel group
   double measured_ms = 0.0;
   double predicted_ms = 0.0;
   double error() const { return (predicted_ms - measured_ms) / measured_ms; }
 };
 
-// Predicts each row of a llama_step.csv (calibration/validation/llama_step.py) with `params`
-// and returns predicted against measured. Models are the catalog's, with the file's layer count.
+// Predicts each row of a llama_step.csv (calibration/validation/llama_step.py) or a
+// llama_step_tp.csv (llama_step_tp.py, with a `tp` column) with `params`, and the
+// `collectives` when they were measured on the GPU's link, and returns predicted against
+// measured. Models are the catalog's, with the file's layer count.
 std::vector<StepPoint> validate_steps(const std::string& csv_path, const DeviceSpec& gpu,
-                                      const CostParams& params);
+                                      const CostParams& params,
+                                      const CollectiveTable& collectives = {});
 
 }  // namespace servesim::fit

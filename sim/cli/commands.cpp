@@ -128,6 +128,7 @@ int step_command(const StepArgs& args) {
   rt.dtype = parse_dtype(args.dtype, "--dtype");
   rt.cuda_graphs = args.cuda_graphs == "on";
   const CalibrationChoice cal = choose_calibration(args.calibration, catalog, gpu);
+  link.measured = cal.collectives;  // used only when measured on this link
   const StepCostModel cost(model, gpu, link, Parallelism{args.tp}, rt, cal.params);
   const StepCost c = cost.breakdown(shape);
   if (args.json) {
@@ -198,20 +199,23 @@ int validate_command(const ValidateArgs& args) {
   const Catalog catalog = Catalog::standard();
   const DeviceSpec gpu = catalog.gpu(args.gpu);
   const CalibrationChoice cal = choose_calibration(args.calibration, catalog, gpu);
-  const auto points = fit::validate_steps(args.steps, gpu, cal.params);
+  const auto points = fit::validate_steps(args.steps, gpu, cal.params, cal.collectives);
   fmt::print("calibration {}\n\n", cal.description);
   if (!args.out.empty()) {
     std::ofstream out(args.out);
-    out << "model,phase,mode,batch,length,measured_ms,predicted_ms,error_pct\n";
+    out << "model,phase,mode,batch,length,measured_ms,predicted_ms,error_pct,tp\n";
     for (const auto& p : points) {
-      fmt::print(out, "{},{},{},{},{},{:.4f},{:.4f},{:.2f}\n", p.model, p.phase, p.mode, p.batch,
-                 p.length, p.measured_ms, p.predicted_ms, 100.0 * p.error());
+      fmt::print(out, "{},{},{},{},{},{:.4f},{:.4f},{:.2f},{}\n", p.model, p.phase, p.mode,
+                 p.batch, p.length, p.measured_ms, p.predicted_ms, 100.0 * p.error(), p.tp);
     }
     if (!out) throw Error(fmt::format("could not write {}", args.out));
   }
   // Absolute percentage errors by (model, phase, mode): median, P90 and the worst point.
   std::map<std::string, std::vector<const fit::StepPoint*>> groups;
-  for (const auto& p : points) groups[p.model + " " + p.phase + " " + p.mode].push_back(&p);
+  for (const auto& p : points) {
+    const std::string tp = p.tp > 1 ? fmt::format(" tp{}", p.tp) : "";
+    groups[p.model + tp + " " + p.phase + " " + p.mode].push_back(&p);
+  }
   fmt::print("{:<30}{:>5}{:>10}{:>10}   {}\n", "group", "n", "median", "P90", "worst point");
   for (auto& [name, g] : groups) {
     std::vector<double> ape;
