@@ -80,8 +80,10 @@ int dispatch(int argc, char** argv) {
                         "an axis: key.path=v1,v2,... or a range key.path=START:END:xFACTOR or "
                         "START:END:+STEP, e.g. --vary workload.rate=1:64:x2 (repeatable; the "
                         "sweep runs every combination)")
-      ->required();
-  sweep_cmd->add_option("--set", sweep.sets, "override a scenario key for every point (repeatable)");
+      ->required()
+      ->allow_extra_args(false);
+  sweep_cmd->add_option("--set", sweep.sets, "override a scenario key for every point (repeatable)")
+      ->allow_extra_args(false);
   sweep_cmd->add_option("--seed", sweep.seed, "first random seed (overrides the scenario's)");
   sweep_cmd->add_option("--seeds", sweep.seeds,
                         "seeds per point (seed, seed+1, ...): means and 95% confidence intervals")
@@ -116,14 +118,19 @@ int dispatch(int argc, char** argv) {
   plan_cmd->add_option("--rate", plan.rate, "requests/s the whole service must take")->required();
   plan_cmd->add_option("--slo", plan.slo,
                        "targets, e.g. ttft.p99=1000ms,tpot.p99=60ms (default: the scenario's [slo])");
-  plan_cmd->add_option("--gpus", plan.gpus, "candidate GPUs (default: the scenario's)")->delimiter(',');
+  plan_cmd->add_option("--gpus", plan.gpus, "candidate GPUs (default: the scenario's)")->delimiter(',')
+      ->allow_extra_args(false);
   plan_cmd->add_option("--tp", plan.tps, "candidate tensor-parallel degrees (default: the scenario's)")
-      ->delimiter(',');
-  plan_cmd->add_option("--vary", plan.vary, "engine knobs to try, as for sweep (repeatable)");
+      ->delimiter(',')
+      ->allow_extra_args(false);
+  plan_cmd->add_option("--vary", plan.vary, "engine knobs to try, as for sweep (repeatable)")
+      ->allow_extra_args(false);
   plan_cmd->add_option("--price", plan.prices,
                        "dollars per GPU-hour, gpu=price (repeatable); ranks by cost when every "
-                       "candidate GPU has one");
-  plan_cmd->add_option("--set", plan.sets, "override a scenario key for every candidate (repeatable)");
+                       "candidate GPU has one")
+      ->allow_extra_args(false);
+  plan_cmd->add_option("--set", plan.sets, "override a scenario key for every candidate (repeatable)")
+      ->allow_extra_args(false);
   plan_cmd->add_option("--seed", plan.seed, "random seed (overrides the scenario's)");
   plan_cmd->add_option("--calibration", plan.calibration, "auto, none or a calibration file");
   plan_cmd->add_option("--jobs", plan.jobs, "candidates in parallel (0: all cores)")->capture_default_str();

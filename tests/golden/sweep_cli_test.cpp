@@ -96,6 +96,18 @@ TEST(SweepCli, MpiRanksGiveTheSameFiles) {
 }
 #endif
 
+TEST(SweepCli, OptionsMayComeBeforeTheScenario) {
+  // Each --vary, --gpus or --tp takes one argument, so the scenario is not taken for a value.
+  const fs::path dir = testing::scratch("sweep-cli-order");
+  const std::string sc = testing::write_temp("cli-sweep.toml", kScenario);
+  const auto s = shell(kBinary + " sweep --vary workload.rate=1,2 --set workload.requests=50 " + sc +
+                           " --out " + (dir / "s").string(), dir);
+  EXPECT_EQ(s.status, 0) << s.err;
+  const auto p = shell(kBinary + " plan --gpus h100-sxm --tp 1,2 " + sc + " --rate 2 --out " +
+                           (dir / "p").string(), dir);
+  EXPECT_EQ(p.status, 0) << p.err;
+}
+
 TEST(SweepCli, BadInputExitsTwoWithWhatToChange) {
   const fs::path dir = testing::scratch("sweep-cli-bad");
   const std::string sc = testing::write_temp("cli-sweep.toml", kScenario);
