@@ -1,15 +1,14 @@
 #include "sim/cli/sweep_commands.hpp"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <charconv>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <mutex>
-
-#include <fmt/format.h>
 
 #include "hardware/catalog.hpp"
 #include "sim/core/error.hpp"
@@ -46,9 +45,11 @@ class ProgressBar {
     if (done < total && now - last_ < std::chrono::milliseconds(100)) return;
     last_ = now;
     const double elapsed = std::chrono::duration<double>(now - start_).count();
-    const double left = done > 0 ? elapsed * static_cast<double>(total - done) / static_cast<double>(done) : 0.0;
+    const double left =
+        done > 0 ? elapsed * static_cast<double>(total - done) / static_cast<double>(done) : 0.0;
     constexpr int kWidth = 30;
-    const auto filled = static_cast<int>(kWidth * static_cast<double>(done) / static_cast<double>(total));
+    const auto filled =
+        static_cast<int>(kWidth * static_cast<double>(done) / static_cast<double>(total));
     fmt::print(stderr, "\r[{:#<{}}{:<{}}] {}/{} {}  {:.1f} s elapsed, ~{:.1f} s left ", "", filled,
                "", kWidth - filled, done, total, unit_, elapsed, left);
     if (done == total) fmt::print(stderr, "\n");
@@ -75,7 +76,8 @@ std::pair<int, int> parse_shard(const std::string& text) {
          r2.ptr == text.data() + text.size();
   }
   if (!ok || n < 1 || i < 0 || i >= n) {
-    throw Error(fmt::format("--shard \"{}\": expected i/N with 0 <= i < N, e.g. --shard 0/4", text));
+    throw Error(
+        fmt::format("--shard \"{}\": expected i/N with 0 <= i < N, e.g. --shard 0/4", text));
   }
   return {i, n};
 }
@@ -130,11 +132,13 @@ int sweep_command(const SweepArgs& args) {
   for (const auto& v : args.vary) spec.axes.push_back(parse_axis(v));
   spec.seeds = args.seeds;
   spec.jobs = args.jobs;
-  if (args.jobs < 0) throw Error(fmt::format("--jobs {}: must be 0 (all cores) or more", args.jobs));
+  if (args.jobs < 0)
+    throw Error(fmt::format("--jobs {}: must be 0 (all cores) or more", args.jobs));
   if (!args.shard.empty()) std::tie(spec.shard, spec.shards) = parse_shard(args.shard);
   const bool distributed = mpi::size() > 1;
   if (distributed) {
-    if (!args.shard.empty()) throw Error("--shard cannot be combined with an MPI launch: each rank is a shard");
+    if (!args.shard.empty())
+      throw Error("--shard cannot be combined with an MPI launch: each rank is a shard");
     spec.shard = mpi::rank();
     spec.shards = mpi::size();
   }
@@ -147,9 +151,10 @@ int sweep_command(const SweepArgs& args) {
   ProgressBar bar(args.seeds > 1 ? fmt::format("simulations ({} seeds a point)", args.seeds)
                                  : std::string("points"));
   const bool show = mpi::rank() == 0;
-  const SweepResult result = run_sweep(spec, Catalog::standard(), [&](std::size_t d, std::size_t t) {
-    if (show) bar.update(d, t);
-  });
+  const SweepResult result =
+      run_sweep(spec, Catalog::standard(), [&](std::size_t d, std::size_t t) {
+        if (show) bar.update(d, t);
+      });
 
   if (distributed) {
     const std::vector<std::string> parts = mpi::gather(sweep_json(result, nullptr).dump());
@@ -170,10 +175,11 @@ int sweep_command(const SweepArgs& args) {
     if (args.json) {
       std::cout << sweep_json(result, nullptr).dump(2) << "\n";
     } else {
-      fmt::print("shard {}/{}: {} of {} points; wrote {}/sweep.csv and {}/sweep.json\n"
-                 "join the shards with: servesim merge DIR1 DIR2 ... --out DIR\n",
-                 spec.shard, spec.shards, result.points.size(), result.total_points,
-                 dir.string(), dir.string());
+      fmt::print(
+          "shard {}/{}: {} of {} points; wrote {}/sweep.csv and {}/sweep.json\n"
+          "join the shards with: servesim merge DIR1 DIR2 ... --out DIR\n",
+          spec.shard, spec.shards, result.points.size(), result.total_points, dir.string(),
+          dir.string());
     }
     return 0;
   }
@@ -193,9 +199,11 @@ int merge_command(const MergeArgs& args) {
   for (const auto& d : args.dirs) {
     const auto path = std::filesystem::path(d) / "sweep.json";
     std::ifstream f(path);
-    if (!f) throw Error(fmt::format("{}: no such file; servesim merge takes the --out folders of "
-                                    "servesim sweep --shard runs",
-                                    path.string()));
+    if (!f)
+      throw Error(
+          fmt::format("{}: no such file; servesim merge takes the --out folders of "
+                      "servesim sweep --shard runs",
+                      path.string()));
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(f);
@@ -225,13 +233,15 @@ int plan_command(const PlanArgs& args) {
     const bool ok = eq != std::string::npos && eq > 0 &&
                     std::from_chars(p.data() + eq + 1, end, dollars).ptr == end && dollars > 0;
     if (!ok) {
-      throw Error(fmt::format("--price \"{}\": expected gpu=dollars per GPU-hour, e.g. "
-                              "--price h100-sxm=3.0",
-                              p));
+      throw Error(
+          fmt::format("--price \"{}\": expected gpu=dollars per GPU-hour, e.g. "
+                      "--price h100-sxm=3.0",
+                      p));
     }
     spec.price[p.substr(0, eq)] = dollars;
   }
-  if (args.jobs < 0) throw Error(fmt::format("--jobs {}: must be 0 (all cores) or more", args.jobs));
+  if (args.jobs < 0)
+    throw Error(fmt::format("--jobs {}: must be 0 (all cores) or more", args.jobs));
   spec.jobs = args.jobs;
   const std::filesystem::path dir =
       args.out_dir.empty() ? std::filesystem::path(args.scenario).stem().string() + "-plan"
@@ -239,9 +249,10 @@ int plan_command(const PlanArgs& args) {
 
   ProgressBar bar("candidates");
   const auto t0 = std::chrono::steady_clock::now();
-  const PlanResult plan = run_plan(spec, Catalog::standard(),
-                                   [&](std::size_t d, std::size_t t) { bar.update(d, t); });
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const PlanResult plan =
+      run_plan(spec, Catalog::standard(), [&](std::size_t d, std::size_t t) { bar.update(d, t); });
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::filesystem::create_directories(dir);
   write_file(dir / "plan.json", plan_json(plan).dump(2) + "\n");
   std::ostringstream csv;

@@ -15,9 +15,9 @@ struct SweepArgs {
   std::string calibration;
   int seeds = 1;
   int jobs = 0;
-  std::string out_dir;            // "" = <scenario stem>-sweep
+  std::string out_dir;  // "" = <scenario stem>-sweep
   std::string latency = "ttft.p99";
-  std::string shard;              // "i/N"
+  std::string shard;  // "i/N"
   bool json = false;
 };
 int sweep_command(const SweepArgs& args);
@@ -42,7 +42,7 @@ struct PlanArgs {
   std::optional<std::uint64_t> seed;
   std::string calibration;
   int jobs = 0;
-  std::string out_dir;            // "" = <scenario stem>-plan
+  std::string out_dir;  // "" = <scenario stem>-plan
   bool json = false;
 };
 int plan_command(const PlanArgs& args);

@@ -1,9 +1,9 @@
 #include "sim/report/plan_report.hpp"
 
-#include <cmath>
-
 #include <fmt/format.h>
 #include <fmt/ostream.h>
+
+#include <cmath>
 
 #include "sim/core/csv_table.hpp"
 #include "sim/report/plot.hpp"
@@ -15,7 +15,9 @@ nlohmann::ordered_json number_or_null(double v) {
   return std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr);
 }
 
-std::string money(double v) { return std::isfinite(v) ? fmt::format("{:.2f}", v) : "-"; }
+std::string money(double v) {
+  return std::isfinite(v) ? fmt::format("{:.2f}", v) : "-";
+}
 
 }  // namespace
 
@@ -31,11 +33,11 @@ void write_plan_text(std::ostream& out, const PlanResult& p, double seconds) {
   for (const Candidate& c : p.candidates) {
     if (!c.ok()) continue;
     std::string label = c.label.size() > 39 ? c.label.substr(0, 36) + "..." : c.label;
-    fmt::print(out, "{:>4}  {:<40}{:>11.3g}{:>9}{:>6}{:>10}{:>11}{:>9.0f}%{:>9.0f}%{}\n", ++rank,
-               label, c.max_rate, c.replicas, c.gpus_total, money(c.cost_per_hour),
-               money(c.cost_per_million_tokens), 100.0 * c.slo_headroom,
-               100.0 * c.capacity_headroom,
-               c.extra_replicas > 0 ? fmt::format("  (+{} for routing imbalance)", c.extra_replicas) : "");
+    fmt::print(
+        out, "{:>4}  {:<40}{:>11.3g}{:>9}{:>6}{:>10}{:>11}{:>9.0f}%{:>9.0f}%{}\n", ++rank, label,
+        c.max_rate, c.replicas, c.gpus_total, money(c.cost_per_hour),
+        money(c.cost_per_million_tokens), 100.0 * c.slo_headroom, 100.0 * c.capacity_headroom,
+        c.extra_replicas > 0 ? fmt::format("  (+{} for routing imbalance)", c.extra_replicas) : "");
   }
   if (rank == 0) fmt::print(out, "  no candidate meets the SLO at this rate\n");
   bool header = false;
@@ -45,9 +47,10 @@ void write_plan_text(std::ostream& out, const PlanResult& p, double seconds) {
     header = true;
     fmt::print(out, "  {}: {}\n", c.label, c.infeasible);
   }
-  fmt::print(out, "\nreq/s/rep: the highest rate one replica sustains within the SLO. SLO room: "
-                  "1 - worst measured/target at the chosen size. capacity: replicas x req/s/rep "
-                  "over the target rate, less 1.\n");
+  fmt::print(out,
+             "\nreq/s/rep: the highest rate one replica sustains within the SLO. SLO room: "
+             "1 - worst measured/target at the chosen size. capacity: replicas x req/s/rep "
+             "over the target rate, less 1.\n");
 }
 
 nlohmann::ordered_json plan_json(const PlanResult& p) {
@@ -112,9 +115,10 @@ void write_plan_csv(std::ostream& out, const PlanResult& p) {
     for (const auto& v : c.values) out << "," << csv_quote(v);
     if (c.ok()) {
       out << "," << exact_number(c.max_rate) << "," << c.replicas << "," << c.extra_replicas << ","
-          << c.gpus_total << "," << exact_number(c.cost_per_hour) << "," << exact_number(c.cost_per_million_tokens)
-          << "," << exact_number(c.slo_headroom) << "," << exact_number(c.capacity_headroom) << ","
-          << exact_number(c.output_tokens_per_s) << ",\n";
+          << c.gpus_total << "," << exact_number(c.cost_per_hour) << ","
+          << exact_number(c.cost_per_million_tokens) << "," << exact_number(c.slo_headroom) << ","
+          << exact_number(c.capacity_headroom) << "," << exact_number(c.output_tokens_per_s)
+          << ",\n";
     } else {
       out << ",,,,,,,,,," << csv_quote(c.infeasible) << "\n";
     }
@@ -135,7 +139,8 @@ std::string plan_svg(const PlanResult& p) {
     while (g < gpus.size() && gpus[g] != c.gpu) ++g;
     if (g == gpus.size()) {
       gpus.push_back(c.gpu);
-      f.series.push_back(plot::Series{c.gpu, {}, {}, plot::Mark::kPoints, 1.0, {}, static_cast<int>(g)});
+      f.series.push_back(
+          plot::Series{c.gpu, {}, {}, plot::Mark::kPoints, 1.0, {}, static_cast<int>(g)});
     }
     plot::Series& s = f.series[g];
     s.x.push_back(100.0 * c.slo_headroom);

@@ -2,10 +2,9 @@
 // (cost against SLO headroom).
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <ostream>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "sim/sweep/plan.hpp"
 

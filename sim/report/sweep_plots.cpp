@@ -1,9 +1,9 @@
 #include "sim/report/sweep_plots.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
-
-#include <fmt/format.h>
 
 #include "sim/report/plot.hpp"
 
@@ -20,7 +20,8 @@ std::string latency_title(const std::string& metric) {
     t.resize(t.size() - 3);
     unit = " (ms)";
   }
-  for (char& c : t) c = c == '_' ? ' ' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (char& c : t)
+    c = c == '_' ? ' ' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return t + unit;
 }
 
@@ -74,7 +75,8 @@ std::string pareto_svg(const SweepResult& sw, const SweepAnalysis& a) {
     front.point_labels.push_back(label);
   }
   plot::Figure f;
-  f.title = fmt::format("{}: throughput per GPU against {}", sw.scenario_name, latency_title(a.latency));
+  f.title =
+      fmt::format("{}: throughput per GPU against {}", sw.scenario_name, latency_title(a.latency));
   f.x_label = latency_title(a.latency);
   f.y_label = "output tokens/s per GPU";
   std::vector<double> all = dominated.x;
@@ -96,8 +98,13 @@ std::string knee_svg(const SweepResult& sw, const SweepAnalysis& a) {
   std::vector<double> ys;
   for (std::size_t g = 0; g < a.knees.size(); ++g) {
     const Knee& k = a.knees[g];
-    plot::Series s{k.group.empty() ? "rate sweep" : k.group, {}, {}, plot::Mark::kLinePoints,
-                   1.0, {}, static_cast<int>(g)};
+    plot::Series s{k.group.empty() ? "rate sweep" : k.group,
+                   {},
+                   {},
+                   plot::Mark::kLinePoints,
+                   1.0,
+                   {},
+                   static_cast<int>(g)};
     for (std::size_t p : k.points) {
       s.x.push_back(sw.points[p].mean[tps]);
       s.y.push_back(sw.points[p].mean[a.latency_index]);
@@ -106,8 +113,8 @@ std::string knee_svg(const SweepResult& sw, const SweepAnalysis& a) {
     f.series.push_back(s);
     if (k.knee) {
       const PointResult& p = sw.points[*k.knee];
-      f.annotations.push_back(
-          plot::Annotation{p.mean[tps], p.mean[a.latency_index], fmt::format("knee: rate {}", k.knee_rate)});
+      f.annotations.push_back(plot::Annotation{p.mean[tps], p.mean[a.latency_index],
+                                               fmt::format("knee: rate {}", k.knee_rate)});
     }
   }
   f.log_y = wide(ys);

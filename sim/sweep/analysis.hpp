@@ -12,21 +12,21 @@ namespace servesim {
 
 // The saturation knee of one configuration's rate sweep.
 struct Knee {
-  std::string group;          // the other axes' values ("" when only the rate was varied)
-  std::vector<std::size_t> points;  // positions in SweepResult::points, by increasing rate
-  std::optional<std::size_t> knee;  // position in SweepResult::points
-  std::string knee_rate;            // the rate at the knee, as the axis gave it
+  std::string group;                   // the other axes' values ("" when only the rate was varied)
+  std::vector<std::size_t> points;     // positions in SweepResult::points, by increasing rate
+  std::optional<std::size_t> knee;     // position in SweepResult::points
+  std::string knee_rate;               // the rate at the knee, as the axis gave it
   double max_output_tokens_per_s = 0;  // the most any rate reached: the saturation throughput
   // The highest rate at which no seed's run was overloaded (NaN: none).
   double max_rate_not_overloaded = 0;
 };
 
 struct SweepAnalysis {
-  std::string latency;          // the metric the frontier uses, e.g. "ttft_p99_ms"
+  std::string latency;  // the metric the frontier uses, e.g. "ttft_p99_ms"
   std::size_t latency_index = 0;
   std::size_t throughput_index = 0;  // output_tokens_per_s_per_gpu
-  std::vector<bool> frontier;   // per SweepResult::points; overloaded points are never on it
-  std::vector<Knee> knees;      // empty unless workload.rate is an axis
+  std::vector<bool> frontier;        // per SweepResult::points; overloaded points are never on it
+  std::vector<Knee> knees;           // empty unless workload.rate is an axis
 };
 
 // `latency` is a metric name or its short form ("ttft.p99").

@@ -1,9 +1,9 @@
 #include "sim/sweep/axes.hpp"
 
+#include <fmt/format.h>
+
 #include <charconv>
 #include <cmath>
-
-#include <fmt/format.h>
 
 #include "sim/core/error.hpp"
 
@@ -57,9 +57,10 @@ bool parse_range(const std::string& arg, const std::string& text, std::vector<st
   if (c1 == std::string::npos || text.find_first_of("\"'{[") != std::string::npos) return false;
   const auto c2 = text.find(':', c1 + 1);
   auto bad = [&](const std::string& why) {
-    return Error(fmt::format("--vary \"{}\": {}; a range is START:END:xFACTOR (e.g. 1:64:x2) or "
-                             "START:END:+STEP (e.g. 100:1000:+100)",
-                             arg, why));
+    return Error(
+        fmt::format("--vary \"{}\": {}; a range is START:END:xFACTOR (e.g. 1:64:x2) or "
+                    "START:END:+STEP (e.g. 100:1000:+100)",
+                    arg, why));
   };
   if (c2 == std::string::npos) throw bad("a range needs three parts");
   double a = 0;
@@ -99,9 +100,10 @@ std::string format_number(double v) {
 Axis parse_axis(const std::string& text) {
   const auto eq = text.find('=');
   if (eq == std::string::npos || eq == 0 || eq + 1 == text.size()) {
-    throw Error(fmt::format("--vary \"{}\": expected key.path=v1,v2,... or key.path=START:END:xF "
-                            "(for example --vary workload.rate=1:64:x2)",
-                            text));
+    throw Error(
+        fmt::format("--vary \"{}\": expected key.path=v1,v2,... or key.path=START:END:xF "
+                    "(for example --vary workload.rate=1:64:x2)",
+                    text));
   }
   Axis axis;
   axis.key = trim(text.substr(0, eq));
@@ -129,9 +131,10 @@ Grid::Grid(std::vector<Axis> axes) : axes_(std::move(axes)) {
     }
     size_ *= axes_[i].values.size();
     if (size_ > kMaxPoints) {
-      throw Error(fmt::format("the --vary axes make more than {} points; split the sweep with "
-                              "--shard or vary fewer values",
-                              kMaxPoints));
+      throw Error(
+          fmt::format("the --vary axes make more than {} points; split the sweep with "
+                      "--shard or vary fewer values",
+                      kMaxPoints));
     }
   }
 }

@@ -25,7 +25,9 @@ bool under_launcher() {
 
 }  // namespace
 
-bool available() { return true; }
+bool available() {
+  return true;
+}
 
 void start(int* argc, char*** argv) {
   if (!under_launcher()) return;
@@ -72,19 +74,28 @@ std::vector<std::string> gather(const std::string& mine) {
   if (me != 0) return out;
   for (int i = 0; i < n; ++i) {
     const auto k = static_cast<std::size_t>(i);
-    out.push_back(all.substr(static_cast<std::size_t>(offsets[k]), static_cast<std::size_t>(lens[k])));
+    out.push_back(
+        all.substr(static_cast<std::size_t>(offsets[k]), static_cast<std::size_t>(lens[k])));
   }
   return out;
 }
 
 #else
 
-bool available() { return false; }
+bool available() {
+  return false;
+}
 void start(int*, char***) {}
 void finish() {}
-int rank() { return 0; }
-int size() { return 1; }
-std::vector<std::string> gather(const std::string& mine) { return {mine}; }
+int rank() {
+  return 0;
+}
+int size() {
+  return 1;
+}
+std::vector<std::string> gather(const std::string& mine) {
+  return {mine};
+}
 
 #endif
 

@@ -1,12 +1,12 @@
 #include "sim/sweep/plan.hpp"
 
-#include <algorithm>
-#include <atomic>
-#include <cmath>
-
 #include <fmt/format.h>
 #include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
 
 #include "sim/core/error.hpp"
 #include "sim/core/quantity_parse.hpp"
@@ -39,9 +39,10 @@ SloTarget make_target(const std::string& metric, const std::string& stat, double
   const bool stat_ok = stat == "mean" || stat == "p50" || stat == "p90" || stat == "p95" ||
                        stat == "p99" || stat == "max";
   if (stats_of(probe, metric) == nullptr || !stat_ok) {
-    throw Error(fmt::format("{}: \"{}.{}\" is not a latency statistic; valid are "
-                            "ttft|tpot|itl|e2e|queue . mean|p50|p90|p95|p99|max, e.g. ttft.p99",
-                            where, metric, stat));
+    throw Error(
+        fmt::format("{}: \"{}.{}\" is not a latency statistic; valid are "
+                    "ttft|tpot|itl|e2e|queue . mean|p50|p90|p95|p99|max, e.g. ttft.p99",
+                    where, metric, stat));
   }
   if (!(limit_ms > 0) || !std::isfinite(limit_ms)) {
     throw Error(fmt::format("{}: the limit of {}.{} must be a positive time", where, metric, stat));
@@ -51,27 +52,35 @@ SloTarget make_target(const std::string& metric, const std::string& stat, double
 
 }  // namespace
 
-std::string SloTarget::text() const { return fmt::format("{}.{} <= {} ms", metric, stat, limit_ms); }
+std::string SloTarget::text() const {
+  return fmt::format("{}.{} <= {} ms", metric, stat, limit_ms);
+}
 
-double SloTarget::value(const Summary& s) const { return stat_of(*stats_of(s, metric), stat); }
+double SloTarget::value(const Summary& s) const {
+  return stat_of(*stats_of(s, metric), stat);
+}
 
 std::vector<SloTarget> parse_slo(const std::string& text) {
   std::vector<SloTarget> out;
   std::size_t start = 0;
   while (start <= text.size()) {
     const auto comma = text.find(',', start);
-    const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    const std::string item =
+        text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     const auto eq = item.find('=');
     const auto dot = item.find('.');
     if (eq == std::string::npos || dot == std::string::npos || dot > eq) {
-      throw Error(fmt::format("--slo \"{}\": expected metric.stat=time items separated by commas, "
-                              "e.g. --slo ttft.p99=1000ms,tpot.p99=60ms",
-                              text));
+      throw Error(
+          fmt::format("--slo \"{}\": expected metric.stat=time items separated by commas, "
+                      "e.g. --slo ttft.p99=1000ms,tpot.p99=60ms",
+                      text));
     }
     std::string value = item.substr(eq + 1);
     // A bare number is milliseconds.
-    if (!value.empty() && value.find_first_not_of("0123456789.eE+-") == std::string::npos) value += " ms";
-    const double seconds = parse_quantity(value, Dimension::kTime, fmt::format("--slo \"{}\"", item));
+    if (!value.empty() && value.find_first_not_of("0123456789.eE+-") == std::string::npos)
+      value += " ms";
+    const double seconds =
+        parse_quantity(value, Dimension::kTime, fmt::format("--slo \"{}\"", item));
     out.push_back(make_target(item.substr(0, dot), item.substr(dot + 1, eq - dot - 1),
                               seconds * 1e3, fmt::format("--slo \"{}\"", item)));
     if (comma == std::string::npos) break;
@@ -90,9 +99,10 @@ std::vector<SloTarget> scenario_slo(const Scenario& s) {
   }
   if (p == 100.0) stat = "max";
   if (stat.empty()) {
-    throw Error(fmt::format("{}: slo.percentile {} is not one servesim plan can target (50, 90, "
-                            "95, 99 or 100); give the targets with --slo instead",
-                            s.file, p));
+    throw Error(
+        fmt::format("{}: slo.percentile {} is not one servesim plan can target (50, 90, "
+                    "95, 99 or 100); give the targets with --slo instead",
+                    s.file, p));
   }
   if (s.slo_ttft_ms) out.push_back(make_target("ttft", stat, *s.slo_ttft_ms, s.file));
   if (s.slo_tpot_ms) out.push_back(make_target("tpot", stat, *s.slo_tpot_ms, s.file));
@@ -198,7 +208,8 @@ void evaluate(const PlanSpec& spec, const Catalog& catalog, const std::vector<st
     const Summary s = ev.run(1, kLowestRate, requests);
     std::string why;
     for (const SloTarget& t : spec.slo) {
-      if (!(t.value(s) <= t.limit_ms)) why += fmt::format("; {}.{} is {:.1f} ms", t.metric, t.stat, t.value(s));
+      if (!(t.value(s) <= t.limit_ms))
+        why += fmt::format("; {}.{} is {:.1f} ms", t.metric, t.stat, t.value(s));
     }
     if (s.rejected > 0) why += fmt::format("; {} requests are rejected", s.rejected);
     c.infeasible = fmt::format("misses the SLO even at {} requests/s{}", kLowestRate, why);
@@ -210,7 +221,8 @@ void evaluate(const PlanSpec& spec, const Catalog& catalog, const std::vector<st
   const int base = static_cast<int>(std::ceil(spec.rate / c.max_rate * (1.0 - 1e-12)));
   for (int extra = 0; extra <= kMaxExtraReplicas; ++extra) {
     const int n = std::max(1, base) + extra;
-    const std::int64_t total = std::clamp<std::int64_t>(requests * n, requests, kMaxClusterRequests);
+    const std::int64_t total =
+        std::clamp<std::int64_t>(requests * n, requests, kMaxClusterRequests);
     const Summary s = ev.run(n, spec.rate, total);
     if (!ev.meets(s)) continue;
     c.replicas = n;
@@ -229,9 +241,10 @@ void evaluate(const PlanSpec& spec, const Catalog& catalog, const std::vector<st
     c.simulations = ev.simulations;
     return;
   }
-  c.infeasible = fmt::format("{} replicas sustain {:.3g} requests/s each, but the cluster misses "
-                             "the SLO at {} requests/s even with {} more",
-                             std::max(1, base), c.max_rate, spec.rate, kMaxExtraReplicas);
+  c.infeasible = fmt::format(
+      "{} replicas sustain {:.3g} requests/s each, but the cluster misses "
+      "the SLO at {} requests/s even with {} more",
+      std::max(1, base), c.max_rate, spec.rate, kMaxExtraReplicas);
   c.simulations = ev.simulations;
 }
 
@@ -245,9 +258,10 @@ PlanResult run_plan(const PlanSpec& spec, const Catalog& catalog, const Progress
   const auto arrival = base.workload.arrival;
   if (arrival != ArrivalKind::kPoisson && arrival != ArrivalKind::kGamma &&
       arrival != ArrivalKind::kConstant) {
-    throw Error(fmt::format("{}: servesim plan varies the request rate, so the workload's arrival "
-                            "must be poisson, gamma or constant, not {}",
-                            spec.scenario, arrival_name(arrival)));
+    throw Error(
+        fmt::format("{}: servesim plan varies the request rate, so the workload's arrival "
+                    "must be poisson, gamma or constant, not {}",
+                    spec.scenario, arrival_name(arrival)));
   }
   PlanResult out;
   out.scenario_name = base.name;
@@ -255,11 +269,13 @@ PlanResult run_plan(const PlanSpec& spec, const Catalog& catalog, const Progress
   out.vary = spec.vary;
   out.slo = spec.slo;
   if (out.slo.empty()) {
-    throw Error(fmt::format("servesim plan needs latency targets: give --slo (e.g. "
-                            "ttft.p99=1000ms,tpot.p99=60ms) or an [slo] section in {}",
-                            spec.scenario));
+    throw Error(
+        fmt::format("servesim plan needs latency targets: give --slo (e.g. "
+                    "ttft.p99=1000ms,tpot.p99=60ms) or an [slo] section in {}",
+                    spec.scenario));
   }
-  const std::vector<std::string> gpus = spec.gpus.empty() ? std::vector<std::string>{base.gpu} : spec.gpus;
+  const std::vector<std::string> gpus =
+      spec.gpus.empty() ? std::vector<std::string>{base.gpu} : spec.gpus;
   const std::vector<int> tps = spec.tps.empty() ? std::vector<int>{base.tp} : spec.tps;
   for (const auto& g : gpus) catalog.gpu(g);  // an unknown GPU is an error in the plan itself
   for (int tp : tps) {

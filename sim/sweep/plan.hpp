@@ -36,10 +36,10 @@ struct PlanSpec {
   std::vector<SloTarget> slo;
   std::vector<std::string> gpus;  // catalog GPU names (or files)
   std::vector<int> tps;
-  std::vector<Axis> vary;         // engine knobs and other keys
+  std::vector<Axis> vary;               // engine knobs and other keys
   std::map<std::string, double> price;  // per GPU-hour, by GPU name
   int jobs = 0;
-  double precision = 0.02;        // relative width at which the rate search stops
+  double precision = 0.02;  // relative width at which the rate search stops
 };
 
 struct Candidate {
@@ -53,12 +53,12 @@ struct Candidate {
   int replicas = 0;        // for PlanSpec::rate
   int extra_replicas = 0;  // added beyond rate / max_rate because the cluster missed the SLO
   int gpus_total = 0;
-  double cost_per_hour = 0;           // NaN when the GPU has no price
-  double cost_per_million_tokens = 0; // output tokens; NaN when the GPU has no price
-  double capacity_headroom = 0;  // replicas x max_rate / rate - 1
-  double slo_headroom = 0;       // at the chosen size: min over targets of 1 - value / limit
-  std::vector<double> measured;  // per target, at the chosen size
-  double output_tokens_per_s = 0;  // of the whole cluster at the target rate
+  double cost_per_hour = 0;            // NaN when the GPU has no price
+  double cost_per_million_tokens = 0;  // output tokens; NaN when the GPU has no price
+  double capacity_headroom = 0;        // replicas x max_rate / rate - 1
+  double slo_headroom = 0;             // at the chosen size: min over targets of 1 - value / limit
+  std::vector<double> measured;        // per target, at the chosen size
+  double output_tokens_per_s = 0;      // of the whole cluster at the target rate
   int simulations = 0;
   bool ok() const { return infeasible.empty(); }
 };

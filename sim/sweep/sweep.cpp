@@ -1,14 +1,14 @@
 #include "sim/sweep/sweep.hpp"
 
-#include <atomic>
-#include <cmath>
-#include <limits>
-
-#include <boost/math/distributions/students_t.hpp>
 #include <fmt/format.h>
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
+
+#include <atomic>
+#include <boost/math/distributions/students_t.hpp>
+#include <cmath>
+#include <limits>
 
 #include "sim/core/error.hpp"
 #include "sim/simulator.hpp"
@@ -63,9 +63,10 @@ std::size_t metric_index(const std::string& name, const std::string& option) {
   }
   std::vector<std::string> names;
   for (const auto& m : t) names.emplace_back(m.name);
-  throw Error(fmt::format("{} \"{}\": not a sweep metric; valid values are: {} (or the short "
-                          "form ttft.p99, tpot.p50, e2e.mean, ...)",
-                          option, name, join(names)));
+  throw Error(
+      fmt::format("{} \"{}\": not a sweep metric; valid values are: {} (or the short "
+                  "form ttft.p99, tpot.p50, e2e.mean, ...)",
+                  option, name, join(names)));
 }
 
 std::string latency_metric_name(const std::string& spec) {
@@ -117,7 +118,8 @@ SweepResult run_sweep(const SweepSpec& spec, const Catalog& catalog, const Progr
   const Scenario base = load_scenario(spec.scenario, spec.sets);
   out.scenario_name = base.name;
   out.scenario_file = spec.scenario;
-  for (int k = 0; k < spec.seeds; ++k) out.seeds.push_back(base.seed + static_cast<std::uint64_t>(k));
+  for (int k = 0; k < spec.seeds; ++k)
+    out.seeds.push_back(base.seed + static_cast<std::uint64_t>(k));
   {
     std::vector<std::string> sets = spec.sets;
     for (auto& a : grid.assignments(0)) sets.push_back(a);

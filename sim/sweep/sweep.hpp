@@ -27,12 +27,12 @@ std::size_t metric_index(const std::string& name, const std::string& option);
 std::string latency_metric_name(const std::string& spec);
 
 struct SweepSpec {
-  std::string scenario;            // scenario file
-  std::vector<std::string> sets;   // overrides for every point (--set, --seed, --calibration)
+  std::string scenario;           // scenario file
+  std::vector<std::string> sets;  // overrides for every point (--set, --seed, --calibration)
   std::vector<Axis> axes;
-  int seeds = 1;                   // seeds per point: the scenario's seed, +1, +2, ...
-  int jobs = 0;                    // threads; 0: all cores
-  int shard = 0;                   // run only the points i with i % shards == shard
+  int seeds = 1;  // seeds per point: the scenario's seed, +1, +2, ...
+  int jobs = 0;   // threads; 0: all cores
+  int shard = 0;  // run only the points i with i % shards == shard
   int shards = 1;
 };
 

@@ -1,18 +1,16 @@
 #include "sim/sweep/sweep_io.hpp"
 
-#include <algorithm>
-#include <cmath>
-
 #include <fmt/format.h>
 #include <fmt/ostream.h>
+
+#include <algorithm>
+#include <cmath>
 
 #include "sim/core/csv_table.hpp"
 #include "sim/core/error.hpp"
 
 namespace servesim {
 namespace {
-
-
 
 nlohmann::ordered_json number_or_null(double v) {
   return std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr);
@@ -35,9 +33,11 @@ void write_sweep_csv(std::ostream& out, const SweepResult& sw) {
     std::string row = std::to_string(p.index);
     for (const auto& v : p.values) row += "," + csv_quote(v);
     row += fmt::format(",{},{}", sw.seeds.size(), p.gpus);
-    for (std::size_t m = 0; m < metrics.size(); ++m) row += "," + (p.ok() ? exact_number(p.mean[m]) : "");
+    for (std::size_t m = 0; m < metrics.size(); ++m)
+      row += "," + (p.ok() ? exact_number(p.mean[m]) : "");
     if (ci) {
-      for (std::size_t m = 0; m < metrics.size(); ++m) row += "," + (p.ok() ? exact_number(p.ci95[m]) : "");
+      for (std::size_t m = 0; m < metrics.size(); ++m)
+        row += "," + (p.ok() ? exact_number(p.ci95[m]) : "");
     }
     out << row << "," << csv_quote(p.error) << "\n";
   }
@@ -85,7 +85,8 @@ nlohmann::ordered_json sweep_json(const SweepResult& sw, const SweepAnalysis* a)
       kj["group"] = k.group;
       kj["knee_point"] = k.knee ? nlohmann::ordered_json(sw.points[*k.knee].index)
                                 : nlohmann::ordered_json(nullptr);
-      kj["knee_rate"] = k.knee ? nlohmann::ordered_json(k.knee_rate) : nlohmann::ordered_json(nullptr);
+      kj["knee_rate"] =
+          k.knee ? nlohmann::ordered_json(k.knee_rate) : nlohmann::ordered_json(nullptr);
       kj["saturation_output_tokens_per_s"] = k.max_output_tokens_per_s;
       kj["max_rate_not_overloaded"] = number_or_null(k.max_rate_not_overloaded);
       knees.push_back(kj);
@@ -104,8 +105,9 @@ void write_pareto_csv(std::ostream& out, const SweepResult& sw, const SweepAnaly
     const PointResult& p = sw.points[i];
     if (!p.ok()) continue;
     out << p.index << "," << csv_quote(point_label(sw.axes, p.values)) << "," << p.gpus << ","
-        << exact_number(p.mean[a.latency_index]) << "," << exact_number(p.mean[a.throughput_index]) << ","
-        << exact_number(p.mean[rps]) << "," << exact_number(p.mean[over]) << "," << (a.frontier[i] ? 1 : 0) << "\n";
+        << exact_number(p.mean[a.latency_index]) << "," << exact_number(p.mean[a.throughput_index])
+        << "," << exact_number(p.mean[rps]) << "," << exact_number(p.mean[over]) << ","
+        << (a.frontier[i] ? 1 : 0) << "\n";
   }
 }
 
@@ -144,29 +146,32 @@ void write_sweep_text(std::ostream& out, const SweepResult& sw, const SweepAnaly
     for (const Knee& k : a.knees) {
       if (k.knee == i) flags += " knee";
     }
-    fmt::print(out, "{:>6}  {:<36}{:>5}{}{}{}{}{} {}\n", p.index, label, p.gpus,
-               cell(p, tps, w, 1), cell(p, a.throughput_index, w, 1), cell(p, ttft, w, 1),
-               cell(p, tpot, w, 2), extra ? cell(p, a.latency_index, w + 2, 1) : "", flags);
+    fmt::print(out, "{:>6}  {:<36}{:>5}{}{}{}{}{} {}\n", p.index, label, p.gpus, cell(p, tps, w, 1),
+               cell(p, a.throughput_index, w, 1), cell(p, ttft, w, 1), cell(p, tpot, w, 2),
+               extra ? cell(p, a.latency_index, w + 2, 1) : "", flags);
   }
   if (shown < sw.points.size()) {
     fmt::print(out, "... {} more points in sweep.csv\n", sw.points.size() - shown);
   }
   std::size_t on = 0;
   for (bool f : a.frontier) on += f ? 1 : 0;
-  fmt::print(out, "\nPareto frontier (output tokens/s per GPU against {}, overloaded points "
-                  "excluded): {} of {} points\n",
+  fmt::print(out,
+             "\nPareto frontier (output tokens/s per GPU against {}, overloaded points "
+             "excluded): {} of {} points\n",
              a.latency, on, sw.points.size());
   for (const Knee& k : a.knees) {
     const std::string who = k.group.empty() ? "rate sweep" : k.group;
     if (k.knee) {
       const PointResult& p = sw.points[*k.knee];
-      fmt::print(out, "knee of {}: at point {} ({}), {:.1f} output tokens/s, {} {:.1f}; saturates "
-                      "at {:.1f} output tokens/s\n",
+      fmt::print(out,
+                 "knee of {}: at point {} ({}), {:.1f} output tokens/s, {} {:.1f}; saturates "
+                 "at {:.1f} output tokens/s\n",
                  who, p.index, point_label(sw.axes, p.values), p.mean[tps], a.latency,
                  p.mean[a.latency_index], k.max_output_tokens_per_s);
     } else {
-      fmt::print(out, "knee of {}: none found (latency does not bend upward within the rates "
-                      "swept; needs 3 or more rates)\n",
+      fmt::print(out,
+                 "knee of {}: none found (latency does not bend upward within the rates "
+                 "swept; needs 3 or more rates)\n",
                  who);
     }
   }
@@ -187,8 +192,8 @@ SweepResult sweep_from_json(const nlohmann::json& j, const std::string& where) {
     sw.scenario_file = j.at("scenario_file").get<std::string>();
     sw.seeds = j.at("seeds").get<std::vector<std::uint64_t>>();
     for (const auto& ax : j.at("axes")) {
-      sw.axes.push_back(Axis{ax.at("key").get<std::string>(),
-                             ax.at("values").get<std::vector<std::string>>()});
+      sw.axes.push_back(
+          Axis{ax.at("key").get<std::string>(), ax.at("values").get<std::vector<std::string>>()});
     }
     sw.total_points = j.at("points_total").get<std::size_t>();
     sw.shard = j.at("shard").at("index").get<int>();
@@ -197,13 +202,15 @@ SweepResult sweep_from_json(const nlohmann::json& j, const std::string& where) {
     for (const auto& row : j.at("points")) {
       PointResult p;
       p.index = row.at("point").get<std::size_t>();
-      for (const Axis& ax : sw.axes) p.values.push_back(row.at("values").at(ax.key).get<std::string>());
+      for (const Axis& ax : sw.axes)
+        p.values.push_back(row.at("values").at(ax.key).get<std::string>());
       p.gpus = row.at("gpus").get<int>();
       if (!row.at("error").is_null()) p.error = row.at("error").get<std::string>();
       for (std::size_t m = 0; p.ok() && m < metrics.size(); ++m) {
         const auto& v = row.at("metrics").at(metrics[m].name);
         p.mean.push_back(v.is_null() ? NAN : v.get<double>());
-        const auto& c = sw.seeds.size() > 1 ? row.at("ci95").at(metrics[m].name) : nlohmann::json(0.0);
+        const auto& c =
+            sw.seeds.size() > 1 ? row.at("ci95").at(metrics[m].name) : nlohmann::json(0.0);
         p.ci95.push_back(c.is_null() ? NAN : c.get<double>());
       }
       sw.points.push_back(std::move(p));
@@ -227,9 +234,10 @@ SweepResult merge_sweeps(std::vector<SweepResult> shards) {
     }
     if (s.scenario_file != all.scenario_file || s.seeds != all.seeds || !same_axes ||
         s.total_points != all.total_points) {
-      throw Error(fmt::format("shard {}/{} is of another sweep (its scenario, seeds or --vary "
-                              "axes differ from shard {}/{}); merge only the shards of one sweep",
-                              s.shard, s.shards, shards.front().shard, shards.front().shards));
+      throw Error(
+          fmt::format("shard {}/{} is of another sweep (its scenario, seeds or --vary "
+                      "axes differ from shard {}/{}); merge only the shards of one sweep",
+                      s.shard, s.shards, shards.front().shard, shards.front().shards));
     }
     for (const PointResult& p : s.points) all.points.push_back(p);
   }
@@ -250,9 +258,10 @@ SweepResult merge_sweeps(std::vector<SweepResult> shards) {
         break;
       }
     }
-    throw Error(fmt::format("the shards hold {} of the sweep's {} points (point {} is missing); "
-                            "merge every shard",
-                            all.points.size(), all.total_points, missing));
+    throw Error(
+        fmt::format("the shards hold {} of the sweep's {} points (point {} is missing); "
+                    "merge every shard",
+                    all.points.size(), all.total_points, missing));
   }
   return all;
 }

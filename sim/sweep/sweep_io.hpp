@@ -2,11 +2,10 @@
 // table, and reading sweep.json back so that shards can be merged.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <ostream>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "sim/sweep/analysis.hpp"
 #include "sim/sweep/sweep.hpp"

@@ -47,9 +47,11 @@ void expect_same_files(const fs::path& a, const fs::path& b) {
 TEST(SweepCli, WritesItsFilesAndTheSameBytesForAnyJobs) {
   const fs::path dir = testing::scratch("sweep-cli-jobs");
   const std::string sc = testing::write_temp("cli-sweep.toml", kScenario);
-  const auto one = shell(kBinary + " sweep " + sc + kAxes + " --jobs 1 --out " + (dir / "one").string(), dir);
+  const auto one =
+      shell(kBinary + " sweep " + sc + kAxes + " --jobs 1 --out " + (dir / "one").string(), dir);
   ASSERT_EQ(one.status, 0) << one.err;
-  const auto two = shell(kBinary + " sweep " + sc + kAxes + " --jobs 2 --out " + (dir / "two").string(), dir);
+  const auto two =
+      shell(kBinary + " sweep " + sc + kAxes + " --jobs 2 --out " + (dir / "two").string(), dir);
   ASSERT_EQ(two.status, 0) << two.err;
   expect_same_files(dir / "one", dir / "two");
   EXPECT_NE(one.out.find("Pareto frontier"), std::string::npos) << one.out;
@@ -63,12 +65,15 @@ TEST(SweepCli, WritesItsFilesAndTheSameBytesForAnyJobs) {
 TEST(SweepCli, ShardsMergeIntoTheSameFiles) {
   const fs::path dir = testing::scratch("sweep-cli-shards");
   const std::string sc = testing::write_temp("cli-sweep.toml", kScenario);
-  ASSERT_EQ(shell(kBinary + " sweep " + sc + kAxes + " --out " + (dir / "whole").string(), dir).status, 0);
+  ASSERT_EQ(
+      shell(kBinary + " sweep " + sc + kAxes + " --out " + (dir / "whole").string(), dir).status,
+      0);
   std::string shards;
   for (int i = 0; i < 3; ++i) {
     const fs::path d = dir / ("s" + std::to_string(i));
     const auto r = shell(kBinary + " sweep " + sc + kAxes + " --shard " + std::to_string(i) +
-                             "/3 --out " + d.string(), dir);
+                             "/3 --out " + d.string(),
+                         dir);
     ASSERT_EQ(r.status, 0) << r.err;
     shards += " " + d.string();
   }
@@ -77,7 +82,8 @@ TEST(SweepCli, ShardsMergeIntoTheSameFiles) {
   expect_same_files(dir / "whole", dir / "merged");
   // Two of the three shards are not the whole sweep.
   const auto partial = shell(kBinary + " merge " + (dir / "s0").string() + " " +
-                                 (dir / "s2").string() + " --out " + (dir / "bad").string(), dir);
+                                 (dir / "s2").string() + " --out " + (dir / "bad").string(),
+                             dir);
   EXPECT_EQ(partial.status, 2);
   EXPECT_NE(partial.err.find("missing"), std::string::npos) << partial.err;
 }
@@ -86,7 +92,9 @@ TEST(SweepCli, ShardsMergeIntoTheSameFiles) {
 TEST(SweepCli, MpiRanksGiveTheSameFiles) {
   const fs::path dir = testing::scratch("sweep-cli-mpi");
   const std::string sc = testing::write_temp("cli-sweep.toml", kScenario);
-  ASSERT_EQ(shell(kBinary + " sweep " + sc + kAxes + " --out " + (dir / "whole").string(), dir).status, 0);
+  ASSERT_EQ(
+      shell(kBinary + " sweep " + sc + kAxes + " --out " + (dir / "whole").string(), dir).status,
+      0);
   // Two ranks on this machine; root may run them only when it says so.
   const auto r = shell("timeout 120 mpirun --allow-run-as-root --oversubscribe -n 2 " + kBinary +
                            " sweep " + sc + kAxes + " --jobs 1 --out " + (dir / "mpi").string(),
@@ -100,11 +108,13 @@ TEST(SweepCli, OptionsMayComeBeforeTheScenario) {
   // Each --vary, --gpus or --tp takes one argument, so the scenario is not taken for a value.
   const fs::path dir = testing::scratch("sweep-cli-order");
   const std::string sc = testing::write_temp("cli-sweep.toml", kScenario);
-  const auto s = shell(kBinary + " sweep --vary workload.rate=1,2 --set workload.requests=50 " + sc +
-                           " --out " + (dir / "s").string(), dir);
+  const auto s = shell(kBinary + " sweep --vary workload.rate=1,2 --set workload.requests=50 " +
+                           sc + " --out " + (dir / "s").string(),
+                       dir);
   EXPECT_EQ(s.status, 0) << s.err;
-  const auto p = shell(kBinary + " plan --gpus h100-sxm --tp 1,2 " + sc + " --rate 2 --out " +
-                           (dir / "p").string(), dir);
+  const auto p = shell(
+      kBinary + " plan --gpus h100-sxm --tp 1,2 " + sc + " --rate 2 --out " + (dir / "p").string(),
+      dir);
   EXPECT_EQ(p.status, 0) << p.err;
 }
 

@@ -1,14 +1,14 @@
 // servesim plan: the rate search brackets the highest rate a replica sustains within the SLO,
 // the replica count covers the target rate, costs follow the prices, and candidates that cannot
 // serve say why.
+#include "sim/sweep/plan.hpp"
+
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
 
-#include <fmt/format.h>
-
 #include "sim/core/error.hpp"
-#include "sim/sweep/plan.hpp"
 #include "tests/test_util.hpp"
 
 namespace servesim {
@@ -59,7 +59,7 @@ TEST(Plan, SloTargetsParse) {
   const auto t = parse_slo("ttft.p99=1000ms,tpot.p90=0.06s,e2e.mean=5000");
   ASSERT_EQ(t.size(), 3U);
   EXPECT_EQ(t[0].text(), "ttft.p99 <= 1000 ms");
-  EXPECT_DOUBLE_EQ(t[1].limit_ms, 60.0);  // 0.06 s
+  EXPECT_DOUBLE_EQ(t[1].limit_ms, 60.0);    // 0.06 s
   EXPECT_DOUBLE_EQ(t[2].limit_ms, 5000.0);  // a bare number is milliseconds
   for (const char* bad : {"ttft.p99", "ttft=100ms", "ttft.p42=1s", "foo.p99=1s", "ttft.p99=-1ms",
                           "ttft.p99=1 parsec"}) {

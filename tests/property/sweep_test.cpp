@@ -1,11 +1,10 @@
 // Sweeps: each point is exactly the run its settings describe, results do not depend on the
 // thread count, seeds give confidence intervals, shards merge into the whole, and a point that
 // cannot run is reported without stopping the others.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <sstream>
-
-#include <fmt/format.h>
 
 #include "sim/core/error.hpp"
 #include "sim/sweep/analysis.hpp"
@@ -48,8 +47,8 @@ std::string csv_of(const SweepResult& r) {
 }
 
 TEST(Sweep, EachPointIsTheRunItsSettingsDescribe) {
-  const SweepResult r = run_sweep(spec_for({"workload.rate=2:16:x2", "cluster.replicas=1,2"}),
-                                  testing::catalog());
+  const SweepResult r =
+      run_sweep(spec_for({"workload.rate=2:16:x2", "cluster.replicas=1,2"}), testing::catalog());
   ASSERT_EQ(r.points.size(), 8U);  // 4 rates x 2 replica counts
   for (const PointResult& p : r.points) {
     ASSERT_TRUE(p.ok()) << p.error;

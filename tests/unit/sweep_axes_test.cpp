@@ -34,10 +34,10 @@ TEST(SweepAxes, ListsAndRanges) {
 }
 
 TEST(SweepAxes, BadAxesSayWhatIsValid) {
-  for (const char* bad : {"workload.rate", "=1,2", "workload.rate=", "workload.rate=1:4",
-                          "workload.rate=1:4:x1", "workload.rate=0:4:x2", "workload.rate=4:1:x2",
-                          "workload.rate=1:4:*2", "workload.rate=1:4:+0", "workload.rate=1,,2",
-                          "workload.rate=1:1e9:+1"}) {
+  for (const char* bad :
+       {"workload.rate", "=1,2", "workload.rate=", "workload.rate=1:4", "workload.rate=1:4:x1",
+        "workload.rate=0:4:x2", "workload.rate=4:1:x2", "workload.rate=1:4:*2",
+        "workload.rate=1:4:+0", "workload.rate=1,,2", "workload.rate=1:1e9:+1"}) {
     EXPECT_THROW(parse_axis(bad), Error) << bad;
   }
   try {
@@ -91,7 +91,8 @@ TEST(SweepFrontier, KneeIsWhereTheCurveBends) {
 TEST(SweepMetrics, NamesAndShortForms) {
   EXPECT_EQ(latency_metric_name("ttft.p99"), "ttft_p99_ms");
   EXPECT_EQ(latency_metric_name("e2e_p50_ms"), "e2e_p50_ms");
-  EXPECT_EQ(sweep_metrics()[metric_index("tpot_p90_ms", "--latency")].name, std::string("tpot_p90_ms"));
+  EXPECT_EQ(sweep_metrics()[metric_index("tpot_p90_ms", "--latency")].name,
+            std::string("tpot_p90_ms"));
   EXPECT_THROW(metric_index("ttft_p42_ms", "--latency"), Error);
 }
 
