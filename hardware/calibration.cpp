@@ -99,6 +99,7 @@ Calibration load_calibration(const std::string& path) {
     throw Error(fmt::format("{}: missing table [params] with the fitted parameters", path));
   }
   for (const CostParamField& f : cost_param_fields()) {
+    if (f.optional && !params->raw(f.key)) continue;  // keeps its default
     const double v =
         f.is_time()
             ? params->required(params->quantity(
@@ -147,6 +148,7 @@ void write_calibration(const std::string& path, const Calibration& c) {
   for (const auto& [k, v] : c.provenance) fmt::print(out, "{} = \"{}\"\n", k, v);
   fmt::print(out, "\n[params]\n");
   for (const CostParamField& f : cost_param_fields()) {
+    if (f.optional && f.get(c.params) == 0.0) continue;  // not measured
     if (f.is_time()) {
       fmt::print(out, "{} = \"{:.4g} us\"\n", f.key, to_us(c.params.*f.time));
     } else {

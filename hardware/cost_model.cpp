@@ -144,7 +144,10 @@ Seconds StepCostModel::combine(Seconds gpu, double kernels, bool graphs) const {
     return engine + params_.step_graphs + gpu + Seconds(kernels * params_.graph_node.value);
   }
   // Eager: the CPU launches kernels ahead of the GPU; whichever chain is longer sets the pace.
-  return engine + params_.step_eager + Seconds(std::max(gpu.value, kernels * params_.launch.value));
+  const Seconds per_kernel =
+      runtime_.framework_launches && params_.framework_launch.value > 0.0 ? params_.framework_launch
+                                                                          : params_.launch;
+  return engine + params_.step_eager + Seconds(std::max(gpu.value, kernels * per_kernel.value));
 }
 
 StepCost StepCostModel::breakdown(const BatchShape& shape) const {

@@ -22,6 +22,10 @@ struct RuntimeOptions {
   int graph_max_batch = 512;
   // Capture batches with prefill work too (a full-graph mode), not only decode-only ones.
   bool graph_prefill = false;
+  // Kernels launched eagerly come from a Python framework (PyTorch per-op dispatch, as in an
+  // engine running without graphs): each costs the host `framework_launch` when the
+  // calibration measured it, else `launch`.
+  bool framework_launches = false;
   // The serving engine's own CPU work per iteration that the GPU waits for (scheduling,
   // input preparation, output processing); 0 for a bare forward pass.
   Seconds engine_overhead{0.0};

@@ -28,6 +28,7 @@ const std::vector<CostParamField>& cost_param_fields() {
       {"attention_decode_latency", R::kTime, nullptr, &CostParams::attention_decode_latency},
       {"attention_decode_block", R::kTime, nullptr, &CostParams::attention_decode_block},
       {"launch", R::kTime, nullptr, &CostParams::launch},
+      {"framework_launch", R::kTime, nullptr, &CostParams::framework_launch, true},
       {"graph_node", R::kSignedTime, nullptr, &CostParams::graph_node},
       {"step_graphs", R::kTime, nullptr, &CostParams::step_graphs},
       {"step_eager", R::kTime, nullptr, &CostParams::step_eager},

@@ -36,6 +36,10 @@ struct CostParams {
   Seconds attention_decode_latency{3e-6};
   Seconds attention_decode_block{0.0};
   Seconds launch{5e-6};            // CPU launch cost per kernel, eager mode
+  // Host cost per kernel when a Python framework launches it eagerly (per-op dispatch through
+  // PyTorch, then the launch), for runtimes that say so (RuntimeOptions::framework_launches).
+  // Zero: not measured; such runtimes then pay `launch` like any other.
+  Seconds framework_launch{0.0};
   // Change in per-kernel GPU time when kernels replay from a CUDA graph instead of eager
   // launches; negative when the graph packs them closer.
   Seconds graph_node{-0.5e-6};
@@ -51,6 +55,9 @@ struct CostParamField {
   Range range;
   double CostParams::*number = nullptr;  // plain numbers
   Seconds CostParams::*time = nullptr;   // times, in seconds
+  // Calibration files may leave it out (written only when non-zero; absent: the default),
+  // so that files from before the parameter existed still load.
+  bool optional = false;
   bool is_time() const { return time != nullptr; }
   double get(const CostParams& p) const { return is_time() ? (p.*time).value : p.*number; }
   void set(CostParams& p, double v) const {

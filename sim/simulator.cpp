@@ -102,6 +102,7 @@ Simulator::Simulator(const Scenario& scenario, const Catalog& catalog)
   RuntimeOptions rt;
   rt.dtype = scenario.dtype;
   rt.cuda_graphs = scenario.cuda_graphs;
+  rt.framework_launches = scenario.framework_launch;
   rt.engine_overhead = milliseconds(scenario.cpu_overhead_ms);
   cost_ = std::make_unique<StepCostModel>(setup_.model, setup_.gpu, setup_.link,
                                           Parallelism{scenario.tp}, rt, setup_.params);

@@ -15,7 +15,7 @@
 #   BUILD_DIR    build directory (default: OUTDIR/build)
 #   PYTHON       Python with PyTorch for attention/validation (default: python3)
 #   STEPS        steps to run (default: "launch mem_bw elementwise gemm
-#                attention sustained llama_step llama70b")
+#                attention sustained framework llama_step llama70b")
 #   BUDGET_S     total wall-clock budget in seconds; steps are shortened or
 #                skipped to end within it (default: none)
 #   GEMM_ARGS    extra arguments for the gemm benchmark (e.g. "--algos 4")
@@ -34,7 +34,7 @@ VALIDATION=$(cd "$HERE/../validation" && pwd)
 BUILD_DIR=${BUILD_DIR:-$OUTDIR/build}
 PYTHON=${PYTHON:-python3}
 CUDA_ARCHS=${CUDA_ARCHS:-}
-STEPS=${STEPS:-"launch mem_bw elementwise gemm attention sustained llama_step llama70b"}
+STEPS=${STEPS:-"launch mem_bw elementwise gemm attention sustained framework llama_step llama70b"}
 BUDGET_S=${BUDGET_S:-0}
 GEMM_ARGS=${GEMM_ARGS:-}
 read -r -a GEMM_ARGV <<<"$GEMM_ARGS"
@@ -157,6 +157,9 @@ for step in $STEPS; do
       ;;
     sustained)
       run_step sustained 120 "$PYTHON" "$HERE/sustained.py" --out "$OUTDIR/sustained.csv"
+      ;;
+    framework)
+      run_step framework 120 "$PYTHON" "$HERE/framework_launch.py" --out "$OUTDIR/framework_launch.csv"
       ;;
     llama_step)
       run_step llama_step 420 "$PYTHON" "$VALIDATION/llama_step.py" --out "$OUTDIR/llama_step.csv" \

@@ -160,6 +160,66 @@ void launch_params(const std::string& dir, CostParams& p, std::vector<std::strin
       to_us(p.launch), per_node, eager_gap, to_us(p.step_graphs), to_us(p.step_eager)));
 }
 
+}  // namespace
+
+Seconds read_framework_launch(const std::string& dir, std::vector<std::string>& log) {
+  const fs::path path = fs::path(dir) / "framework_launch.csv";
+  if (!fs::exists(path)) {
+    log.push_back("framework launch: no framework_launch.csv; eager launches from a Python "
+                  "framework are priced at `launch`");
+    return Seconds(0.0);
+  }
+  const CsvTable t = CsvTable::read(path.string());
+  // The benchmark's op standing for each of the step model's kernels, with fallbacks when the
+  // preferred row is missing (no Triton on the machine, or fused_ops.py not importable).
+  auto cost_us = [&](std::initializer_list<const char*> names) {
+    for (const char* name : names) {
+      for (std::size_t i = 0; i < t.rows(); ++i) {
+        if (t.text(i, "op") == name) return t.number(i, "time_us");
+      }
+    }
+    throw Error(fmt::format("{}: no row for op {}", t.path(), *names.begin()));
+  };
+  auto bench_cost_us = [&](const OpCost& op) {
+    switch (op.cls) {
+      case OpClass::kGemm: return cost_us({"linear"});
+      case OpClass::kAttentionPrefill:
+      case OpClass::kAttentionDecode: return cost_us({"sdpa_flash"});
+      default: break;
+    }
+    const std::string name = op.name;
+    if (name == "rotary") return cost_us({"triton_rotary", "triton_trivial", "aten_add"});
+    if (name == "add_rmsnorm") return cost_us({"triton_add_rmsnorm", "triton_trivial", "aten_add"});
+    if (name == "silu_mul") return cost_us({"triton_silu_mul", "triton_trivial", "aten_add"});
+    if (name == "kv_cache_write") return cost_us({"aten_copy_slice", "aten_add"});
+    if (name == "embedding") return cost_us({"aten_embedding", "aten_add"});
+    if (name == "final_norm") return cost_us({"aten_rms_norm", "aten_add"});
+    return cost_us({"aten_add"});
+  };
+  // Weights: the kernels of one Llama-3-8B decode step (batch 1, 128 cached tokens), one GPU.
+  const ModelSpec m = Catalog::standard().model("llama-3-8b");
+  BatchShape s;
+  s.add_decode(129);
+  std::vector<OpCost> ops;
+  step_ops(m, DType::kBF16, s, Parallelism{1}, ops);
+  double kernels = 0.0;
+  double weighted_us = 0.0;
+  for (const OpCost& op : ops) {
+    if (op.cls == OpClass::kAllReduce || op.cls == OpClass::kAllGather) continue;
+    kernels += op.kernels;
+    weighted_us += op.kernels * bench_cost_us(op);
+  }
+  const Seconds per_kernel = microseconds(weighted_us / kernels);
+  log.push_back(fmt::format(
+      "framework launch: {:.2f} us per kernel ({} kernels of a Llama-3-8B decode step; F.linear "
+      "{:.2f}, FlashAttention {:.2f}, ATen add {:.2f} us per call; {})",
+      to_us(per_kernel), kernels, cost_us({"linear"}), cost_us({"sdpa_flash"}),
+      cost_us({"aten_add"}), t.has_column("cpu") ? t.text(0, "cpu") : std::string("CPU not recorded")));
+  return per_kernel;
+}
+
+namespace {
+
 // Two effects single-kernel timings miss (sustained.csv, calibration/bench/sustained.py):
 //  - real kernels replayed from a CUDA graph run closer together than launched eagerly; the
 //    per-call saving on GEMMs (most of a step's kernels) replaces the empty-kernel estimate;
@@ -256,6 +316,7 @@ Calibration calibrate(const std::string& dir, const DeviceSpec& gpu, const std::
   record("attention_decode", fit_params(attention_samples(dir, true), rates, p, decode), decode);
 
   launch_params(dir, p, log);
+  p.framework_launch = read_framework_launch(dir, log);
   sustained_params(dir, rates, p, log);
   c.params = p;
   c.collectives = collectives_stage(dir, gpu, log);
@@ -267,6 +328,13 @@ Calibration calibrate(const std::string& dir, const DeviceSpec& gpu, const std::
                   {"date", meta(dir, "date_utc")},
                   {"data", dir},
                   {"commit", commit.empty() ? "unknown" : commit}};
+  if (p.framework_launch.value > 0.0) {
+    const CsvTable t = CsvTable::read((fs::path(dir) / "framework_launch.csv").string());
+    auto col = [&](const char* c) { return t.has_column(c) ? t.text(0, c) : std::string("?"); };
+    c.provenance["framework_launch"] =
+        fmt::format("framework_launch.csv: host CPU {}, torch {}, {}", col("cpu"), col("torch"),
+                    col("date_utc"));
+  }
   if (!c.collectives.empty()) {
     const CsvTable t = CsvTable::read((fs::path(dir) / "collectives.csv").string());
     c.provenance["collectives"] = fmt::format("collectives.csv: {} GPUs, NCCL {}, {}",
@@ -339,6 +407,7 @@ std::vector<StepPoint> validate_steps(const std::string& csv_path, const DeviceS
     }
     RuntimeOptions rt;
     rt.cuda_graphs = pt.mode == "graph";
+    rt.framework_launches = true;  // the reference step runs from Python through PyTorch
     rt.graph_max_batch = 1 << 30;  // the script captures whatever batch it times,
     rt.graph_prefill = true;       // prefill included
     LinkSpec link = catalog.link(gpu.interconnect);

@@ -16,6 +16,16 @@ namespace servesim::fit {
 Calibration calibrate(const std::string& data_dir, const DeviceSpec& gpu, const std::string& commit,
                       std::vector<std::string>& log);
 
+// The host cost per kernel of eager launches from a Python framework, read off
+// `data_dir`/framework_launch.csv (calibration/bench/framework_launch.py): each op's measured
+// per-call time weighted by how many kernels of that kind the step model counts for a
+// Llama-3-8B decode step (GEMMs as F.linear, attention as the FlashAttention call, rotary,
+// add + RMSNorm and SiLU-multiply as the Triton kernels of the fused reference step, the KV
+// cache write as a slice copy, the embedding as an embedding lookup, other memory ops as an
+// ATen elementwise op). Returns 0 when the file does not exist (not measured). `log` receives
+// one line.
+Seconds read_framework_launch(const std::string& data_dir, std::vector<std::string>& log);
+
 // Parameters for a GPU nobody measured, from a fitted one: each fitted efficiency keeps its
 // ratio to a catalog prior of the source GPU and applies it to the target's (capped at 1):
 // gemm and attention_prefill use their own priors, the bandwidth fractions (memory,

@@ -264,6 +264,7 @@ Scenario load_scenario(const std::string& path, const std::vector<std::string>& 
                               t.location_of("gpu_memory_utilization"), s.gpu_memory_utilization));
     }
     s.cuda_graphs = t.boolean("cuda_graphs").value_or(true);
+    s.framework_launch = t.boolean("framework_launch").value_or(false);
     if (t.integer("num_gpu_blocks")) {
       s.num_gpu_blocks = int_in(t, "num_gpu_blocks", 1, 1, 10'000'000'000);
     }

@@ -65,6 +65,9 @@ struct Scenario {
   int block_size = 16;
   double gpu_memory_utilization = 0.9;
   bool cuda_graphs = true;
+  // Eager kernels are launched from Python through a framework (per-op dispatch), priced at
+  // the calibration's `framework_launch` when it has one.
+  bool framework_launch = false;
   std::optional<std::int64_t> num_gpu_blocks;  // pin the KV cache to what an engine reported
   double cpu_overhead_ms = 1.5;                // engine CPU work per iteration (see docs)
   std::int64_t chunk_size = 512;               // chunked scheduler: tokens per iteration

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 
 #include "calibration/fit/calibrate.hpp"
 #include "tests/test_util.hpp"
@@ -34,6 +36,8 @@ void expect_same_params(const CostParams& a, const CostParams& b) {
   near(a.attention_decode_latency.value, b.attention_decode_latency.value, 1e-3);
   near(a.attention_decode_block.value, b.attention_decode_block.value, 1e-3);
   near(a.graph_node.value, b.graph_node.value, 1e-3);
+  near(a.launch.value, b.launch.value, 1e-3);
+  near(a.framework_launch.value, b.framework_launch.value, 1e-3);
   near(a.step_graphs.value, b.step_graphs.value, 1e-3);
 }
 
@@ -58,6 +62,49 @@ TEST_P(CommittedResults, AreReproducedFromTheCommittedData) {
   EXPECT_LT(committed.residuals.at("attention_decode").rms_relative, 0.13);
 }
 INSTANTIATE_TEST_SUITE_P(FittedGpus, CommittedResults, ::testing::Values("h100-sxm", "h200"));
+
+TEST(FrameworkLaunch, IsReadOffAsTheKernelWeightedMeanOfTheOps) {
+  namespace fs = std::filesystem;
+  const fs::path dir =
+      fs::path(testing::write_temp("unused", "")).parent_path() / "framework_launch_synthetic";
+  fs::create_directories(dir);
+  // Only the columns the read-off uses; the benchmark writes provenance columns too.
+  std::ofstream(dir / "framework_launch.csv")
+      << "op,kind,kernels,time_us\n"
+         "linear,cublas,1,10\n"
+         "aten_add,aten,1,10\n"
+         "aten_copy_slice,aten,1,10\n"
+         "aten_embedding,aten,1,10\n"
+         "aten_rms_norm,aten,1,10\n"
+         "sdpa_flash,flash,1,50\n"
+         "views_no_kernel,python,0,99\n"
+         "triton_trivial,triton,1,99\n"
+         "triton_add_rmsnorm,triton,1,20\n"
+         "triton_rotary,triton,1,20\n"
+         "triton_silu_mul,triton,1,20\n";
+  std::vector<std::string> log;
+  // A Llama-3-8B decode step counts, per layer (32): 4 GEMMs x 10 us, attention 50, rotary
+  // 20, KV write 10, 2 add + RMSNorm x 20, SiLU-multiply 20 = 180 us over 10 kernels; once:
+  // embedding, final norm, lm_head, sampler, 10 us each. (32 x 180 + 40) / 324 = 5800 / 324.
+  // The rows without a model kernel (views, the trivial Triton kernel) do not count.
+  EXPECT_NEAR(to_us(fit::read_framework_launch(dir.string(), log)), 5800.0 / 324.0, 1e-9);
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_NE(log[0].find("324 kernels"), std::string::npos) << log[0];
+}
+
+TEST(FrameworkLaunch, MissingFileLeavesItUnmeasured) {
+  namespace fs = std::filesystem;
+  const fs::path dir =
+      fs::path(testing::write_temp("unused", "")).parent_path() / "framework_launch_none";
+  fs::create_directories(dir);
+  std::vector<std::string> log;
+  EXPECT_EQ(fit::read_framework_launch(dir.string(), log).value, 0.0);
+  // The H100's data folder has no framework_launch.csv: its fit leaves it at 0, and eager
+  // Python steps there are priced at `launch` as before.
+  const Calibration h100 = fit::calibrate(kRoot + "/calibration/data/h100-sxm",
+                                          catalog().gpu("h100-sxm"), "test", log);
+  EXPECT_EQ(h100.params.framework_launch.value, 0.0);
+}
 
 TEST(Derive, ScalesEfficienciesByCatalogPriorsAndCopiesTheRest) {
   const Calibration h100 = load_calibration(kRoot + "/calibration/results/h100-sxm.toml");

@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 
 #include "hardware/calibration.hpp"
 #include "sim/core/error.hpp"
@@ -42,6 +44,23 @@ TEST(CalibrationFile, RoundTrips) {
   EXPECT_EQ(b.provenance, a.provenance);
   EXPECT_DOUBLE_EQ(b.residuals.at("gemm").rms_relative, 0.043);
   EXPECT_EQ(b.residuals.at("gemm").points, 812);
+}
+
+TEST(CalibrationFile, FrameworkLaunchIsOptional) {
+  // Not measured (0): not written, and a file without it loads with 0, as files written
+  // before the parameter existed do.
+  const std::string path = testing::write_temp("cal_no_framework.toml", "");
+  write_calibration(path, sample());
+  std::ifstream in(path);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text.find("framework_launch"), std::string::npos);
+  EXPECT_EQ(load_calibration(path).params.framework_launch.value, 0.0);
+  // Measured: written and read back.
+  Calibration c = sample();
+  c.params.framework_launch = microseconds(24.48);
+  const std::string with = testing::write_temp("cal_framework.toml", "");
+  write_calibration(with, c);
+  EXPECT_NEAR(load_calibration(with).params.framework_launch.value, 24.48e-6, 1e-12);
 }
 
 TEST(CalibrationFile, IncompleteFileNamesTheMissingParameter) {

@@ -173,5 +173,60 @@ TEST(StepCostModel, EagerModeAddsLaunchCostAtSmallBatch) {
   EXPECT_GT(ce.total.value, cg.total.value);
 }
 
+TEST(StepCostModel, FrameworkLaunchesPriceEagerKernelsAtTheFrameworkCost) {
+  const DeviceSpec gpu = catalog().gpu("h100-sxm");
+  CostParams p = gpu.defaults;
+  p.launch = microseconds(4.0);
+  p.framework_launch = microseconds(25.0);
+  p.step_eager = microseconds(8.0);
+  RuntimeOptions eager;
+  eager.cuda_graphs = false;
+  RuntimeOptions python = eager;
+  python.framework_launches = true;
+  const ModelSpec m = catalog().model("llama-3-8b");
+  const LinkSpec link = catalog().link("nvlink4");
+  StepCostModel plain(m, gpu, link, Parallelism{1}, eager, p);
+  StepCostModel framework(m, gpu, link, Parallelism{1}, python, p);
+  BatchShape s;
+  s.add_decode(129);
+  const StepCost a = plain.breakdown(s);
+  const StepCost b = framework.breakdown(s);
+  // Llama-3-8B decode, one sequence: 32 layers x 10 kernels (4 GEMMs, attention, rotary, KV
+  // write, 2 add + RMSNorm, SiLU-multiply) + embedding, final norm, lm_head, sampler = 324.
+  EXPECT_DOUBLE_EQ(b.kernels, 324.0);
+  EXPECT_DOUBLE_EQ(a.gpu.value, b.gpu.value);  // the GPU's work does not change
+  // The host chain, 324 x 25 us = 8.1 ms, is longer than the GPU's (about 6 ms of weight
+  // streaming at batch 1), so the step is 8 us + 8.1 ms = 8.108 ms.
+  ASSERT_LT(b.gpu.value, 8.1e-3);
+  EXPECT_NEAR(b.total.value, 8.108e-3, 1e-12);
+  // Without the flag the same calibration prices each eager kernel at `launch`.
+  EXPECT_NEAR(a.total.value, 8e-6 + std::max(a.gpu.value, 324 * 4e-6), 1e-12);
+  // The fast path gives the same total.
+  EXPECT_NEAR(framework.quick(s).time.value, b.total.value, 1e-12);
+  // Graph replays never pay it.
+  RuntimeOptions graphs = python;
+  graphs.cuda_graphs = true;
+  StepCostModel g(m, gpu, link, Parallelism{1}, graphs, p);
+  EXPECT_NEAR(g.breakdown(s).total.value,
+              p.step_graphs.value + a.gpu.value + 324 * p.graph_node.value, 1e-9);
+}
+
+TEST(StepCostModel, UnmeasuredFrameworkLaunchFallsBackToLaunch) {
+  const DeviceSpec gpu = catalog().gpu("h100-sxm");
+  CostParams p = gpu.defaults;  // framework_launch 0: not measured
+  ASSERT_EQ(p.framework_launch.value, 0.0);
+  RuntimeOptions eager;
+  eager.cuda_graphs = false;
+  RuntimeOptions python = eager;
+  python.framework_launches = true;
+  const ModelSpec m = catalog().model("llama-3-8b");
+  const LinkSpec link = catalog().link("nvlink4");
+  const StepCostModel a(m, gpu, link, Parallelism{1}, eager, p);
+  const StepCostModel b(m, gpu, link, Parallelism{1}, python, p);
+  BatchShape s;
+  s.add_decode(129);
+  EXPECT_DOUBLE_EQ(a.breakdown(s).total.value, b.breakdown(s).total.value);
+}
+
 }  // namespace
 }  // namespace servesim
