@@ -87,11 +87,8 @@ run_step() {  # run_step NAME TIMEOUT CMD...
   record "$name" "$rc" $(( $(date +%s) - t0 ))
 }
 
-torchrun_n() {  # torchrun_n N SCRIPT ARGS...
-  local n=$1
-  shift
-  "$PYTHON" -m torch.distributed.run --standalone --nproc-per-node "$n" "$@"
-}
+# torchrun as a command (not a shell function: `timeout` runs commands only).
+TORCHRUN=("$PYTHON" -m torch.distributed.run --standalone)
 
 for n in $GPU_COUNTS; do
   if [ "$GPUS_PRESENT" -lt "$n" ]; then
@@ -103,13 +100,13 @@ for n in $GPU_COUNTS; do
     case $step in
       collectives)
         t=$(timeout_for collectives 180)
-        run_step "collectives_n$n" "$t" torchrun_n "$n" "$HERE/collectives.py" \
+        run_step "collectives_n$n" "$t" "${TORCHRUN[@]}" --nproc-per-node "$n" "$HERE/collectives.py" \
           --out "$OUTDIR/collectives_n$n.csv" --max-seconds $(( t > 40 ? t - 30 : t )) \
           ${COLL_ARGV[@]+"${COLL_ARGV[@]}"}
         ;;
       llama_tp)
         t=$(timeout_for llama_tp 420)
-        run_step "llama_tp_n$n" "$t" torchrun_n "$n" "$VALIDATION/llama_step_tp.py" \
+        run_step "llama_tp_n$n" "$t" "${TORCHRUN[@]}" --nproc-per-node "$n" "$VALIDATION/llama_step_tp.py" \
           --model llama-3-70b --out "$OUTDIR/llama_step_tp$n.csv" \
           --max-seconds $(( t > 60 ? t - 45 : t )) ${TP_ARGV[@]+"${TP_ARGV[@]}"}
         ;;

@@ -47,6 +47,7 @@ nlohmann::ordered_json summary_json(const RunResult& run, const Summary& s) {
                    {"kv_blocks_pinned", su.kv_blocks_pinned},
                    {"block_size", sc.block_size},
                    {"cuda_graphs", sc.cuda_graphs},
+                   {"framework_launch", sc.framework_launch},
                    {"calibration", su.calibration},
                    {"arrival", arrival_name(sc.workload.arrival)}};
   nlohmann::ordered_json reasons = nlohmann::ordered_json::object();
