@@ -33,7 +33,7 @@ p.warning { background: #fff4e5; border-left: 4px solid #D55E00; padding: 8px 12
 nav a { margin-right: 14px; white-space: nowrap; }
 .table-wrap { overflow-x: auto; }
 table { border-collapse: collapse; font-size: 13px; margin: 8px 0; }
-th, td { border-bottom: 1px solid #e5e5e5; padding: 4px 10px; text-align: right; }
+th, td { border-bottom: 1px solid #e5e5e5; padding: 4px 10px; text-align: right; white-space: nowrap; }
 th { background: #f6f6f6; font-weight: 600; }
 th:first-child, td:first-child { text-align: left; }
 table.kv td:last-child { text-align: left; }
