@@ -243,19 +243,51 @@ void draw_series(std::string& out, const Frame& f, const Series& s, std::size_t 
     }
     out += "</g>\n";
   }
-  if (!s.point_labels.empty()) {
-    out += fmt::format("<g fill=\"{}\">\n", kInk);
-    for (const auto& run : parts) {
-      for (std::size_t i : run) {
-        if (i >= s.point_labels.size() || s.point_labels[i].empty()) continue;
-        const double x = f.px_x(s.x[i]);
-        const double y = f.px_y(s.y[i]);
-        const bool left = x + 6 + text_width(s.point_labels[i], kPointLabelSize) > f.left + f.width;
-        text(out, left ? x - 6 : x + 6, y - 6, s.point_labels[i], kPointLabelSize,
-             left ? "end" : "start");
+  out += "</g>\n";
+}
+
+// A label's box in pixels.
+struct Box {
+  double x0, y0, x1, y1;
+  bool overlaps(const Box& o) const { return x0 < o.x1 && o.x0 < x1 && y0 < o.y1 && o.y0 < y1; }
+};
+
+// Point labels of one series, each to the right of its point, else to the left, else above;
+// a label that would overlap one already placed (or leave the plot) is left out, so that
+// dense plots stay readable.
+void draw_point_labels(std::string& out, const Frame& f, const Series& s, std::vector<Box>& placed) {
+  if (s.point_labels.empty()) return;
+  const auto parts = runs(s, f.log_x, f.log_y);
+  const double opacity = std::clamp(std::isfinite(s.opacity) ? s.opacity : 1.0, 0.0, 1.0);
+  out += fmt::format("<g fill=\"{}\" opacity=\"{:.3f}\">\n", kInk, opacity);
+  for (const auto& run : parts) {
+    for (std::size_t i : run) {
+      if (i >= s.point_labels.size() || s.point_labels[i].empty()) continue;
+      const double x = f.px_x(s.x[i]);
+      const double y = f.px_y(s.y[i]);
+      const double w = text_width(s.point_labels[i], kPointLabelSize);
+      const double h = kPointLabelSize;
+      struct Spot {
+        double x, y;
+        const char* anchor;
+        Box box;
+      };
+      const Spot spots[] = {
+          {x + 6, y - 6, "start", {x + 6, y - 6 - h, x + 6 + w, y - 6 + 2}},
+          {x - 6, y - 6, "end", {x - 6 - w, y - 6 - h, x - 6, y - 6 + 2}},
+          {x, y - 10, "middle", {x - w / 2, y - 10 - h, x + w / 2, y - 10 + 2}},
+      };
+      for (const Spot& spot : spots) {
+        const Box& b = spot.box;
+        if (b.x0 < f.left || b.x1 > f.left + f.width || b.y0 < f.top) continue;
+        bool clear = true;
+        for (const Box& p : placed) clear = clear && !b.overlaps(p);
+        if (!clear) continue;
+        placed.push_back(b);
+        text(out, spot.x, spot.y, s.point_labels[i], kPointLabelSize, spot.anchor);
+        break;
       }
     }
-    out += "</g>\n";
   }
   out += "</g>\n";
 }
@@ -504,6 +536,10 @@ std::string to_svg(const Figure& fig) {
          fmt::format(" fill=\"{}\"", kAxisInk));
   } else {
     for (std::size_t i = 0; i < fig.series.size(); ++i) draw_series(out, f, fig.series[i], i);
+    // Labels after every mark, the last series' first: it is drawn on top, so it is the one
+    // a reader looks for (a frontier over the points it dominates, say).
+    std::vector<Box> placed;
+    for (std::size_t i = fig.series.size(); i-- > 0;) draw_point_labels(out, f, fig.series[i], placed);
     draw_annotations(out, f, fig.annotations);
   }
   draw_legend(out, fig, f, legend_labels);

@@ -15,7 +15,9 @@ struct Series {
   std::vector<double> x, y;
   Mark mark = Mark::kLine;
   double opacity = 1.0;                   // e.g. 0.3 for faded (dominated) points
-  std::vector<std::string> point_labels;  // empty, or one short label per point, drawn beside it
+  // Empty, or one short label per point, drawn beside it; a label that would overlap one
+  // already placed is left out (later series place theirs first).
+  std::vector<std::string> point_labels;
   int color = -1;                         // palette index; -1: the series' position
 };
 

@@ -41,7 +41,7 @@ bool wide(const std::vector<double>& v) {
 }  // namespace
 
 std::string pareto_svg(const SweepResult& sw, const SweepAnalysis& a) {
-  plot::Series dominated{"dominated", {}, {}, plot::Mark::kPoints, 0.3, {}, 0};
+  plot::Series dominated{"dominated or overloaded", {}, {}, plot::Mark::kPoints, 0.3, {}, 0};
   plot::Series front{"Pareto frontier", {}, {}, plot::Mark::kLinePoints, 1.0, {}, 1};
   std::vector<std::size_t> on;
   std::size_t ok = 0;

@@ -8,9 +8,9 @@
 
 namespace servesim {
 
-// Throughput per GPU against the analysis's latency: dominated points faded, the frontier
-// drawn as a line, points labelled with their configuration (all of them up to 40 points;
-// beyond that only the frontier's).
+// Throughput per GPU against the analysis's latency: dominated and overloaded points faded,
+// the frontier drawn as a line, points labelled with their configuration (all of them up to
+// 40 points; beyond that only the frontier's).
 std::string pareto_svg(const SweepResult& sweep, const SweepAnalysis& analysis);
 // Output tokens/s against latency, one line per configuration as its rate rises, each knee
 // marked.

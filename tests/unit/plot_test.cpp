@@ -225,6 +225,29 @@ TEST(PlotSvg, UnusablePointsAreSkippedAndBreakLines) {
   EXPECT_TRUE(well_formed(svg));
 }
 
+TEST(PlotSvg, OverlappingPointLabelsAreLeftOut) {
+  // Three points: two at the same spot near the left edge, one far away. The later series
+  // places first, so "front-label" takes the right side; "back-label" finds the right side
+  // taken, the left outside the plot and the space above overlapping "front-label", so it is
+  // left out. The far point keeps its label.
+  Figure f;
+  Series back;
+  back.x = {10, 90};
+  back.y = {10, 90};
+  back.mark = Mark::kPoints;
+  back.point_labels = {"back-label", "far-label"};
+  Series front;
+  front.x = {10};
+  front.y = {10};
+  front.mark = Mark::kPoints;
+  front.point_labels = {"front-label"};
+  f.series = {back, front};
+  const std::string svg = to_svg(f);
+  EXPECT_EQ(count(svg, "front-label"), 1U);
+  EXPECT_EQ(count(svg, "back-label"), 0U);
+  EXPECT_EQ(count(svg, "far-label"), 1U);
+}
+
 TEST(PlotSvg, LegendOpacityAndAnnotations) {
   Figure f;
   f.series.push_back(make("frontier", {1, 2, 3}, {3, 2, 1}, Mark::kLinePoints));
