@@ -156,6 +156,49 @@ TEST(ReportHtml, SweepFolderPageLoadsInChromiumWithEveryPlot) {
                             "sweep-e2e-p50", "file-pareto"});
 }
 
+TEST(ReportHtml, RealSweepAndPlanFoldersLoadInChromium) {
+  // Folders written by servesim sweep and servesim plan themselves, not by hand.
+  const fs::path dir = scratch("report-sweep-plan");
+  const fs::path scenario = dir / "s.toml";
+  std::ofstream(scenario) << R"(name = "report-sweep-plan"
+[model]
+name = "llama-3-8b"
+[hardware]
+gpu = "h100-sxm"
+[workload]
+requests = 100
+arrival = "poisson"
+rate = 4
+prompt_tokens = { distribution = "lognormal", mean = 800, stddev = 400, min = 16, max = 4000 }
+output_tokens = { distribution = "uniform", min = 20, max = 200 }
+[slo]
+ttft_ms = 500
+tpot_ms = 50
+)";
+  const fs::path sweep = dir / "sweep";
+  const fs::path plan = dir / "plan";
+  ASSERT_EQ(shell(kBinary + " sweep " + scenario.string() + " --vary workload.rate=2:32:x2 " +
+                      "--vary engine.max_num_seqs=32,128 --out " + sweep.string(), dir)
+                .status,
+            0);
+  ASSERT_EQ(shell(kBinary + " plan " + scenario.string() + " --rate 10 --gpus h100-sxm,h200 " +
+                      "--tp 1,2 --out " + plan.string(), dir)
+                .status,
+            0);
+  for (const auto& [folder, figures] :
+       std::vector<std::pair<fs::path, std::vector<std::string>>>{
+           {sweep, {"sweep-throughput", "sweep-ttft-p99", "file-pareto", "file-knee"}},
+           {plan, {"file-plan"}}}) {
+    Ran report = shell(kBinary + " report " + folder.string(), dir);
+    ASSERT_EQ(report.status, 0) << report.err;
+    expect_self_contained(slurp(folder / "report.html"));
+    const Ran page = open_in_chromium(folder / "report.html", dir);
+    ASSERT_EQ(page.status, 0) << page.err;
+    EXPECT_EQ(console_errors(page.err), "") << folder;
+    expect_figures(page.out, figures);
+  }
+}
+
 TEST(ReportHtml, ConsoleErrorsWouldBeSeen) {
   // The check above is only as good as Chromium's log: a page that does log an error must
   // be caught by it.
