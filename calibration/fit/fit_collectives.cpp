@@ -35,14 +35,17 @@ std::vector<CollectiveSample> read_collective_samples(const std::string& csv_pat
                               t.line(i), mode));
     }
     s.collective = *c;
-    s.gpus = static_cast<int>(t.number(i, "n"));
+    const double n = t.number(i, "n");
     s.bytes = t.number(i, "bytes");
     s.graph = mode == "graph";
     s.seconds = t.number(i, "time_us") * 1e-6;
-    if (s.gpus < 2 || !(s.bytes > 0.0) || !(s.seconds > 0.0)) {
-      throw Error(
-          fmt::format("{}:{}: need n >= 2 and positive bytes and time_us", csv_path, t.line(i)));
+    if (!(n >= 2 && n <= 1024 && n == std::floor(n)) || !(s.bytes > 0.0) ||
+        !std::isfinite(s.bytes) || !(s.seconds > 0.0) || !std::isfinite(s.seconds)) {
+      throw Error(fmt::format("{}:{}: need a whole n from 2 to 1024 and finite, positive bytes "
+                              "and time_us",
+                              csv_path, t.line(i)));
     }
+    s.gpus = static_cast<int>(n);
     out.push_back(s);
   }
   return out;

@@ -123,6 +123,15 @@ void report_whole(const std::filesystem::path& dir, const SweepResult& sw,
   fmt::print("\nwrote {}\n", join(paths));
 }
 
+// A sweep none of whose points could run is an error (exit 2), after its files say why.
+void require_a_point_ran(const SweepResult& sw) {
+  for (const auto& p : sw.points) {
+    if (p.ok()) return;
+  }
+  throw Error(fmt::format("no point of the sweep could run; the first says: {}",
+                          sw.points.empty() ? std::string("(no points)") : sw.points.front().error));
+}
+
 }  // namespace
 
 int sweep_command(const SweepArgs& args) {
@@ -151,21 +160,33 @@ int sweep_command(const SweepArgs& args) {
   ProgressBar bar(args.seeds > 1 ? fmt::format("simulations ({} seeds a point)", args.seeds)
                                  : std::string("points"));
   const bool show = mpi::rank() == 0;
-  const SweepResult result =
-      run_sweep(spec, Catalog::standard(), [&](std::size_t d, std::size_t t) {
-        if (show) bar.update(d, t);
-      });
+  auto run = [&] {
+    return run_sweep(spec, Catalog::standard(), [&](std::size_t d, std::size_t t) {
+      if (show) bar.update(d, t);
+    });
+  };
 
   if (distributed) {
-    const std::vector<std::string> parts = mpi::gather(sweep_json(result, nullptr).dump());
-    if (mpi::rank() != 0) return 0;
-    std::vector<SweepResult> shards;
-    for (std::size_t r = 0; r < parts.size(); ++r) {
-      shards.push_back(sweep_from_json(nlohmann::json::parse(parts[r]), fmt::format("rank {}", r)));
+    // A failure on one rank must end them all: the others would wait in the gather forever.
+    try {
+      const SweepResult result = run();
+      const std::vector<std::string> parts = mpi::gather(sweep_json(result, nullptr).dump());
+      if (mpi::rank() != 0) return 0;
+      std::vector<SweepResult> shards;
+      for (std::size_t r = 0; r < parts.size(); ++r) {
+        shards.push_back(
+            sweep_from_json(nlohmann::json::parse(parts[r]), fmt::format("rank {}", r)));
+      }
+      const SweepResult merged = merge_sweeps(std::move(shards));
+      report_whole(dir, merged, args.latency, args.json);
+      require_a_point_ran(merged);
+      return 0;
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "error (MPI rank {} of {}): {}\n", mpi::rank(), mpi::size(), e.what());
+      mpi::abort_all(2);
     }
-    report_whole(dir, merge_sweeps(std::move(shards)), args.latency, args.json);
-    return 0;
   }
+  const SweepResult result = run();
   if (spec.shards > 1) {
     std::filesystem::create_directories(dir);
     std::ostringstream csv;
@@ -183,13 +204,8 @@ int sweep_command(const SweepArgs& args) {
     }
     return 0;
   }
-  bool any_ok = false;
-  for (const auto& p : result.points) any_ok = any_ok || p.ok();
   report_whole(dir, result, args.latency, args.json);
-  if (!any_ok) {
-    throw Error(fmt::format("no point of the sweep could run; the first says: {}",
-                            result.points.front().error));
-  }
+  require_a_point_ran(result);
   return 0;
 }
 

@@ -1,5 +1,6 @@
 #include "sim/core/csv_table.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <fstream>
@@ -55,27 +56,53 @@ std::vector<std::string> split(const std::string& line) {
 
 }  // namespace
 
+namespace {
+
+// Reads one record: a line, joined with the next ones while a quoted cell is open (a quoted
+// cell may hold a newline). `line` counts the file's lines. False at the end of the file.
+bool read_record(std::istream& in, const std::string& path, std::size_t& line, std::string& out) {
+  if (!std::getline(in, out)) return false;
+  ++line;
+  const std::size_t first = line;
+  auto quotes = [](const std::string& s) { return std::count(s.begin(), s.end(), '"'); };
+  auto open = quotes(out) % 2 == 1;
+  std::string more;
+  while (open) {
+    if (!std::getline(in, more)) {
+      throw Error(fmt::format("{}:{}: a quoted cell is never closed (a \" without its pair)",
+                              path, first));
+    }
+    ++line;
+    out += "\n" + more;
+    open = (quotes(out) % 2) == 1;
+  }
+  return true;
+}
+
+}  // namespace
+
 CsvTable CsvTable::read(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw Error(fmt::format("cannot open {}", path));
   CsvTable t;
   t.path_ = path;
   std::string line;
-  if (!std::getline(in, line)) throw Error(fmt::format("{} is empty (expected a header row)", path));
+  std::size_t n = 0;
+  if (!read_record(in, path, n, line)) {
+    throw Error(fmt::format("{} is empty (expected a header row)", path));
+  }
   t.header_ = split(line);
   const auto& header = t.header_;
   for (std::size_t i = 0; i < header.size(); ++i) t.index_[header[i]] = i;
-  std::size_t n = 1;
-  while (std::getline(in, line)) {
-    ++n;
+  for (std::size_t first = n + 1; read_record(in, path, n, line); first = n + 1) {
     if (line.empty() || line == "\r") continue;
     auto cells = split(line);
     if (cells.size() < header.size()) {
-      throw Error(fmt::format("{}:{} (row {}): {} cells, the header has {}", path, n,
+      throw Error(fmt::format("{}:{} (row {}): {} cells, the header has {}", path, first,
                               t.cells_.size() + 1, cells.size(), header.size()));
     }
     t.cells_.push_back(std::move(cells));
-    t.lines_.push_back(n);
+    t.lines_.push_back(first);
   }
   return t;
 }

@@ -13,6 +13,9 @@ std::uint64_t splitmix64(std::uint64_t x) {
   return x ^ (x >> 31);
 }
 
+
+}  // namespace
+
 std::uint64_t fnv1a(std::string_view s) {
   std::uint64_t h = 0xcbf29ce484222325ULL;
   for (char c : s) {
@@ -21,8 +24,6 @@ std::uint64_t fnv1a(std::string_view s) {
   }
   return h;
 }
-
-}  // namespace
 
 RandomStream::RandomStream(std::uint64_t run_seed, std::string_view purpose)
     : engine_(splitmix64(run_seed ^ fnv1a(purpose))) {}

@@ -11,6 +11,9 @@
 
 namespace servesim {
 
+// 64-bit FNV-1a hash of a byte string (stream seeds; fingerprints of inputs).
+std::uint64_t fnv1a(std::string_view s);
+
 class RandomStream {
  public:
   // The stream's seed mixes the run seed with the purpose's name (FNV-1a, then SplitMix64).

@@ -1,6 +1,7 @@
 #include "sim/report/run_plots.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <filesystem>
 #include <limits>
@@ -404,6 +405,12 @@ std::vector<ReportFigure> sweep_figures(const CsvTable& sweep) {
   std::vector<std::string> labels;
   std::map<std::string, std::vector<std::size_t>> rows;
   for (std::size_t i = 0; i < sweep.rows(); ++i) {
+    // A point that could not run has no metrics, and its rate may be any text.
+    if (sweep.has_column("error") && !sweep.text(i, "error").empty()) continue;
+    double r = 0;
+    const std::string& rt = sweep.text(i, rate);
+    const auto parsed = std::from_chars(rt.data(), rt.data() + rt.size(), r);
+    if (parsed.ec != std::errc{} || parsed.ptr != rt.data() + rt.size()) continue;
     std::string label;
     for (const auto& k : keys) {
       if (k == rate) continue;

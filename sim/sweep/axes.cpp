@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 
@@ -83,7 +84,7 @@ bool parse_range(const std::string& arg, const std::string& text, std::vector<st
   for (std::size_t k = 0;; ++k) {
     const double kd = static_cast<double>(k);
     const double v = mult ? a * std::pow(step, kd) : a + kd * step;
-    if (v > b * (1.0 + 1e-9) + (b == 0.0 ? 1e-12 : 0.0)) break;
+    if (v > b + 1e-9 * std::max(std::abs(b), std::abs(a)) + 1e-12) break;
     if (out.size() == kMaxValues) throw bad(fmt::format("more than {} values", kMaxValues));
     out.push_back(format_number(v));
   }
@@ -115,6 +116,9 @@ Axis parse_axis(const std::string& text) {
       axis.values.push_back(v);
     }
   }
+  if (axis.values.empty()) {
+    throw Error(fmt::format("--vary \"{}\": the axis has no values", text));
+  }
   if (axis.values.size() > kMaxValues) {
     throw Error(fmt::format("--vary \"{}\": more than {} values", text, kMaxValues));
   }
@@ -128,6 +132,9 @@ Grid::Grid(std::vector<Axis> axes) : axes_(std::move(axes)) {
         throw Error(fmt::format("--vary {} is given twice; give all its values in one --vary",
                                 axes_[i].key));
       }
+    }
+    if (axes_[i].values.empty()) {
+      throw Error(fmt::format("--vary {}: the axis has no values", axes_[i].key));
     }
     size_ *= axes_[i].values.size();
     if (size_ > kMaxPoints) {

@@ -52,6 +52,11 @@ int size() {
   return n;
 }
 
+void abort_all(int code) {
+  if (started) MPI_Abort(MPI_COMM_WORLD, code);
+  std::exit(code);
+}
+
 std::vector<std::string> gather(const std::string& mine) {
   if (!started) return {mine};
   const int n = size();

@@ -17,5 +17,8 @@ int size();
 std::vector<std::string> gather(const std::string& mine);
 // Whether this build can run under MPI.
 bool available();
+// Ends every rank of the job with `code` (after a failure on one rank, which would otherwise
+// leave the others waiting in a collective). Without MPI, exits the process.
+[[noreturn]] void abort_all(int code);
 
 }  // namespace servesim::mpi

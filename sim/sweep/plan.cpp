@@ -152,6 +152,7 @@ class Evaluator {
 constexpr double kLowestRate = 1.0 / 1024.0;
 constexpr double kHighestRate = 1e6;
 constexpr int kMaxExtraReplicas = 16;
+constexpr double kMaxReplicas = 100000;  // cluster.replicas' limit
 constexpr std::int64_t kMaxClusterRequests = 200000;
 
 // The highest rate one replica sustains within the SLO, to `precision`; 0 when even the lowest
@@ -189,20 +190,8 @@ double search_rate(Evaluator& ev, double precision, double& missed) {
   return lo;
 }
 
-void evaluate(const PlanSpec& spec, const Catalog& catalog, const std::vector<std::string>& sets,
-              std::int64_t requests, Candidate& c) {
-  Evaluator ev(spec, catalog, sets, requests);
-  try {
-    // Fits at all? (Memory, a tp that splits the heads, a dtype the GPU has.)
-    Simulator probe(load_scenario(spec.scenario, sets), catalog);
-  } catch (const Error& e) {
-    // The scenario file is the same for every candidate: leave its name out of the reason.
-    std::string why = e.what();
-    const std::string prefix = spec.scenario + ": ";
-    if (why.rfind(prefix, 0) == 0) why.erase(0, prefix.size());
-    c.infeasible = why;
-    return;
-  }
+// The rate search and the cluster's size, for a candidate that fits.
+void search_and_size(const PlanSpec& spec, Evaluator& ev, std::int64_t requests, Candidate& c) {
   c.max_rate = search_rate(ev, spec.precision, c.missed_rate);
   if (c.max_rate == 0) {
     const Summary s = ev.run(1, kLowestRate, requests);
@@ -213,12 +202,18 @@ void evaluate(const PlanSpec& spec, const Catalog& catalog, const std::vector<st
     }
     if (s.rejected > 0) why += fmt::format("; {} requests are rejected", s.rejected);
     c.infeasible = fmt::format("misses the SLO even at {} requests/s{}", kLowestRate, why);
-    c.simulations = ev.simulations;
     return;
   }
   // Replicas for the whole rate; the cluster's router spreads load unevenly, so check the
   // whole cluster and add replicas until it meets the SLO.
-  const int base = static_cast<int>(std::ceil(spec.rate / c.max_rate * (1.0 - 1e-12)));
+  const double need = std::ceil(spec.rate / c.max_rate * (1.0 - 1e-12));
+  if (need > kMaxReplicas) {
+    c.infeasible = fmt::format("one replica sustains {:.3g} requests/s, so {} requests/s would "
+                               "need {:.3g} replicas, more than the {} a cluster may have",
+                               c.max_rate, spec.rate, need, kMaxReplicas);
+    return;
+  }
+  const int base = static_cast<int>(need);
   for (int extra = 0; extra <= kMaxExtraReplicas; ++extra) {
     const int n = std::max(1, base) + extra;
     const std::int64_t total =
@@ -238,13 +233,33 @@ void evaluate(const PlanSpec& spec, const Catalog& catalog, const std::vector<st
     const auto price = spec.price.find(c.gpu);
     c.cost_per_hour = price == spec.price.end() ? NAN : price->second * c.gpus_total;
     c.cost_per_million_tokens = c.cost_per_hour / (s.output_tokens_per_s * 3600.0) * 1e6;
-    c.simulations = ev.simulations;
     return;
   }
   c.infeasible = fmt::format(
       "{} replicas sustain {:.3g} requests/s each, but the cluster misses "
       "the SLO at {} requests/s even with {} more",
       std::max(1, base), c.max_rate, spec.rate, kMaxExtraReplicas);
+}
+
+void evaluate(const PlanSpec& spec, const Catalog& catalog, const std::vector<std::string>& sets,
+              std::int64_t requests, Candidate& c) {
+  try {
+    // Fits at all? (Memory, a tp that splits the heads, a dtype the GPU has.)
+    Simulator probe(load_scenario(spec.scenario, sets), catalog);
+  } catch (const Error& e) {
+    // The scenario file is the same for every candidate: leave its name out of the reason.
+    std::string why = e.what();
+    const std::string prefix = spec.scenario + ": ";
+    if (why.rfind(prefix, 0) == 0) why.erase(0, prefix.size());
+    c.infeasible = why;
+    return;
+  }
+  Evaluator ev(spec, catalog, sets, requests);
+  try {
+    search_and_size(spec, ev, requests, c);
+  } catch (const Error& e) {
+    c.infeasible = e.what();  // e.g. a rate the scenario's limits refuse
+  }
   c.simulations = ev.simulations;
 }
 

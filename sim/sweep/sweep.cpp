@@ -8,9 +8,12 @@
 #include <atomic>
 #include <boost/math/distributions/students_t.hpp>
 #include <cmath>
+#include <fstream>
+#include <iterator>
 #include <limits>
 
 #include "sim/core/error.hpp"
+#include "sim/core/random.hpp"
 #include "sim/simulator.hpp"
 
 namespace servesim {
@@ -118,6 +121,13 @@ SweepResult run_sweep(const SweepSpec& spec, const Catalog& catalog, const Progr
   const Scenario base = load_scenario(spec.scenario, spec.sets);
   out.scenario_name = base.name;
   out.scenario_file = spec.scenario;
+  out.overrides = spec.sets;
+  {
+    std::ifstream in(spec.scenario, std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    for (const auto& o : spec.sets) text += "\n" + o;
+    out.fingerprint = fmt::format("{:016x}", fnv1a(text));
+  }
   for (int k = 0; k < spec.seeds; ++k)
     out.seeds.push_back(base.seed + static_cast<std::uint64_t>(k));
   {

@@ -49,6 +49,10 @@ struct PointResult {
 struct SweepResult {
   std::string scenario_name;
   std::string scenario_file;
+  std::vector<std::string> overrides;  // SweepSpec::sets
+  // FNV-1a of the scenario file's text and the overrides, in hex: shards of one sweep agree
+  // on it, shards of another (a changed file, other --set values) do not.
+  std::string fingerprint;
   std::vector<Axis> axes;
   std::vector<std::uint64_t> seeds;
   std::size_t total_points = 0;  // of the whole grid, all shards together

@@ -48,6 +48,8 @@ nlohmann::ordered_json sweep_json(const SweepResult& sw, const SweepAnalysis* a)
   nlohmann::ordered_json j;
   j["scenario"] = sw.scenario_name;
   j["scenario_file"] = sw.scenario_file;
+  j["overrides"] = sw.overrides;
+  j["fingerprint"] = sw.fingerprint;
   j["seeds"] = sw.seeds;
   nlohmann::ordered_json axes = nlohmann::ordered_json::array();
   for (const Axis& ax : sw.axes) axes.push_back({{"key", ax.key}, {"values", ax.values}});
@@ -190,6 +192,8 @@ SweepResult sweep_from_json(const nlohmann::json& j, const std::string& where) {
   try {
     sw.scenario_name = j.at("scenario").get<std::string>();
     sw.scenario_file = j.at("scenario_file").get<std::string>();
+    sw.overrides = j.at("overrides").get<std::vector<std::string>>();
+    sw.fingerprint = j.at("fingerprint").get<std::string>();
     sw.seeds = j.at("seeds").get<std::vector<std::uint64_t>>();
     for (const auto& ax : j.at("axes")) {
       sw.axes.push_back(
@@ -232,14 +236,22 @@ SweepResult merge_sweeps(std::vector<SweepResult> shards) {
     for (std::size_t k = 0; same_axes && k < s.axes.size(); ++k) {
       same_axes = s.axes[k].key == all.axes[k].key && s.axes[k].values == all.axes[k].values;
     }
-    if (s.scenario_file != all.scenario_file || s.seeds != all.seeds || !same_axes ||
-        s.total_points != all.total_points) {
-      throw Error(
-          fmt::format("shard {}/{} is of another sweep (its scenario, seeds or --vary "
-                      "axes differ from shard {}/{}); merge only the shards of one sweep",
-                      s.shard, s.shards, shards.front().shard, shards.front().shards));
+    if (s.fingerprint != all.fingerprint || s.seeds != all.seeds || !same_axes ||
+        s.total_points != all.total_points || s.shards != shards.front().shards) {
+      throw Error(fmt::format(
+          "shard {}/{} is of another sweep (its scenario file, --set values, seeds, --vary "
+          "axes or shard count differ from shard {}/{}); merge only the shards of one sweep",
+          s.shard, s.shards, shards.front().shard, shards.front().shards));
     }
-    for (const PointResult& p : s.points) all.points.push_back(p);
+    const Grid grid(all.axes);
+    for (const PointResult& p : s.points) {
+      if (p.index >= all.total_points || p.values != grid.values(p.index)) {
+        throw Error(fmt::format("shard {}/{}: point {} does not match the sweep's axes (an "
+                                "edited sweep.json?)",
+                                s.shard, s.shards, p.index));
+      }
+      all.points.push_back(p);
+    }
   }
   std::stable_sort(all.points.begin(), all.points.end(),
                    [](const PointResult& a, const PointResult& b) { return a.index < b.index; });

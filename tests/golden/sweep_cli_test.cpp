@@ -104,6 +104,19 @@ TEST(SweepCli, MpiRanksGiveTheSameFiles) {
 }
 #endif
 
+TEST(SweepCli, PointsThatCannotRunStillMakeAReport) {
+  // "fast" is no rate: that point's row carries the error, the others run, and the report
+  // page leaves the failed row out of its plots.
+  const fs::path dir = testing::scratch("sweep-cli-failed-point");
+  const std::string sc = testing::write_temp("cli-sweep.toml", kScenario);
+  const auto s = shell(kBinary + " sweep " + sc + " --vary workload.rate=1,2,fast --out " +
+                           (dir / "s").string(), dir);
+  ASSERT_EQ(s.status, 0) << s.err;
+  EXPECT_NE(slurp(dir / "s" / "sweep.csv").find("workload.rate"), std::string::npos);
+  const auto r = shell(kBinary + " report " + (dir / "s").string(), dir);
+  EXPECT_EQ(r.status, 0) << r.err;
+}
+
 TEST(SweepCli, OptionsMayComeBeforeTheScenario) {
   // Each --vary, --gpus or --tp takes one argument, so the scenario is not taken for a value.
   const fs::path dir = testing::scratch("sweep-cli-order");
@@ -127,6 +140,12 @@ TEST(SweepCli, BadInputExitsTwoWithWhatToChange) {
       {" sweep " + sc + " --vary workload.rate=1,2 --shard 2/2", "0 <= i < N"},
       {" sweep " + sc + " --vary workload.rate=1,2 --latency ttft.p42", "valid values"},
       {" sweep " + sc + " --vary workload.rate=1,2 --seeds 0", "--seeds"},
+      {" sweep " + sc + " --vary workload.rate=-1:-1:+1", "must be above 0"},
+      {" sweep " + sc + " --vary workload.rate=fast,slow", "must be a number"},
+      // 5% and 6% of 80 GB do not hold Llama-3-8B's 16 GB of weights: every point fails.
+      {" sweep " + sc + " --vary engine.gpu_memory_utilization=0.05,0.06 --out " +
+           (dir / "none").string(),
+       "no point of the sweep could run"},
       {" merge " + (dir / "nowhere").string() + " --out " + (dir / "o").string(), "no such file"},
       {" plan " + sc + " --rate 10 --slo ttft.p99", "metric.stat=time"},
       {" plan " + sc + " --rate 10 --price h100-sxm=cheap", "--price"},

@@ -109,6 +109,15 @@ TEST(Sweep, ShardsMergeIntoTheWhole) {
   const SweepAnalysis b = analyse_sweep(merged, "ttft.p99");
   EXPECT_EQ(sweep_json(merged, &b).dump(), sweep_json(whole, &a).dump());
 
+  // A shard of the same axes run with another --set is of another sweep.
+  SweepSpec other = spec_for(axes);
+  other.shard = 0;
+  other.shards = 3;
+  other.sets = {"cluster.tp=2"};
+  std::vector<SweepResult> mixed(parts.begin(), parts.end() - 1);
+  mixed.push_back(run_sweep(other, testing::catalog()));
+  EXPECT_THROW(merge_sweeps(mixed), Error);
+
   parts.pop_back();
   EXPECT_THROW(merge_sweeps(parts), Error);  // a shard missing
   parts.push_back(parts.front());

@@ -22,6 +22,9 @@ TEST(SweepAxes, ListsAndRanges) {
   // end 0.5 is kept although 0.1 + 4 x 0.1 lands a rounding error away from it.
   EXPECT_EQ(parse_axis("workload.rate=0.1:0.5:+0.1").values,
             (Values{"0.1", "0.2", "0.30000000000000004", "0.4", "0.5"}));
+  // Negative ranges keep their end too: -3 + 2 x 1 = -1.
+  EXPECT_EQ(parse_axis("a.b=-3:-1:+1").values, (Values{"-3", "-2", "-1"}));
+  EXPECT_EQ(parse_axis("a.b=-1:-1:+1").values, (Values{"-1"}));
   EXPECT_EQ(parse_axis("engine.chunk_size=256:1024:+256").values,
             (Values{"256", "512", "768", "1024"}));
   // Commas inside a TOML inline table or a string do not split the list.
@@ -47,6 +50,7 @@ TEST(SweepAxes, BadAxesSayWhatIsValid) {
     EXPECT_NE(std::string(e.what()).find("START:END:xFACTOR"), std::string::npos) << e.what();
   }
   EXPECT_THROW(Grid({parse_axis("a.b=1,2"), parse_axis("a.b=3")}), Error);
+  EXPECT_THROW(Grid({Axis{"a.b", {}}}), Error);  // an axis with no values: no points at all
 }
 
 TEST(SweepAxes, GridRunsTheFirstAxisSlowest) {
