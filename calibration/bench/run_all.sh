@@ -63,8 +63,10 @@ if command -v nvidia-smi >/dev/null 2>&1; then
   nvidia-smi -i 0 >"$OUTDIR/nvidia_smi_start.txt" 2>&1 || true
 fi
 
-echo "step,rc,seconds" >"$OUTDIR/status.csv"
-record() { echo "$1,$2,$3" >>"$OUTDIR/status.csv"; }
+STATUS_CSV="$OUTDIR/status.csv"
+echo "step,rc,seconds" >"$STATUS_CSV"
+# shellcheck source=steps.sh
+. "$HERE/steps.sh"
 
 # ---------------------------------------------------------------- build
 echo "== build (CUDA architectures: ${CUDA_ARCHS:-CMakeLists default})"
@@ -96,41 +98,11 @@ if [ "$BUILD_OK" = 1 ]; then
 fi
 
 # ---------------------------------------------------------------- steps
-# timeout_for DEFAULT -> seconds to allow this step (0 = skip: no budget left)
-timeout_for() {
-  local t=$1
-  if [ "$BUDGET_S" -gt 0 ]; then
-    local left=$(( BUDGET_S - ($(date +%s) - START) - 15 ))
-    [ "$left" -lt "$t" ] && t=$left
-    [ "$t" -lt 20 ] && t=0
-  fi
-  echo "$t"
-}
-
-step_timeout() {  # default, or TIMEOUT_<step> from the environment
-  local var="TIMEOUT_$1"
-  echo "${!var:-$2}"
-}
-
 run_step() {  # run_step NAME DEFAULT_TIMEOUT CMD...
-  local name=$1 deflt
-  deflt=$(step_timeout "$1" "$2")
+  local name=$1 t
+  t=$(timeout_for "$(step_timeout "$1" "$2")")
   shift 2
-  local t
-  t=$(timeout_for "$deflt")
-  if [ "$t" -le 0 ]; then
-    echo "!! $name: skipped (time budget exhausted)"
-    record "$name" skipped 0
-    return
-  fi
-  echo "== $name (timeout ${t}s): $*"
-  local t0 rc
-  t0=$(date +%s)
-  timeout --kill-after=15 "$t" "$@"
-  rc=$?
-  [ $rc -eq 124 ] && echo "!! $name: timed out after ${t}s (partial results kept)"
-  [ $rc -ne 0 ] && [ $rc -ne 124 ] && echo "!! $name: failed with exit code $rc"
-  record "$name" "$rc" $(( $(date +%s) - t0 ))
+  run_timed "$name" "$t" "$@"
 }
 
 py_budget() {  # py_budget STEP DEFAULT -> --max-seconds for a Python step

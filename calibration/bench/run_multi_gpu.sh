@@ -55,37 +55,11 @@ if command -v nvidia-smi >/dev/null 2>&1; then
 fi
 echo "== $GPUS_PRESENT GPUs present"
 
-echo "step,rc,seconds" >"$OUTDIR/status.csv"
-record() { echo "$1,$2,$3" >>"$OUTDIR/status.csv"; }
-
-timeout_for() {  # timeout_for STEP DEFAULT -> seconds to allow (0: no budget left)
-  local var="TIMEOUT_$1" t
-  t=${!var:-$2}
-  if [ "$BUDGET_S" -gt 0 ]; then
-    local left=$(( BUDGET_S - ($(date +%s) - START) - 15 ))
-    [ "$left" -lt "$t" ] && t=$left
-    [ "$t" -lt 30 ] && t=0
-  fi
-  echo "$t"
-}
-
-run_step() {  # run_step NAME TIMEOUT CMD...
-  local name=$1 t=$2
-  shift 2
-  if [ "$t" -le 0 ]; then
-    echo "!! $name: skipped (time budget exhausted)"
-    record "$name" skipped 0
-    return
-  fi
-  echo "== $name (timeout ${t}s): $*"
-  local t0 rc
-  t0=$(date +%s)
-  timeout --kill-after=15 "$t" "$@"
-  rc=$?
-  [ $rc -eq 124 ] && echo "!! $name: timed out after ${t}s (rows written so far kept)"
-  [ $rc -ne 0 ] && [ $rc -ne 124 ] && echo "!! $name: failed with exit code $rc"
-  record "$name" "$rc" $(( $(date +%s) - t0 ))
-}
+STATUS_CSV="$OUTDIR/status.csv"
+MIN_STEP_S=30
+echo "step,rc,seconds" >"$STATUS_CSV"
+# shellcheck source=steps.sh
+. "$HERE/steps.sh"
 
 # torchrun as a command (not a shell function: `timeout` runs commands only).
 TORCHRUN=("$PYTHON" -m torch.distributed.run --standalone)
@@ -99,14 +73,14 @@ for n in $GPU_COUNTS; do
   for step in $STEPS; do
     case $step in
       collectives)
-        t=$(timeout_for collectives 180)
-        run_step "collectives_n$n" "$t" "${TORCHRUN[@]}" --nproc-per-node "$n" "$HERE/collectives.py" \
+        t=$(timeout_for "$(step_timeout collectives 180)")
+        run_timed "collectives_n$n" "$t" "${TORCHRUN[@]}" --nproc-per-node "$n" "$HERE/collectives.py" \
           --out "$OUTDIR/collectives_n$n.csv" --max-seconds $(( t > 40 ? t - 30 : t )) \
           ${COLL_ARGV[@]+"${COLL_ARGV[@]}"}
         ;;
       llama_tp)
-        t=$(timeout_for llama_tp 420)
-        run_step "llama_tp_n$n" "$t" "${TORCHRUN[@]}" --nproc-per-node "$n" "$VALIDATION/llama_step_tp.py" \
+        t=$(timeout_for "$(step_timeout llama_tp 420)")
+        run_timed "llama_tp_n$n" "$t" "${TORCHRUN[@]}" --nproc-per-node "$n" "$VALIDATION/llama_step_tp.py" \
           --model llama-3-70b --out "$OUTDIR/llama_step_tp$n.csv" \
           --max-seconds $(( t > 60 ? t - 45 : t )) ${TP_ARGV[@]+"${TP_ARGV[@]}"}
         ;;
