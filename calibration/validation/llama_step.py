@@ -323,12 +323,18 @@ def check_finite(out):
         print("WARNING: non-finite logits in graph replay")
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="llama_step.csv")
-    ap.add_argument("--model", default="llama-3-8b", choices=sorted(MODELS))
+# The columns of a step CSV (llama_step_tp.py adds its own after these).
+STEP_COLUMNS = ["model", "layers", "phase", "mode", "batch", "seq_or_ctx", "tokens", "kv_tokens",
+                "time_ms", "p10_ms", "p90_ms", "wall_ms", "reps", "attn_kernel", "torch"]
+
+
+def step_arguments(doc, out, model, grid):
+    """The command line of a step script: `out`, `model` and `grid` are its defaults."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--out", default=out)
+    ap.add_argument("--model", default=model, choices=sorted(MODELS))
     ap.add_argument("--layers", type=int, default=0, help="number of layers (default: all)")
-    ap.add_argument("--grid", default="full", choices=sorted(GRIDS))
+    ap.add_argument("--grid", default=grid, choices=sorted(GRIDS))
     ap.add_argument("--phases", default="prefill,decode")
     ap.add_argument("--modes", default="eager,graph", help="decode modes")
     ap.add_argument("--prefill-modes", default="eager,graph")
@@ -337,7 +343,11 @@ def main():
     ap.add_argument("--mem-margin-gib", type=float, default=3.0)
     ap.add_argument("--fused", action="store_true",
                     help="fuse the elementwise work as serving engines do (fused_ops.py, Triton)")
-    args = ap.parse_args()
+    return ap
+
+
+def main():
+    args = step_arguments(__doc__, "llama_step.csv", "llama-3-8b", "full").parse_args()
     if not torch.cuda.is_available():
         sys.exit("llama_step.py: no CUDA device")
     t_start = time.time()
@@ -355,9 +365,7 @@ def main():
         consistency_check(model)
 
     label = args.model if layers == cfg["layers"] else f"{args.model}-{layers}l"
-    cols = ["model", "layers", "phase", "mode", "batch", "seq_or_ctx", "tokens", "kv_tokens",
-            "time_ms", "p10_ms", "p90_ms", "wall_ms", "reps", "attn_kernel", "torch"]
-    csv = Csv(args.out, meta, cols)
+    csv = Csv(args.out, meta, STEP_COLUMNS)
     skipped_path = os.path.splitext(args.out)[0] + "_skipped.csv"
     skipped = Csv(skipped_path, meta, ["model", "layers", "phase", "batch", "seq_or_ctx",
                                        "kv_gib", "free_gib", "reason"])

@@ -28,7 +28,6 @@ compared, so the sharding is checked, not assumed. NCCL_NVLS_ENABLE=0 (multicast
 the environment sets it; the value used is in every row.
 """
 
-import argparse
 import math
 import os
 import statistics
@@ -43,7 +42,8 @@ import torch.nn.functional as F  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from llama_step import DTYPE, GRIDS, MODELS, Llama, capture, choose_attention  # noqa: E402
+from llama_step import (DTYPE, GRIDS, MODELS, STEP_COLUMNS, Llama, capture,  # noqa: E402
+                        choose_attention, step_arguments)
 
 sys.path.insert(0, os.path.join(HERE, "..", "bench"))
 from bench_meta import Csv, device_meta  # noqa: E402
@@ -272,20 +272,7 @@ def time_step(fn, warmup, budget_s, min_reps, max_reps):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="llama_step_tp.csv")
-    ap.add_argument("--model", default="llama-3-70b", choices=sorted(MODELS))
-    ap.add_argument("--layers", type=int, default=0, help="number of layers (default: all)")
-    ap.add_argument("--grid", default="small", choices=sorted(GRIDS))
-    ap.add_argument("--phases", default="prefill,decode")
-    ap.add_argument("--modes", default="eager,graph", help="decode modes")
-    ap.add_argument("--prefill-modes", default="eager,graph")
-    ap.add_argument("--max-seconds", type=float, default=1e9,
-                    help="stop starting new points after this many seconds")
-    ap.add_argument("--mem-margin-gib", type=float, default=3.0)
-    ap.add_argument("--fused", action="store_true",
-                    help="fuse the elementwise work as serving engines do (fused_ops.py, Triton)")
-    args = ap.parse_args()
+    args = step_arguments(__doc__, "llama_step_tp.csv", "llama-3-70b", "small").parse_args()
     if not torch.cuda.is_available():
         sys.exit("llama_step_tp.py: no CUDA device")
     local = int(os.environ.get("LOCAL_RANK", "0"))
@@ -308,9 +295,7 @@ def main():
 
     label = args.model if layers == cfg["layers"] else f"{args.model}-{layers}l"
     nccl = ".".join(str(x) for x in torch.cuda.nccl.version())
-    cols = ["model", "layers", "phase", "mode", "batch", "seq_or_ctx", "tokens", "kv_tokens",
-            "time_ms", "p10_ms", "p90_ms", "wall_ms", "reps", "attn_kernel", "torch", "tp",
-            "nccl", "nvls"]
+    cols = STEP_COLUMNS + ["tp", "nccl", "nvls"]
     csv = skipped = None
     skipped_path = os.path.splitext(args.out)[0] + "_skipped.csv"
     if rank == 0:

@@ -66,22 +66,29 @@ int run_command(const RunArgs& args) {
   return 0;
 }
 
+std::optional<std::pair<std::int64_t, std::int64_t>> whole_number_pair(const std::string& text,
+                                                                       char sep) {
+  const auto at = text.find(sep);
+  if (at == std::string::npos) return std::nullopt;
+  std::int64_t a = 0;
+  std::int64_t b = 0;
+  const char* end = text.data() + text.size();
+  const auto r1 = std::from_chars(text.data(), text.data() + at, a);
+  const auto r2 = std::from_chars(text.data() + at + 1, end, b);
+  if (r1.ec != std::errc{} || r1.ptr != text.data() + at || r2.ec != std::errc{} || r2.ptr != end) {
+    return std::nullopt;
+  }
+  return std::pair{a, b};
+}
+
 namespace {
 
 // "8x512" -> {8, 512}; "128@1024" -> {128, 1024}.
 std::pair<std::int64_t, std::int64_t> parse_pair(const std::string& text, char sep,
                                                  const char* option, const char* form) {
-  const auto at = text.find(sep);
-  std::int64_t a = 0;
-  std::int64_t b = 0;
-  bool ok = at != std::string::npos;
-  if (ok) {
-    auto r1 = std::from_chars(text.data(), text.data() + at, a);
-    auto r2 = std::from_chars(text.data() + at + 1, text.data() + text.size(), b);
-    ok = r1.ec == std::errc{} && r1.ptr == text.data() + at && r2.ec == std::errc{} &&
-         r2.ptr == text.data() + text.size();
-  }
-  if (!ok || a <= 0 || b < 0 || a > 1000000 || b > 10000000) {
+  const auto pair = whole_number_pair(text, sep);
+  const auto [a, b] = pair.value_or(std::pair<std::int64_t, std::int64_t>{0, -1});
+  if (!pair || a <= 0 || b < 0 || a > 1000000 || b > 10000000) {
     throw Error(fmt::format("{} \"{}\": expected {} with whole numbers (the first from 1 to "
                             "1000000, the second at most 10000000)",
                             option, text, form));

@@ -1,11 +1,17 @@
 // The servesim subcommands. Each returns the process exit code.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace servesim::cli {
+
+// "8x512" with sep 'x' -> {8, 512}: two whole numbers around `sep`, nothing else; or nullopt.
+std::optional<std::pair<std::int64_t, std::int64_t>> whole_number_pair(const std::string& text,
+                                                                       char sep);
 
 struct RunArgs {
   std::string scenario;

@@ -11,6 +11,7 @@
 #include <mutex>
 
 #include "hardware/catalog.hpp"
+#include "sim/cli/commands.hpp"
 #include "sim/core/error.hpp"
 #include "sim/report/plan_report.hpp"
 #include "sim/report/sweep_plots.hpp"
@@ -65,21 +66,13 @@ class ProgressBar {
 };
 
 std::pair<int, int> parse_shard(const std::string& text) {
-  const auto slash = text.find('/');
-  int i = -1;
-  int n = 0;
-  bool ok = slash != std::string::npos;
-  if (ok) {
-    auto r1 = std::from_chars(text.data(), text.data() + slash, i);
-    auto r2 = std::from_chars(text.data() + slash + 1, text.data() + text.size(), n);
-    ok = r1.ec == std::errc{} && r1.ptr == text.data() + slash && r2.ec == std::errc{} &&
-         r2.ptr == text.data() + text.size();
+  const auto pair = whole_number_pair(text, '/');
+  if (!pair || pair->second < 1 || pair->first < 0 || pair->first >= pair->second ||
+      pair->second > 1'000'000) {
+    throw Error(fmt::format(
+        "--shard \"{}\": expected i/N with 0 <= i < N <= 1000000, e.g. --shard 0/4", text));
   }
-  if (!ok || n < 1 || i < 0 || i >= n) {
-    throw Error(
-        fmt::format("--shard \"{}\": expected i/N with 0 <= i < N, e.g. --shard 0/4", text));
-  }
-  return {i, n};
+  return {static_cast<int>(pair->first), static_cast<int>(pair->second)};
 }
 
 void write_file(const std::filesystem::path& path, const std::string& text) {
@@ -128,8 +121,9 @@ void require_a_point_ran(const SweepResult& sw) {
   for (const auto& p : sw.points) {
     if (p.ok()) return;
   }
-  throw Error(fmt::format("no point of the sweep could run; the first says: {}",
-                          sw.points.empty() ? std::string("(no points)") : sw.points.front().error));
+  throw Error(
+      fmt::format("no point of the sweep could run; the first says: {}",
+                  sw.points.empty() ? std::string("(no points)") : sw.points.front().error));
 }
 
 }  // namespace

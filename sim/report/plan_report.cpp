@@ -7,13 +7,10 @@
 
 #include "sim/core/csv_table.hpp"
 #include "sim/report/plot.hpp"
+#include "sim/sweep/sweep_io.hpp"
 
 namespace servesim {
 namespace {
-
-nlohmann::ordered_json number_or_null(double v) {
-  return std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr);
-}
 
 std::string money(double v) {
   return std::isfinite(v) ? fmt::format("{:.2f}", v) : "-";
@@ -80,12 +77,12 @@ nlohmann::ordered_json plan_json(const PlanResult& p) {
       cj["reason"] = c.infeasible;
     } else {
       cj["max_rate_per_replica"] = c.max_rate;
-      cj["missed_rate_per_replica"] = number_or_null(c.missed_rate > 0 ? c.missed_rate : NAN);
+      cj["missed_rate_per_replica"] = json_number(c.missed_rate > 0 ? c.missed_rate : NAN);
       cj["replicas"] = c.replicas;
       cj["extra_replicas_for_imbalance"] = c.extra_replicas;
       cj["gpus"] = c.gpus_total;
-      cj["cost_per_hour"] = number_or_null(c.cost_per_hour);
-      cj["cost_per_million_output_tokens"] = number_or_null(c.cost_per_million_tokens);
+      cj["cost_per_hour"] = json_number(c.cost_per_hour);
+      cj["cost_per_million_output_tokens"] = json_number(c.cost_per_million_tokens);
       cj["slo_headroom"] = c.slo_headroom;
       cj["capacity_headroom"] = c.capacity_headroom;
       cj["output_tokens_per_s"] = c.output_tokens_per_s;

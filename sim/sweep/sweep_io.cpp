@@ -10,13 +10,10 @@
 #include "sim/core/error.hpp"
 
 namespace servesim {
-namespace {
 
-nlohmann::ordered_json number_or_null(double v) {
+nlohmann::ordered_json json_number(double v) {
   return std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr);
 }
-
-}  // namespace
 
 void write_sweep_csv(std::ostream& out, const SweepResult& sw) {
   const auto& metrics = sweep_metrics();
@@ -70,8 +67,8 @@ nlohmann::ordered_json sweep_json(const SweepResult& sw, const SweepAnalysis* a)
     nlohmann::ordered_json mean = nlohmann::ordered_json::object();
     nlohmann::ordered_json ci = nlohmann::ordered_json::object();
     for (std::size_t m = 0; p.ok() && m < metrics.size(); ++m) {
-      mean[metrics[m].name] = number_or_null(p.mean[m]);
-      ci[metrics[m].name] = number_or_null(p.ci95[m]);
+      mean[metrics[m].name] = json_number(p.mean[m]);
+      ci[metrics[m].name] = json_number(p.ci95[m]);
     }
     row["metrics"] = mean;
     if (sw.seeds.size() > 1) row["ci95"] = ci;
@@ -90,7 +87,7 @@ nlohmann::ordered_json sweep_json(const SweepResult& sw, const SweepAnalysis* a)
       kj["knee_rate"] =
           k.knee ? nlohmann::ordered_json(k.knee_rate) : nlohmann::ordered_json(nullptr);
       kj["saturation_output_tokens_per_s"] = k.max_output_tokens_per_s;
-      kj["max_rate_not_overloaded"] = number_or_null(k.max_rate_not_overloaded);
+      kj["max_rate_not_overloaded"] = json_number(k.max_rate_not_overloaded);
       knees.push_back(kj);
     }
     j["knees"] = knees;
@@ -246,9 +243,10 @@ SweepResult merge_sweeps(std::vector<SweepResult> shards) {
     const Grid grid(all.axes);
     for (const PointResult& p : s.points) {
       if (p.index >= all.total_points || p.values != grid.values(p.index)) {
-        throw Error(fmt::format("shard {}/{}: point {} does not match the sweep's axes (an "
-                                "edited sweep.json?)",
-                                s.shard, s.shards, p.index));
+        throw Error(
+            fmt::format("shard {}/{}: point {} does not match the sweep's axes (an "
+                        "edited sweep.json?)",
+                        s.shard, s.shards, p.index));
       }
       all.points.push_back(p);
     }

@@ -12,6 +12,9 @@
 
 namespace servesim {
 
+// A finite number as JSON, anything else (NaN: not measured) as null.
+nlohmann::ordered_json json_number(double v);
+
 // point, one column per axis (named by its key), seeds, gpus, the metrics, with several seeds
 // each metric's _ci95, then error. Numbers are written exactly (shortest round-trip form).
 void write_sweep_csv(std::ostream& out, const SweepResult& sweep);
