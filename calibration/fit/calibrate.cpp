@@ -330,7 +330,7 @@ Calibration calibrate(const std::string& dir, const DeviceSpec& gpu, const std::
                   {"commit", commit.empty() ? "unknown" : commit}};
   if (p.framework_launch.value > 0.0) {
     const CsvTable t = CsvTable::read((fs::path(dir) / "framework_launch.csv").string());
-    auto col = [&](const char* c) { return t.has_column(c) ? t.text(0, c) : std::string("?"); };
+    auto col = [&](const char* name) { return t.has_column(name) ? t.text(0, name) : std::string("?"); };
     c.provenance["framework_launch"] =
         fmt::format("framework_launch.csv: host CPU {}, torch {}, {}", col("cpu"), col("torch"),
                     col("date_utc"));

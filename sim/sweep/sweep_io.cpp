@@ -18,25 +18,27 @@ nlohmann::ordered_json json_number(double v) {
 void write_sweep_csv(std::ostream& out, const SweepResult& sw) {
   const auto& metrics = sweep_metrics();
   const bool ci = sw.seeds.size() > 1;
-  std::string head = "point";
-  for (const Axis& a : sw.axes) head += "," + csv_quote(a.key);
-  head += ",seeds,gpus";
-  for (const auto& m : metrics) head += std::string(",") + m.name;
+  out << "point";
+  for (const Axis& a : sw.axes) out << ',' << csv_quote(a.key);
+  out << ",seeds,gpus";
+  for (const auto& m : metrics) out << ',' << m.name;
   if (ci) {
-    for (const auto& m : metrics) head += std::string(",") + m.name + "_ci95";
+    for (const auto& m : metrics) out << ',' << m.name << "_ci95";
   }
-  out << head << ",error\n";
+  out << ",error\n";
   for (const PointResult& p : sw.points) {
-    std::string row = std::to_string(p.index);
-    for (const auto& v : p.values) row += "," + csv_quote(v);
-    row += fmt::format(",{},{}", sw.seeds.size(), p.gpus);
-    for (std::size_t m = 0; m < metrics.size(); ++m)
-      row += "," + (p.ok() ? exact_number(p.mean[m]) : "");
-    if (ci) {
-      for (std::size_t m = 0; m < metrics.size(); ++m)
-        row += "," + (p.ok() ? exact_number(p.ci95[m]) : "");
+    out << p.index;
+    for (const auto& v : p.values) out << ',' << csv_quote(v);
+    out << ',' << sw.seeds.size() << ',' << p.gpus;
+    for (std::size_t m = 0; m < metrics.size(); ++m) {
+      out << ',' << (p.ok() ? exact_number(p.mean[m]) : "");
     }
-    out << row << "," << csv_quote(p.error) << "\n";
+    if (ci) {
+      for (std::size_t m = 0; m < metrics.size(); ++m) {
+        out << ',' << (p.ok() ? exact_number(p.ci95[m]) : "");
+      }
+    }
+    out << ',' << csv_quote(p.error) << '\n';
   }
 }
 
