@@ -1,7 +1,8 @@
 """Host cost of launching one op eagerly from Python through PyTorch, per kind of op that a
 forward step issues: a bf16 F.linear (cuBLAS), ATen elementwise ops, Triton kernels (those of
 calibration/validation/fused_ops.py when importable, else a trivial one) and the
-FlashAttention call of the validation step (SDPA's flash backend with GQA).
+FlashAttention call of the validation step (SDPA's flash backend with GQA); and, with no kernel,
+the Python view work one layer of the fused step does around those calls (`layer_glue`).
 
 Inputs are tiny, so each kernel's GPU time is far below its host cost and the launch queue
 never fills: N calls back to back, one synchronisation at the end, wall time / N. The figure
@@ -150,6 +151,22 @@ def main():
          lambda: [t.view(1, -1, hd) for t in qkv.split([h * hd, kvh * hd, kvh * hd], dim=-1)]),
     ]
 
+    # The Python work of one layer of the fused step that launches no kernel, as
+    # llama_step.py's _fused_attention and forward_fused do it: the slot-mapping lookup, the
+    # qkv split and head views, the cache slices attention reads, the output reshape back to
+    # rows. An engine's layer does the same kinds of view work around its kernels.
+    o_dec = sdpa_flash()
+    slot_cache = {(1, 1, ctx, ctx + 1): torch.zeros(1, device=dev, dtype=torch.long)}
+
+    def layer_glue():
+        slot_cache[(1, 1, ctx, ctx + 1)]
+        qq, kn, vn = qkv.split([h * hd, kvh * hd, kvh * hd], dim=-1)
+        qq, kn, vn = qq.view(1, h, hd), kn.view(1, kvh, hd), vn.view(1, kvh, hd)
+        qq.view(1, 1, h, hd), kc[:, :ctx + 1], kc[:, :ctx + 1]
+        return o_dec.reshape(1, h * hd)
+
+    ops.append(("layer_glue", "python", 0, layer_glue))
+
     triton_source = "none"
     if triton is None:
         print(f"triton unavailable ({_triton_error})")
@@ -168,12 +185,15 @@ def main():
             cos = torch.randn(8, hd // 2, device=dev, dtype=bf)
             sin = torch.randn(8, hd // 2, device=dev, dtype=bf)
             gu = torch.randn(2, 128, device=dev, dtype=bf)
+            slot = torch.full((1,), ctx, device=dev, dtype=torch.long)
             ops += [
                 ("triton_add_rmsnorm", "triton", 1,
                  lambda: fused_ops.add_rmsnorm(a, res, nw, out, True)),
                 ("triton_rotary", "triton", 1,
                  lambda: fused_ops.rotary_(qkv, pos, cos, sin, h + kvh, hd)),
                 ("triton_silu_mul", "triton", 1, lambda: fused_ops.silu_and_mul(gu)),
+                ("triton_kv_write", "triton", 1,
+                 lambda: fused_ops.kv_write_(qkv, slot, kc, kc, h, kvh, hd)),
             ]
             triton_source += " + fused_ops.py"
         except Exception as ex:  # noqa: BLE001

@@ -1,6 +1,8 @@
 """Fused elementwise kernels (Triton) for the validation step, doing what serving engines
 such as vLLM do with their own fused kernels: residual add + RMSNorm in one pass, rotary
-embedding applied in place to q and k, and SiLU(gate) * up in one pass.  With them the
+embedding applied in place to q and k, the new K and V written into the cache by one
+kernel through a slot mapping (vLLM's reshape_and_cache does the same job), and SiLU(gate) * up
+in one pass.  With them the
 reference step moves the bytes the step-time model counts for these ops, instead of the
 several passes of plain PyTorch (docs/validation.md)."""
 
@@ -52,6 +54,28 @@ def rotary_(qkv, positions, cos, sin, rot_heads, head_dim):
     # The kernel reads positions[t] at offset t: they must be contiguous.
     _rotary[(T, rot_heads)](qkv, positions.contiguous(), cos, sin, qkv.stride(0),
                             HALF=head_dim // 2, num_warps=1)
+
+
+@triton.jit
+def _kv_write(qkv_ptr, slot_ptr, kc_ptr, vc_ptr, row_stride, k_col, v_col,
+              KVH: tl.constexpr, HD: tl.constexpr):
+    t = tl.program_id(0)
+    head = tl.program_id(1)
+    offs = tl.arange(0, HD)
+    slot = tl.load(slot_ptr + t)  # int64: the cache row of token t
+    src = qkv_ptr + t * row_stride + head * HD + offs
+    dst = slot * (KVH * HD) + head * HD + offs
+    tl.store(kc_ptr + dst, tl.load(src + k_col))
+    tl.store(vc_ptr + dst, tl.load(src + v_col))
+
+
+def kv_write_(qkv, slots, kc, vc, heads, kv_heads, head_dim):
+    """Copies each token's K and V heads from its qkv row [q | k | v] into cache row slots[t]
+    of kc and vc (contiguous, rows of kv_heads * head_dim), in one launch."""
+    T = qkv.shape[0]
+    _kv_write[(T, kv_heads)](qkv, slots, kc, vc, qkv.stride(0), heads * head_dim,
+                             (heads + kv_heads) * head_dim, KVH=kv_heads, HD=head_dim,
+                             num_warps=1)
 
 
 @triton.jit

@@ -136,37 +136,62 @@ class Llama:
             scale=1.0 / math.sqrt(q.shape[-1]))
         return out[0]
 
-    def _cache_and_attend(self, q, k, v, kc, vc, batch, q_len, start):
-        """Writes the new K/V at kc/vc[:, start:start+q_len]; prefill (start == 0) attends
-        causally over the new tokens, decode and chunks over the cache up to them."""
+    def _attend_cached(self, q, k, v, kc, vc, batch, q_len, start):
+        """Attention of the step once its K/V are in kc/vc[:, start:start+q_len]; prefill
+        (start == 0) attends causally over the new tokens, decode and chunks over the cache up
+        to them."""
         h, kvh, hd = self.c["heads"], self.c["kv_heads"], self.c["head_dim"]
-        kc[:, start:start + q_len].copy_(k.view(batch, q_len, kvh, hd))
-        vc[:, start:start + q_len].copy_(v.view(batch, q_len, kvh, hd))
         if start == 0:
             return self._attend(q.view(batch, q_len, h, hd), k.view(batch, q_len, kvh, hd),
                                 v.view(batch, q_len, kvh, hd), True)
         return self._attend(q.view(batch, q_len, h, hd), kc[:, :start + q_len],
                             vc[:, :start + q_len], q_len > 1)
 
+    def _cache_and_attend(self, q, k, v, kc, vc, batch, q_len, start):
+        """Writes the new K/V at kc/vc[:, start:start+q_len] (one slice copy each), then
+        attends."""
+        kvh, hd = self.c["kv_heads"], self.c["head_dim"]
+        kc[:, start:start + q_len].copy_(k.view(batch, q_len, kvh, hd))
+        vc[:, start:start + q_len].copy_(v.view(batch, q_len, kvh, hd))
+        return self._attend_cached(q, k, v, kc, vc, batch, q_len, start)
+
+    def _slots(self, batch, q_len, start, length, device):
+        """The cache row of each new token (sequence b, position start + i -> b * length +
+        start + i): the slot mapping an engine builds with its inputs, once per step shape."""
+        key = (batch, q_len, start, length)
+        cache = self.__dict__.setdefault("_slot_cache", {})
+        if key not in cache:
+            cache[key] = (torch.arange(batch, device=device, dtype=torch.long)[:, None] * length
+                          + start + torch.arange(q_len, device=device, dtype=torch.long)).reshape(-1)
+        return cache[key]
+
+    def _fused_attention(self, qkv, positions, kc, vc, batch, q_len, start):
+        """The attention block of the fused step as engines run it: rotary in place on q and
+        k (one kernel), K and V into the cache (one kernel), attention. Returns [T, h * hd]."""
+        import fused_ops
+        h, kvh, hd = self.c["heads"], self.c["kv_heads"], self.c["head_dim"]
+        T = qkv.shape[0]
+        fused_ops.rotary_(qkv, positions, self.cos_half, self.sin_half, h + kvh, hd)
+        slots = self._slots(batch, q_len, start, kc.shape[1], qkv.device)
+        fused_ops.kv_write_(qkv, slots, kc, vc, h, kvh, hd)
+        q, k, v = qkv.split([h * hd, kvh * hd, kvh * hd], dim=-1)
+        o = self._attend_cached(q.view(T, h, hd), k.view(T, kvh, hd), v.view(T, kvh, hd), kc, vc,
+                                batch, q_len, start)
+        return o.reshape(T, h * hd)
+
     def forward_fused(self, tokens, positions, batch, q_len, kcache, vcache, start):
         """forward() with the elementwise work fused as serving engines fuse it
         (fused_ops.py): one residual-add + RMSNorm pass per norm, rotary in place, one
-        SiLU-multiply pass."""
+        cache-write kernel for K and V, one SiLU-multiply pass."""
         import fused_ops
-        c = self.c
-        h, kvh, hd = c["heads"], c["kv_heads"], c["head_dim"]
-        T = tokens.shape[0]
         x = F.embedding(tokens, self.embed)
         residual = torch.empty_like(x)
         hs = torch.empty_like(x)
         for li, lw in enumerate(self.layers):
             fused_ops.add_rmsnorm(x, residual, lw["ln1"], hs, li > 0)
             qkv = F.linear(hs, lw["wqkv"])
-            fused_ops.rotary_(qkv, positions, self.cos_half, self.sin_half, h + kvh, hd)
-            q, k, v = qkv.split([h * hd, kvh * hd, kvh * hd], dim=-1)
-            q, k, v = q.view(T, h, hd), k.view(T, kvh, hd), v.view(T, kvh, hd)
-            o = self._cache_and_attend(q, k, v, kcache[li], vcache[li], batch, q_len, start)
-            x = F.linear(o.reshape(T, h * hd), lw["wo"])
+            o = self._fused_attention(qkv, positions, kcache[li], vcache[li], batch, q_len, start)
+            x = F.linear(o, lw["wo"])
             fused_ops.add_rmsnorm(x, residual, lw["ln2"], hs, True)
             x = F.linear(fused_ops.silu_and_mul(F.linear(hs, lw["wgu"])), lw["wd"])
         residual = x + residual

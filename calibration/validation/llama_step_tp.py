@@ -169,20 +169,14 @@ class TPLlama(Llama):
 
     def forward_fused(self, tokens, positions, batch, q_len, kcache, vcache, start):
         import fused_ops
-        c = self.c
-        h, kvh, hd = c["heads"], c["kv_heads"], c["head_dim"]
-        T = tokens.shape[0]
         x = self._embed(tokens)
         residual = torch.empty_like(x)
         hs = torch.empty_like(x)
         for li, lw in enumerate(self.layers):
             fused_ops.add_rmsnorm(x, residual, lw["ln1"], hs, li > 0)
             qkv = F.linear(hs, lw["wqkv"])
-            fused_ops.rotary_(qkv, positions, self.cos_half, self.sin_half, h + kvh, hd)
-            q, k, v = qkv.split([h * hd, kvh * hd, kvh * hd], dim=-1)
-            q, k, v = q.view(T, h, hd), k.view(T, kvh, hd), v.view(T, kvh, hd)
-            o = self._cache_and_attend(q, k, v, kcache[li], vcache[li], batch, q_len, start)
-            x = F.linear(o.reshape(T, h * hd), lw["wo"])
+            o = self._fused_attention(qkv, positions, kcache[li], vcache[li], batch, q_len, start)
+            x = F.linear(o, lw["wo"])
             dist.all_reduce(x)
             fused_ops.add_rmsnorm(x, residual, lw["ln2"], hs, True)
             x = F.linear(fused_ops.silu_and_mul(F.linear(hs, lw["wgu"])), lw["wd"])

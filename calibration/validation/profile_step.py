@@ -3,6 +3,7 @@ where a whole step's time goes beyond the GEMMs and attention that the microbenc
 measure.  Writes one CSV row per (variant, point, kernel): calls and total GPU time.
 
     python3 profile_step.py --out profile.csv
+    python3 profile_step.py --variants fused --points decode:256x1024,decode:128x2048
 """
 
 import argparse
@@ -35,7 +36,17 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="profile.csv")
     ap.add_argument("--compiled", action="store_true", help="also profile torch.compile'd steps")
+    ap.add_argument("--variants", default="eager,fused", help="eager (plain PyTorch), fused")
+    ap.add_argument("--points", default="prefill:16x256,decode:64x1024",
+                    help="PHASE:BxN list; N is the prompt length (prefill) or the cached context")
     args = ap.parse_args()
+    points = []
+    for item in args.points.split(","):
+        phase, shape = item.split(":")
+        b, n = shape.split("x")
+        if phase not in ("prefill", "decode"):
+            raise SystemExit(f"--points: {item}: phase must be prefill or decode")
+        points.append((phase, int(b), int(n)))
     torch.manual_seed(0)
     cfg = ls.MODELS["llama-3-8b"]
     model = ls.Llama(cfg, cfg["layers"])
@@ -43,11 +54,12 @@ def main():
     V = cfg["vocab"]
     rows = []
     with torch.inference_mode():
-        variants = (("eager", model.forward), ("fused", model.forward_fused))
+        variants = tuple((v, {"eager": model.forward, "fused": model.forward_fused}[v])
+                         for v in args.variants.split(","))
         if args.compiled:
             variants += (("compiled", torch.compile(model.forward, dynamic=True)),)
         for variant, fwd in variants:
-            for phase, b, n in (("prefill", 16, 256), ("decode", 64, 1024)):
+            for phase, b, n in points:
                 length = n if phase == "prefill" else n + 1
                 kc, vc = model.alloc_cache(b, length)
                 if phase == "prefill":

@@ -92,6 +92,32 @@ TEST(FrameworkLaunch, IsReadOffAsTheKernelWeightedMeanOfTheOps) {
   EXPECT_NE(log[0].find("324 kernels"), std::string::npos) << log[0];
 }
 
+TEST(FrameworkLaunch, SpreadsTheLayersViewWorkAndPrefersTheOneKernelCacheWrite) {
+  namespace fs = std::filesystem;
+  const fs::path dir =
+      fs::path(testing::write_temp("unused", "")).parent_path() / "framework_launch_glue";
+  fs::create_directories(dir);
+  std::ofstream(dir / "framework_launch.csv")
+      << "op,kind,kernels,time_us\n"
+         "linear,cublas,1,10\n"
+         "aten_add,aten,1,10\n"
+         "aten_copy_slice,aten,1,99\n"
+         "aten_embedding,aten,1,10\n"
+         "aten_rms_norm,aten,1,10\n"
+         "sdpa_flash,flash,1,50\n"
+         "layer_glue,python,0,8\n"
+         "triton_add_rmsnorm,triton,1,20\n"
+         "triton_rotary,triton,1,20\n"
+         "triton_silu_mul,triton,1,20\n"
+         "triton_kv_write,triton,1,10\n";
+  std::vector<std::string> log;
+  // As above (5800 us over 324 kernels), the KV write priced by the Triton row (10), not the
+  // slice copy (99); plus 32 layers x 8 us of view work: (5800 + 256) / 324 = 6056 / 324.
+  EXPECT_NEAR(to_us(fit::read_framework_launch(dir.string(), log)), 6056.0 / 324.0, 1e-9);
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_NE(log[0].find("32 layers x 8.00 us"), std::string::npos) << log[0];
+}
+
 TEST(FrameworkLaunch, MissingFileLeavesItUnmeasured) {
   namespace fs = std::filesystem;
   const fs::path dir =
