@@ -233,7 +233,10 @@ namespace {
 //  - real kernels replayed from a CUDA graph run closer together than launched eagerly; the
 //    per-call saving on GEMMs (most of a step's kernels) replaces the empty-kernel estimate;
 //  - a GPU kept busy settles at a power-limited clock: compute efficiencies are scaled by
-//    sustained over predicted throughput of a large GEMM.
+//    sustained over predicted throughput of a large GEMM. So is decode attention's many-wave
+//    fraction: at two or more blocks per multiprocessor the kernel reads the cache at the same
+//    ~2.7 TB/s on the H100 (3.35 TB/s) and the H200 (4.8 TB/s), a limit set by its padded
+//    128-row query tiles' arithmetic (128 flops per byte read), not by the memory.
 void sustained_params(const std::string& dir, const Rates& rates, CostParams& p,
                       std::vector<std::string>& log) {
   const fs::path path = fs::path(dir) / "sustained.csv";
@@ -267,9 +270,11 @@ void sustained_params(const std::string& dir, const Rates& rates, CostParams& p,
     const double factor = std::min(1.0, sustained_tflops * 1e12 / predicted);
     p.gemm *= factor;
     p.attention_prefill *= factor;
+    p.attention_decode_waves *= factor;
     log.push_back(fmt::format(
         "sustained: 8192^3 GEMM {:.0f} TFLOP/s sustained vs {:.0f} predicted from bursts: compute "
-        "efficiencies x {:.3f}; graph replay saves {:.2f} us per GEMM call",
+        "efficiencies and many-wave decode attention x {:.3f}; graph replay saves {:.2f} us per "
+        "GEMM call",
         sustained_tflops, predicted / 1e12, factor, -to_us(p.graph_node)));
   }
 }

@@ -63,6 +63,34 @@ TEST_P(CommittedResults, AreReproducedFromTheCommittedData) {
 }
 INSTANTIATE_TEST_SUITE_P(FittedGpus, CommittedResults, ::testing::Values("h100-sxm", "h200"));
 
+TEST(Sustained, ScalesComputeEfficienciesAndManyWaveDecodeAlike) {
+  namespace fs = std::filesystem;
+  // The H200's data once as committed and once without sustained.csv (the burst fit alone).
+  const fs::path data = kRoot + "/calibration/data/h200";
+  const fs::path burst =
+      fs::path(testing::write_temp("unused", "")).parent_path() / "calibration_burst_h200";
+  fs::create_directories(burst);
+  for (const auto& entry : fs::directory_iterator(data)) {
+    if (entry.is_regular_file() && entry.path().filename() != "sustained.csv") {
+      fs::copy_file(entry.path(), burst / entry.path().filename(),
+                    fs::copy_options::overwrite_existing);
+    }
+  }
+  std::vector<std::string> log;
+  const CostParams with = fit::calibrate(data.string(), catalog().gpu("h200"), "t", log).params;
+  const CostParams without = fit::calibrate(burst.string(), catalog().gpu("h200"), "t", log).params;
+  // One factor (sustained over burst GEMM throughput, 657 / 757 TFLOP/s on the H200) scales
+  // the compute efficiencies and decode attention's many-wave fraction; the one-wave fraction
+  // and the streaming ones are memory-bound and keep their burst values.
+  const double factor = with.gemm / without.gemm;
+  EXPECT_NEAR(factor, 657.0 / 757.0, 0.01);
+  EXPECT_NEAR(with.attention_prefill / without.attention_prefill, factor, 1e-12);
+  EXPECT_NEAR(with.attention_decode_waves / without.attention_decode_waves, factor, 1e-12);
+  EXPECT_EQ(with.attention_decode, without.attention_decode);
+  EXPECT_EQ(with.memory, without.memory);
+  EXPECT_EQ(with.gemm_memory, without.gemm_memory);
+}
+
 TEST(FrameworkLaunch, IsReadOffAsTheKernelWeightedMeanOfTheOps) {
   namespace fs = std::filesystem;
   const fs::path dir =
