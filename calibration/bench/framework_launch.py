@@ -2,7 +2,9 @@
 forward step issues: a bf16 F.linear (cuBLAS), ATen elementwise ops, Triton kernels (those of
 calibration/validation/fused_ops.py when importable, else a trivial one) and the
 FlashAttention call of the validation step (SDPA's flash backend with GQA); and, with no kernel,
-the Python view work one layer of the fused step does around those calls (`layer_glue`).
+the Python view work one layer of the fused step does around those calls (`layer_glue`); then
+whole eager decode steps of the fused reference at tiny widths, 4 and 12 layers, where the
+ops run in a layer's order instead of one op repeated (`fused_step_4_layers`, `..._12_layers`).
 
 Inputs are tiny, so each kernel's GPU time is far below its host cost and the launch queue
 never fills: N calls back to back, one synchronisation at the end, wall time / N. The figure
@@ -214,6 +216,40 @@ def main():
             csv.row(op=name, kind=kind, kernels=kernels, calls=args.calls, reps=args.reps,
                     time_us=f"{med:.3f}", p10_us=f"{p10:.3f}", p90_us=f"{p90:.3f}",
                     enqueue_us=f"{enq:.3f}", gpu_us=f"{g:.3f}")
+        if triton_source.endswith("fused_ops.py"):
+            for name, kernels, fn in tiny_steps(dev, ctx):
+                calls = max(10, args.calls // 20)
+                med, p10, p90, enq = per_call_us(fn, calls, args.reps)
+                g = gpu_us(fn, calls=10)
+                print(f"{name:20s} {'python':7s} {med:7.2f} us/call (p10 {p10:.2f}, p90 {p90:.2f}; "
+                      f"enqueue {enq:.2f}; GPU {g:.2f})")
+                csv.row(op=name, kind="step", kernels=kernels, calls=calls, reps=args.reps,
+                        time_us=f"{med:.3f}", p10_us=f"{p10:.3f}", p90_us=f"{p90:.3f}",
+                        enqueue_us=f"{enq:.3f}", gpu_us=f"{g:.3f}")
+
+
+def tiny_steps(dev, ctx):
+    """Whole eager decode steps of the fused reference (llama_step.py's forward_fused) with
+    4 and 12 layers of Llama-3-8B's attention shape but tiny widths (hidden 256, intermediate
+    512, vocabulary 512), one sequence over `ctx` cached tokens. The GPU work is a few us per
+    kernel, so the host sets the pace: the ops in the order a layer issues them, each once,
+    rather than one op repeated. The calibrate stage takes the difference per layer."""
+    import llama_step
+    cfg = dict(hidden=256, heads=32, kv_heads=8, head_dim=128, inter=512, vocab=512,
+               rope_theta=500000.0)
+    out = []
+    for layers in (4, 12):
+        torch.manual_seed(0)
+        model = llama_step.Llama(cfg, layers)
+        model.attn_impl = "sdpa_flash"
+        kc, vc = model.alloc_cache(1, ctx + 1)
+        tok = torch.zeros(1, device=dev, dtype=torch.long)
+        pos = torch.full((1,), ctx, device=dev, dtype=torch.long)
+        fn = (lambda m, k, v: lambda: m.forward_fused(tok, pos, 1, 1, k, v, ctx))(model, kc, vc)
+        # 10 kernels per layer (the step model's count), 4 per step (embedding, final norm, LM
+        # head, the last residual add).
+        out.append((f"fused_step_{layers}_layers", 10 * layers + 4, fn))
+    return out
 
 
 if __name__ == "__main__":
