@@ -233,7 +233,9 @@ def tiny_steps(dev, ctx):
     4 and 12 layers of Llama-3-8B's attention shape but tiny widths (hidden 256, intermediate
     512, vocabulary 512), one sequence over `ctx` cached tokens. The GPU work is a few us per
     kernel, so the host sets the pace: the ops in the order a layer issues them, each once,
-    rather than one op repeated. The calibrate stage takes the difference per layer."""
+    rather than one op repeated. A check on the per-op figures (their difference over 8 layers
+    is the host's cost of a layer as the step issues it); the calibrate stage does not read
+    these rows."""
     import llama_step
     cfg = dict(hidden=256, heads=32, kv_heads=8, head_dim=128, inter=512, vocab=512,
                rope_theta=500000.0)

@@ -4,7 +4,6 @@
 #include <cctype>
 #include <cmath>
 #include <filesystem>
-#include <optional>
 
 #include <fmt/format.h>
 
@@ -218,35 +217,6 @@ Seconds read_framework_launch(const std::string& dir, std::vector<std::string>& 
   }
   weighted_us += m.layers * glue_us;
   const Seconds per_kernel = microseconds(weighted_us / kernels);
-  // Whole tiny eager steps, when measured, replace the per-op sum: one layer's ops in a row run
-  // slower on the host than each repeated alone (docs/calibration.md). Per layer: the
-  // difference of the 12- and 4-layer steps over 8 layers; the rest of the 4-layer step is
-  // the step's own (embedding, final norm, LM head).
-  auto step_us = [&](const char* name) -> std::optional<double> {
-    for (std::size_t i = 0; i < t.rows(); ++i) {
-      if (t.text(i, "op") == name) return t.number(i, "time_us");
-    }
-    return std::nullopt;
-  };
-  const auto t4 = step_us("fused_step_4_layers");
-  const auto t12 = step_us("fused_step_12_layers");
-  if (t4 && t12) {
-    const double per_layer = (*t12 - *t4) / 8.0;
-    const double fixed = *t4 - 4.0 * per_layer;
-    if (per_layer <= 0.0 || fixed < 0.0) {
-      throw Error(fmt::format("{}: fused_step_12_layers ({} us) must be longer than "
-                              "fused_step_4_layers ({} us) and at most 3 times as long (a "
-                              "positive cost per layer and per step)",
-                              t.path(), *t12, *t4));
-    }
-    const Seconds from_steps = microseconds((m.layers * per_layer + fixed) / kernels);
-    log.push_back(fmt::format(
-        "framework launch: {:.2f} us per kernel from whole tiny steps ({:.1f} us per layer, "
-        "{:.1f} us per step; the per-op sum gives {:.2f}; {})",
-        to_us(from_steps), per_layer, fixed, to_us(per_kernel),
-        t.has_column("cpu") ? t.text(0, "cpu") : std::string("CPU not recorded")));
-    return from_steps;
-  }
   log.push_back(fmt::format(
       "framework launch: {:.2f} us per kernel ({} kernels of a Llama-3-8B decode step; F.linear "
       "{:.2f}, FlashAttention {:.2f}, ATen add {:.2f} us per call; {} layers x {:.2f} us of "

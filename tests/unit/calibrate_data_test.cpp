@@ -7,7 +7,6 @@
 #include <fstream>
 
 #include "calibration/fit/calibrate.hpp"
-#include "sim/core/error.hpp"
 #include "tests/test_util.hpp"
 
 namespace servesim {
@@ -145,41 +144,6 @@ TEST(FrameworkLaunch, SpreadsTheLayersViewWorkAndPrefersTheOneKernelCacheWrite) 
   EXPECT_NEAR(to_us(fit::read_framework_launch(dir.string(), log)), 6056.0 / 324.0, 1e-9);
   ASSERT_EQ(log.size(), 1u);
   EXPECT_NE(log[0].find("32 layers x 8.00 us"), std::string::npos) << log[0];
-}
-
-TEST(FrameworkLaunch, WholeTinyStepsReplaceThePerOpSum) {
-  namespace fs = std::filesystem;
-  const fs::path dir =
-      fs::path(testing::write_temp("unused", "")).parent_path() / "framework_launch_steps";
-  fs::create_directories(dir);
-  const std::string ops =
-      "op,kind,kernels,time_us\n"
-      "linear,cublas,1,10\n"
-      "aten_add,aten,1,10\n"
-      "aten_copy_slice,aten,1,10\n"
-      "aten_embedding,aten,1,10\n"
-      "aten_rms_norm,aten,1,10\n"
-      "sdpa_flash,flash,1,50\n";
-  std::ofstream(dir / "framework_launch.csv")
-      << ops << "fused_step_4_layers,step,44,1300\nfused_step_12_layers,step,124,3700\n";
-  std::vector<std::string> log;
-  // Per layer (3700 - 1300) / 8 = 300 us, per step 1300 - 4 x 300 = 100 us; a Llama-3-8B
-  // decode step: (32 x 300 + 100) / 324 kernels = 9700 / 324 us per kernel.
-  EXPECT_NEAR(to_us(fit::read_framework_launch(dir.string(), log)), 9700.0 / 324.0, 1e-9);
-  ASSERT_EQ(log.size(), 1u);
-  EXPECT_NE(log[0].find("300.0 us per layer"), std::string::npos) << log[0];
-
-  // A 12-layer step no longer than the 4-layer one has no cost per layer: refused.
-  std::ofstream(dir / "framework_launch.csv")
-      << ops << "fused_step_4_layers,step,44,1300\nfused_step_12_layers,step,124,1200\n";
-  try {
-    fit::read_framework_launch(dir.string(), log);
-    FAIL() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("fused_step_12_layers (1200 us) must be longer"),
-              std::string::npos)
-        << e.what();
-  }
 }
 
 TEST(FrameworkLaunch, MissingFileLeavesItUnmeasured) {
