@@ -247,7 +247,8 @@ def tiny_steps(dev, ctx):
         kc, vc = model.alloc_cache(1, ctx + 1)
         tok = torch.zeros(1, device=dev, dtype=torch.long)
         pos = torch.full((1,), ctx, device=dev, dtype=torch.long)
-        fn = (lambda m, k, v: lambda: m.forward_fused(tok, pos, 1, 1, k, v, ctx))(model, kc, vc)
+        fn = (lambda m, t, p, k, v: lambda: m.forward_fused(t, p, 1, 1, k, v, ctx))(
+            model, tok, pos, kc, vc)
         # 10 kernels per layer (the step model's count), 4 per step (embedding, final norm, LM
         # head, the last residual add).
         out.append((f"fused_step_{layers}_layers", 10 * layers + 4, fn))

@@ -68,8 +68,8 @@ class TPLlama(Llama):
             raise SystemExit(f"tp {tp} does not divide heads, KV heads, intermediate and vocab")
         self.rank, self.tp = rank, tp
         self.full_cfg = c
-        # The local view: heads and KV heads of this GPU (what _cache_and_attend and the cache
-        # helpers of Llama read), hidden size unchanged.
+        # The local view: heads and KV heads of this GPU (what _cache_and_attend,
+        # _fused_attention and the cache helpers of Llama read), hidden size unchanged.
         self.c = dict(c, heads=c["heads"] // tp, kv_heads=c["kv_heads"] // tp)
         H, hd = c["hidden"], c["head_dim"]
         h, kvh, I = self.c["heads"], self.c["kv_heads"], c["inter"] // tp

@@ -54,8 +54,11 @@ def main():
     V = cfg["vocab"]
     rows = []
     with torch.inference_mode():
-        variants = tuple((v, {"eager": model.forward, "fused": model.forward_fused}[v])
-                         for v in args.variants.split(","))
+        known = {"eager": model.forward, "fused": model.forward_fused}
+        for v in args.variants.split(","):
+            if v not in known:
+                raise SystemExit(f"--variants: {v}: must be one of {', '.join(known)}")
+        variants = tuple((v, known[v]) for v in args.variants.split(","))
         if args.compiled:
             variants += (("compiled", torch.compile(model.forward, dynamic=True)),)
         for variant, fwd in variants:

@@ -72,16 +72,6 @@ void apply_override(toml::table& root, const std::string& assignment) {
   t->insert_or_assign(parts.back(), *parsed.get("v"));
 }
 
-std::int64_t positive_int(TableReader& r, const std::string& key, std::int64_t fallback) {
-  const auto v = r.integer(key);
-  if (!v) return fallback;
-  if (*v <= 0) {
-    throw Error(fmt::format("{}: \"{}\" must be a positive integer, got {}", r.location_of(key),
-                            r.key_path(key), *v));
-  }
-  return *v;
-}
-
 // An integer in [lo, hi]; the message names the range.
 std::int64_t int_in(TableReader& r, const std::string& key, std::int64_t fallback, std::int64_t lo,
                     std::int64_t hi) {

@@ -91,57 +91,56 @@ TEST(Sustained, ScalesComputeEfficienciesAndManyWaveDecodeAlike) {
   EXPECT_EQ(with.gemm_memory, without.gemm_memory);
 }
 
-TEST(FrameworkLaunch, IsReadOffAsTheKernelWeightedMeanOfTheOps) {
+// A data folder holding only framework_launch.csv with these rows (the columns the read-off
+// uses; the benchmark writes provenance columns too).
+std::string framework_launch_folder(const char* name, const char* rows) {
   namespace fs = std::filesystem;
-  const fs::path dir =
-      fs::path(testing::write_temp("unused", "")).parent_path() / "framework_launch_synthetic";
+  const fs::path dir = fs::path(testing::write_temp("unused", "")).parent_path() / name;
   fs::create_directories(dir);
-  // Only the columns the read-off uses; the benchmark writes provenance columns too.
-  std::ofstream(dir / "framework_launch.csv")
-      << "op,kind,kernels,time_us\n"
-         "linear,cublas,1,10\n"
-         "aten_add,aten,1,10\n"
-         "aten_copy_slice,aten,1,10\n"
-         "aten_embedding,aten,1,10\n"
-         "aten_rms_norm,aten,1,10\n"
-         "sdpa_flash,flash,1,50\n"
-         "views_no_kernel,python,0,99\n"
-         "triton_trivial,triton,1,99\n"
-         "triton_add_rmsnorm,triton,1,20\n"
-         "triton_rotary,triton,1,20\n"
-         "triton_silu_mul,triton,1,20\n";
+  std::ofstream(dir / "framework_launch.csv") << "op,kind,kernels,time_us\n" << rows;
+  return dir.string();
+}
+
+TEST(FrameworkLaunch, IsReadOffAsTheKernelWeightedMeanOfTheOps) {
+  const std::string dir = framework_launch_folder("framework_launch_synthetic",
+                                                  "linear,cublas,1,10\n"
+                                                  "aten_add,aten,1,10\n"
+                                                  "aten_copy_slice,aten,1,10\n"
+                                                  "aten_embedding,aten,1,10\n"
+                                                  "aten_rms_norm,aten,1,10\n"
+                                                  "sdpa_flash,flash,1,50\n"
+                                                  "views_no_kernel,python,0,99\n"
+                                                  "triton_trivial,triton,1,99\n"
+                                                  "triton_add_rmsnorm,triton,1,20\n"
+                                                  "triton_rotary,triton,1,20\n"
+                                                  "triton_silu_mul,triton,1,20\n");
   std::vector<std::string> log;
   // A Llama-3-8B decode step counts, per layer (32): 4 GEMMs x 10 us, attention 50, rotary
   // 20, KV write 10, 2 add + RMSNorm x 20, SiLU-multiply 20 = 180 us over 10 kernels; once:
   // embedding, final norm, lm_head, sampler, 10 us each. (32 x 180 + 40) / 324 = 5800 / 324.
   // The rows without a model kernel (views, the trivial Triton kernel) do not count.
-  EXPECT_NEAR(to_us(fit::read_framework_launch(dir.string(), log)), 5800.0 / 324.0, 1e-9);
+  EXPECT_NEAR(to_us(fit::read_framework_launch(dir, log)), 5800.0 / 324.0, 1e-9);
   ASSERT_EQ(log.size(), 1u);
   EXPECT_NE(log[0].find("324 kernels"), std::string::npos) << log[0];
 }
 
 TEST(FrameworkLaunch, SpreadsTheLayersViewWorkAndPrefersTheOneKernelCacheWrite) {
-  namespace fs = std::filesystem;
-  const fs::path dir =
-      fs::path(testing::write_temp("unused", "")).parent_path() / "framework_launch_glue";
-  fs::create_directories(dir);
-  std::ofstream(dir / "framework_launch.csv")
-      << "op,kind,kernels,time_us\n"
-         "linear,cublas,1,10\n"
-         "aten_add,aten,1,10\n"
-         "aten_copy_slice,aten,1,99\n"
-         "aten_embedding,aten,1,10\n"
-         "aten_rms_norm,aten,1,10\n"
-         "sdpa_flash,flash,1,50\n"
-         "layer_glue,python,0,8\n"
-         "triton_add_rmsnorm,triton,1,20\n"
-         "triton_rotary,triton,1,20\n"
-         "triton_silu_mul,triton,1,20\n"
-         "triton_kv_write,triton,1,10\n";
+  const std::string dir = framework_launch_folder("framework_launch_glue",
+                                                  "linear,cublas,1,10\n"
+                                                  "aten_add,aten,1,10\n"
+                                                  "aten_copy_slice,aten,1,99\n"
+                                                  "aten_embedding,aten,1,10\n"
+                                                  "aten_rms_norm,aten,1,10\n"
+                                                  "sdpa_flash,flash,1,50\n"
+                                                  "layer_glue,python,0,8\n"
+                                                  "triton_add_rmsnorm,triton,1,20\n"
+                                                  "triton_rotary,triton,1,20\n"
+                                                  "triton_silu_mul,triton,1,20\n"
+                                                  "triton_kv_write,triton,1,10\n");
   std::vector<std::string> log;
   // As above (5800 us over 324 kernels), the KV write priced by the Triton row (10), not the
   // slice copy (99); plus 32 layers x 8 us of view work: (5800 + 256) / 324 = 6056 / 324.
-  EXPECT_NEAR(to_us(fit::read_framework_launch(dir.string(), log)), 6056.0 / 324.0, 1e-9);
+  EXPECT_NEAR(to_us(fit::read_framework_launch(dir, log)), 6056.0 / 324.0, 1e-9);
   ASSERT_EQ(log.size(), 1u);
   EXPECT_NE(log[0].find("32 layers x 8.00 us"), std::string::npos) << log[0];
 }
