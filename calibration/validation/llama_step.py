@@ -136,6 +136,17 @@ class Llama:
             scale=1.0 / math.sqrt(q.shape[-1]))
         return out[0]
 
+    # Where a tensor-parallel shard (llama_step_tp.py) differs from one GPU: the embedding, the
+    # sum of the row-parallel projections' partial outputs over the ranks, the LM head.
+    def _embed(self, tokens):
+        return F.embedding(tokens, self.embed)
+
+    def _reduce(self, x):
+        return x
+
+    def _logits(self, last):
+        return F.linear(self._rms(last, self.lnf), self.lm_head)
+
     def _attend_cached(self, q, k, v, kc, vc, batch, q_len, start):
         """Attention of the step once its K/V are in kc/vc[:, start:start+q_len]; prefill
         (start == 0) attends causally over the new tokens, decode and chunks over the cache up
@@ -184,19 +195,18 @@ class Llama:
         (fused_ops.py): one residual-add + RMSNorm pass per norm, rotary in place, one
         cache-write kernel for K and V, one SiLU-multiply pass."""
         import fused_ops
-        x = F.embedding(tokens, self.embed)
+        x = self._embed(tokens)
         residual = torch.empty_like(x)
         hs = torch.empty_like(x)
         for li, lw in enumerate(self.layers):
             fused_ops.add_rmsnorm(x, residual, lw["ln1"], hs, li > 0)
             qkv = F.linear(hs, lw["wqkv"])
             o = self._fused_attention(qkv, positions, kcache[li], vcache[li], batch, q_len, start)
-            x = F.linear(o, lw["wo"])
+            x = self._reduce(F.linear(o, lw["wo"]))
             fused_ops.add_rmsnorm(x, residual, lw["ln2"], hs, True)
-            x = F.linear(fused_ops.silu_and_mul(F.linear(hs, lw["wgu"])), lw["wd"])
+            x = self._reduce(F.linear(fused_ops.silu_and_mul(F.linear(hs, lw["wgu"])), lw["wd"]))
         residual = x + residual
-        last = residual.view(batch, q_len, -1)[:, -1]
-        return F.linear(self._rms(last, self.lnf), self.lm_head)
+        return self._logits(residual.view(batch, q_len, -1)[:, -1])
 
     def forward(self, tokens, positions, batch, q_len, kcache, vcache, start):
         """tokens/positions [batch*q_len]; writes K/V at cache[:, :, start:start+q_len];
@@ -206,15 +216,12 @@ class Llama:
         c = self.c
         h, kvh, hd, I = c["heads"], c["kv_heads"], c["head_dim"], c["inter"]
         T = tokens.shape[0]
-        x = F.embedding(tokens, self.embed)
+        x = self._embed(tokens)
         cos = self.cos[positions].unsqueeze(1)
         sin = self.sin[positions].unsqueeze(1)
         residual = None
         for li, lw in enumerate(self.layers):
-            if residual is None:
-                residual = x
-            else:
-                residual = x + residual
+            residual = x if residual is None else x + residual
             hs = self._rms(residual, lw["ln1"])
             qkv = F.linear(hs, lw["wqkv"])
             q, k, v = qkv.split([h * hd, kvh * hd, kvh * hd], dim=-1)
@@ -222,14 +229,13 @@ class Llama:
             k = self._rope(k.reshape(T, kvh, hd), cos, sin)
             v = v.view(T, kvh, hd)
             o = self._cache_and_attend(q, k, v, kcache[li], vcache[li], batch, q_len, start)
-            x = F.linear(o.reshape(T, h * hd), lw["wo"])
+            x = self._reduce(F.linear(o.reshape(T, h * hd), lw["wo"]))
             residual = x + residual
             hs = self._rms(residual, lw["ln2"])
             gu = F.linear(hs, lw["wgu"])
-            x = F.linear(F.silu(gu[:, :I]) * gu[:, I:], lw["wd"])
+            x = self._reduce(F.linear(F.silu(gu[:, :I]) * gu[:, I:], lw["wd"]))
         residual = x + residual
-        last = residual.view(batch, q_len, -1)[:, -1]
-        return F.linear(self._rms(last, self.lnf), self.lm_head)
+        return self._logits(residual.view(batch, q_len, -1)[:, -1])
 
 
 # ------------------------------------------------------------------- checks --

@@ -70,7 +70,8 @@ class TPLlama(Llama):
         self.full_cfg = c
         # The local view: heads and KV heads of this GPU (what _cache_and_attend,
         # _fused_attention and the cache helpers of Llama read), hidden size unchanged.
-        self.c = dict(c, heads=c["heads"] // tp, kv_heads=c["kv_heads"] // tp)
+        self.c = dict(c, heads=c["heads"] // tp, kv_heads=c["kv_heads"] // tp,
+                      inter=c["inter"] // tp)
         H, hd = c["hidden"], c["head_dim"]
         h, kvh, I = self.c["heads"], self.c["kv_heads"], c["inter"] // tp
         self.vocab_local = c["vocab"] // tp
@@ -140,49 +141,10 @@ class TPLlama(Llama):
         dist.all_gather_into_tensor(gathered, local.contiguous())
         return gathered.permute(1, 0, 2).reshape(local.shape[0], -1)  # [B, vocab]
 
-    def forward(self, tokens, positions, batch, q_len, kcache, vcache, start):
-        c = self.c
-        h, kvh, hd, I = c["heads"], c["kv_heads"], c["head_dim"], c["inter"] // self.tp
-        T = tokens.shape[0]
-        x = self._embed(tokens)
-        cos = self.cos[positions].unsqueeze(1)
-        sin = self.sin[positions].unsqueeze(1)
-        residual = None
-        for li, lw in enumerate(self.layers):
-            residual = x if residual is None else x + residual
-            hs = self._rms(residual, lw["ln1"])
-            qkv = F.linear(hs, lw["wqkv"])
-            q, k, v = qkv.split([h * hd, kvh * hd, kvh * hd], dim=-1)
-            q = self._rope(q.view(T, h, hd), cos, sin)
-            k = self._rope(k.reshape(T, kvh, hd), cos, sin)
-            v = v.view(T, kvh, hd)
-            o = self._cache_and_attend(q, k, v, kcache[li], vcache[li], batch, q_len, start)
-            x = F.linear(o.reshape(T, h * hd), lw["wo"])
-            dist.all_reduce(x)
-            residual = x + residual
-            hs = self._rms(residual, lw["ln2"])
-            gu = F.linear(hs, lw["wgu"])
-            x = F.linear(F.silu(gu[:, :I]) * gu[:, I:], lw["wd"])
-            dist.all_reduce(x)
-        residual = x + residual
-        return self._logits(residual.view(batch, q_len, -1)[:, -1])
-
-    def forward_fused(self, tokens, positions, batch, q_len, kcache, vcache, start):
-        import fused_ops
-        x = self._embed(tokens)
-        residual = torch.empty_like(x)
-        hs = torch.empty_like(x)
-        for li, lw in enumerate(self.layers):
-            fused_ops.add_rmsnorm(x, residual, lw["ln1"], hs, li > 0)
-            qkv = F.linear(hs, lw["wqkv"])
-            o = self._fused_attention(qkv, positions, kcache[li], vcache[li], batch, q_len, start)
-            x = F.linear(o, lw["wo"])
-            dist.all_reduce(x)
-            fused_ops.add_rmsnorm(x, residual, lw["ln2"], hs, True)
-            x = F.linear(fused_ops.silu_and_mul(F.linear(hs, lw["wgu"])), lw["wd"])
-            dist.all_reduce(x)
-        residual = x + residual
-        return self._logits(residual.view(batch, q_len, -1)[:, -1])
+    def _reduce(self, x):
+        """The row-parallel projections' partial outputs, summed over the ranks."""
+        dist.all_reduce(x)
+        return x
 
 
 # ------------------------------------------------------- ranks that agree --
