@@ -308,7 +308,11 @@ def fused_check(model):
 
 # ------------------------------------------------------------------- timing --
 
-def time_step(fn, warmup, budget_s, min_reps, max_reps):
+def time_step(fn, warmup, budget_s, min_reps, max_reps, before=None, agree=lambda v: v):
+    """Median CUDA-event and host wall time of fn() over repetitions, as many as fit in
+    budget_s after the first (within min_reps..max_reps). Across GPUs (llama_step_tp.py),
+    `before` lines the ranks up ahead of each repetition and `agree` turns each time into the
+    slowest rank's, so that every rank counts the same repetitions."""
     for _ in range(warmup):
         fn()
     torch.cuda.synchronize()
@@ -317,14 +321,16 @@ def time_step(fn, warmup, budget_s, min_reps, max_reps):
     reps = max_reps
     i = 0
     while i < reps:
+        if before is not None:
+            before()
         t0 = time.perf_counter()
         s.record()
         fn()
         e.record()
         e.synchronize()
         t1 = time.perf_counter()
-        gpu.append(s.elapsed_time(e))
-        wall.append((t1 - t0) * 1e3)
+        gpu.append(agree(s.elapsed_time(e)))
+        wall.append(agree((t1 - t0) * 1e3))
         if i == 0:
             reps = int(min(max_reps, max(min_reps, budget_s * 1e3 / max(wall[0], 1e-3))))
         i += 1

@@ -30,7 +30,6 @@ the environment sets it; the value used is in every row.
 
 import math
 import os
-import statistics
 import sys
 import time
 
@@ -43,7 +42,7 @@ import torch.nn.functional as F  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from llama_step import (DTYPE, GRIDS, MODELS, STEP_COLUMNS, Llama, capture,  # noqa: E402
-                        choose_attention, step_arguments)
+                        choose_attention, step_arguments, time_step)
 
 sys.path.insert(0, os.path.join(HERE, "..", "bench"))
 from bench_meta import Csv, device_meta  # noqa: E402
@@ -197,34 +196,10 @@ def sharding_check(rank, tp, fused):
 
 # ------------------------------------------------------------------ timing --
 
-def time_step(fn, warmup, budget_s, min_reps, max_reps):
-    """llama_step.time_step with ranks in step: the repetition count is decided from the
-    slowest rank's first repetition, and each repetition reports the slowest rank."""
-    for _ in range(warmup):
-        fn()
+def lined_up():
+    """Every rank starts a timed repetition together, with its GPU idle."""
+    dist.barrier()
     torch.cuda.synchronize()
-    s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    gpu, wall = [], []
-    reps = max_reps
-    i = 0
-    while i < reps:
-        dist.barrier()
-        torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        s.record()
-        fn()
-        e.record()
-        e.synchronize()
-        t1 = time.perf_counter()
-        gpu.append(agree_max(s.elapsed_time(e)))
-        wall.append(agree_max((t1 - t0) * 1e3))
-        if i == 0:
-            reps = int(min(max_reps, max(min_reps, budget_s * 1e3 / max(wall[0], 1e-3))))
-        i += 1
-    gs = sorted(gpu)
-    q = lambda f: gs[min(len(gs) - 1, int(round(f * (len(gs) - 1))))]  # noqa: E731
-    return dict(time_ms=statistics.median(gpu), p10_ms=q(0.1), p90_ms=q(0.9),
-                wall_ms=statistics.median(wall), reps=len(gpu))
 
 
 def main():
@@ -296,6 +271,7 @@ def main():
         return agree_max(time.time() - t_start) > args.max_seconds
 
     def run_point(phase, fn, b, sc, tokens, kv_tokens, modes, reps):
+        reps = dict(reps, before=lined_up, agree=agree_max)  # the ranks time in step
         if "eager" in modes:
             emit(phase, "eager", b, sc, tokens, kv_tokens, time_step(fn, **reps))
         if "graph" in modes:
