@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -172,11 +173,15 @@ Seconds read_framework_launch(const std::string& dir, std::vector<std::string>& 
   const CsvTable t = CsvTable::read(path.string());
   // The benchmark's op standing for each of the step model's kernels, with fallbacks when the
   // preferred row is missing (no Triton on the machine, or fused_ops.py not importable).
+  auto row_us = [&](const char* name) -> std::optional<double> {
+    for (std::size_t i = 0; i < t.rows(); ++i) {
+      if (t.text(i, "op") == name) return t.number(i, "time_us");
+    }
+    return std::nullopt;
+  };
   auto cost_us = [&](std::initializer_list<const char*> names) {
     for (const char* name : names) {
-      for (std::size_t i = 0; i < t.rows(); ++i) {
-        if (t.text(i, "op") == name) return t.number(i, "time_us");
-      }
+      if (const auto us = row_us(name)) return *us;
     }
     throw Error(fmt::format("{}: no row for op {}", t.path(), *names.begin()));
   };
@@ -211,10 +216,7 @@ Seconds read_framework_launch(const std::string& dir, std::vector<std::string>& 
   }
   // Each layer's Python view work that launches no kernel (split, views, cache slices), when
   // the benchmark measured it, is spread over the kernels: the step model counts kernels only.
-  double glue_us = 0.0;
-  for (std::size_t i = 0; i < t.rows(); ++i) {
-    if (t.text(i, "op") == "layer_glue") glue_us = t.number(i, "time_us");
-  }
+  const double glue_us = row_us("layer_glue").value_or(0.0);
   weighted_us += m.layers * glue_us;
   const Seconds per_kernel = microseconds(weighted_us / kernels);
   log.push_back(fmt::format(
