@@ -6,15 +6,10 @@
 #include <string>
 #include <vector>
 
+#include "sim/core/dtype.hpp"
 #include "sim/core/units.hpp"
 
 namespace servesim {
-
-enum class DType { kBF16, kFP16, kFP8, kFP32 };
-
-double dtype_bytes(DType d);
-std::string dtype_name(DType d);
-DType parse_dtype(const std::string& s, const std::string& where);
 
 struct ModelSpec {
   std::string name;    // catalog name or file stem

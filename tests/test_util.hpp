@@ -12,7 +12,7 @@
 
 #include "hardware/catalog.hpp"
 #include "sim/config/scenario.hpp"
-#include "sim/simulator.hpp"
+#include "sim/cluster/simulator.hpp"
 
 namespace servesim::testing {
 

@@ -15,11 +15,11 @@
 #include "hardware/catalog.hpp"
 #include "sim/core/error.hpp"
 #include "sim/metrics/summary.hpp"
-#include "sim/policies/registry.hpp"
+#include "sim/policy/registry.hpp"
 #include "sim/report/html_report.hpp"
 #include "sim/report/chrome_trace.hpp"
 #include "sim/report/report.hpp"
-#include "sim/simulator.hpp"
+#include "sim/cluster/simulator.hpp"
 
 namespace servesim::cli {
 

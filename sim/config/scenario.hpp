@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "models/model_spec.hpp"
+#include "sim/core/dtype.hpp"
 
 namespace servesim {
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "sim/simulator.hpp"
+#include "sim/cluster/simulator.hpp"
 
 namespace servesim {
 

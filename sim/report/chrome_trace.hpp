@@ -9,7 +9,7 @@
 #include <string>
 
 #include "sim/core/units.hpp"
-#include "sim/simulator.hpp"
+#include "sim/cluster/simulator.hpp"
 
 namespace servesim {
 

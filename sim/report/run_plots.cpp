@@ -10,7 +10,7 @@
 #include <fmt/format.h>
 
 #include "sim/core/error.hpp"
-#include "sim/metrics/quantile_sketch.hpp"
+#include "sim/core/quantile_sketch.hpp"
 #include "sim/metrics/summary.hpp"
 
 namespace servesim {

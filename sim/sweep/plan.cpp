@@ -10,7 +10,7 @@
 
 #include "sim/core/error.hpp"
 #include "sim/core/quantity_parse.hpp"
-#include "sim/simulator.hpp"
+#include "sim/cluster/simulator.hpp"
 
 namespace servesim {
 namespace {

@@ -14,7 +14,7 @@
 
 #include "sim/core/error.hpp"
 #include "sim/core/random.hpp"
-#include "sim/simulator.hpp"
+#include "sim/cluster/simulator.hpp"
 
 namespace servesim {
 

@@ -7,7 +7,7 @@
 
 #include "hardware/catalog.hpp"
 #include "sim/config/scenario.hpp"
-#include "sim/simulator.hpp"
+#include "sim/cluster/simulator.hpp"
 #include "sim/sweep/plan.hpp"
 #include "sim/sweep/sweep.hpp"
 

@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "sim/metrics/summary.hpp"
-#include "sim/simulator.hpp"
+#include "sim/cluster/simulator.hpp"
 #include "tests/test_util.hpp"
 
 namespace servesim {

@@ -7,7 +7,7 @@
 
 #include "sim/metrics/summary.hpp"
 #include "sim/report/report.hpp"
-#include "sim/simulator.hpp"
+#include "sim/cluster/simulator.hpp"
 #include "tests/test_util.hpp"
 
 namespace servesim {

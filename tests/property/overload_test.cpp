@@ -5,7 +5,7 @@
 #include <fmt/format.h>
 
 #include "sim/metrics/summary.hpp"
-#include "sim/simulator.hpp"
+#include "sim/cluster/simulator.hpp"
 #include "tests/test_util.hpp"
 
 namespace servesim {

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "sim/core/error.hpp"
-#include "sim/simulator.hpp"
+#include "sim/cluster/simulator.hpp"
 #include "tests/test_util.hpp"
 
 namespace servesim {

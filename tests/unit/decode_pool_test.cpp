@@ -3,8 +3,8 @@
 #include <map>
 
 #include "sim/core/random.hpp"
-#include "sim/serving/decode_pool.hpp"
-#include "sim/serving/kv_cache.hpp"
+#include "sim/engine/decode_pool.hpp"
+#include "sim/engine/kv_cache.hpp"
 
 namespace servesim {
 namespace {

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "sim/serving/kv_cache.hpp"
+#include "sim/engine/kv_cache.hpp"
 
 namespace servesim {
 namespace {

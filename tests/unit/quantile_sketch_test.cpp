@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "sim/core/random.hpp"
-#include "sim/metrics/quantile_sketch.hpp"
+#include "sim/core/quantile_sketch.hpp"
 
 namespace servesim {
 namespace {

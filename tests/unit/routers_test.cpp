@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "sim/policies/routers.hpp"
+#include "sim/policy/routers.hpp"
 
 namespace servesim {
 namespace {

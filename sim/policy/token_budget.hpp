@@ -10,7 +10,7 @@
 // running request is preempted and no prompt is admitted in that iteration.
 #pragma once
 
-#include "sim/serving/replica.hpp"
+#include "sim/engine/replica.hpp"
 
 namespace servesim {
 

@@ -9,7 +9,7 @@
 
 #include <vector>
 
-#include "sim/serving/replica.hpp"
+#include "sim/engine/replica.hpp"
 
 namespace servesim {
 

@@ -1,4 +1,4 @@
-#include "sim/policies/routers.hpp"
+#include "sim/policy/routers.hpp"
 
 namespace servesim {
 

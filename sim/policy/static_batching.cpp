@@ -1,4 +1,4 @@
-#include "sim/policies/static_batching.hpp"
+#include "sim/policy/static_batching.hpp"
 
 #include <algorithm>
 #include <stdexcept>

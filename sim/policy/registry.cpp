@@ -1,4 +1,4 @@
-#include "sim/policies/registry.hpp"
+#include "sim/policy/registry.hpp"
 
 #include <algorithm>
 
@@ -7,9 +7,9 @@
 #include "sim/core/error.hpp"
 #include <limits>
 
-#include "sim/policies/continuous.hpp"
-#include "sim/policies/static_batching.hpp"
-#include "sim/policies/token_budget.hpp"
+#include "sim/policy/continuous.hpp"
+#include "sim/policy/static_batching.hpp"
+#include "sim/policy/token_budget.hpp"
 
 namespace servesim {
 

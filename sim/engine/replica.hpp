@@ -9,11 +9,11 @@
 #include <vector>
 
 #include "hardware/cost_model.hpp"
-#include "sim/metrics/quantile_sketch.hpp"
-#include "sim/serving/decode_pool.hpp"
-#include "sim/serving/iteration_log.hpp"
-#include "sim/serving/kv_cache.hpp"
-#include "sim/serving/request.hpp"
+#include "sim/core/quantile_sketch.hpp"
+#include "sim/engine/decode_pool.hpp"
+#include "sim/engine/iteration_log.hpp"
+#include "sim/engine/kv_cache.hpp"
+#include "sim/engine/request.hpp"
 
 namespace servesim {
 

@@ -1,4 +1,4 @@
-#include "sim/serving/prefix_cache.hpp"
+#include "sim/engine/prefix_cache.hpp"
 
 #include <limits>
 

@@ -1,4 +1,4 @@
-#include "sim/metrics/quantile_sketch.hpp"
+#include "sim/core/quantile_sketch.hpp"
 
 #include <algorithm>
 #include <cmath>

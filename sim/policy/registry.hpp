@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "sim/policies/routers.hpp"
-#include "sim/serving/replica.hpp"
+#include "sim/policy/routers.hpp"
+#include "sim/engine/replica.hpp"
 
 namespace servesim {
 

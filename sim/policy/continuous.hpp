@@ -5,7 +5,7 @@
 // mixed in one iteration.
 #pragma once
 
-#include "sim/serving/replica.hpp"
+#include "sim/engine/replica.hpp"
 
 namespace servesim {
 

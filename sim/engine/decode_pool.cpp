@@ -1,8 +1,8 @@
-#include "sim/serving/decode_pool.hpp"
+#include "sim/engine/decode_pool.hpp"
 
 #include <algorithm>
 
-#include "sim/serving/kv_cache.hpp"
+#include "sim/engine/kv_cache.hpp"
 
 namespace servesim {
 namespace {

@@ -1,4 +1,4 @@
-#include "sim/serving/request.hpp"
+#include "sim/engine/request.hpp"
 
 namespace servesim {
 

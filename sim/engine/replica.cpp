@@ -1,4 +1,4 @@
-#include "sim/serving/replica.hpp"
+#include "sim/engine/replica.hpp"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "sim/policies/continuous.hpp"
+#include "sim/policy/continuous.hpp"
 
 namespace servesim {
 

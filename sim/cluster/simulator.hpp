@@ -15,9 +15,9 @@
 #include "sim/config/scenario.hpp"
 #include "sim/core/event_queue.hpp"
 #include "sim/core/random.hpp"
-#include "sim/metrics/quantile_sketch.hpp"
-#include "sim/policies/registry.hpp"
-#include "sim/serving/replica.hpp"
+#include "sim/core/quantile_sketch.hpp"
+#include "sim/policy/registry.hpp"
+#include "sim/engine/replica.hpp"
 #include "sim/workload/workload.hpp"
 
 namespace servesim {

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <stdexcept>
 
-#include "sim/serving/prefix_cache.hpp"
+#include "sim/engine/prefix_cache.hpp"
 
 namespace servesim {
 

@@ -1,4 +1,4 @@
-#include "sim/policies/token_budget.hpp"
+#include "sim/policy/token_budget.hpp"
 
 #include <algorithm>
 

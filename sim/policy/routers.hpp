@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "sim/core/random.hpp"
-#include "sim/serving/replica.hpp"
+#include "sim/engine/replica.hpp"
 
 namespace servesim {
 
