@@ -94,11 +94,7 @@ RunSetup prepare_for(const Scenario& s, const Catalog& catalog) {
 }  // namespace
 
 Simulator::Simulator(const Scenario& scenario, const Catalog& catalog)
-    : scenario_(scenario),
-      setup_(prepare_for(scenario, catalog)),
-      workload_(scenario.workload, scenario.seed),
-      routing_rng_(scenario.seed, "routing"),
-      cache_rng_(scenario.seed, "response_cache") {
+    : scenario_(scenario), setup_(prepare_for(scenario, catalog)) {
   RuntimeOptions rt;
   rt.dtype = scenario.dtype;
   rt.cuda_graphs = scenario.cuda_graphs;
@@ -110,9 +106,6 @@ Simulator::Simulator(const Scenario& scenario, const Catalog& catalog)
   settings.chunk_size = scenario.chunk_size;
   settings.batch_timeout = SimTime::from_seconds(milliseconds(scenario.batch_timeout_ms));
   const SchedulerRow& row = find_scheduler(scenario.scheduler);
-  buffered_ = row.buffers_globally;
-  window_ = SimTime::from_seconds(milliseconds(scenario.stagger_window_ms));
-  router_ = find_router(scenario.router).make();
   EngineLimits lim;
   lim.max_num_seqs = scenario.max_num_seqs;
   lim.max_num_batched_tokens = setup_.max_num_batched_tokens;
@@ -127,191 +120,36 @@ Simulator::Simulator(const Scenario& scenario, const Catalog& catalog)
                                                 lim.swap_bytes_per_block);
     lim.host_bandwidth = host.bandwidth.value * host.bus_efficiency;
   }
-  requests_.reserve(static_cast<std::size_t>(workload_.total()));
-  replicas_.reserve(static_cast<std::size_t>(scenario.replicas));
+  traffic_ = std::make_unique<Traffic>(loop_, scenario.workload, scenario.seed, requests_);
+  FrontendSettings fs;
+  fs.admission.max_context = setup_.model.max_context;
+  fs.admission.kv_blocks = setup_.kv_blocks;
+  fs.admission.block_size = scenario.block_size;
+  fs.admission.max_num_batched_tokens = setup_.max_num_batched_tokens;
+  fs.response_cache_hit_rate = scenario.response_cache_hit_rate;
+  fs.response_cache_latency =
+      SimTime::from_seconds(milliseconds(scenario.response_cache_latency_ms));
+  fs.staggered = row.buffers_globally;
+  fs.window = SimTime::from_seconds(milliseconds(scenario.stagger_window_ms));
+  // The frontend is made before the replicas it feeds, which report back to it.
+  frontend_ = std::make_unique<Frontend>(loop_, fs, find_router(scenario.router).make(),
+                                         scenario.seed, requests_, *traffic_);
+  std::vector<Replica*> entry;
+  ReplicaEnv env{&loop_, &requests_, &itl_, frontend_.get(), nullptr};
   for (int i = 0; i < scenario.replicas; ++i) {
-    schedulers_.push_back(row.make(settings));
-    replicas_.emplace_back(static_cast<std::uint32_t>(i), lim, setup_.kv_blocks,
-                           scenario.block_size, *cost_, *schedulers_.back(), requests_, itl_);
+    replicas_.push_back(std::make_unique<Replica>(env, static_cast<std::uint32_t>(i), lim,
+                                                  setup_.kv_blocks, scenario.block_size, *cost_,
+                                                  row.make(settings)));
+    entry.push_back(replicas_.back().get());
   }
-  loads_.resize(replicas_.size());
-  wake_at_.assign(replicas_.size(), SimTime::never());
-}
-
-void Simulator::issue(const RequestSpec& spec) {
-  Request r;
-  r.arrival = spec.arrival;
-  r.prompt_tokens = spec.prompt_tokens;
-  r.prefix_id = spec.prefix_id;
-  r.prefix_tokens = spec.prefix_tokens;
-  r.output_tokens = spec.output_tokens;
-  requests_.push_back(r);
-  ++pending_arrivals_;
-  events_.push(spec.arrival, EventKind::kArrival, static_cast<std::uint32_t>(requests_.size() - 1));
-}
-
-bool Simulator::admissible(Request& r) const {
-  const std::int64_t total = std::int64_t{r.prompt_tokens} + r.output_tokens;
-  if (total > setup_.model.max_context) {
-    r.reject = RejectReason::kLongerThanContext;
-  } else if (KvCache::blocks_for(total - 1, scenario_.block_size) > setup_.kv_blocks) {
-    r.reject = RejectReason::kLongerThanKvCache;
-  } else if (!schedulers_.front()->splits_prompts() &&
-             r.prompt_tokens > setup_.max_num_batched_tokens) {
-    r.reject = RejectReason::kPromptOverBatch;
-  }
-  return r.reject == RejectReason::kNone;
-}
-
-bool Simulator::more_to_come() const {
-  return !buffer_.empty() || pending_arrivals_ > 0 ||
-         static_cast<std::int64_t>(requests_.size()) < workload_.total();
-}
-
-void Simulator::dispatch(std::size_t i, SimTime now) {
-  // Global allocation over the whole buffer: largest request first, each to the replica
-  // with the least outstanding tokens (counting what this allocation has given it). Replica
-  // i receives its share now; the rest wait for their replicas' ticks (reallocated then, with
-  // fresher loads).
-  std::vector<std::int64_t> load(replicas_.size());
-  for (std::size_t k = 0; k < replicas_.size(); ++k) load[k] = replicas_[k].load().outstanding_tokens;
-  std::vector<std::uint32_t> order(buffer_.begin(), buffer_.end());
-  auto tokens_of = [&](std::uint32_t id) {
-    return std::int64_t{requests_[id].prompt_tokens} + requests_[id].output_tokens;
-  };
-  std::stable_sort(order.begin(), order.end(),
-                   [&](std::uint32_t a, std::uint32_t b) { return tokens_of(a) > tokens_of(b); });
-  std::vector<std::uint32_t> to_i;
-  for (std::uint32_t id : order) {
-    // Least loaded; on a tie the replica whose tick it is, so nothing waits for no reason.
-    std::size_t k = i;
-    for (std::size_t c = 0; c < load.size(); ++c) {
-      if (load[c] < load[k]) k = c;
-    }
-    load[k] += tokens_of(id);
-    if (k == i) to_i.push_back(id);
-  }
-  if (to_i.empty()) return;
-  // Hand them over oldest first, and keep the others in arrival order.
-  std::sort(to_i.begin(), to_i.end());
-  std::deque<std::uint32_t> rest;
-  std::size_t t = 0;
-  for (std::uint32_t id : buffer_) {
-    if (t < to_i.size() && to_i[t] == id) {
-      replicas_[i].enqueue(id);
-      buffered_tokens_ -= tokens_of(id);
-      ++t;
-    } else {
-      rest.push_back(id);
-    }
-  }
-  buffer_.swap(rest);
-  if (!replicas_[i].busy()) request_wake(i, now);
-}
-
-void Simulator::request_wake(std::size_t i, SimTime at) {
-  // One queued wake per replica suffices unless an earlier one is needed.
-  if (at < wake_at_[i]) {
-    wake_at_[i] = at;
-    events_.push(at, EventKind::kWake, static_cast<std::uint32_t>(i));
-  }
-}
-
-void Simulator::start_if_idle(std::size_t i, SimTime now) {
-  SimTime wake_at;
-  if (auto end = replicas_[i].try_start(now, wake_at)) {
-    events_.push(*end, EventKind::kStepDone, static_cast<std::uint32_t>(i));
-  } else if (wake_at != SimTime::never()) {
-    request_wake(i, wake_at);  // the scheduler waits for a batching timeout
-  }
-}
-
-void Simulator::arrive(std::uint32_t id, SimTime now) {
-  Request& r = requests_[id];
-  if (!admissible(r)) {
-    r.state = RequestState::kRejected;
-    r.finish = now;
-    finished_.push_back(id);
-    return;
-  }
-  // A semantic cache in front of the router answers a share of requests whole, after its
-  // lookup latency, without any GPU work.
-  if (scenario_.response_cache_hit_rate > 0.0 &&
-      cache_rng_.uniform01() < scenario_.response_cache_hit_rate) {
-    r.cached = true;
-    events_.push(now + SimTime::from_seconds(milliseconds(scenario_.response_cache_latency_ms)),
-                 EventKind::kReply, id);
-    return;
-  }
-  if (buffered_) {
-    buffer_.push_back(id);
-    buffered_tokens_ += std::int64_t{r.prompt_tokens} + r.output_tokens;
-    return;
-  }
-  for (std::size_t i = 0; i < replicas_.size(); ++i) loads_[i] = replicas_[i].load();
-  const std::size_t target = router_->route(loads_, routing_rng_);
-  replicas_[target].enqueue(id);
-  // An idle replica plans its iteration after every event of this instant has run, so that
-  // requests arriving together are batched together, as an engine's scheduler loop sees them.
-  if (!replicas_[target].busy()) request_wake(target, now);
+  frontend_->serve(std::move(entry), replicas_.front()->splits_prompts());
+  traffic_->connect(*frontend_);
 }
 
 RunResult Simulator::run() {
-  if (workload_.closed_loop()) {
-    const std::int64_t users = std::min(workload_.concurrency(), workload_.total());
-    for (std::int64_t u = 0; u < users; ++u) {
-      if (auto spec = workload_.next_at(SimTime{0})) issue(*spec);
-    }
-  } else if (auto spec = workload_.next()) {
-    issue(*spec);
-  }
-
-  if (buffered_) {
-    // Replica i's ticks are at i W / R + k W: the replicas take work in turn, evenly spaced.
-    const auto n = static_cast<std::int64_t>(replicas_.size());
-    for (std::int64_t i = 0; i < n; ++i) {
-      events_.push(SimTime{window_.ns * i / n}, EventKind::kDispatch, static_cast<std::uint32_t>(i));
-    }
-  }
-  SimTime now{0};
-  SimTime last_activity{0};  // arrivals and iteration ends; a wake that finds nothing is none
-  std::uint64_t events = 0;
-  while (!events_.empty()) {
-    const Event e = events_.pop();
-    if (e.time < now) throw std::logic_error("simulated time went backwards");
-    now = e.time;
-    if (e.kind != EventKind::kWake && e.kind != EventKind::kDispatch) last_activity = now;
-    ++events;
-    finished_.clear();
-    if (e.kind == EventKind::kArrival) {
-      --pending_arrivals_;
-      if (!workload_.closed_loop()) {
-        if (auto spec = workload_.next()) issue(*spec);
-      }
-      arrive(e.payload, now);
-    } else if (e.kind == EventKind::kDispatch) {
-      dispatch(e.payload, now);
-      if (more_to_come()) events_.push(now + window_, EventKind::kDispatch, e.payload);
-    } else if (e.kind == EventKind::kReply) {
-      Request& r = requests_[e.payload];
-      r.first_scheduled = r.first_token = r.last_token = r.finish = now;
-      r.generated = r.output_tokens;
-      r.state = RequestState::kDone;
-      finished_.push_back(e.payload);
-    } else if (e.kind == EventKind::kWake) {
-      if (wake_at_[e.payload] <= now) wake_at_[e.payload] = SimTime::never();
-      start_if_idle(e.payload, now);
-    } else {
-      replicas_[e.payload].complete(now, finished_);
-      start_if_idle(e.payload, now);
-    }
-    if (workload_.closed_loop()) {
-      // Each finished or rejected request frees its user, who sends the next one at once.
-      for (std::size_t k = 0; k < finished_.size(); ++k) {
-        if (auto spec = workload_.next_at(now)) issue(*spec);
-      }
-    }
-  }
+  traffic_->start();
+  frontend_->start();
+  loop_.run();
 
   for (const Request& r : requests_) {
     if (r.state != RequestState::kDone && r.state != RequestState::kRejected) {
@@ -323,14 +161,16 @@ RunResult Simulator::run() {
   out.setup = setup_;
   out.requests = std::move(requests_);
   out.itl_ns = itl_;
-  out.end = last_activity;
+  // The last arrival, iteration end or cached reply (a planning that found nothing is none).
+  out.end = std::max(traffic_->last_arrival(), frontend_->last_reply());
   out.iterations = std::move(iterations_);
-  out.events = events;
+  out.events = loop_.events();
   out.peak_flops = cost_->peak();
   out.peak_bandwidth = setup_.gpu.memory_bandwidth;
-  for (const Replica& r : replicas_) {
-    out.replicas.push_back(r.stats());
-    out.kv_peak_blocks.push_back(r.kv().peak());
+  for (const auto& r : replicas_) {
+    out.replicas.push_back(r->stats());
+    out.kv_peak_blocks.push_back(r->kv().peak());
+    out.end = std::max(out.end, r->stats().last_end);
   }
   return out;
 }

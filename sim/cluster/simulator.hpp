@@ -3,7 +3,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,8 +12,9 @@
 #include "hardware/cost_model.hpp"
 #include "hardware/memory_plan.hpp"
 #include "sim/config/scenario.hpp"
-#include "sim/core/event_queue.hpp"
-#include "sim/core/random.hpp"
+#include "sim/core/event_loop.hpp"
+#include "sim/cluster/frontend.hpp"
+#include "sim/cluster/traffic.hpp"
 #include "sim/core/quantile_sketch.hpp"
 #include "sim/policy/registry.hpp"
 #include "sim/engine/replica.hpp"
@@ -60,42 +60,21 @@ class Simulator {
   // Keep a record of every iteration (RunResult::iterations): for timelines and plots. It
   // changes nothing else about the run.
   void record_iterations() {
-    for (Replica& r : replicas_) r.record_iterations(&iterations_);
+    for (auto& r : replicas_) r->record_iterations(&iterations_);
   }
   RunResult run();
 
  private:
-  void arrive(std::uint32_t request, SimTime now);
-  void start_if_idle(std::size_t replica, SimTime now);
-  bool admissible(Request& r) const;
-  void issue(const RequestSpec& spec);
-
   Scenario scenario_;
   RunSetup setup_;
-  std::unique_ptr<StepCostModel> cost_;
-  std::vector<std::unique_ptr<BatchScheduler>> schedulers_;  // one per replica: they keep state
-  std::unique_ptr<Router> router_;
-  Workload workload_;
-  RandomStream routing_rng_;
-  RandomStream cache_rng_;
-  EventQueue events_;
+  EventLoop loop_;
   std::vector<Request> requests_;
   QuantileSketch itl_;
-  std::vector<Replica> replicas_;
-  std::vector<ReplicaLoad> loads_;
-  std::vector<std::uint32_t> finished_;
   std::vector<IterationRecord> iterations_;
-  // Per replica: the earliest kWake queued for it (never: none).
-  std::vector<SimTime> wake_at_;
-  // Staggered batch scheduling: requests waiting for a dispatch tick, oldest first.
-  bool buffered_ = false;
-  SimTime window_;
-  std::deque<std::uint32_t> buffer_;
-  std::int64_t buffered_tokens_ = 0;
-  std::int64_t pending_arrivals_ = 0;  // issued requests whose arrival has not happened yet
-  void dispatch(std::size_t replica, SimTime now);
-  bool more_to_come() const;
-  void request_wake(std::size_t replica, SimTime at);
+  std::unique_ptr<StepCostModel> cost_;
+  std::vector<std::unique_ptr<Replica>> replicas_;
+  std::unique_ptr<Traffic> traffic_;
+  std::unique_ptr<Frontend> frontend_;
 };
 
 }  // namespace servesim

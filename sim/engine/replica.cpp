@@ -4,24 +4,37 @@
 
 namespace servesim {
 
-Replica::Replica(std::uint32_t index, EngineLimits limits, std::int64_t kv_blocks, int block_size,
-                 StepCostModel& cost, BatchScheduler& scheduler, std::vector<Request>& requests,
-                 QuantileSketch& itl)
-    : index_(index),
+Replica::Replica(const ReplicaEnv& env, std::uint32_t index, EngineLimits limits,
+                 std::int64_t kv_blocks, int block_size, StepCostModel& cost,
+                 std::unique_ptr<BatchScheduler> scheduler)
+    : env_(env),
+      index_(index),
       limits_(limits),
       kv_(kv_blocks, block_size),
       pool_(block_size),
-      cost_(&cost),
-      scheduler_(&scheduler),
-      requests_(&requests),
-      itl_(&itl) {}
+      scheduler_(std::move(scheduler)),
+      executor_(std::make_unique<StepExecutor>(*env.loop, cost, static_cast<BatchSink&>(*this))),
+      plan_handler_(env.loop->handler<&Replica::on_plan>(this)) {}
 
-void Replica::enqueue(std::uint32_t r) {
-  Request& req = request(r);
+void Replica::enqueue(std::uint32_t r, SimTime now) {
+  Request& req = this->req(r);
   req.replica = static_cast<std::int32_t>(index_);
   waiting_.push_back(r);
   ++outstanding_;
   outstanding_tokens_ += std::int64_t{req.prompt_tokens} + req.output_tokens;
+  if (!busy()) plan_at(now);
+}
+
+void Replica::plan_at(SimTime at) {
+  if (at < plan_due_) {
+    plan_due_ = at;
+    env_.loop->at(at, Phase::kPlan, plan_handler_);
+  }
+}
+
+void Replica::on_plan(SimTime now, std::uint32_t, std::uint32_t) {
+  if (plan_due_ <= now) plan_due_ = SimTime::never();
+  try_start(now);
 }
 
 ReplicaLoad Replica::load() const {
@@ -32,7 +45,7 @@ ReplicaLoad Replica::load() const {
 void Replica::admit_front(IterationPlan& plan, std::int64_t tokens, std::int64_t prior) {
   const std::uint32_t r = waiting_.front();
   waiting_.pop_front();
-  Request& req = request(r);
+  Request& req = this->req(r);
   if (limits_.prefix_caching && prior == 0 && req.prefix_id >= 0) {
     // A cached prefix is reused: its blocks are shared, its tokens not computed again.
     // It shares whole blocks of the cached prefix within its own prefix (prompts shorter than
@@ -99,7 +112,7 @@ void Replica::continue_partial(IterationPlan& plan, std::int64_t tokens) {
 void Replica::preempt_newest_partial() {
   const std::uint32_t r = partial_.back();
   partial_.pop_back();
-  Request& req = request(r);
+  Request& req = this->req(r);
   release_kv(req, kv_.blocks_for(req.computed));
   outstanding_tokens_ += req.computed;
   req.computed = 0;
@@ -119,7 +132,7 @@ bool Replica::prepare_decode_step(std::int64_t* preempted_out) {
       continue;
     }
     const DecodePool::Removed v = pool_.pop_newest();
-    Request& req = request(v.request);
+    Request& req = this->req(v.request);
     req.generated = static_cast<std::int32_t>(v.tokens - req.prompt_tokens);
     req.last_token = v.last_token;
     ++req.preemptions;
@@ -160,7 +173,7 @@ std::int64_t Replica::swap_in() {
     swapped_blocks_ -= s.blocks;
     transfer_ += Seconds(static_cast<double>(s.blocks) * limits_.swap_bytes_per_block /
                          limits_.host_bandwidth);
-    const Request& req = request(s.request);
+    const Request& req = this->req(s.request);
     pool_.join(s.request, s.tokens, std::int64_t{req.prompt_tokens} + req.output_tokens,
                s.last_token);
     swapped_.pop_front();
@@ -172,7 +185,7 @@ std::int64_t Replica::swap_in() {
 std::uint32_t Replica::take_front() {
   const std::uint32_t r = waiting_.front();
   waiting_.pop_front();
-  Request& req = request(r);
+  Request& req = this->req(r);
   if (req.first_scheduled == SimTime::never()) req.first_scheduled = started_;
   req.state = RequestState::kRunning;
   outstanding_tokens_ -= req.prompt_tokens;
@@ -180,26 +193,25 @@ std::uint32_t Replica::take_front() {
 }
 
 void Replica::record_token(std::uint32_t r, SimTime now) {
-  Request& req = request(r);
+  Request& req = this->req(r);
   if (req.first_token == SimTime::never()) {
     req.first_token = now;
   } else {
-    itl_->add(static_cast<double>((now - req.last_token).ns), 1);
+    env_.itl->add(static_cast<double>((now - req.last_token).ns), 1);
   }
   req.last_token = now;
   req.generated += 1;
   outstanding_tokens_ -= 1;
 }
 
-std::optional<SimTime> Replica::try_start(SimTime now, SimTime& wake_at) {
-  wake_at = SimTime::never();
-  if (busy_) return std::nullopt;
+void Replica::try_start(SimTime now) {
+  if (busy()) return;
   started_ = now;
   ++tick_;
   scheduler_->plan(*this, plan_);
   if (plan_.empty()) {
-    wake_at = plan_.wake_at;
-    return std::nullopt;
+    if (plan_.wake_at != SimTime::never()) plan_at(plan_.wake_at);  // a batching timeout
+    return;
   }
   shape_ = plan_.custom ? *plan_.custom : BatchShape{};
   for (const PrefillChunk& c : plan_.prefills) shape_.add_prefill(c.tokens, c.prior);
@@ -208,66 +220,70 @@ std::optional<SimTime> Replica::try_start(SimTime now, SimTime& wake_at) {
     shape_.decode_ctx = pool_.context_sum();
     shape_.decode_ctx_sq = pool_.context_sum_sq();
   }
-  const StepCostModel::Quick q = cost_->quick(shape_);
   // Swap traffic planned for this iteration blocks it (the engine waits for the copies).
-  const Seconds total = q.time + transfer_;
+  const Launch run = executor_->launch(shape_, transfer_, now);
   transfer_ = Seconds(0.0);
-  // At least one nanosecond, so that simulated time always advances.
-  const SimTime duration{std::max<std::int64_t>(1, SimTime::from_seconds(total).ns)};
   stats_.iterations += 1;
   stats_.batched_seqs += shape_.seqs();
   stats_.computed_tokens += static_cast<double>(shape_.tokens());
-  stats_.busy = stats_.busy + duration;
-  stats_.flops += q.flops;
-  stats_.bytes += q.bytes;
-  busy_ = true;
-  if (log_ != nullptr) {
-    log_->push_back(IterationRecord{now, now + duration, index_,
-                                    static_cast<std::int32_t>(shape_.prefill_seqs),
-                                    shape_.prefill_tokens,
-                                    static_cast<std::int32_t>(shape_.decode_seqs), kv_.used(),
-                                    static_cast<std::int32_t>(waiting_.size()),
-                                    static_cast<std::int32_t>(running())});
+  stats_.busy = stats_.busy + run.duration;
+  stats_.flops += run.flops;
+  stats_.bytes += run.bytes;
+  if (env_.log != nullptr) {
+    env_.log->push_back(IterationRecord{now, run.end, index_,
+                                        static_cast<std::int32_t>(shape_.prefill_seqs),
+                                        shape_.prefill_tokens,
+                                        static_cast<std::int32_t>(shape_.decode_seqs), kv_.used(),
+                                        static_cast<std::int32_t>(waiting_.size()),
+                                        static_cast<std::int32_t>(running())});
   }
-  return now + duration;
 }
 
-void Replica::finish(std::uint32_t r, SimTime now, std::int64_t kv_blocks,
-                     std::vector<std::uint32_t>& finished) {
-  Request& req = request(r);
+void Replica::batch_done(SimTime now) {
+  stats_.last_end = now;
+  complete(now);
+  try_start(now);
+  report_finished(now);
+}
+
+void Replica::report_finished(SimTime now) {
+  for (std::uint32_t r : finished_) env_.done->request_done(r, now);
+  finished_.clear();
+}
+
+void Replica::finish(std::uint32_t r, SimTime now, std::int64_t kv_blocks) {
+  Request& req = this->req(r);
   release_kv(req, kv_blocks);
   req.generated = req.output_tokens;
   req.finish = now;
   req.last_token = now;
   req.state = RequestState::kDone;
   --outstanding_;
-  finished.push_back(r);
+  finished_.push_back(r);
 }
 
-void Replica::emit_prefill_token(const PrefillChunk& c, SimTime now,
-                                 std::vector<std::uint32_t>& finished) {
-  Request& req = request(c.request);
+void Replica::emit_prefill_token(const PrefillChunk& c, SimTime now) {
+  Request& req = this->req(c.request);
   --prefilling_;
   if (req.first_token == SimTime::never()) {
     req.first_token = now;
   } else {
-    itl_->add(static_cast<double>((now - req.last_token).ns), 1);
+    env_.itl->add(static_cast<double>((now - req.last_token).ns), 1);
   }
   outstanding_tokens_ -= 1;
   req.generated += 1;
   req.last_token = now;
   if (req.generated >= req.output_tokens) {
-    finish(c.request, now, kv_.blocks_for(c.prior + c.tokens), finished);
+    finish(c.request, now, kv_.blocks_for(c.prior + c.tokens));
     return;
   }
   pool_.join(c.request, std::int64_t{req.prompt_tokens} + req.generated,
              std::int64_t{req.prompt_tokens} + req.output_tokens, now);
 }
 
-void Replica::complete(SimTime now, std::vector<std::uint32_t>& finished) {
-  busy_ = false;
+void Replica::complete(SimTime now) {
   if (plan_.custom) {
-    scheduler_->complete(*this, plan_, now, finished);
+    scheduler_->complete(*this, plan_, now);
     return;
   }
   // The decode step first: sequences whose prefill ends in this iteration join the pool
@@ -276,19 +292,19 @@ void Replica::complete(SimTime now, std::vector<std::uint32_t>& finished) {
     outstanding_tokens_ -= shape_.decode_seqs;
     pool_.step(
         now, [&](SimTime gap, std::int64_t count) {
-          itl_->add(static_cast<double>(gap.ns), static_cast<std::uint64_t>(count));
+          env_.itl->add(static_cast<double>(gap.ns), static_cast<std::uint64_t>(count));
         },
-        [&](const DecodePool::Removed& r) { finish(r.request, now, r.kv_blocks, finished); });
+        [&](const DecodePool::Removed& r) { finish(r.request, now, r.kv_blocks); });
   }
   // Chunks that did not finish their prefill stay partial: those continued from earlier
   // iterations go back to the front in their order, new ones behind every older request.
   std::size_t continued = 0;
   for (const PrefillChunk& c : plan_.prefills) {
-    Request& req = request(c.request);
+    Request& req = this->req(c.request);
     offer_prefix(req, c.prior + c.tokens);
     if (c.prior + c.tokens == req.prefill_target()) {
       req.computed = 0;
-      emit_prefill_token(c, now, finished);
+      emit_prefill_token(c, now);
       continue;
     }
     req.computed = static_cast<std::int32_t>(c.prior + c.tokens);

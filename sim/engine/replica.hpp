@@ -1,59 +1,25 @@
-// One replica: `tp` GPUs serving one copy of the model. It owns the waiting queue, the KV
-// cache and the decoding sequences; a BatchScheduler decides what each iteration runs, the
-// cost model says how long it takes, and the replica applies what the iteration produced.
+// One engine instance: one copy of the model on its GPUs. It owns the waiting queue, the KV
+// cache and the decoding sequences; a BatchScheduler decides what each iteration runs (through
+// SchedulerContext), an Executor runs it, and the replica applies what the iteration produced.
+// It schedules its own planning on the event loop.
 #pragma once
 
 #include <cstdint>
 #include <deque>
-#include <optional>
+#include <memory>
 #include <vector>
 
 #include "hardware/cost_model.hpp"
+#include "sim/core/event_loop.hpp"
 #include "sim/core/quantile_sketch.hpp"
 #include "sim/engine/decode_pool.hpp"
+#include "sim/engine/executor.hpp"
 #include "sim/engine/iteration_log.hpp"
 #include "sim/engine/kv_cache.hpp"
 #include "sim/engine/request.hpp"
+#include "sim/engine/scheduler.hpp"
 
 namespace servesim {
-
-struct EngineLimits {
-  std::int64_t max_num_seqs = 256;
-  std::int64_t max_num_batched_tokens = 8192;
-  // Blocks kept free when admitting a prefill while others run, so that running sequences can
-  // grow a little before anyone is preempted (vLLM's 1% watermark).
-  std::int64_t watermark_blocks = 0;
-  bool prefix_caching = false;  // share cached prompt-prefix KV between requests
-  // Preemption by swap: a victim's KV moves to host memory (up to swap_blocks blocks) over
-  // the host link and back, instead of being recomputed.
-  bool swap = false;
-  std::int64_t swap_blocks = 0;
-  double swap_bytes_per_block = 0.0;  // per GPU: each GPU moves its own shard
-  double host_bandwidth = 1.0;        // bytes/s per GPU
-};
-
-struct PrefillChunk {
-  std::uint32_t request = 0;
-  std::int64_t tokens = 0;  // new tokens computed in this iteration
-  std::int64_t prior = 0;   // tokens of this request already in the KV cache
-};
-
-struct IterationPlan {
-  std::vector<PrefillChunk> prefills;
-  bool decode = false;  // every decoding sequence emits one token
-  // Set by schedulers that price the iteration themselves (e.g. padded static batches);
-  // then the scheduler's complete() applies its effects.
-  std::optional<BatchShape> custom;
-  // With nothing to run: when to ask again (a batching timeout), or never.
-  SimTime wake_at = SimTime::never();
-  void clear() {
-    prefills.clear();
-    decode = false;
-    custom.reset();
-    wake_at = SimTime::never();
-  }
-  bool empty() const { return prefills.empty() && !decode && !custom; }
-};
 
 struct ReplicaStats {
   std::int64_t iterations = 0;
@@ -66,6 +32,7 @@ struct ReplicaStats {
   double padded_tokens = 0.0;         // tokens computed for padding, not for any request
   double computed_tokens = 0.0;       // all tokens computed, padding included
   SimTime busy;
+  SimTime last_end;                   // when its last iteration ended
   double flops = 0.0;  // per GPU
   double bytes = 0.0;  // per GPU
 };
@@ -77,105 +44,99 @@ struct ReplicaLoad {
   double kv_used = 0.0;                 // fraction of KV blocks in use
 };
 
-class Replica;
-
-// A batch scheduler decides, when its replica is free, what the next iteration computes.
-// Policies plug in here; the replica never asks which policy it has.
-class BatchScheduler {
+// Told when a request has all its tokens (in the order they finish).
+class RequestSink {
  public:
-  virtual ~BatchScheduler() = default;
-  virtual void plan(Replica& replica, IterationPlan& plan) = 0;
-  // Applies a finished iteration that the plan priced itself (`custom`); the others are
-  // applied by the replica (prefill chunks, then the decode pool's step).
-  virtual void complete(Replica& /*replica*/, const IterationPlan& /*plan*/, SimTime /*now*/,
-                        std::vector<std::uint32_t>& /*finished*/) {}
-  // Whether a prompt longer than max_num_batched_tokens can be computed in pieces.
-  virtual bool splits_prompts() const = 0;
+  virtual void request_done(std::uint32_t request, SimTime now) = 0;
+
+ protected:
+  ~RequestSink() = default;
 };
 
-class Replica {
+// The engine-wide pieces a replica works with, shared by the replicas of a run.
+struct ReplicaEnv {
+  EventLoop* loop = nullptr;
+  std::vector<Request>* requests = nullptr;
+  QuantileSketch* itl = nullptr;
+  RequestSink* done = nullptr;
+  std::vector<IterationRecord>* log = nullptr;  // every iteration started, or nullptr: none
+};
+
+class Replica final : public SchedulerContext, private BatchSink {
  public:
-  Replica(std::uint32_t index, EngineLimits limits, std::int64_t kv_blocks, int block_size,
-          StepCostModel& cost, BatchScheduler& scheduler, std::vector<Request>& requests,
-          QuantileSketch& itl);
+  Replica(const ReplicaEnv& env, std::uint32_t index, EngineLimits limits, std::int64_t kv_blocks,
+          int block_size, StepCostModel& cost, std::unique_ptr<BatchScheduler> scheduler);
+  Replica(const Replica&) = delete;
+  Replica& operator=(const Replica&) = delete;
 
-  // A routed request joins the back of the waiting queue.
-  void enqueue(std::uint32_t request);
-  bool busy() const { return busy_; }
-  // When idle with work to do: plans and costs an iteration; returns when it ends. With
-  // nothing to run, `wake_at` is when the scheduler wants to be asked again (or never).
-  std::optional<SimTime> try_start(SimTime now, SimTime& wake_at);
-  // Applies the iteration that ends at `now`; appends requests that finished to `finished`.
-  void complete(SimTime now, std::vector<std::uint32_t>& finished);
-
+  // A routed request joins the back of the waiting queue; an idle replica plans its next
+  // iteration once everything else at this instant has happened.
+  void enqueue(std::uint32_t request, SimTime now);
+  bool busy() const { return !executor_->accepts(); }
   ReplicaLoad load() const;
   const ReplicaStats& stats() const { return stats_; }
-  // Appends a record of every iteration this replica starts to `log` (nullptr: none).
-  void record_iterations(std::vector<IterationRecord>* log) { log_ = log; }
   std::uint32_t index() const { return index_; }
+  void record_iterations(std::vector<IterationRecord>* log) { env_.log = log; }
+  bool splits_prompts() const { return scheduler_->splits_prompts(); }
 
-  // For schedulers.
-  const EngineLimits& limits() const { return limits_; }
-  std::deque<std::uint32_t>& waiting() { return waiting_; }
-  KvCache& kv() { return kv_; }
-  const KvCache& kv() const { return kv_; }
-  DecodePool& pool() { return pool_; }
-  Request& request(std::uint32_t i) { return (*requests_)[i]; }
-  std::int64_t running() const {
+  // SchedulerContext.
+  const EngineLimits& limits() const override { return limits_; }
+  SimTime now() const override { return started_; }
+  const KvCache& kv() const override { return kv_; }
+  const Request& request(std::uint32_t i) const override { return (*env_.requests)[i]; }
+  const std::deque<std::uint32_t>& waiting() const override { return waiting_; }
+  const std::deque<std::uint32_t>& partial() const override { return partial_; }
+  std::int64_t running() const override {
     return pool_.size() + prefilling_ + static_cast<std::int64_t>(swapped_.size());
   }
-  SimTime now() const { return started_; }
-  ReplicaStats& stats_mut() { return stats_; }
-  // Records a token of `request` made at `now` (first token, or a gap since the last one).
-  void record_token(std::uint32_t request, SimTime now);
-  // Ends a request that has all its tokens; frees `kv_blocks` of its KV.
-  void finish_request(std::uint32_t request, SimTime now, std::int64_t kv_blocks,
-                      std::vector<std::uint32_t>& finished) {
-    finish(request, now, kv_blocks, finished);
+  std::int64_t decoding() const override { return pool_.size(); }
+  bool has_swapped() const override { return !swapped_.empty(); }
+  std::int64_t swap_in() override;
+  bool prepare_decode_step(std::int64_t* preempted = nullptr) override;
+  void admit_front(IterationPlan& plan, std::int64_t tokens, std::int64_t prior) override;
+  void continue_partial(IterationPlan& plan, std::int64_t tokens) override;
+  void preempt_newest_partial() override;
+  std::uint32_t take_front() override;
+  void hold_blocks(std::int64_t blocks) override { kv_.allocate(blocks); }
+  void free_blocks(std::int64_t blocks) override { kv_.release(blocks); }
+  void record_token(std::uint32_t request, SimTime now) override;
+  void finish_request(std::uint32_t request, SimTime now) override { finish(request, now, 0); }
+  void count_batch(double padded_tokens) override {
+    stats_.batches += 1;
+    stats_.padded_tokens += padded_tokens;
   }
-  // Takes the front waiting request out of the queue for a request-level batch.
-  std::uint32_t take_front();
-  // Takes the front waiting request into the iteration: allocates its KV for `tokens` more
-  // tokens after `prior` and adds the chunk to the plan.
-  void admit_front(IterationPlan& plan, std::int64_t tokens, std::int64_t prior);
-  // Requests whose prefill is under way in chunks, oldest first (not in this iteration's plan).
-  const std::deque<std::uint32_t>& partial() const { return partial_; }
-  // Continues the oldest partial prefill with `tokens` more tokens (KV allocated).
-  void continue_partial(IterationPlan& plan, std::int64_t tokens);
-  // Gives up the newest partial prefill (its KV is freed, it returns to the front of the
-  // queue): the way out when partial prefills hold the KV cache and none can go on.
-  void preempt_newest_partial();
-  // Brings swapped-out sequences back, oldest first, while their KV blocks and sequence
-  // slots allow (the transfer time joins this iteration). Schedulers call it before taking
-  // new prompts, as swapped requests come first. Returns how many came back.
-  std::int64_t swap_in();
-  bool has_swapped() const { return !swapped_.empty(); }
-  // Readies a decode step of every decoding sequence: until the step's new KV blocks fit,
-  // preempts the newest running request (recompute: KV dropped, back to the front of the
-  // queue), partial prefills before decoding sequences as they are the newest; then
-  // allocates the blocks, before any prefill of the same iteration takes some. Returns
-  // whether any sequence is left to decode; `preempted` counts the preemptions.
-  bool prepare_decode_step(std::int64_t* preempted = nullptr);
+  void count_padding(double padded_tokens) override { stats_.padded_tokens += padded_tokens; }
 
  private:
-  void emit_prefill_token(const PrefillChunk& c, SimTime now, std::vector<std::uint32_t>& finished);
+  Request& req(std::uint32_t i) { return (*env_.requests)[i]; }
+  // Plans at `at` unless an earlier planning is already due.
+  void plan_at(SimTime at);
+  void on_plan(SimTime now, std::uint32_t, std::uint32_t);
+  // When free with work to do: plans, prices and starts an iteration.
+  void try_start(SimTime now);
+  void batch_done(SimTime now) override;
+  // Applies the iteration that ended at `now`.
+  void complete(SimTime now);
+  void emit_prefill_token(const PrefillChunk& c, SimTime now);
   // Frees a request's KV: `blocks` it held in all, less those it shares from the prefix cache
   // (released to the cache instead, where they stay until evicted).
-  void release_kv(Request& req, std::int64_t blocks);
+  void release_kv(Request& r, std::int64_t blocks);
   // After a prefill chunk: a request that has now computed its shared prefix hands those
   // blocks to the prefix cache, unless the prefix is already cached.
-  void offer_prefix(Request& req, std::int64_t computed);
-  void finish(std::uint32_t request, SimTime now, std::int64_t kv_blocks,
-              std::vector<std::uint32_t>& finished);
+  void offer_prefix(Request& r, std::int64_t computed);
+  void finish(std::uint32_t request, SimTime now, std::int64_t kv_blocks);
+  // Tells the sink about the requests that finished in this event, in order.
+  void report_finished(SimTime now);
 
+  ReplicaEnv env_;
   std::uint32_t index_;
   EngineLimits limits_;
   KvCache kv_;
   DecodePool pool_;
-  StepCostModel* cost_;
-  BatchScheduler* scheduler_;
-  std::vector<Request>* requests_;
-  QuantileSketch* itl_;
+  std::unique_ptr<BatchScheduler> scheduler_;
+  std::unique_ptr<Executor> executor_;
+  EventLoop::HandlerId plan_handler_;
+  SimTime plan_due_ = SimTime::never();  // the earliest planning already scheduled
   std::deque<std::uint32_t> waiting_;
   std::deque<std::uint32_t> partial_;
   struct Swapped {
@@ -193,10 +154,9 @@ class Replica {
   IterationPlan plan_;
   BatchShape shape_;
   SimTime started_;
-  bool busy_ = false;
   std::uint64_t tick_ = 0;  // iterations started, for least-recently-used prefix eviction
   ReplicaStats stats_;
-  std::vector<IterationRecord>* log_ = nullptr;
+  std::vector<std::uint32_t> finished_;
 };
 
 }  // namespace servesim

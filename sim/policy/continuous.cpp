@@ -2,7 +2,7 @@
 
 namespace servesim {
 
-void ContinuousScheduler::plan(Replica& r, IterationPlan& plan) {
+void ContinuousScheduler::plan(SchedulerContext& r, IterationPlan& plan) {
   plan.clear();
   const EngineLimits& lim = r.limits();
   std::int64_t budget = lim.max_num_batched_tokens;

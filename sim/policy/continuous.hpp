@@ -5,13 +5,13 @@
 // mixed in one iteration.
 #pragma once
 
-#include "sim/engine/replica.hpp"
+#include "sim/engine/scheduler.hpp"
 
 namespace servesim {
 
 class ContinuousScheduler final : public BatchScheduler {
  public:
-  void plan(Replica& replica, IterationPlan& plan) override;
+  void plan(SchedulerContext& replica, IterationPlan& plan) override;
   bool splits_prompts() const override { return false; }
 };
 

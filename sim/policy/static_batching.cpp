@@ -5,7 +5,7 @@
 
 namespace servesim {
 
-bool StaticScheduler::form(Replica& r, IterationPlan& plan) {
+bool StaticScheduler::form(SchedulerContext& r, IterationPlan& plan) {
   auto& waiting = r.waiting();
   if (waiting.empty()) return false;
   const EngineLimits& lim = r.limits();
@@ -37,19 +37,17 @@ bool StaticScheduler::form(Replica& r, IterationPlan& plan) {
   steps_ = 0;
   prefilled_ = false;
   kv_blocks_ = static_cast<std::int64_t>(n) * r.kv().blocks_for(prompt + output - 1);
-  r.kv().allocate(kv_blocks_);
+  r.hold_blocks(kv_blocks_);
   double real_tokens = 0;
   for (std::size_t i = 0; i < n; ++i) {
     members_.push_back(r.take_front());
     real_tokens += r.request(members_.back()).prompt_tokens;
   }
-  ReplicaStats& st = r.stats_mut();
-  st.batches += 1;
-  st.padded_tokens += static_cast<double>(n) * static_cast<double>(prompt) - real_tokens;
+  r.count_batch(static_cast<double>(n) * static_cast<double>(prompt) - real_tokens);
   return true;
 }
 
-void StaticScheduler::plan(Replica& r, IterationPlan& plan) {
+void StaticScheduler::plan(SchedulerContext& r, IterationPlan& plan) {
   plan.clear();
   if (members_.empty() && !form(r, plan)) return;
   BatchShape shape;
@@ -61,13 +59,12 @@ void StaticScheduler::plan(Replica& r, IterationPlan& plan) {
     std::int64_t active = 0;
     for (std::uint32_t m : members_) active += r.request(m).output_tokens > steps_ + 1 ? 1 : 0;
     for (std::int64_t i = 0; i < n; ++i) shape.add_decode(padded_prompt_ + 1 + steps_);
-    r.stats_mut().padded_tokens += static_cast<double>(n - active);
+    r.count_padding(static_cast<double>(n - active));
   }
   plan.custom = shape;
 }
 
-void StaticScheduler::complete(Replica& r, const IterationPlan&, SimTime now,
-                               std::vector<std::uint32_t>& finished) {
+void StaticScheduler::complete(SchedulerContext& r, const IterationPlan&, SimTime now) {
   // After the prefill every member has token 1; after decode step k, members with more than
   // k outputs have token k + 1.
   const std::int64_t made = prefilled_ ? steps_ + 2 : 1;
@@ -77,10 +74,10 @@ void StaticScheduler::complete(Replica& r, const IterationPlan&, SimTime now,
     const Request& q = r.request(m);
     if (q.output_tokens < made) continue;  // done earlier: its slot only pads
     r.record_token(m, now);
-    if (q.output_tokens == made) r.finish_request(m, now, 0, finished);
+    if (q.output_tokens == made) r.finish_request(m, now);
   }
   if (made >= longest_output_) {
-    r.kv().release(kv_blocks_);
+    r.free_blocks(kv_blocks_);
     members_.clear();
   }
 }

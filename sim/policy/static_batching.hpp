@@ -9,20 +9,19 @@
 
 #include <vector>
 
-#include "sim/engine/replica.hpp"
+#include "sim/engine/scheduler.hpp"
 
 namespace servesim {
 
 class StaticScheduler final : public BatchScheduler {
  public:
   explicit StaticScheduler(SimTime timeout) : timeout_(timeout) {}
-  void plan(Replica& replica, IterationPlan& plan) override;
-  void complete(Replica& replica, const IterationPlan& plan, SimTime now,
-                std::vector<std::uint32_t>& finished) override;
+  void plan(SchedulerContext& replica, IterationPlan& plan) override;
+  void complete(SchedulerContext& replica, const IterationPlan& plan, SimTime now) override;
   bool splits_prompts() const override { return false; }
 
  private:
-  bool form(Replica& r, IterationPlan& plan);
+  bool form(SchedulerContext& r, IterationPlan& plan);
 
   SimTime timeout_;
   std::vector<std::uint32_t> members_;  // in arrival order

@@ -17,7 +17,7 @@ std::int64_t fitting_tokens(const KvCache& kv, std::int64_t prior, std::int64_t 
 
 }  // namespace
 
-bool TokenBudgetScheduler::fill(Replica& r, IterationPlan& plan) {
+bool TokenBudgetScheduler::fill(SchedulerContext& r, IterationPlan& plan) {
   plan.clear();
   const EngineLimits& lim = r.limits();
   std::int64_t budget = std::min(budget_, lim.max_num_batched_tokens);
@@ -25,7 +25,7 @@ bool TokenBudgetScheduler::fill(Replica& r, IterationPlan& plan) {
   std::int64_t preempted = 0;
   if (r.prepare_decode_step(&preempted)) {
     plan.decode = true;
-    budget -= r.pool().size();
+    budget -= r.decoding();
   }
   // Prompts under way first, oldest first.
   while (budget > 0 && !r.partial().empty()) {
@@ -50,7 +50,7 @@ bool TokenBudgetScheduler::fill(Replica& r, IterationPlan& plan) {
   return !plan.empty();
 }
 
-void TokenBudgetScheduler::plan(Replica& r, IterationPlan& plan) {
+void TokenBudgetScheduler::plan(SchedulerContext& r, IterationPlan& plan) {
   while (!fill(r, plan) && !r.partial().empty()) {
     // Partial prefills hold the cache and none can continue: free the newest and retry.
     r.preempt_newest_partial();

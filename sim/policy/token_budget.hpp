@@ -10,7 +10,7 @@
 // running request is preempted and no prompt is admitted in that iteration.
 #pragma once
 
-#include "sim/engine/replica.hpp"
+#include "sim/engine/scheduler.hpp"
 
 namespace servesim {
 
@@ -18,11 +18,11 @@ class TokenBudgetScheduler final : public BatchScheduler {
  public:
   // `budget`: tokens per iteration (decodes included); max_num_batched_tokens also caps it.
   explicit TokenBudgetScheduler(std::int64_t budget) : budget_(budget) {}
-  void plan(Replica& replica, IterationPlan& plan) override;
+  void plan(SchedulerContext& replica, IterationPlan& plan) override;
   bool splits_prompts() const override { return true; }
 
  private:
-  bool fill(Replica& r, IterationPlan& plan);
+  bool fill(SchedulerContext& r, IterationPlan& plan);
   std::int64_t budget_;
 };
 

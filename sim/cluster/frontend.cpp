@@ -1,0 +1,136 @@
+#include "sim/cluster/frontend.hpp"
+
+#include <algorithm>
+
+namespace servesim {
+
+Frontend::Frontend(EventLoop& loop, const FrontendSettings& settings,
+                   std::unique_ptr<Router> router, std::uint64_t seed,
+                   std::vector<Request>& requests, Traffic& traffic)
+    : loop_(&loop),
+      settings_(settings),
+      router_(std::move(router)),
+      routing_rng_(seed, "routing"),
+      cache_rng_(seed, "response_cache"),
+      requests_(&requests),
+      traffic_(&traffic),
+      reply_(loop.handler<&Frontend::on_reply>(this)),
+      tick_(loop.handler<&Frontend::on_dispatch>(this)) {}
+
+void Frontend::serve(std::vector<Replica*> entry, bool splits_prompts) {
+  entry_ = std::move(entry);
+  loads_.resize(entry_.size());
+  settings_.admission.splits_prompts = splits_prompts;
+}
+
+void Frontend::start() {
+  if (!settings_.staggered) return;
+  // Replica i's ticks are at i W / R + k W: the replicas take work in turn, evenly spaced.
+  const auto n = static_cast<std::int64_t>(entry_.size());
+  for (std::int64_t i = 0; i < n; ++i) {
+    loop_->at(SimTime{settings_.window.ns * i / n}, Phase::kDispatch, tick_,
+              static_cast<std::uint32_t>(i));
+  }
+}
+
+bool Frontend::admissible(Request& r) const {
+  const AdmissionLimits& a = settings_.admission;
+  const std::int64_t total = std::int64_t{r.prompt_tokens} + r.output_tokens;
+  if (total > a.max_context) {
+    r.reject = RejectReason::kLongerThanContext;
+  } else if (KvCache::blocks_for(total - 1, a.block_size) > a.kv_blocks) {
+    r.reject = RejectReason::kLongerThanKvCache;
+  } else if (!a.splits_prompts && r.prompt_tokens > a.max_num_batched_tokens) {
+    r.reject = RejectReason::kPromptOverBatch;
+  }
+  return r.reject == RejectReason::kNone;
+}
+
+void Frontend::arrive(std::uint32_t id, SimTime now) {
+  Request& r = (*requests_)[id];
+  if (!admissible(r)) {
+    r.state = RequestState::kRejected;
+    r.finish = now;
+    traffic_->ended(now);
+    return;
+  }
+  // A semantic cache in front of the router answers a share of requests whole, after its
+  // lookup latency, without any GPU work.
+  if (settings_.response_cache_hit_rate > 0.0 &&
+      cache_rng_.uniform01() < settings_.response_cache_hit_rate) {
+    r.cached = true;
+    loop_->at(now + settings_.response_cache_latency, Phase::kRespond, reply_, id);
+    return;
+  }
+  if (settings_.staggered) {
+    buffer_.push_back(id);
+    return;
+  }
+  route(id, now);
+}
+
+void Frontend::route(std::uint32_t id, SimTime now) {
+  for (std::size_t i = 0; i < entry_.size(); ++i) loads_[i] = entry_[i]->load();
+  const std::size_t target = router_->route(loads_, routing_rng_);
+  entry_[target]->enqueue(id, now);
+}
+
+void Frontend::on_reply(SimTime now, std::uint32_t id, std::uint32_t) {
+  Request& r = (*requests_)[id];
+  r.first_scheduled = r.first_token = r.last_token = r.finish = now;
+  r.generated = r.output_tokens;
+  r.state = RequestState::kDone;
+  last_reply_ = now;
+  traffic_->ended(now);
+}
+
+void Frontend::request_done(std::uint32_t, SimTime now) { traffic_->ended(now); }
+
+void Frontend::on_dispatch(SimTime now, std::uint32_t replica, std::uint32_t) {
+  dispatch(replica, now);
+  if (!buffer_.empty() || traffic_->more_to_come()) {
+    loop_->at(now + settings_.window, Phase::kDispatch, tick_, replica);
+  }
+}
+
+void Frontend::dispatch(std::size_t i, SimTime now) {
+  // Global allocation over the whole buffer: largest request first, each to the replica
+  // with the least outstanding tokens (counting what this allocation has given it). Replica
+  // i receives its share now; the rest wait for their replicas' ticks (reallocated then, with
+  // fresher loads).
+  std::vector<std::int64_t> load(entry_.size());
+  for (std::size_t k = 0; k < entry_.size(); ++k) load[k] = entry_[k]->load().outstanding_tokens;
+  const std::vector<Request>& requests = *requests_;
+  std::vector<std::uint32_t> order(buffer_.begin(), buffer_.end());
+  auto tokens_of = [&](std::uint32_t id) {
+    return std::int64_t{requests[id].prompt_tokens} + requests[id].output_tokens;
+  };
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::uint32_t a, std::uint32_t b) { return tokens_of(a) > tokens_of(b); });
+  std::vector<std::uint32_t> to_i;
+  for (std::uint32_t id : order) {
+    // Least loaded; on a tie the replica whose tick it is, so nothing waits for no reason.
+    std::size_t k = i;
+    for (std::size_t c = 0; c < load.size(); ++c) {
+      if (load[c] < load[k]) k = c;
+    }
+    load[k] += tokens_of(id);
+    if (k == i) to_i.push_back(id);
+  }
+  if (to_i.empty()) return;
+  // Hand them over oldest first, and keep the others in arrival order.
+  std::sort(to_i.begin(), to_i.end());
+  std::deque<std::uint32_t> rest;
+  std::size_t t = 0;
+  for (std::uint32_t id : buffer_) {
+    if (t < to_i.size() && to_i[t] == id) {
+      entry_[i]->enqueue(id, now);
+      ++t;
+    } else {
+      rest.push_back(id);
+    }
+  }
+  buffer_.swap(rest);
+}
+
+}  // namespace servesim

@@ -1,0 +1,75 @@
+// The front of the cluster: admission (requests that can never be served are rejected with a
+// reason), the response cache (a semantic cache answering a share of requests whole), and
+// dispatch to the entry replicas, either routed on arrival or buffered for staggered ticks.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <vector>
+
+#include "sim/cluster/traffic.hpp"
+#include "sim/core/event_loop.hpp"
+#include "sim/core/random.hpp"
+#include "sim/engine/replica.hpp"
+#include "sim/policy/routers.hpp"
+
+namespace servesim {
+
+// What every request must fit to be admitted.
+struct AdmissionLimits {
+  std::int64_t max_context = 0;  // prompt + output tokens
+  std::int64_t kv_blocks = 0;    // the whole sequence's KV, in blocks of block_size
+  int block_size = 16;
+  // Schedulers that cannot split a prompt need it within max_num_batched_tokens.
+  bool splits_prompts = true;
+  std::int64_t max_num_batched_tokens = 0;
+};
+
+struct FrontendSettings {
+  AdmissionLimits admission;
+  double response_cache_hit_rate = 0.0;
+  SimTime response_cache_latency;
+  // Staggered batch scheduling: requests wait in a global buffer for their replica's tick,
+  // every `window`, instead of being routed on arrival.
+  bool staggered = false;
+  SimTime window;
+};
+
+class Frontend final : public ArrivalSink, public RequestSink {
+ public:
+  Frontend(EventLoop& loop, const FrontendSettings& settings, std::unique_ptr<Router> router,
+           std::uint64_t seed, std::vector<Request>& requests, Traffic& traffic);
+  // The replicas new requests go to; `splits_prompts`: whether their scheduler can split a
+  // prompt over iterations (else a prompt must fit max_num_batched_tokens).
+  void serve(std::vector<Replica*> entry, bool splits_prompts);
+
+  // Schedules the first staggered dispatch ticks.
+  void start();
+  void arrive(std::uint32_t request, SimTime now) override;
+  void request_done(std::uint32_t request, SimTime now) override;
+  SimTime last_reply() const { return last_reply_; }
+
+ private:
+  bool admissible(Request& r) const;
+  void route(std::uint32_t request, SimTime now);
+  void on_reply(SimTime now, std::uint32_t request, std::uint32_t);
+  void on_dispatch(SimTime now, std::uint32_t replica, std::uint32_t);
+  void dispatch(std::size_t replica, SimTime now);
+
+  EventLoop* loop_;
+  FrontendSettings settings_;
+  std::unique_ptr<Router> router_;
+  RandomStream routing_rng_;
+  RandomStream cache_rng_;
+  std::vector<Replica*> entry_;
+  std::vector<ReplicaLoad> loads_;
+  std::vector<Request>* requests_;
+  Traffic* traffic_;
+  EventLoop::HandlerId reply_;
+  EventLoop::HandlerId tick_;
+  std::deque<std::uint32_t> buffer_;  // staggered: requests waiting for a tick, oldest first
+  SimTime last_reply_{0};
+};
+
+}  // namespace servesim
