@@ -17,10 +17,10 @@ Frontend::Frontend(EventLoop& loop, const FrontendSettings& settings,
       reply_(loop.handler<&Frontend::on_reply>(this)),
       tick_(loop.handler<&Frontend::on_dispatch>(this)) {}
 
-void Frontend::serve(std::vector<Replica*> entry, bool splits_prompts) {
+void Frontend::serve(std::vector<Replica*> entry, std::vector<AdmissionLimits> admission) {
   entry_ = std::move(entry);
   loads_.resize(entry_.size());
-  settings_.admission.splits_prompts = splits_prompts;
+  admission_ = std::move(admission);
 }
 
 void Frontend::start() {
@@ -34,16 +34,18 @@ void Frontend::start() {
 }
 
 bool Frontend::admissible(Request& r) const {
-  const AdmissionLimits& a = settings_.admission;
   const std::int64_t total = std::int64_t{r.prompt_tokens} + r.output_tokens;
-  if (total > a.max_context) {
-    r.reject = RejectReason::kLongerThanContext;
-  } else if (KvCache::blocks_for(total - 1, a.block_size) > a.kv_blocks) {
-    r.reject = RejectReason::kLongerThanKvCache;
-  } else if (!a.splits_prompts && r.prompt_tokens > a.max_num_batched_tokens) {
-    r.reject = RejectReason::kPromptOverBatch;
+  for (const AdmissionLimits& a : admission_) {
+    if (total > a.max_context) {
+      r.reject = RejectReason::kLongerThanContext;
+    } else if (KvCache::blocks_for(total - 1, a.block_size) > a.kv_blocks) {
+      r.reject = RejectReason::kLongerThanKvCache;
+    } else if (!a.splits_prompts && r.prompt_tokens > a.max_num_batched_tokens) {
+      r.reject = RejectReason::kPromptOverBatch;
+    }
+    if (r.reject != RejectReason::kNone) return false;
   }
-  return r.reject == RejectReason::kNone;
+  return true;
 }
 
 void Frontend::arrive(std::uint32_t id, SimTime now) {

@@ -16,7 +16,7 @@
 
 namespace servesim {
 
-// What every request must fit to be admitted.
+// What a request must fit to be admitted to a pool.
 struct AdmissionLimits {
   std::int64_t max_context = 0;  // prompt + output tokens
   std::int64_t kv_blocks = 0;    // the whole sequence's KV, in blocks of block_size
@@ -27,7 +27,6 @@ struct AdmissionLimits {
 };
 
 struct FrontendSettings {
-  AdmissionLimits admission;
   double response_cache_hit_rate = 0.0;
   SimTime response_cache_latency;
   // Staggered batch scheduling: requests wait in a global buffer for their replica's tick,
@@ -40,9 +39,9 @@ class Frontend final : public ArrivalSink, public RequestSink {
  public:
   Frontend(EventLoop& loop, const FrontendSettings& settings, std::unique_ptr<Router> router,
            std::uint64_t seed, std::vector<Request>& requests, Traffic& traffic);
-  // The replicas new requests go to; `splits_prompts`: whether their scheduler can split a
-  // prompt over iterations (else a prompt must fit max_num_batched_tokens).
-  void serve(std::vector<Replica*> entry, bool splits_prompts);
+  // The replicas new requests go to, and the limits of each pool a request may reach: it is
+  // admitted only if it fits every one of them.
+  void serve(std::vector<Replica*> entry, std::vector<AdmissionLimits> admission);
 
   // Schedules the first staggered dispatch ticks.
   void start();
@@ -64,6 +63,7 @@ class Frontend final : public ArrivalSink, public RequestSink {
   RandomStream cache_rng_;
   std::vector<Replica*> entry_;
   std::vector<ReplicaLoad> loads_;
+  std::vector<AdmissionLimits> admission_;
   std::vector<Request>* requests_;
   Traffic* traffic_;
   EventLoop::HandlerId reply_;

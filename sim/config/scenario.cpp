@@ -21,6 +21,21 @@ std::string arrival_name(ArrivalKind k) {
   return "?";
 }
 
+std::string role_name(PoolRole r) {
+  switch (r) {
+    case PoolRole::kColocated: return "colocated";
+    case PoolRole::kPrefill: return "prefill";
+    case PoolRole::kDecode: return "decode";
+  }
+  return "?";
+}
+
+int Scenario::gpus() const {
+  int n = 0;
+  for (const PoolConfig& p : cluster.pools) n += p.gpus();
+  return n;
+}
+
 std::string describe(const LengthDist& d) {
   switch (d.kind) {
     case LengthDist::Kind::kFixed: return fmt::format("fixed {}", d.value);
@@ -31,6 +46,17 @@ std::string describe(const LengthDist& d) {
       return fmt::format("lognormal mean {} sd {} in [{}, {}]", d.mean, d.stddev, d.min, d.max);
   }
   return "?";
+}
+
+void check_workload(const WorkloadConfig& w, const std::string& where) {
+  const bool needs_rate = w.arrival == ArrivalKind::kPoisson || w.arrival == ArrivalKind::kGamma ||
+                          w.arrival == ArrivalKind::kConstant;
+  // Simulated time is integer nanoseconds (up to ~292 years); keep runs well inside it.
+  if (needs_rate && static_cast<double>(w.requests) / w.rate > 1e9) {
+    throw Error(fmt::format("{}: {} requests at {} requests/s span {:.3g} s; keep "
+                            "workload.requests / workload.rate under 1e9 s",
+                            where, w.requests, w.rate, static_cast<double>(w.requests) / w.rate));
+  }
 }
 
 namespace {
@@ -173,6 +199,38 @@ LengthDist read_length(TableReader& parent, const std::string& key, double fallb
   return d;
 }
 
+// The keys of an [engine] table, over the settings in `e` (the defaults, or for a pool the
+// scenario's [engine]).
+void read_engine(TableReader& t, EngineConfig& e) {
+  e.scheduler = t.string("scheduler").value_or(e.scheduler);
+  e.max_num_seqs = int_in(t, "max_num_seqs", e.max_num_seqs, 1, 1000000);
+  e.max_num_batched_tokens = int_in(t, "max_num_batched_tokens", e.max_num_batched_tokens, 1, 10000000);
+  e.block_size = static_cast<int>(int_in(t, "block_size", e.block_size, 1, 1024));
+  e.gpu_memory_utilization = positive_number(t, "gpu_memory_utilization", e.gpu_memory_utilization);
+  if (e.gpu_memory_utilization > 1.0) {
+    throw Error(fmt::format("{}: {} is a fraction in (0, 1], got {}",
+                            t.location_of("gpu_memory_utilization"),
+                            t.key_path("gpu_memory_utilization"), e.gpu_memory_utilization));
+  }
+  e.cuda_graphs = t.boolean("cuda_graphs").value_or(e.cuda_graphs);
+  e.framework_launch = t.boolean("framework_launch").value_or(e.framework_launch);
+  if (t.integer("num_gpu_blocks")) {
+    e.num_gpu_blocks = int_in(t, "num_gpu_blocks", 1, 1, 10'000'000'000);
+  }
+  e.chunk_size = int_in(t, "chunk_size", e.chunk_size, 1, 10000000);
+  e.batch_timeout_ms = number_in(t, "batch_timeout_ms", e.batch_timeout_ms, 0.0, 86'400'000.0, false);
+  e.cpu_overhead_ms = number_in(t, "cpu_overhead_ms", e.cpu_overhead_ms, 0.0, 60'000.0, false);
+  const std::string preemption = t.string("preemption").value_or(e.swap_preemption ? "swap" : "recompute");
+  if (preemption != "recompute" && preemption != "swap") {
+    throw Error(fmt::format("{}: {} \"{}\": valid values are: recompute, swap",
+                            t.location_of("preemption"), t.key_path("preemption"), preemption));
+  }
+  e.swap_preemption = preemption == "swap";
+  e.prefix_caching = t.boolean("prefix_caching").value_or(e.prefix_caching);
+  e.stagger_window_ms = number_in(t, "stagger_window_ms", e.stagger_window_ms, 0.0, 60'000.0, true);
+  e.swap_space_gib = number_in(t, "swap_space_gib", e.swap_space_gib, 0.0, 1e6, false);
+}
+
 template <class F>
 void section(TableReader& root, const char* name, F&& read) {
   auto t = root.table(name);
@@ -214,62 +272,42 @@ Scenario load_scenario(const std::string& path, const std::vector<std::string>& 
     if (config) {
       std::filesystem::path p(*config);
       if (p.is_relative()) p = std::filesystem::path(path).parent_path() / p;
-      s.model = p.string();
+      s.model.name = p.string();
     } else {
-      s.model = *name;
+      s.model.name = *name;
     }
-    if (auto d = t.string("dtype")) s.dtype = parse_dtype(*d, t.location_of("dtype"));
+    if (auto d = t.string("dtype")) s.model.dtype = parse_dtype(*d, t.location_of("dtype"));
   });
 
   section(r, "hardware", [&](TableReader& t) {
-    s.gpu = t.required(t.string("gpu"), "gpu");
-    s.interconnect = t.string("interconnect").value_or("");
+    HardwareConfig& h = s.hardware;
+    h.gpu = t.required(t.string("gpu"), "gpu");
+    h.interconnect = t.string("interconnect").value_or("");
     if (auto c = t.string("calibration")) {
       std::filesystem::path p(*c);
       const bool is_path = *c != "auto" && *c != "none";
       // Like the trace and config paths: relative to the scenario file.
-      s.calibration = is_path && p.is_relative()
+      h.calibration = is_path && p.is_relative()
                           ? (std::filesystem::path(path).parent_path() / p).string()
                           : *c;
     }
   });
 
-  section(r, "cluster", [&](TableReader& t) {
-    s.replicas = static_cast<int>(int_in(t, "replicas", 1, 1, 100000));
-    s.tp = static_cast<int>(int_in(t, "tp", 1, 1, 1024));
-    s.router = t.string("router").value_or("round-robin");
-    s.response_cache_hit_rate = number_in(t, "response_cache_hit_rate", 0.0, 0.0, 1.0, false);
-    s.response_cache_latency_ms =
-        number_in(t, "response_cache_latency_ms", 5.0, 0.0, 60'000.0, false);
-  });
+  // [engine] first: pools start from it.
+  section(r, "engine", [&](TableReader& t) { read_engine(t, s.engine); });
 
-  section(r, "engine", [&](TableReader& t) {
-    s.scheduler = t.string("scheduler").value_or("continuous");
-    s.max_num_seqs = int_in(t, "max_num_seqs", 256, 1, 1000000);
-    s.max_num_batched_tokens = int_in(t, "max_num_batched_tokens", 0, 1, 10000000);
-    s.block_size = static_cast<int>(int_in(t, "block_size", 16, 1, 1024));
-    s.gpu_memory_utilization = positive_number(t, "gpu_memory_utilization", 0.9);
-    if (s.gpu_memory_utilization > 1.0) {
-      throw Error(fmt::format("{}: engine.gpu_memory_utilization is a fraction in (0, 1], got {}",
-                              t.location_of("gpu_memory_utilization"), s.gpu_memory_utilization));
-    }
-    s.cuda_graphs = t.boolean("cuda_graphs").value_or(true);
-    s.framework_launch = t.boolean("framework_launch").value_or(false);
-    if (t.integer("num_gpu_blocks")) {
-      s.num_gpu_blocks = int_in(t, "num_gpu_blocks", 1, 1, 10'000'000'000);
-    }
-    s.chunk_size = int_in(t, "chunk_size", 512, 1, 10000000);
-    s.batch_timeout_ms = number_in(t, "batch_timeout_ms", 0.0, 0.0, 86'400'000.0, false);
-    s.cpu_overhead_ms = number_in(t, "cpu_overhead_ms", 1.5, 0.0, 60'000.0, false);
-    const std::string preemption = t.string("preemption").value_or("recompute");
-    if (preemption != "recompute" && preemption != "swap") {
-      throw Error(fmt::format("{}: engine.preemption \"{}\": valid values are: recompute, swap",
-                              t.location_of("preemption"), preemption));
-    }
-    s.swap_preemption = preemption == "swap";
-    s.prefix_caching = t.boolean("prefix_caching").value_or(true);
-    s.stagger_window_ms = number_in(t, "stagger_window_ms", 50.0, 0.0, 60'000.0, true);
-    s.swap_space_gib = number_in(t, "swap_space_gib", 4.0, 0.0, 1e6, false);
+  section(r, "cluster", [&](TableReader& t) {
+    ClusterConfig& c = s.cluster;
+    PoolConfig pool;
+    pool.name = "default";
+    pool.replicas = static_cast<int>(int_in(t, "replicas", 1, 1, 100000));
+    pool.tp = static_cast<int>(int_in(t, "tp", 1, 1, 1024));
+    pool.engine = s.engine;
+    c.pools = {pool};
+    c.router = t.string("router").value_or("round-robin");
+    c.response_cache_hit_rate = number_in(t, "response_cache_hit_rate", 0.0, 0.0, 1.0, false);
+    c.response_cache_latency_ms =
+        number_in(t, "response_cache_latency_ms", 5.0, 0.0, 60'000.0, false);
   });
 
   section(r, "workload", [&](TableReader& t) {
@@ -301,13 +339,7 @@ Scenario load_scenario(const std::string& path, const std::vector<std::string>& 
     w.rate = number_in(t, "rate", 1.0, 0.0, 1e7, true);
     w.burstiness = number_in(t, "burstiness", 1.0, 0.0, 100.0, true);
     w.concurrency = int_in(t, "concurrency", 1, 1, 1000000);
-    // Simulated time is integer nanoseconds (up to ~292 years); keep runs well inside it.
-    if (needs_rate && static_cast<double>(w.requests) / w.rate > 1e9) {
-      throw Error(fmt::format("{}: {} requests at {} requests/s span {:.3g} s; keep "
-                              "workload.requests / workload.rate under 1e9 s",
-                              t.location(), w.requests, w.rate,
-                              static_cast<double>(w.requests) / w.rate));
-    }
+    check_workload(w, t.location());
     if (auto tr = t.string("trace")) {
       std::filesystem::path p(*tr);
       if (p.is_relative()) p = std::filesystem::path(path).parent_path() / p;
@@ -332,12 +364,12 @@ Scenario load_scenario(const std::string& path, const std::vector<std::string>& 
   });
 
   section(r, "slo", [&](TableReader& t) {
-    if (t.number("ttft_ms")) s.slo_ttft_ms = positive_number(t, "ttft_ms", 1);
-    if (t.number("tpot_ms")) s.slo_tpot_ms = positive_number(t, "tpot_ms", 1);
-    s.slo_percentile = positive_number(t, "percentile", 99.0);
-    if (s.slo_percentile > 100.0) {
+    if (t.number("ttft_ms")) s.slo.ttft_ms = positive_number(t, "ttft_ms", 1);
+    if (t.number("tpot_ms")) s.slo.tpot_ms = positive_number(t, "tpot_ms", 1);
+    s.slo.percentile = positive_number(t, "percentile", 99.0);
+    if (s.slo.percentile > 100.0) {
       throw Error(fmt::format("{}: slo.percentile must be in (0, 100], got {}",
-                              t.location_of("percentile"), s.slo_percentile));
+                              t.location_of("percentile"), s.slo.percentile));
     }
   });
 

@@ -41,24 +41,21 @@ struct WorkloadConfig {
   std::int64_t prefix_distinct = 1;
 };
 
-struct Scenario {
-  std::string file;
-  std::string name;
-  std::uint64_t seed = 0;
-  // [model]
-  std::string model;  // catalog name or path to config.json / .toml
+// [model]
+struct ModelConfig {
+  std::string name;  // catalog name or path to config.json / .toml
   DType dtype = DType::kBF16;
-  // [hardware]
+};
+
+// [hardware]
+struct HardwareConfig {
   std::string gpu;
-  std::string interconnect;  // "" = the GPU's default
+  std::string interconnect;          // "" = the GPU's default
   std::string calibration = "auto";  // "auto", "none" or a calibration file
-  // [cluster]
-  int replicas = 1;
-  int tp = 1;
-  std::string router = "round-robin";
-  double response_cache_hit_rate = 0.0;  // share of requests a semantic cache answers
-  double response_cache_latency_ms = 5.0;
-  // [engine]
+};
+
+// [engine]: one engine instance's settings (a pool's, when it overrides them).
+struct EngineConfig {
   std::string scheduler = "continuous";
   std::int64_t max_num_seqs = 256;
   std::int64_t max_num_batched_tokens = 0;  // 0: the scheduler's default
@@ -76,13 +73,57 @@ struct Scenario {
   bool prefix_caching = true;                  // keep shared prefixes' KV for later requests
   double stagger_window_ms = 50.0;             // staggered: dispatch period per replica
   double swap_space_gib = 4.0;                 // host memory per GPU for swapped KV
-  // [workload]
-  WorkloadConfig workload;
-  // [slo]
-  std::optional<double> slo_ttft_ms;
-  std::optional<double> slo_tpot_ms;
-  double slo_percentile = 99.0;
 };
+
+enum class PoolRole { kColocated, kPrefill, kDecode };
+std::string role_name(PoolRole r);
+
+// One pool of identical replicas.
+struct PoolConfig {
+  std::string name;
+  PoolRole role = PoolRole::kColocated;
+  int replicas = 1;
+  int tp = 1;
+  std::string gpu;  // "" = hardware.gpu
+  EngineConfig engine;
+  int gpus() const { return replicas * tp; }
+};
+
+// [cluster]: its pools, and the frontend in front of them.
+struct ClusterConfig {
+  // At least one. Without [[cluster.pool]] entries: one colocated pool, "default", of
+  // [cluster] replicas x tp with the [engine] settings.
+  std::vector<PoolConfig> pools;
+  std::string router = "round-robin";
+  double response_cache_hit_rate = 0.0;  // share of requests a semantic cache answers
+  double response_cache_latency_ms = 5.0;
+};
+
+// [slo]
+struct SloConfig {
+  std::optional<double> ttft_ms;
+  std::optional<double> tpot_ms;
+  double percentile = 99.0;
+};
+
+struct Scenario {
+  std::string file;
+  std::string name;
+  std::uint64_t seed = 0;
+  ModelConfig model;
+  HardwareConfig hardware;
+  EngineConfig engine;  // [engine]: every pool's settings unless the pool overrides them
+  ClusterConfig cluster;
+  WorkloadConfig workload;
+  SloConfig slo;
+
+  // GPUs the cluster occupies.
+  int gpus() const;
+};
+
+// Checks what a workload's fields must satisfy together (e.g. that it spans a time simulated
+// time can hold); `where` starts the message.
+void check_workload(const WorkloadConfig& w, const std::string& where);
 
 // Reads and validates a scenario. `overrides` are "key.path=value" strings (the CLI's --set),
 // applied to the TOML before it is read; values parse as TOML, or as a string if they do not.

@@ -99,6 +99,21 @@ std::optional<TableReader> TableReader::table(const std::string& key) {
   return TableReader(*n->as_table(), file_, key_path(key));
 }
 
+std::vector<TableReader> TableReader::tables(const std::string& key) {
+  const toml::node* n = raw(key);
+  if (!n) return {};
+  const toml::array* a = n->as_array();
+  if (a == nullptr || a->empty() || !a->is_array_of_tables()) {
+    const std::string expected = "an array of tables (one [[" + key_path(key) + "]] entry each)";
+    throw_type(key, expected.c_str());
+  }
+  std::vector<TableReader> out;
+  for (std::size_t i = 0; i < a->size(); ++i) {
+    out.emplace_back(*(*a)[i].as_table(), file_, fmt::format("{}[{}]", key_path(key), i));
+  }
+  return out;
+}
+
 void TableReader::finish() const {
   for (const auto& [k, v] : *table_) {
     const std::string key(k.str());

@@ -28,6 +28,8 @@ class TableReader {
   std::optional<bool> boolean(const std::string& key);
   std::optional<double> quantity(const std::string& key, Dimension dim, bool allow_negative = false);
   std::optional<TableReader> table(const std::string& key);
+  // An array of tables ([[key]] entries), each named "key[i]" in messages; empty when absent.
+  std::vector<TableReader> tables(const std::string& key);
   // A key that may hold a string or a table (e.g. `prompt_tokens = 512` or a length table).
   const toml::node* raw(const std::string& key);
 

@@ -128,22 +128,22 @@ Summary summarize(const RunResult& run) {
       t_tpot = (r.finish - r.first_token).ms() / (r.output_tokens - 1);
       tpot.push_back(t_tpot);
     }
-    const bool ok = (!sc.slo_ttft_ms || t_ttft <= *sc.slo_ttft_ms) &&
-                    (!sc.slo_tpot_ms || t_tpot <= *sc.slo_tpot_ms);
+    const bool ok = (!sc.slo.ttft_ms || t_ttft <= *sc.slo.ttft_ms) &&
+                    (!sc.slo.tpot_ms || t_tpot <= *sc.slo.tpot_ms);
     good += ok ? 1 : 0;
   }
   const double secs = s.simulated_seconds > 0 ? s.simulated_seconds : 1.0;
   s.requests_per_s = static_cast<double>(s.completed) / secs;
   s.input_tokens_per_s = in_tokens / secs;
   s.output_tokens_per_s = out_tokens / secs;
-  s.slo_set = sc.slo_ttft_ms || sc.slo_tpot_ms;
+  s.slo_set = sc.slo.ttft_ms || sc.slo.tpot_ms;
   s.slo_attainment = s.total ? static_cast<double>(good) / static_cast<double>(s.total) : 0.0;
   s.goodput_requests_per_s = static_cast<double>(good) / secs;
-  if (sc.slo_ttft_ms) {
-    s.slo_ttft_met = percentile_within(ttft, s.rejected, sc.slo_percentile, *sc.slo_ttft_ms);
+  if (sc.slo.ttft_ms) {
+    s.slo_ttft_met = percentile_within(ttft, s.rejected, sc.slo.percentile, *sc.slo.ttft_ms);
   }
-  if (sc.slo_tpot_ms) {
-    s.slo_tpot_met = percentile_within(tpot, s.rejected, sc.slo_percentile, *sc.slo_tpot_ms);
+  if (sc.slo.tpot_ms) {
+    s.slo_tpot_met = percentile_within(tpot, s.rejected, sc.slo.percentile, *sc.slo.tpot_ms);
   }
   s.ttft = exact_stats(std::move(ttft));
   s.tpot = exact_stats(std::move(tpot));
@@ -154,29 +154,54 @@ Summary summarize(const RunResult& run) {
 
   // Utilization: per GPU, averaged over replicas. MFU and MBU are over busy time (while an
   // iteration runs); `busy` is the fraction of the run that replicas spent in iterations.
-  double flops = 0, bytes = 0, busy = 0, peak_kv = 0, padded = 0, computed = 0;
+  // Each pool is summed on its own (its GPUs have their own peaks), then pools are combined.
+  double padded = 0, computed = 0, peak_kv = 0, busy = 0, flop_capacity = 0, byte_capacity = 0;
+  double flops = 0, bytes = 0;
   std::int64_t batched = 0, static_batches = 0, prefix_lookups = 0, prefix_hits = 0;
-  for (std::size_t i = 0; i < run.replicas.size(); ++i) {
-    const ReplicaStats& st = run.replicas[i];
-    flops += st.flops;
-    bytes += st.bytes;
-    busy += st.busy.seconds().value;
-    batched += st.batched_seqs;
-    padded += st.padded_tokens;
-    computed += st.computed_tokens;
-    static_batches += st.batches;
-    s.swaps += st.swaps;
-    prefix_lookups += st.prefix_lookups;
-    prefix_hits += st.prefix_hits;
-    s.iterations += st.iterations;
-    if (run.setup.kv_blocks > 0) {
-      peak_kv = std::max(peak_kv, static_cast<double>(run.kv_peak_blocks[i]) /
-                                      static_cast<double>(run.setup.kv_blocks));
+  for (std::size_t p = 0; p < run.deployment.pools.size(); ++p) {
+    const PoolSetup& pool = run.deployment.pools[p];
+    PoolSummary ps;
+    ps.name = pool.name;
+    ps.role = role_name(pool.role);
+    ps.replicas = pool.replicas;
+    ps.gpus = pool.gpus();
+    double pool_flops = 0, pool_bytes = 0, pool_busy = 0;
+    for (std::size_t i = 0; i < run.replicas.size(); ++i) {
+      if (run.replica_pool[i] != p) continue;
+      const ReplicaStats& st = run.replicas[i];
+      pool_flops += st.flops;
+      pool_bytes += st.bytes;
+      pool_busy += st.busy.seconds().value;
+      batched += st.batched_seqs;
+      padded += st.padded_tokens;
+      computed += st.computed_tokens;
+      static_batches += st.batches;
+      s.swaps += st.swaps;
+      prefix_lookups += st.prefix_lookups;
+      prefix_hits += st.prefix_hits;
+      s.iterations += st.iterations;
+      ps.iterations += st.iterations;
+      if (pool.kv_blocks > 0) {
+        ps.kv_cache_peak = std::max(ps.kv_cache_peak, static_cast<double>(run.kv_peak_blocks[i]) /
+                                                          static_cast<double>(pool.kv_blocks));
+      }
     }
+    if (pool_busy > 0) {
+      ps.mfu = pool_flops / (pool_busy * pool.peak_flops.value);
+      ps.mbu = pool_bytes / (pool_busy * pool.gpu.memory_bandwidth.value);
+    }
+    ps.busy = run.end.ns > 0 ? pool_busy / (pool.replicas * s.simulated_seconds) : 0.0;
+    flops += pool_flops;
+    bytes += pool_bytes;
+    busy += pool_busy;
+    flop_capacity += pool_busy * pool.peak_flops.value;
+    byte_capacity += pool_busy * pool.gpu.memory_bandwidth.value;
+    peak_kv = std::max(peak_kv, ps.kv_cache_peak);
+    s.pools.push_back(ps);
   }
   if (busy > 0) {
-    s.mfu = flops / (busy * run.peak_flops.value);
-    s.mbu = bytes / (busy * run.peak_bandwidth.value);
+    s.mfu = flops / flop_capacity;
+    s.mbu = bytes / byte_capacity;
   }
   const double n = static_cast<double>(run.replicas.size());
   s.busy = run.end.ns > 0 ? busy / (n * s.simulated_seconds) : 0.0;

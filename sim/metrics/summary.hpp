@@ -22,6 +22,18 @@ struct LatencyStats {
 LatencyStats exact_stats(std::vector<double> values_ms);
 double percentile_of_sorted(const std::vector<double>& sorted, double p);
 
+// One pool's share of the work.
+struct PoolSummary {
+  std::string name;
+  std::string role;
+  int replicas = 0;
+  int gpus = 0;
+  std::int64_t iterations = 0;
+  double busy = 0;  // fraction of the run its replicas spent in iterations
+  double mfu = 0, mbu = 0;  // while busy
+  double kv_cache_peak = 0;  // the fullest KV cache of its replicas, as a fraction
+};
+
 struct Summary {
   std::int64_t total = 0;
   std::int64_t completed = 0;
@@ -42,6 +54,7 @@ struct Summary {
   std::optional<bool> slo_ttft_met;
   std::optional<bool> slo_tpot_met;
   double mfu = 0, mbu = 0, kv_cache_peak = 0, busy = 0;
+  std::vector<PoolSummary> pools;
   std::int64_t iterations = 0;
   double mean_batch_size = 0;
   std::int64_t batches = 0;     // request-level batches (static) or iterations (the others)

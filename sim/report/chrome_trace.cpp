@@ -126,21 +126,26 @@ void write_metadata(EventWriter& out, const RunResult& run, bool router, const T
   other["generator"] = "servesim";
   other["scenario"] = run.scenario.name;
   other["seed"] = std::to_string(run.scenario.seed);
-  other["model"] = run.setup.model.name;
-  other["gpu"] = run.setup.gpu.name;
-  other["tp"] = std::to_string(run.scenario.tp);
-  other["replicas"] = std::to_string(run.scenario.replicas);
-  other["scheduler"] = run.scenario.scheduler;
-  other["router"] = run.scenario.router;
+  const PoolSetup& first = run.deployment.pools.front();
+  other["model"] = first.model.name;
+  other["gpu"] = first.gpu.name;
+  other["tp"] = std::to_string(first.parallelism.tp);
+  other["replicas"] = std::to_string(run.deployment.replicas());
+  other["scheduler"] = first.engine.scheduler;
+  other["router"] = run.scenario.cluster.router;
   const bool whole = w.start == SimTime{0} && w.end == SimTime::never();
   other["window"] = whole ? "whole run" : window_text(w);
   out.text(fmt::format("{{\"displayTimeUnit\":\"ms\",\"otherData\":{},\"traceEvents\":[",
                        other.dump()));
 
-  const int tp = run.scenario.tp;
+  const bool named_pools = run.deployment.pools.size() > 1;
   for (std::size_t i = 0; i < run.replicas.size(); ++i) {
-    write_process(out, i, fmt::format("replica {} ({} GPU{} of {})", i, tp, tp == 1 ? "" : "s",
-                                      run.setup.gpu.name),
+    const PoolSetup& pool = run.pool_of(i);
+    const int tp = pool.gpus_per_replica();
+    write_process(out, i,
+                  fmt::format("{}replica {} ({} GPU{} of {})",
+                              named_pools ? pool.name + " " : "", i, tp, tp == 1 ? "" : "s",
+                              pool.gpu.name),
                   "iterations");
   }
   if (router) write_process(out, run.replicas.size(), "router", "rejected");
@@ -155,8 +160,9 @@ struct Counters {
 };
 
 // The replica's KV-cache use and queue as an iteration starts, shown at `at`.
-void write_counters(EventWriter& out, const IterationRecord& it, std::int64_t kv_blocks,
+void write_counters(EventWriter& out, const RunResult& run, const IterationRecord& it,
                     std::int64_t at, Counters& last) {
+  const std::int64_t kv_blocks = std::max<std::int64_t>(1, run.pool_of(it.replica).kv_blocks);
   const int pid = replica_pid(it.replica);
   if (it.kv_used_blocks != last.kv_used_blocks) {
     const double fraction =
@@ -177,7 +183,6 @@ void write_counters(EventWriter& out, const IterationRecord& it, std::int64_t kv
 }
 
 void write_iterations(EventWriter& out, const RunResult& run, const TraceWindow& w) {
-  const std::int64_t kv_blocks = std::max<std::int64_t>(1, run.setup.kv_blocks);
   std::vector<Counters> last(run.replicas.size());
   if (w.start > SimTime{0}) {
     // The counters in force when the window opens: each replica's last sample before it,
@@ -191,13 +196,13 @@ void write_iterations(EventWriter& out, const RunResult& run, const TraceWindow&
     }
     for (std::size_t r = 0; r < before.size(); ++r) {
       if (before[r] != nullptr && !at_edge[r]) {
-        write_counters(out, *before[r], kv_blocks, w.start.ns, last[r]);
+        write_counters(out, run, *before[r], w.start.ns, last[r]);
       }
     }
   }
   for (const IterationRecord& it : run.iterations) {
     if (it.start >= w.end) break;  // the log is in start order
-    if (inside(it.start, w)) write_counters(out, it, kv_blocks, it.start.ns, last[it.replica]);
+    if (inside(it.start, w)) write_counters(out, run, it, it.start.ns, last[it.replica]);
     const auto s = clip(it.start, it.end, w);
     if (!s) continue;
     out.event(R"({{"ph":"X","cat":"iteration","name":"{2}","pid":{0},"tid":{0},"ts":{1},"dur":{3},)"

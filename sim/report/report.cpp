@@ -28,26 +28,29 @@ double ms_or_never(SimTime t, SimTime arrival) {
 
 nlohmann::ordered_json summary_json(const RunResult& run, const Summary& s) {
   const Scenario& sc = run.scenario;
-  const RunSetup& su = run.setup;
+  // The scenario block describes the first pool (the only one without [[cluster.pool]]);
+  // `pools` below has each.
+  const PoolSetup& su = run.deployment.pools.front();
+  const EngineConfig& e = su.engine;
   nlohmann::ordered_json j;
   j["scenario"] = {{"name", sc.name},
                    {"seed", sc.seed},
                    {"model", su.model.name},
                    {"gpu", su.gpu.name},
                    {"interconnect", su.link.name},
-                   {"dtype", dtype_name(sc.dtype)},
-                   {"tp", sc.tp},
-                   {"replicas", sc.replicas},
-                   {"router", sc.router},
-                   {"scheduler", sc.scheduler},
-                   {"max_num_seqs", sc.max_num_seqs},
+                   {"dtype", dtype_name(sc.model.dtype)},
+                   {"tp", su.parallelism.tp},
+                   {"replicas", run.deployment.replicas()},
+                   {"router", sc.cluster.router},
+                   {"scheduler", e.scheduler},
+                   {"max_num_seqs", e.max_num_seqs},
                    {"max_num_batched_tokens", su.max_num_batched_tokens},
-                   {"gpu_memory_utilization", sc.gpu_memory_utilization},
+                   {"gpu_memory_utilization", e.gpu_memory_utilization},
                    {"kv_blocks_per_replica", su.kv_blocks},
                    {"kv_blocks_pinned", su.kv_blocks_pinned},
-                   {"block_size", sc.block_size},
-                   {"cuda_graphs", sc.cuda_graphs},
-                   {"framework_launch", sc.framework_launch},
+                   {"block_size", e.block_size},
+                   {"cuda_graphs", e.cuda_graphs},
+                   {"framework_launch", e.framework_launch},
                    {"calibration", su.calibration},
                    {"arrival", arrival_name(sc.workload.arrival)}};
   nlohmann::ordered_json reasons = nlohmann::ordered_json::object();
@@ -69,9 +72,9 @@ nlohmann::ordered_json summary_json(const RunResult& run, const Summary& s) {
   nlohmann::ordered_json slo;
   slo["attainment"] = s.slo_attainment;
   slo["goodput_requests_per_s"] = s.goodput_requests_per_s;
-  slo["percentile"] = sc.slo_percentile;
-  slo["ttft_ms"] = sc.slo_ttft_ms ? nlohmann::ordered_json(*sc.slo_ttft_ms) : nullptr;
-  slo["tpot_ms"] = sc.slo_tpot_ms ? nlohmann::ordered_json(*sc.slo_tpot_ms) : nullptr;
+  slo["percentile"] = sc.slo.percentile;
+  slo["ttft_ms"] = sc.slo.ttft_ms ? nlohmann::ordered_json(*sc.slo.ttft_ms) : nullptr;
+  slo["tpot_ms"] = sc.slo.tpot_ms ? nlohmann::ordered_json(*sc.slo.tpot_ms) : nullptr;
   slo["ttft_met"] = s.slo_ttft_met ? nlohmann::ordered_json(*s.slo_ttft_met) : nullptr;
   slo["tpot_met"] = s.slo_tpot_met ? nlohmann::ordered_json(*s.slo_tpot_met) : nullptr;
   j["slo"] = slo;
@@ -80,7 +83,7 @@ nlohmann::ordered_json summary_json(const RunResult& run, const Summary& s) {
                       {"kv_cache_peak", s.kv_cache_peak},
                       {"busy", s.busy}};
   j["engine"] = {{"iterations", s.iterations}, {"mean_batch_size", s.mean_batch_size}};
-  j["scheduler"] = {{"name", sc.scheduler},
+  j["scheduler"] = {{"name", e.scheduler},
                     {"batches", s.batches},
                     {"mean_batch_size", s.mean_batch_size},
                     {"padding_waste", s.padding_waste},
@@ -100,17 +103,18 @@ nlohmann::ordered_json summary_json(const RunResult& run, const Summary& s) {
 
 void write_text_report(std::ostream& out, const RunResult& run, const Summary& s) {
   const Scenario& sc = run.scenario;
-  const RunSetup& su = run.setup;
+  const PoolSetup& su = run.deployment.pools.front();
   fmt::print(out, "servesim: {}  (seed {})\n", sc.name, sc.seed);
   fmt::print(out, "  model     {} ({}, {:.2f}B params)   GPU {} x{} per replica, {} replica(s)\n",
-             su.model.name, dtype_name(sc.dtype), su.model.total_params() / 1e9, su.gpu.name,
-             sc.tp, sc.replicas);
+             su.model.name, dtype_name(sc.model.dtype), su.model.total_params() / 1e9,
+             su.gpu.name, su.parallelism.tp, su.replicas);
   fmt::print(out, "  engine    {} scheduler, router {}, max_num_seqs {}, max_num_batched_tokens {}, "
                   "CUDA graphs {}\n",
-             sc.scheduler, sc.router, sc.max_num_seqs, su.max_num_batched_tokens,
-             sc.cuda_graphs ? "on" : "off");
+             su.engine.scheduler, sc.cluster.router, su.engine.max_num_seqs,
+             su.max_num_batched_tokens, su.engine.cuda_graphs ? "on" : "off");
   fmt::print(out, "  KV cache  {} blocks x {} tokens per replica{} ({:.1f} GiB weights/GPU)\n",
-             su.kv_blocks, sc.block_size, su.kv_blocks_pinned ? " (pinned by num_gpu_blocks)" : "",
+             su.kv_blocks, su.engine.block_size,
+             su.kv_blocks_pinned ? " (pinned by num_gpu_blocks)" : "",
              su.memory.weights.value / 1073741824.0);
   fmt::print(out, "  calibration {}\n\n", su.calibration);
 
@@ -148,12 +152,12 @@ void write_text_report(std::ostream& out, const RunResult& run, const Summary& s
 
   if (s.slo_set) {
     std::string targets;
-    if (sc.slo_ttft_ms) targets += fmt::format("TTFT <= {} ms", *sc.slo_ttft_ms);
-    if (sc.slo_tpot_ms) targets += fmt::format("{}TPOT <= {} ms", targets.empty() ? "" : ", ", *sc.slo_tpot_ms);
+    if (sc.slo.ttft_ms) targets += fmt::format("TTFT <= {} ms", *sc.slo.ttft_ms);
+    if (sc.slo.tpot_ms) targets += fmt::format("{}TPOT <= {} ms", targets.empty() ? "" : ", ", *sc.slo.tpot_ms);
     fmt::print(out, "SLO        {}: {:.1f}% of requests attain it, goodput {:.3f} requests/s\n",
                targets, s.slo_attainment * 100.0, s.goodput_requests_per_s);
     auto verdict = [&](const char* what, const std::optional<bool>& met) {
-      if (met) fmt::print(out, "           P{} {}: {}\n", sc.slo_percentile, what, *met ? "met" : "MISSED");
+      if (met) fmt::print(out, "           P{} {}: {}\n", sc.slo.percentile, what, *met ? "met" : "MISSED");
     };
     verdict("TTFT", s.slo_ttft_met);
     verdict("TPOT", s.slo_tpot_met);
@@ -163,7 +167,7 @@ void write_text_report(std::ostream& out, const RunResult& run, const Summary& s
   fmt::print(out, "scheduler  {}: {} iterations, {} batches, mean batch {:.1f} sequences, "
                   "padding {:.1f}% of computed tokens, {} preemptions ({} by swap), prefix "
                   "cache hits {:.1f}%\n",
-             sc.scheduler, s.iterations, s.batches, s.mean_batch_size, 100.0 * s.padding_waste,
+             su.engine.scheduler, s.iterations, s.batches, s.mean_batch_size, 100.0 * s.padding_waste,
              s.preemptions, s.swaps, 100.0 * s.prefix_hit_rate);
 }
 
@@ -187,8 +191,9 @@ void write_requests_csv(std::ostream& out, const RunResult& run) {
 void write_iterations_csv(std::ostream& out, const RunResult& run) {
   out << "replica,start_s,end_s,kind,prefill_seqs,prefill_tokens,decode_seqs,kv_used_blocks,"
          "kv_used,waiting,running\n";
-  const auto capacity = static_cast<double>(std::max<std::int64_t>(1, run.setup.kv_blocks));
   for (const IterationRecord& it : run.iterations) {
+    const auto capacity =
+        static_cast<double>(std::max<std::int64_t>(1, run.pool_of(it.replica).kv_blocks));
     fmt::print(out, "{},{:.9f},{:.9f},{},{},{},{},{},{:.6f},{},{}\n", it.replica,
                it.start.seconds().value, it.end.seconds().value, it.kind(), it.prefill_seqs,
                it.prefill_tokens, it.decode_seqs, it.kv_used_blocks,

@@ -91,8 +91,8 @@ std::vector<SloTarget> parse_slo(const std::string& text) {
 
 std::vector<SloTarget> scenario_slo(const Scenario& s) {
   std::vector<SloTarget> out;
-  if (!s.slo_ttft_ms && !s.slo_tpot_ms) return out;
-  const double p = s.slo_percentile;
+  if (!s.slo.ttft_ms && !s.slo.tpot_ms) return out;
+  const double p = s.slo.percentile;
   std::string stat;
   for (double q : {50.0, 90.0, 95.0, 99.0}) {
     if (p == q) stat = fmt::format("p{}", static_cast<int>(q));
@@ -104,26 +104,40 @@ std::vector<SloTarget> scenario_slo(const Scenario& s) {
                     "95, 99 or 100); give the targets with --slo instead",
                     s.file, p));
   }
-  if (s.slo_ttft_ms) out.push_back(make_target("ttft", stat, *s.slo_ttft_ms, s.file));
-  if (s.slo_tpot_ms) out.push_back(make_target("tpot", stat, *s.slo_tpot_ms, s.file));
+  if (s.slo.ttft_ms) out.push_back(make_target("ttft", stat, *s.slo.ttft_ms, s.file));
+  if (s.slo.tpot_ms) out.push_back(make_target("tpot", stat, *s.slo.tpot_ms, s.file));
   return out;
 }
 
 namespace {
 
-// The simulations of one candidate.
+// A candidate's cluster: one colocated pool of `replicas` replicas of `tp` GPUs of `gpu`,
+// with the scenario's [engine] settings.
+Scenario colocated(Scenario s, const std::string& gpu, int tp, int replicas) {
+  PoolConfig pool;
+  pool.name = "default";
+  pool.replicas = replicas;
+  pool.tp = tp;
+  pool.engine = s.engine;
+  s.hardware.gpu = gpu;
+  s.cluster.pools = {pool};
+  return s;
+}
+
+// The simulations of one candidate, each a copy of its scenario resized.
 class Evaluator {
  public:
-  Evaluator(const PlanSpec& spec, const Catalog& catalog, std::vector<std::string> sets,
+  Evaluator(const PlanSpec& spec, const Catalog& catalog, Scenario scenario,
             std::int64_t requests)
-      : spec_(spec), catalog_(catalog), sets_(std::move(sets)), requests_(requests) {}
+      : spec_(spec), catalog_(catalog), scenario_(std::move(scenario)), requests_(requests) {}
 
   Summary run(int replicas, double rate, std::int64_t requests) {
-    std::vector<std::string> sets = sets_;
-    sets.push_back(fmt::format("cluster.replicas={}", replicas));
-    sets.push_back(fmt::format("workload.rate={}", rate));
-    sets.push_back(fmt::format("workload.requests={}", requests));
-    Simulator sim(load_scenario(spec_.scenario, sets), catalog_);
+    Scenario s = scenario_;
+    s.cluster.pools.front().replicas = replicas;
+    s.workload.rate = rate;
+    s.workload.requests = requests;
+    check_workload(s.workload, s.file);
+    Simulator sim(s, catalog_);
     ++simulations;
     return summarize(sim.run());
   }
@@ -139,13 +153,14 @@ class Evaluator {
   }
 
   bool one_replica_meets(double rate) { return meets(run(1, rate, requests_)); }
+  const Scenario& scenario() const { return scenario_; }
 
   int simulations = 0;
 
  private:
   const PlanSpec& spec_;
   const Catalog& catalog_;
-  std::vector<std::string> sets_;
+  Scenario scenario_;
   std::int64_t requests_;
 };
 
@@ -222,7 +237,7 @@ void search_and_size(const PlanSpec& spec, Evaluator& ev, std::int64_t requests,
     if (!ev.meets(s)) continue;
     c.replicas = n;
     c.extra_replicas = n - std::max(1, base);
-    c.gpus_total = n * c.tp;
+    c.gpus_total = colocated(ev.scenario(), c.gpu, c.tp, n).gpus();
     c.capacity_headroom = n * c.max_rate / spec.rate - 1.0;
     c.slo_headroom = INFINITY;
     for (const SloTarget& t : spec.slo) {
@@ -243,9 +258,11 @@ void search_and_size(const PlanSpec& spec, Evaluator& ev, std::int64_t requests,
 
 void evaluate(const PlanSpec& spec, const Catalog& catalog, const std::vector<std::string>& sets,
               std::int64_t requests, Candidate& c) {
+  Scenario scenario;
   try {
     // Fits at all? (Memory, a tp that splits the heads, a dtype the GPU has.)
-    Simulator probe(load_scenario(spec.scenario, sets), catalog);
+    scenario = colocated(load_scenario(spec.scenario, sets), c.gpu, c.tp, 1);
+    Simulator probe(scenario, catalog);
   } catch (const Error& e) {
     // The scenario file is the same for every candidate: leave its name out of the reason.
     std::string why = e.what();
@@ -254,7 +271,7 @@ void evaluate(const PlanSpec& spec, const Catalog& catalog, const std::vector<st
     c.infeasible = why;
     return;
   }
-  Evaluator ev(spec, catalog, sets, requests);
+  Evaluator ev(spec, catalog, scenario, requests);
   try {
     search_and_size(spec, ev, requests, c);
   } catch (const Error& e) {
@@ -290,8 +307,9 @@ PlanResult run_plan(const PlanSpec& spec, const Catalog& catalog, const Progress
                     spec.scenario));
   }
   const std::vector<std::string> gpus =
-      spec.gpus.empty() ? std::vector<std::string>{base.gpu} : spec.gpus;
-  const std::vector<int> tps = spec.tps.empty() ? std::vector<int>{base.tp} : spec.tps;
+      spec.gpus.empty() ? std::vector<std::string>{base.hardware.gpu} : spec.gpus;
+  const std::vector<int> tps =
+      spec.tps.empty() ? std::vector<int>{base.cluster.pools.front().tp} : spec.tps;
   for (const auto& g : gpus) catalog.gpu(g);  // an unknown GPU is an error in the plan itself
   for (int tp : tps) {
     if (tp < 1 || tp > 1024) throw Error(fmt::format("--tp {}: must be from 1 to 1024", tp));
@@ -328,8 +346,6 @@ PlanResult run_plan(const PlanSpec& spec, const Catalog& catalog, const Progress
   auto work = [&](std::size_t k) {
     Candidate& c = out.candidates[k];
     std::vector<std::string> sets = spec.sets;
-    sets.push_back(fmt::format("hardware.gpu=\"{}\"", c.gpu));
-    sets.push_back(fmt::format("cluster.tp={}", c.tp));
     for (auto& a : grid.assignments(k % grid.size())) sets.push_back(a);
     try {
       evaluate(spec, catalog, sets, base.workload.requests, c);

@@ -19,7 +19,7 @@
 namespace servesim {
 
 const std::vector<SweepMetric>& sweep_metrics() {
-  // Per-GPU throughput divides by replicas x tp, the GPUs the configuration occupies.
+  // Per-GPU throughput divides by the GPUs the configuration occupies (every pool's).
   static const std::vector<SweepMetric> table = {
       {"requests_per_s", [](const Summary& s, int) { return s.requests_per_s; }},
       {"input_tokens_per_s", [](const Summary& s, int) { return s.input_tokens_per_s; }},
@@ -158,7 +158,7 @@ SweepResult run_sweep(const SweepSpec& spec, const Catalog& catalog, const Progr
       for (auto& a : grid.assignments(mine[p])) sets.push_back(a);
       sets.push_back(fmt::format("seed={}", out.seeds[k]));
       const Scenario s = load_scenario(spec.scenario, sets);
-      const int g = s.replicas * s.tp;
+      const int g = s.gpus();
       if (k == 0) gpus[p] = g;
       Simulator sim(s, catalog);
       const Summary sum = summarize(sim.run());

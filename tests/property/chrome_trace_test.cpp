@@ -199,7 +199,7 @@ void expect_counters_follow_the_log(const json& events, const RunResult& r) {
     const int pid = e["pid"];
     if (e["name"] == "KV blocks") {
       EXPECT_GE(a["used"], 0);
-      EXPECT_LE(a["used"], r.setup.kv_blocks);
+      EXPECT_LE(a["used"], r.deployment.pools[0].kv_blocks);
       kv[pid].emplace_back(ns(e["ts"]), a["used"].get<std::int64_t>());
     } else if (e["name"] == "KV fraction") {
       EXPECT_GE(a["used"], 0.0);
@@ -426,10 +426,13 @@ TEST(ChromeTrace, WindowShowsOnlyWhatOverlapsItCutAtTheEdges) {
 RunResult tiny_run() {
   RunResult r;
   r.scenario.name = "tiny";
-  r.scenario.replicas = 1;
-  r.setup.gpu.name = "h100-sxm";
-  r.setup.kv_blocks = 100;
+  PoolSetup pool;
+  pool.name = "default";
+  pool.gpu.name = "h100-sxm";
+  pool.kv_blocks = 100;
+  r.deployment.pools = {pool};
   r.replicas.resize(1);
+  r.replica_pool = {0};
   r.replicas[0].iterations = 2;
   r.replicas[0].busy = SimTime{1'999'000 + 1'000'001};
   // A prefill of 1 prompt (512 tokens) from 1.000 µs to 2.000000 ms, then a decode of it to

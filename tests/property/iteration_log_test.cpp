@@ -53,7 +53,7 @@ TEST(IterationLog, IsFaithfulAndChangesNothing) {
         ++count[it.replica];
         busy_ns[it.replica] += (it.end - it.start).ns;
         EXPECT_GT(it.prefill_seqs + it.decode_seqs, 0);
-        EXPECT_LE(it.kv_used_blocks, logged.setup.kv_blocks);
+        EXPECT_LE(it.kv_used_blocks, logged.pool_of(it.replica).kv_blocks);
         EXPECT_LE(it.end, logged.end);
       }
       for (std::size_t k = 0; k < logged.replicas.size(); ++k) {

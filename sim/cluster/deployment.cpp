@@ -1,0 +1,128 @@
+#include "sim/cluster/deployment.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "sim/core/error.hpp"
+#include "sim/policy/registry.hpp"
+
+namespace servesim {
+
+int Deployment::gpus() const {
+  int n = 0;
+  for (const PoolSetup& p : pools) n += p.gpus();
+  return n;
+}
+
+int Deployment::replicas() const {
+  int n = 0;
+  for (const PoolSetup& p : pools) n += p.replicas;
+  return n;
+}
+
+namespace {
+
+// The key that sets a pool's tp, for messages.
+std::string tp_key(const Scenario& s, const PoolConfig& pc) {
+  if (s.cluster.pools.size() == 1 && pc.name == "default") return "cluster.tp";
+  return fmt::format("the tp of pool \"{}\"", pc.name);
+}
+
+PoolSetup resolve_pool(const Scenario& s, const PoolConfig& pc, const Catalog& catalog) {
+  PoolSetup setup;
+  const EngineConfig& e = pc.engine;
+  setup.name = pc.name;
+  setup.role = pc.role;
+  setup.replicas = pc.replicas;
+  setup.parallelism = Parallelism{pc.tp};
+  setup.engine = e;
+  setup.model = catalog.model(s.model.name);
+  setup.gpu = catalog.gpu(pc.gpu.empty() ? s.hardware.gpu : pc.gpu);
+  setup.link = catalog.link(s.hardware.interconnect.empty() ? setup.gpu.interconnect
+                                                            : s.hardware.interconnect);
+  setup.host = catalog.link(setup.gpu.host_link);
+  const CalibrationChoice cal = choose_calibration(s.hardware.calibration, catalog, setup.gpu);
+  setup.params = cal.params;
+  setup.link.measured = cal.collectives;  // used only when measured on this link
+  setup.calibration = cal.description;
+  setup.peak_flops = setup.gpu.peak_for(s.model.dtype);  // fails when the GPU lacks the dtype
+
+  const ModelSpec& m = setup.model;
+  // Attention heads split evenly over the GPUs; KV heads split evenly, or each is replicated
+  // on a whole number of GPUs.
+  auto tp_ok = [&](int tp) {
+    return m.heads % tp == 0 && (m.kv_heads % tp == 0 || tp % m.kv_heads == 0);
+  };
+  if (!tp_ok(pc.tp)) {
+    std::vector<std::string> valid;
+    for (int tp = 1; tp <= m.heads; ++tp) {
+      if (tp_ok(tp)) valid.push_back(std::to_string(tp));
+    }
+    throw Error(fmt::format("{}: {} = {} does not split the {} attention heads and {} KV "
+                            "heads of {} evenly; valid tp values are: {}",
+                            s.file, tp_key(s, pc), pc.tp, m.heads, m.kv_heads, m.name,
+                            join(valid)));
+  }
+  const auto& row = find_scheduler(e.scheduler);
+  setup.max_num_batched_tokens =
+      e.max_num_batched_tokens > 0 ? e.max_num_batched_tokens : row.default_batched_tokens(m.max_context);
+
+  MemoryPlanInputs in;
+  in.gpu_memory_utilization = e.gpu_memory_utilization;
+  in.max_num_batched_tokens = setup.max_num_batched_tokens;
+  in.max_num_seqs = e.max_num_seqs;
+  in.block_size = e.block_size;
+  in.dtype = s.model.dtype;
+  setup.memory = plan_memory(m, setup.gpu, setup.parallelism, in);
+  // Weights and activations must fit even when the KV block count is pinned.
+  if (setup.memory.shortfall.value > 0 ||
+      (setup.memory.kv_blocks == 0 && !e.num_gpu_blocks)) {
+    std::string hint;
+    for (int tp = pc.tp * 2; tp <= 8 && m.heads % tp == 0; tp *= 2) {
+      if (plan_memory(m, setup.gpu, Parallelism{tp}, in).kv_blocks > 0) {
+        hint = fmt::format(" Try {} = {}.", tp_key(s, pc), tp);
+        break;
+      }
+    }
+    const double missing_gib = setup.memory.shortfall.value / 1073741824.0;
+    if (setup.memory.shortfall.value <= 0) {
+      const double block_mib =
+          setup.memory.kv_bytes_per_token.value * e.block_size / 1048576.0;
+      throw Error(fmt::format("{}: weights and activations fit in {}, but not one KV block of {} "
+                              "tokens ({:.1f} MiB per GPU); lower engine.block_size or raise "
+                              "engine.gpu_memory_utilization.{}",
+                              s.file, setup.gpu.name, e.block_size, block_mib, hint));
+    }
+    throw Error(fmt::format(
+        "{} ({:.1f} GiB of weights per GPU at tp = {}) does not fit in {} with "
+        "gpu_memory_utilization {}: {:.1f} GiB usable per GPU, {:.2f} GiB more is needed for "
+        "weights, activations and runtime, and more still for any KV cache.{}",
+        m.name, setup.memory.weights.value / 1073741824.0, pc.tp, setup.gpu.name,
+        e.gpu_memory_utilization, setup.memory.usable.value / 1073741824.0,
+        std::max(missing_gib, 0.0), hint));
+  }
+  setup.kv_blocks = e.num_gpu_blocks ? *e.num_gpu_blocks : setup.memory.kv_blocks;
+  setup.kv_blocks_pinned = e.num_gpu_blocks.has_value();
+  return setup;
+}
+
+
+}  // namespace
+
+Deployment resolve(const Scenario& s, const Catalog& catalog) {
+  Deployment d;
+  for (const PoolConfig& pc : s.cluster.pools) {
+    try {
+      d.pools.push_back(resolve_pool(s, pc, catalog));
+    } catch (const Error& e) {
+      // Errors from catalogs and tables name the scenario file too.
+      const std::string msg = e.what();
+      if (msg.rfind(s.file, 0) == 0) throw;
+      throw Error(fmt::format("{}: {}", s.file, msg));
+    }
+  }
+  return d;
+}
+
+}  // namespace servesim

@@ -1,0 +1,50 @@
+// A scenario resolved into pure data: for each pool its model, GPU, link, calibration,
+// parallelism, memory plan and engine limits. Every file is read and every catalog name
+// looked up here, once, before the run; the Simulator opens nothing after this point.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "hardware/calibration.hpp"
+#include "hardware/catalog.hpp"
+#include "hardware/cost_model.hpp"
+#include "hardware/memory_plan.hpp"
+#include "sim/config/scenario.hpp"
+
+namespace servesim {
+
+struct PoolSetup {
+  std::string name;
+  PoolRole role = PoolRole::kColocated;
+  int replicas = 1;
+  Parallelism parallelism;
+  EngineConfig engine;
+  ModelSpec model;
+  DeviceSpec gpu;
+  LinkSpec link;  // between the GPUs of one replica (tensor-parallel collectives)
+  LinkSpec host;  // each GPU's link to host memory (swap)
+  CostParams params;
+  std::string calibration;  // which parameters were used, in words
+  MemoryPlan memory;
+  std::int64_t kv_blocks = 0;  // per replica
+  bool kv_blocks_pinned = false;
+  std::int64_t max_num_batched_tokens = 0;
+  FlopsPerSecond peak_flops;  // dense tensor peak of one GPU for the scenario's dtype
+
+  int gpus_per_replica() const { return parallelism.tp; }
+  int gpus() const { return replicas * gpus_per_replica(); }
+};
+
+struct Deployment {
+  std::vector<PoolSetup> pools;  // in the order the scenario gives them
+  int gpus() const;
+  int replicas() const;
+};
+
+// Resolves every pool of `s`; throws Error with what to change when the model does not fit
+// or a name is unknown (errors name the scenario file).
+Deployment resolve(const Scenario& s, const Catalog& catalog);
+
+}  // namespace servesim

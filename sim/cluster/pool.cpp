@@ -1,0 +1,50 @@
+#include "sim/cluster/pool.hpp"
+
+#include "sim/policy/registry.hpp"
+
+namespace servesim {
+namespace {
+
+EngineLimits limits_of(const PoolSetup& p) {
+  const EngineConfig& e = p.engine;
+  EngineLimits lim;
+  lim.max_num_seqs = e.max_num_seqs;
+  lim.max_num_batched_tokens = p.max_num_batched_tokens;
+  lim.watermark_blocks = p.kv_blocks / 100;
+  lim.prefix_caching = e.prefix_caching;
+  if (e.swap_preemption) {
+    // Swapped KV crosses the host link (PCIe) of each GPU, each moving its own shard.
+    lim.swap = true;
+    lim.swap_bytes_per_block = p.memory.kv_bytes_per_token.value * e.block_size;
+    lim.swap_blocks =
+        static_cast<std::int64_t>(gib(e.swap_space_gib).value / lim.swap_bytes_per_block);
+    lim.host_bandwidth = p.host.bandwidth.value * p.host.bus_efficiency;
+  }
+  return lim;
+}
+
+}  // namespace
+
+Pool::Pool(const PoolSetup& setup, DType dtype, const ReplicaEnv& env, std::uint32_t first_index)
+    : setup_(setup) {
+  const EngineConfig& e = setup.engine;
+  RuntimeOptions rt;
+  rt.dtype = dtype;
+  rt.cuda_graphs = e.cuda_graphs;
+  rt.framework_launches = e.framework_launch;
+  rt.engine_overhead = milliseconds(e.cpu_overhead_ms);
+  cost_ = std::make_unique<StepCostModel>(setup.model, setup.gpu, setup.link, setup.parallelism,
+                                          rt, setup.params);
+  SchedulerSettings settings;
+  settings.chunk_size = e.chunk_size;
+  settings.batch_timeout = SimTime::from_seconds(milliseconds(e.batch_timeout_ms));
+  const SchedulerRow& row = find_scheduler(e.scheduler);
+  const EngineLimits lim = limits_of(setup);
+  for (int i = 0; i < setup.replicas; ++i) {
+    replicas_.push_back(std::make_unique<Replica>(env, first_index + static_cast<std::uint32_t>(i),
+                                                  lim, setup.kv_blocks, e.block_size, *cost_,
+                                                  row.make(settings)));
+  }
+}
+
+}  // namespace servesim
