@@ -176,6 +176,12 @@ LinkSpec load_link_file(const std::string& path, const std::string& name) {
   l.bus_efficiency = fraction(r, "bus_efficiency");
   l.latency = time_of(r, "latency");
   l.latency_eager = time_of(r, "latency_eager");
+  // Files written before transfers were modelled: transfers at the collectives' efficiency,
+  // with no latency or setup of their own.
+  l.transfer_efficiency = r.raw("transfer_efficiency") ? fraction(r, "transfer_efficiency")
+                                                       : l.bus_efficiency;
+  if (r.raw("transfer_latency")) l.transfer_latency = time_of(r, "transfer_latency");
+  if (r.raw("transfer_setup")) l.transfer_setup = time_of(r, "transfer_setup");
   r.finish();
   return l;
 }

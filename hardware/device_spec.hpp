@@ -102,6 +102,15 @@ struct LinkSpec {
   double bus_efficiency = 0.8;
   Seconds latency;        // base cost of one collective under CUDA graphs
   Seconds latency_eager;  // same, launched eagerly
+  // Point-to-point transfers (KV caches between pools, swaps to host memory) as flows:
+  // the share of `bandwidth` a transfer reaches, the time each crossing of the link adds, and
+  // the fixed software cost of a transfer that starts on this kind of link (building and
+  // posting it: descriptors, registration lookups, the transport's handshake per request).
+  double transfer_efficiency = 0.8;
+  Seconds transfer_latency{0.0};
+  Seconds transfer_setup{0.0};
+  // Bytes per second one transfer can move over this link alone.
+  double transfer_rate() const { return bandwidth.value * transfer_efficiency; }
   // Collectives measured on this link (a calibration's [collectives]); empty when none were.
   // They replace the ring model above for the collectives and GPU counts they cover.
   CollectiveTable measured;
