@@ -49,7 +49,6 @@ Topology::Topology(std::vector<NodeSpec> nodes, const FabricSpec& fabric)
       boost::add_edge(from, to, e, g);
     }
   };
-  const int nics = std::max(1, fabric.nics_per_node);
   const int per_leaf = std::max(1, fabric.nodes_per_leaf);
   const int leaves = (static_cast<int>(nodes_.size()) + per_leaf - 1) / per_leaf;
   std::vector<std::size_t> leaf(static_cast<std::size_t>(leaves));
@@ -62,7 +61,8 @@ Topology::Topology(std::vector<NodeSpec> nodes, const FabricSpec& fabric)
     const std::size_t sw = vertex();
     const std::size_t host = vertex();
     host_vertex_.push_back(host);
-    const int node_nics = std::min(nics, node.gpus);
+    const int node_nics =
+        fabric.nics_per_node > 0 ? std::min(fabric.nics_per_node, node.gpus) : node.gpus;
     std::vector<std::size_t> pcie(static_cast<std::size_t>(node_nics));
     std::vector<int> on_switch(static_cast<std::size_t>(node_nics), 0);
     for (auto& v : pcie) v = vertex();

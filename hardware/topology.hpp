@@ -26,7 +26,7 @@ struct NodeSpec {
 
 struct FabricSpec {
   LinkSpec nic;              // each NIC's link to its leaf switch
-  int nics_per_node = 8;     // GPUs share NICs evenly when fewer than GPUs
+  int nics_per_node = 0;     // GPUs share NICs evenly when fewer than GPUs; 0: one per GPU
   int nodes_per_leaf = 4;
   double oversubscription = 1.0;  // leaf downlink capacity / uplink capacity
 };

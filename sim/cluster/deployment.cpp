@@ -108,6 +108,55 @@ PoolSetup resolve_pool(const Scenario& s, const PoolConfig& pc, const Catalog& c
 }
 
 
+// Places every replica on the topology: pools in the order they are written, each replica on
+// the lowest-numbered free GPUs of the first node that has room for its whole tensor-parallel
+// group (a group never spans nodes) and holds the same GPU type, filling a node before the
+// next. Without [topology], each replica has a node of its own.
+void place(const Scenario& s, const Catalog& catalog, Deployment& d) {
+  NetworkSetup& net = d.network;
+  const TopologyConfig& t = s.topology;
+  net.described = t.given;
+  net.fabric.nic = catalog.link(t.nic);
+  net.fabric.nics_per_node = t.given ? t.nics_per_node : 0;  // 0: one per GPU
+  net.fabric.nodes_per_leaf = t.nodes_per_leaf;
+  net.fabric.oversubscription = t.oversubscription;
+  std::vector<int> used;             // per node
+  std::vector<std::string> node_gpu;  // per node: the GPU type it holds
+  for (const PoolSetup& p : d.pools) {
+    const int tp = p.gpus_per_replica();
+    if (t.given && tp > t.gpus_per_node) {
+      throw Error(fmt::format(
+          "{}: pool \"{}\" has tp = {}, but a node holds {} GPUs (topology.gpus_per_node); "
+          "servesim keeps a replica's tensor-parallel group inside one node",
+          s.file, p.name, tp, t.gpus_per_node));
+    }
+    for (int r = 0; r < p.replicas; ++r) {
+      std::size_t n = 0;
+      if (t.given) {
+        while (n < used.size() &&
+               (node_gpu[n] != p.gpu.name || t.gpus_per_node - used[n] < tp)) {
+          ++n;
+        }
+      } else {
+        n = used.size();  // a node of its own
+      }
+      if (n == used.size()) {
+        used.push_back(0);
+        node_gpu.push_back(p.gpu.name);
+        NodeSpec node;
+        node.gpus = t.given ? t.gpus_per_node : tp;
+        node.intra = p.link;
+        node.host = p.host;
+        net.nodes.push_back(node);
+      }
+      int first = 0;
+      for (std::size_t k = 0; k < n; ++k) first += net.nodes[k].gpus;
+      net.replicas.push_back(ReplicaPlacement{static_cast<int>(n), first + used[n], tp});
+      used[n] += tp;
+    }
+  }
+}
+
 }  // namespace
 
 Deployment resolve(const Scenario& s, const Catalog& catalog) {
@@ -115,12 +164,40 @@ Deployment resolve(const Scenario& s, const Catalog& catalog) {
   for (const PoolConfig& pc : s.cluster.pools) {
     try {
       d.pools.push_back(resolve_pool(s, pc, catalog));
+      if (!s.topology.intra_node.empty()) {
+        // The topology names the link between a node's GPUs: tensor parallelism uses it too.
+        PoolSetup& p = d.pools.back();
+        CollectiveTable measured = p.link.measured;
+        p.link = catalog.link(s.topology.intra_node);
+        p.link.measured = measured;
+      }
     } catch (const Error& e) {
       // Errors from catalogs and tables name the scenario file too.
       const std::string msg = e.what();
       if (msg.rfind(s.file, 0) == 0) throw;
       throw Error(fmt::format("{}: {}", s.file, msg));
     }
+  }
+  d.disaggregated = s.disaggregated();
+  d.disaggregation = s.disaggregation;
+  if (d.disaggregated) {
+    try {
+      find_decode_router(s.disaggregation.decode_router);
+    } catch (const Error& e) {
+      throw Error(fmt::format("{}: disaggregation.decode_router: {}", s.file, e.what()));
+    }
+  }
+  bool swaps = false;
+  for (const PoolSetup& p : d.pools) swaps = swaps || p.engine.swap_preemption;
+  if (s.topology.given || d.disaggregated || swaps) {
+    try {
+      place(s, catalog, d);
+    } catch (const Error& e) {
+      const std::string msg = e.what();
+      if (msg.rfind(s.file, 0) == 0) throw;
+      throw Error(fmt::format("{}: [topology]: {}", s.file, msg));
+    }
+    d.network.built = true;
   }
   return d;
 }

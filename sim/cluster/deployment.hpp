@@ -11,6 +11,7 @@
 #include "hardware/catalog.hpp"
 #include "hardware/cost_model.hpp"
 #include "hardware/memory_plan.hpp"
+#include "hardware/topology.hpp"
 #include "sim/config/scenario.hpp"
 
 namespace servesim {
@@ -37,8 +38,29 @@ struct PoolSetup {
   int gpus() const { return replicas * gpus_per_replica(); }
 };
 
+// Where a replica's GPUs are: `gpus` consecutive GPUs from `first_gpu`, all on `node`.
+struct ReplicaPlacement {
+  int node = 0;
+  int first_gpu = 0;
+  int gpus = 1;
+};
+
+// The cluster's network, resolved: its nodes, fabric and where each replica sits. Built only
+// when something crosses it (KV transfers between pools, swaps to host memory) or the
+// scenario describes it ([topology]).
+struct NetworkSetup {
+  bool built = false;
+  bool described = false;  // from [topology]; else one node per replica
+  std::vector<NodeSpec> nodes;
+  FabricSpec fabric;
+  std::vector<ReplicaPlacement> replicas;  // across the cluster, pool after pool
+};
+
 struct Deployment {
   std::vector<PoolSetup> pools;  // in the order the scenario gives them
+  NetworkSetup network;
+  bool disaggregated = false;
+  DisaggregationConfig disaggregation;
   int gpus() const;
   int replicas() const;
 };

@@ -17,10 +17,12 @@ Frontend::Frontend(EventLoop& loop, const FrontendSettings& settings,
       reply_(loop.handler<&Frontend::on_reply>(this)),
       tick_(loop.handler<&Frontend::on_dispatch>(this)) {}
 
-void Frontend::serve(std::vector<Replica*> entry, std::vector<AdmissionLimits> admission) {
+void Frontend::serve(std::vector<Replica*> entry, std::vector<AdmissionLimits> admission,
+                     KvHandoff* handoff) {
   entry_ = std::move(entry);
   loads_.resize(entry_.size());
   admission_ = std::move(admission);
+  handoff_ = handoff;
 }
 
 void Frontend::start() {
@@ -38,7 +40,8 @@ bool Frontend::admissible(Request& r) const {
   for (const AdmissionLimits& a : admission_) {
     if (total > a.max_context) {
       r.reject = RejectReason::kLongerThanContext;
-    } else if (KvCache::blocks_for(total - 1, a.block_size) > a.kv_blocks) {
+    } else if (KvCache::blocks_for(a.whole_sequence ? total - 1 : r.prompt_tokens,
+                                   a.block_size) > a.kv_blocks) {
       r.reject = RejectReason::kLongerThanKvCache;
     } else if (!a.splits_prompts && r.prompt_tokens > a.max_num_batched_tokens) {
       r.reject = RejectReason::kPromptOverBatch;
@@ -73,8 +76,11 @@ void Frontend::arrive(std::uint32_t id, SimTime now) {
 
 void Frontend::route(std::uint32_t id, SimTime now) {
   for (std::size_t i = 0; i < entry_.size(); ++i) loads_[i] = entry_[i]->load();
-  const std::size_t target = router_->route(loads_, routing_rng_);
-  entry_[target]->enqueue(id, now);
+  Replica* target = entry_[router_->route(loads_, routing_rng_)];
+  if (handoff_ != nullptr) {
+    if (Replica* local = handoff_->keep_local(id, *target, now)) target = local;
+  }
+  target->enqueue(id, now);
 }
 
 void Frontend::on_reply(SimTime now, std::uint32_t id, std::uint32_t) {

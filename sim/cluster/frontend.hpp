@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "sim/cluster/kv_handoff.hpp"
 #include "sim/cluster/traffic.hpp"
 #include "sim/core/event_loop.hpp"
 #include "sim/core/random.hpp"
@@ -24,6 +25,8 @@ struct AdmissionLimits {
   // Schedulers that cannot split a prompt need it within max_num_batched_tokens.
   bool splits_prompts = true;
   std::int64_t max_num_batched_tokens = 0;
+  // Whether the pool holds the whole sequence's KV (else only the prompt's: prefill pools).
+  bool whole_sequence = true;
 };
 
 struct FrontendSettings {
@@ -40,8 +43,10 @@ class Frontend final : public ArrivalSink, public RequestSink {
   Frontend(EventLoop& loop, const FrontendSettings& settings, std::unique_ptr<Router> router,
            std::uint64_t seed, std::vector<Request>& requests, Traffic& traffic);
   // The replicas new requests go to, and the limits of each pool a request may reach: it is
-  // admitted only if it fits every one of them.
-  void serve(std::vector<Replica*> entry, std::vector<AdmissionLimits> admission);
+  // admitted only if it fits every one of them. With `handoff` (a disaggregated cluster), its
+  // policy may keep a request's prefill on a decode instance.
+  void serve(std::vector<Replica*> entry, std::vector<AdmissionLimits> admission,
+             KvHandoff* handoff = nullptr);
 
   // Schedules the first staggered dispatch ticks.
   void start();
@@ -64,6 +69,7 @@ class Frontend final : public ArrivalSink, public RequestSink {
   std::vector<Replica*> entry_;
   std::vector<ReplicaLoad> loads_;
   std::vector<AdmissionLimits> admission_;
+  KvHandoff* handoff_ = nullptr;
   std::vector<Request>* requests_;
   Traffic* traffic_;
   EventLoop::HandlerId reply_;

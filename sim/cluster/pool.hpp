@@ -19,6 +19,7 @@ class Pool {
   Pool& operator=(const Pool&) = delete;
 
   const PoolSetup& setup() const { return setup_; }
+  StepCostModel& cost() { return *cost_; }
   const std::vector<std::unique_ptr<Replica>>& replicas() const { return replicas_; }
   // Whether its scheduler can split a prompt over iterations.
   bool splits_prompts() const { return replicas_.front()->splits_prompts(); }

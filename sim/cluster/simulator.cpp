@@ -9,6 +9,7 @@ namespace servesim {
 
 Simulator::Simulator(const Scenario& scenario, const Catalog& catalog)
     : scenario_(scenario), deployment_(resolve(scenario, catalog)) {
+  check_workload(scenario.workload, scenario.file);
   traffic_ = std::make_unique<Traffic>(loop_, scenario.workload, scenario.seed, requests_);
   const PoolSetup& first = deployment_.pools.front();
   FrontendSettings fs;
@@ -21,29 +22,27 @@ Simulator::Simulator(const Scenario& scenario, const Catalog& catalog)
   frontend_ = std::make_unique<Frontend>(loop_, fs, find_router(scenario.cluster.router).make(),
                                          scenario.seed, requests_, *traffic_);
   const ReplicaEnv env{&loop_, &requests_, &itl_, frontend_.get(), nullptr};
-  std::vector<Replica*> entry;
+  cluster_ = std::make_unique<Cluster>(loop_, deployment_, scenario.model.dtype, scenario.seed, env);
   std::vector<AdmissionLimits> admission;
-  std::uint32_t index = 0;
-  for (const PoolSetup& p : deployment_.pools) {
-    pools_.push_back(std::make_unique<Pool>(p, scenario.model.dtype, env, index));
-    index += static_cast<std::uint32_t>(p.replicas);
-    for (const auto& r : pools_.back()->replicas()) entry.push_back(r.get());
+  for (const auto& pool : cluster_->pools()) {
+    const PoolSetup& p = pool->setup();
     AdmissionLimits a;
     a.max_context = p.model.max_context;
     a.kv_blocks = p.kv_blocks;
     a.block_size = p.engine.block_size;
-    a.splits_prompts = pools_.back()->splits_prompts();
+    a.splits_prompts = pool->splits_prompts();
     a.max_num_batched_tokens = p.max_num_batched_tokens;
+    // A prefill instance holds only the prompt's KV.
+    a.whole_sequence = p.role != PoolRole::kPrefill;
     admission.push_back(a);
   }
-  frontend_->serve(std::move(entry), std::move(admission));
+  frontend_->serve(cluster_->entry(), std::move(admission), cluster_->handoff());
   traffic_->connect(*frontend_);
 }
 
 void Simulator::record_iterations() {
-  for (const auto& p : pools_) {
-    for (const auto& r : p->replicas()) r->record_iterations(&iterations_);
-  }
+  for (Replica* r : cluster_->replicas()) r->record_iterations(&iterations_);
+  if (cluster_->network() != nullptr) cluster_->network()->record_series();
 }
 
 RunResult Simulator::run() {
@@ -64,13 +63,32 @@ RunResult Simulator::run() {
   out.end = std::max(traffic_->last_arrival(), frontend_->last_reply());
   out.iterations = std::move(iterations_);
   out.events = loop_.events();
-  for (std::size_t p = 0; p < pools_.size(); ++p) {
-    for (const auto& r : pools_[p]->replicas()) {
-      out.replicas.push_back(r->stats());
-      out.kv_peak_blocks.push_back(r->kv().peak());
-      out.replica_pool.push_back(static_cast<std::uint32_t>(p));
-      out.end = std::max(out.end, r->stats().last_end);
+  for (Replica* r : cluster_->replicas()) {
+    out.replicas.push_back(r->stats());
+    out.kv_peak_blocks.push_back(r->kv().peak());
+    out.replica_pool.push_back(cluster_->pool_index(*r));
+    out.end = std::max(out.end, r->stats().last_end);
+  }
+  if (FlowNetwork* net = cluster_->network()) {
+    net->settle(loop_.now());
+    NetworkResult& n = out.network;
+    n.built = true;
+    n.links = net->links();
+    n.stats = net->stats();
+    n.series = net->series();
+    n.bin_width = net->bin_width();
+    n.flows = net->flows_started();
+    n.solves = net->solves();
+    n.largest_component = net->largest_component();
+    n.bytes_started = net->bytes_started();
+    n.bytes_delivered = net->bytes_delivered();
+  }
+  if (KvHandoff* h = cluster_->handoff()) {
+    if (h->waiting() > 0 || h->in_flight() > 0) {
+      throw std::logic_error("KV transfers were left waiting or under way at the end of the run");
     }
+    h->settle(loop_.now());
+    out.handoff = h->stats();
   }
   return out;
 }

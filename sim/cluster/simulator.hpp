@@ -1,4 +1,4 @@
-// One run of one scenario. A Simulator owns everything the run touches (event loop, pools,
+// One run of one scenario. A Simulator owns everything the run touches (event loop, cluster,
 // frontend, random streams, metrics): no global state, so many can run side by side.
 #pragma once
 
@@ -8,9 +8,10 @@
 #include <vector>
 
 #include "hardware/catalog.hpp"
+#include "sim/cluster/cluster.hpp"
 #include "sim/cluster/deployment.hpp"
 #include "sim/cluster/frontend.hpp"
-#include "sim/cluster/pool.hpp"
+#include "sim/cluster/kv_handoff.hpp"
 #include "sim/cluster/traffic.hpp"
 #include "sim/config/scenario.hpp"
 #include "sim/core/event_loop.hpp"
@@ -18,6 +19,21 @@
 #include "sim/engine/replica.hpp"
 
 namespace servesim {
+
+// What the cluster's network did over the run (empty when it had none).
+struct NetworkResult {
+  bool built = false;
+  std::vector<FlowLink> links;
+  std::vector<FlowLinkStats> stats;  // per link
+  // Per link, bytes carried in each bin of `bin_width` from time 0 (when the run recorded).
+  std::vector<std::vector<double>> series;
+  SimTime bin_width;
+  std::int64_t flows = 0;
+  std::int64_t solves = 0;
+  std::int64_t largest_component = 0;
+  double bytes_started = 0;
+  double bytes_delivered = 0;
+};
 
 struct RunResult {
   Scenario scenario;
@@ -30,7 +46,9 @@ struct RunResult {
   std::vector<std::uint32_t> replica_pool;  // index into deployment.pools
   // Every iteration of every replica in start order, when the run recorded them.
   std::vector<IterationRecord> iterations;
-  SimTime end;  // the last arrival, iteration end or cached reply
+  NetworkResult network;
+  HandoffStats handoff;
+  SimTime end;  // the last arrival, iteration end, transfer end or cached reply
   std::uint64_t events = 0;
 
   const PoolSetup& pool_of(std::size_t replica) const {
@@ -41,8 +59,8 @@ struct RunResult {
 class Simulator {
  public:
   Simulator(const Scenario& scenario, const Catalog& catalog);
-  // Keep a record of every iteration (RunResult::iterations): for timelines and plots. It
-  // changes nothing else about the run.
+  // Keep a record of every iteration (RunResult::iterations) and of each link's use over
+  // time: for timelines and plots. It changes nothing else about the run.
   void record_iterations();
   RunResult run();
 
@@ -55,7 +73,7 @@ class Simulator {
   std::vector<IterationRecord> iterations_;
   std::unique_ptr<Traffic> traffic_;
   std::unique_ptr<Frontend> frontend_;
-  std::vector<std::unique_ptr<Pool>> pools_;
+  std::unique_ptr<Cluster> cluster_;
 };
 
 }  // namespace servesim

@@ -1,5 +1,6 @@
 #include "sim/config/scenario.hpp"
 
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 
@@ -28,6 +29,26 @@ std::string role_name(PoolRole r) {
     case PoolRole::kDecode: return "decode";
   }
   return "?";
+}
+
+std::string transfer_mode_name(TransferMode m) {
+  return m == TransferMode::kLayerwise ? "layerwise" : "after_prefill";
+}
+
+std::string handoff_policy_name(HandoffPolicy p) {
+  switch (p) {
+    case HandoffPolicy::kAlways: return "always";
+    case HandoffPolicy::kConditional: return "conditional";
+    case HandoffPolicy::kTransferOrRecompute: return "transfer-or-recompute";
+  }
+  return "?";
+}
+
+bool Scenario::disaggregated() const {
+  for (const PoolConfig& p : cluster.pools) {
+    if (p.role != PoolRole::kColocated) return true;
+  }
+  return false;
 }
 
 int Scenario::gpus() const {
@@ -82,6 +103,27 @@ void apply_override(toml::table& root, const std::string& assignment) {
     if (n == nullptr) {
       t->insert(parts[i], toml::table{});
       n = t->get(parts[i]);
+    }
+    if (toml::array* a = n->as_array(); a != nullptr && a->is_array_of_tables() &&
+                                        i + 2 < parts.size()) {
+      // An entry of an array of tables, by position or by its name: cluster.pool.1.tp=2 or
+      // cluster.pool.decode.tp=2.
+      const std::string& which = parts[++i];
+      toml::table* entry = nullptr;
+      std::vector<std::string> names;
+      for (std::size_t k = 0; k < a->size(); ++k) {
+        toml::table* e = (*a)[k].as_table();
+        const auto name = e->get_as<std::string>("name");
+        names.push_back(name ? name->get() : std::to_string(k));
+        if (which == std::to_string(k) || (name && name->get() == which)) entry = e;
+      }
+      if (entry == nullptr) {
+        throw Error(fmt::format("--set \"{}\": {} has no entry \"{}\"; give its position (0 to "
+                                "{}) or its name ({})",
+                                assignment, parts[i - 1], which, a->size() - 1, join(names)));
+      }
+      t = entry;
+      continue;
     }
     if (!n->is_table()) {
       throw Error(fmt::format("--set \"{}\": \"{}\" is not a table", assignment, parts[i]));
@@ -231,6 +273,139 @@ void read_engine(TableReader& t, EngineConfig& e) {
   e.swap_space_gib = number_in(t, "swap_space_gib", e.swap_space_gib, 0.0, 1e6, false);
 }
 
+// A name that reads well in keys, files and messages.
+bool plain_name(const std::string& n) {
+  if (n.empty() || n.size() > 64) return false;
+  for (char ch : n) {
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_') return false;
+  }
+  return true;
+}
+
+// One [[cluster.pool]] entry, its [cluster.pool.engine] over the scenario's [engine].
+PoolConfig read_pool(TableReader& t, const EngineConfig& engine) {
+  PoolConfig p;
+  p.name = t.required(t.string("name"), "name");
+  if (!plain_name(p.name)) {
+    throw Error(fmt::format("{}: pool name \"{}\" must be 1 to 64 letters, digits, '-' or '_'",
+                            t.location_of("name"), p.name));
+  }
+  const std::string role = t.string("role").value_or("colocated");
+  if (role == "colocated") {
+    p.role = PoolRole::kColocated;
+  } else if (role == "prefill") {
+    p.role = PoolRole::kPrefill;
+  } else if (role == "decode") {
+    p.role = PoolRole::kDecode;
+  } else {
+    throw Error(fmt::format("{}: {} \"{}\": valid values are: colocated, prefill, decode",
+                            t.location_of("role"), t.key_path("role"), role));
+  }
+  p.replicas = static_cast<int>(int_in(t, "replicas", 1, 1, 100000));
+  p.tp = static_cast<int>(int_in(t, "tp", 1, 1, 1024));
+  p.gpu = t.string("gpu").value_or("");
+  p.engine = engine;
+  if (auto e = t.table("engine")) {
+    read_engine(*e, p.engine);
+    e->finish();
+  }
+  t.finish();
+  return p;
+}
+
+// What the pools must satisfy together.
+void check_pools(const std::vector<PoolConfig>& pools, const std::string& where) {
+  int prefill = 0;
+  int decode = 0;
+  for (std::size_t i = 0; i < pools.size(); ++i) {
+    for (std::size_t j = 0; j < i; ++j) {
+      if (pools[i].name == pools[j].name) {
+        throw Error(fmt::format("{}: two pools are named \"{}\"; pool names must differ", where,
+                                pools[i].name));
+      }
+    }
+    const PoolConfig& p = pools[i];
+    prefill += p.role == PoolRole::kPrefill ? 1 : 0;
+    decode += p.role == PoolRole::kDecode ? 1 : 0;
+    if (p.role != PoolRole::kColocated &&
+        (p.engine.scheduler == "static" || p.engine.scheduler == "staggered")) {
+      throw Error(fmt::format(
+          "{}: pool \"{}\" ({}) runs the {} scheduler, which servesim cannot model in a "
+          "disaggregated pool: {}; use continuous, mixed or chunked",
+          where, p.name, role_name(p.role), p.engine.scheduler,
+          p.engine.scheduler == "static"
+              ? "request-level batches decode to their end where they were prefilled"
+              : "its staggered dispatch feeds colocated replicas from the frontend"));
+    }
+  }
+  if ((prefill > 0) != (decode > 0)) {
+    throw Error(fmt::format("{}: a disaggregated cluster needs both a pool with role = "
+                            "\"prefill\" and one with role = \"decode\" (it has {} prefill and "
+                            "{} decode pools)",
+                            where, prefill, decode));
+  }
+  int entry_staggered = 0;
+  int entry = 0;
+  for (const PoolConfig& p : pools) {
+    if (p.role == PoolRole::kDecode) continue;
+    ++entry;
+    entry_staggered += p.engine.scheduler == "staggered" ? 1 : 0;
+  }
+  if (entry_staggered > 0 && entry > 1) {
+    throw Error(fmt::format("{}: the staggered scheduler dispatches from one global buffer to "
+                            "the replicas of one pool; this cluster has {} pools taking new "
+                            "requests",
+                            where, entry));
+  }
+}
+
+TopologyConfig read_topology(TableReader& t) {
+  TopologyConfig c;
+  c.given = true;
+  c.gpus_per_node = static_cast<int>(int_in(t, "gpus_per_node", 8, 1, 1024));
+  c.intra_node = t.string("intra_node").value_or("");
+  c.nic = t.string("nic").value_or("ib-ndr");
+  c.nics_per_node = static_cast<int>(int_in(t, "nics_per_node", c.gpus_per_node, 1, 1024));
+  if (c.nics_per_node > c.gpus_per_node) {
+    throw Error(fmt::format("{}: topology.nics_per_node = {} exceeds gpus_per_node = {}; servesim "
+                            "models at most one NIC per GPU",
+                            t.location_of("nics_per_node"), c.nics_per_node, c.gpus_per_node));
+  }
+  c.oversubscription = number_in(t, "oversubscription", 1.0, 1.0, 1000.0, false);
+  c.nodes_per_leaf = static_cast<int>(int_in(t, "nodes_per_leaf", 4, 1, 100000));
+  return c;
+}
+
+DisaggregationConfig read_disaggregation(TableReader& t) {
+  DisaggregationConfig d;
+  const std::string transfer = t.string("transfer").value_or("after_prefill");
+  if (transfer == "after_prefill") {
+    d.transfer = TransferMode::kAfterPrefill;
+  } else if (transfer == "layerwise") {
+    d.transfer = TransferMode::kLayerwise;
+  } else {
+    throw Error(fmt::format("{}: disaggregation.transfer \"{}\": valid values are: "
+                            "after_prefill, layerwise",
+                            t.location_of("transfer"), transfer));
+  }
+  d.decode_router = t.string("decode_router").value_or("least-kv");
+  const std::string policy = t.string("policy").value_or("always");
+  if (policy == "always") {
+    d.policy = HandoffPolicy::kAlways;
+  } else if (policy == "conditional") {
+    d.policy = HandoffPolicy::kConditional;
+  } else if (policy == "transfer-or-recompute") {
+    d.policy = HandoffPolicy::kTransferOrRecompute;
+  } else {
+    throw Error(fmt::format("{}: disaggregation.policy \"{}\": valid values are: always, "
+                            "conditional, transfer-or-recompute",
+                            t.location_of("policy"), policy));
+  }
+  d.max_local_prefill_tokens = int_in(t, "max_local_prefill_tokens", 1000, 0, 10000000);
+  d.max_prefill_queue = int_in(t, "max_prefill_queue", 2, 1, 100000000);
+  return d;
+}
+
 template <class F>
 void section(TableReader& root, const char* name, F&& read) {
   auto t = root.table(name);
@@ -298,17 +473,47 @@ Scenario load_scenario(const std::string& path, const std::vector<std::string>& 
 
   section(r, "cluster", [&](TableReader& t) {
     ClusterConfig& c = s.cluster;
-    PoolConfig pool;
-    pool.name = "default";
-    pool.replicas = static_cast<int>(int_in(t, "replicas", 1, 1, 100000));
-    pool.tp = static_cast<int>(int_in(t, "tp", 1, 1, 1024));
-    pool.engine = s.engine;
-    c.pools = {pool};
     c.router = t.string("router").value_or("round-robin");
     c.response_cache_hit_rate = number_in(t, "response_cache_hit_rate", 0.0, 0.0, 1.0, false);
     c.response_cache_latency_ms =
         number_in(t, "response_cache_latency_ms", 5.0, 0.0, 60'000.0, false);
+    std::vector<TableReader> pools = t.tables("pool");
+    if (pools.empty()) {
+      PoolConfig pool;
+      pool.name = "default";
+      pool.replicas = static_cast<int>(int_in(t, "replicas", 1, 1, 100000));
+      pool.tp = static_cast<int>(int_in(t, "tp", 1, 1, 1024));
+      pool.engine = s.engine;
+      c.pools = {pool};
+      return;
+    }
+    for (const char* key : {"replicas", "tp"}) {
+      if (t.raw(key)) {
+        throw Error(fmt::format("{}: cluster.{} sizes the one pool of a cluster without "
+                                "[[cluster.pool]] entries; with pools, give replicas and tp in "
+                                "each [[cluster.pool]]",
+                                t.location_of(key), key));
+      }
+    }
+    for (TableReader& p : pools) c.pools.push_back(read_pool(p, s.engine));
+    check_pools(c.pools, t.location_of("pool"));
   });
+
+  if (auto t = r.table("topology")) {
+    s.topology = read_topology(*t);
+    t->finish();
+  }
+
+  if (auto t = r.table("disaggregation")) {
+    if (!s.disaggregated()) {
+      throw Error(fmt::format("{}: [disaggregation] needs prefill and decode pools: give "
+                              "[[cluster.pool]] entries with role = \"prefill\" and "
+                              "role = \"decode\"",
+                              t->location()));
+    }
+    s.disaggregation = read_disaggregation(*t);
+    t->finish();
+  }
 
   section(r, "workload", [&](TableReader& t) {
     WorkloadConfig& w = s.workload;

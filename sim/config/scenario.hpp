@@ -99,6 +99,34 @@ struct ClusterConfig {
   double response_cache_latency_ms = 5.0;
 };
 
+// [topology]: how the cluster's GPUs are joined. Without the table every replica sits on a
+// node of its own (its GPUs on their NVLink or PCIe domain), one InfiniBand NIC per GPU.
+struct TopologyConfig {
+  bool given = false;
+  int gpus_per_node = 8;
+  std::string intra_node;  // link between the GPUs of a node; "" = each pool's GPU interconnect
+  std::string nic = "ib-ndr";
+  int nics_per_node = 8;   // GPUs share them evenly; default one per GPU
+  double oversubscription = 1.0;  // leaf-to-spine
+  int nodes_per_leaf = 4;
+};
+
+enum class TransferMode { kAfterPrefill, kLayerwise };
+enum class HandoffPolicy { kAlways, kConditional, kTransferOrRecompute };
+std::string transfer_mode_name(TransferMode m);
+std::string handoff_policy_name(HandoffPolicy p);
+
+// [disaggregation]: how prefilled requests reach the decode pool.
+struct DisaggregationConfig {
+  TransferMode transfer = TransferMode::kAfterPrefill;
+  std::string decode_router = "least-kv";
+  HandoffPolicy policy = HandoffPolicy::kAlways;
+  // conditional: prefill on the decode instance when the uncached prompt has at most this many
+  // tokens, or when the prefill pool has this many requests waiting (Dynamo's rule).
+  std::int64_t max_local_prefill_tokens = 1000;
+  std::int64_t max_prefill_queue = 2;
+};
+
 // [slo]
 struct SloConfig {
   std::optional<double> ttft_ms;
@@ -114,11 +142,15 @@ struct Scenario {
   HardwareConfig hardware;
   EngineConfig engine;  // [engine]: every pool's settings unless the pool overrides them
   ClusterConfig cluster;
+  TopologyConfig topology;
+  DisaggregationConfig disaggregation;
   WorkloadConfig workload;
   SloConfig slo;
 
   // GPUs the cluster occupies.
   int gpus() const;
+  // Whether it has prefill and decode pools.
+  bool disaggregated() const;
 };
 
 // Checks what a workload's fields must satisfy together (e.g. that it spans a time simulated

@@ -22,6 +22,7 @@ class KvCache {
 
   // Blocks of cached prefixes nobody uses count as available: allocating evicts them.
   PrefixCache& prefixes() { return prefixes_; }
+  const PrefixCache& prefixes() const { return prefixes_; }
   std::int64_t evictable() const { return prefixes_.evictable(); }
   std::int64_t available() const { return free() + evictable(); }
   bool can_allocate(std::int64_t blocks, std::int64_t reserve = 0) const {

@@ -18,6 +18,11 @@ class PrefixCache {
   // Makes prefix `id` resident with `blocks` blocks, referenced once.
   void insert(std::int32_t id, std::int64_t blocks, std::uint64_t tick);
   bool resident(std::int32_t id) const { return entries_.count(id) > 0; }
+  // Blocks of prefix `id` if resident, else 0, without marking it used.
+  std::int64_t peek(std::int32_t id) const {
+    const auto it = entries_.find(id);
+    return it == entries_.end() ? 0 : it->second.blocks;
+  }
   // Blocks held by prefixes nobody uses (free to evict).
   std::int64_t evictable() const { return evictable_; }
   // Evicts unused prefixes, least recently used first, until at least `blocks` are freed or

@@ -1,6 +1,7 @@
 #include "sim/engine/replica.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 
 namespace servesim {
 
@@ -19,10 +20,74 @@ Replica::Replica(const ReplicaEnv& env, std::uint32_t index, EngineLimits limits
 void Replica::enqueue(std::uint32_t r, SimTime now) {
   Request& req = this->req(r);
   req.replica = static_cast<std::int32_t>(index_);
+  if (req.prefill_replica < 0) req.prefill_replica = req.replica;
   waiting_.push_back(r);
   ++outstanding_;
   outstanding_tokens_ += std::int64_t{req.prompt_tokens} + req.output_tokens;
   if (!busy()) plan_at(now);
+}
+
+void Replica::release_handoff(std::uint32_t r, SimTime now) {
+  const auto it = held_.find(r);
+  if (it == held_.end()) throw std::logic_error("released KV that this replica does not hold");
+  kv_.release(it->second.own_blocks);
+  if (it->second.prefix >= 0) kv_.prefixes().unref(it->second.prefix);
+  held_blocks_ -= it->second.own_blocks;
+  held_.erase(it);
+  if (!busy() && (!waiting_.empty() || !partial_.empty())) plan_at(now);
+}
+
+std::int64_t Replica::reserve_incoming(std::uint32_t r) {
+  Request& req = this->req(r);
+  if (running() + 1 > limits_.max_num_seqs) return -1;
+  // Whole blocks of a prefix this replica has cached need not move.
+  std::int64_t shared = 0;
+  if (limits_.prefix_caching && req.prefix_id >= 0) {
+    shared = std::min<std::int64_t>(kv_.prefixes().lookup(req.prefix_id, tick_),
+                                    req.prefix_tokens / kv_.block_size());
+  }
+  const std::int64_t own = kv_.blocks_for(req.prompt_tokens) - shared;
+  // Keep the watermark free for the sequences already running, as admissions do.
+  const std::int64_t reserve = running() > 0 ? limits_.watermark_blocks : 0;
+  if (!kv_.can_allocate(own, reserve)) return -1;
+  if (shared > 0) kv_.prefixes().ref(req.prefix_id);
+  kv_.allocate(own);
+  req.shared_blocks = static_cast<std::int32_t>(shared);
+  req.replica = static_cast<std::int32_t>(index_);
+  ++incoming_;
+  ++outstanding_;
+  outstanding_tokens_ += req.output_tokens - 1;
+  return req.prompt_tokens - shared * kv_.block_size();
+}
+
+std::int64_t Replica::cached_tokens(const Request& req) const {
+  if (!limits_.prefix_caching || req.prefix_id < 0) return 0;
+  const std::int64_t blocks = std::min<std::int64_t>(kv_.prefixes().peek(req.prefix_id),
+                                                     req.prefix_tokens / kv_.block_size());
+  return blocks * kv_.block_size();
+}
+
+void Replica::admit_transferred(std::uint32_t r, SimTime now) {
+  Request& req = this->req(r);
+  req.first_token = req.last_token = req.transfer_end = now;
+  arrived_.push_back(r);
+  if (!busy()) {
+    join_arrived();
+    plan_at(now);
+  }
+}
+
+void Replica::join_arrived() {
+  for (std::uint32_t r : arrived_) {
+    Request& req = this->req(r);
+    --incoming_;
+    req.state = RequestState::kRunning;
+    // It now holds the prompt's KV here: a prefix it carries becomes cached on this replica.
+    offer_prefix(req, req.prompt_tokens);
+    pool_.join(r, std::int64_t{req.prompt_tokens} + req.generated,
+               std::int64_t{req.prompt_tokens} + req.output_tokens, req.last_token);
+  }
+  arrived_.clear();
 }
 
 void Replica::plan_at(SimTime at) {
@@ -146,8 +211,7 @@ bool Replica::prepare_decode_step(std::int64_t* preempted_out) {
       kv_.release(own);
       swapped_.push_front(Swapped{v.request, v.tokens, own, v.last_token});
       swapped_blocks_ += own;
-      transfer_ += Seconds(static_cast<double>(own) * limits_.swap_bytes_per_block /
-                           limits_.host_bandwidth);
+      swap_out_bytes_ += static_cast<double>(own) * limits_.swap_bytes_per_block;
       ++stats_.swaps;
       continue;
     }
@@ -171,8 +235,7 @@ std::int64_t Replica::swap_in() {
     if (!kv_.can_allocate(s.blocks + (alone ? 0 : 1), alone ? 0 : limits_.watermark_blocks)) break;
     kv_.allocate(s.blocks);
     swapped_blocks_ -= s.blocks;
-    transfer_ += Seconds(static_cast<double>(s.blocks) * limits_.swap_bytes_per_block /
-                         limits_.host_bandwidth);
+    swap_in_bytes_ += static_cast<double>(s.blocks) * limits_.swap_bytes_per_block;
     const Request& req = this->req(s.request);
     pool_.join(s.request, s.tokens, std::int64_t{req.prompt_tokens} + req.output_tokens,
                s.last_token);
@@ -208,10 +271,19 @@ void Replica::try_start(SimTime now) {
   if (busy()) return;
   started_ = now;
   ++tick_;
+  join_arrived();
+  if (handoff_ != nullptr) handoff_->planning(*this, now);
   scheduler_->plan(*this, plan_);
   if (plan_.empty()) {
+    if (!waiting_.empty() && held_blocks_ > 0 && stall_since_ == SimTime::never()) {
+      stall_since_ = now;
+    }
     if (plan_.wake_at != SimTime::never()) plan_at(plan_.wake_at);  // a batching timeout
     return;
+  }
+  if (stall_since_ != SimTime::never()) {
+    stats_.stalled = stats_.stalled + (now - stall_since_);
+    stall_since_ = SimTime::never();
   }
   shape_ = plan_.custom ? *plan_.custom : BatchShape{};
   for (const PrefillChunk& c : plan_.prefills) shape_.add_prefill(c.tokens, c.prior);
@@ -220,22 +292,53 @@ void Replica::try_start(SimTime now) {
     shape_.decode_ctx = pool_.context_sum();
     shape_.decode_ctx_sq = pool_.context_sum_sq();
   }
-  // Swap traffic planned for this iteration blocks it (the engine waits for the copies).
-  const Launch run = executor_->launch(shape_, transfer_, now);
-  transfer_ = Seconds(0.0);
-  stats_.iterations += 1;
-  stats_.batched_seqs += shape_.seqs();
-  stats_.computed_tokens += static_cast<double>(shape_.tokens());
-  stats_.busy = stats_.busy + run.duration;
-  stats_.flops += run.flops;
-  stats_.bytes += run.bytes;
   if (env_.log != nullptr) {
-    env_.log->push_back(IterationRecord{now, run.end, index_,
+    // Recorded as it is planned, so the log stays in start order; its end is known at launch.
+    log_at_ = env_.log->size();
+    env_.log->push_back(IterationRecord{now, SimTime::never(), index_,
                                         static_cast<std::int32_t>(shape_.prefill_seqs),
                                         shape_.prefill_tokens,
                                         static_cast<std::int32_t>(shape_.decode_seqs), kv_.used(),
                                         static_cast<std::int32_t>(waiting_.size()),
                                         static_cast<std::int32_t>(running())});
+  }
+  // Swap copies planned for this iteration block it (the engine waits for them): over the
+  // network when the cluster has one, else at the host link's rate.
+  const double out = swap_out_bytes_;
+  const double in = swap_in_bytes_;
+  swap_out_bytes_ = swap_in_bytes_ = 0;
+  if (host_ != nullptr && out + in > 0) {
+    pending_copies_ = host_->copy(*this, out, true, *this, now) +
+                      host_->copy(*this, in, false, *this, now);
+    copying_ = pending_copies_ > 0;
+    if (copying_) return;
+  }
+  launch(now, host_ != nullptr ? Seconds(0.0) : Seconds((out + in) / limits_.host_bandwidth));
+}
+
+void Replica::flow_done(std::uint32_t, SimTime now) {
+  if (--pending_copies_ > 0) return;
+  copying_ = false;
+  launch(now, Seconds(0.0));
+}
+
+void Replica::launch(SimTime now, Seconds wait) {
+  const Launch run = executor_->launch(shape_, wait, now);
+  stats_.iterations += 1;
+  stats_.batched_seqs += shape_.seqs();
+  stats_.computed_tokens += static_cast<double>(shape_.tokens());
+  stats_.busy = stats_.busy + (run.end - started_);
+  stats_.flops += run.flops;
+  stats_.bytes += run.bytes;
+  if (env_.log != nullptr) (*env_.log)[log_at_].end = run.end;
+  if (hands_off_) {
+    // Prefills that finish in this iteration: their KV can start to leave layer by layer.
+    for (const PrefillChunk& c : plan_.prefills) {
+      const Request& q = request(c.request);
+      if (c.prior + c.tokens == q.prefill_target() && q.generated == 0 && q.output_tokens > 1) {
+        handoff_->prefill_starting(*this, c.request, now, run.end);
+      }
+    }
   }
 }
 
@@ -265,6 +368,20 @@ void Replica::finish(std::uint32_t r, SimTime now, std::int64_t kv_blocks) {
 void Replica::emit_prefill_token(const PrefillChunk& c, SimTime now) {
   Request& req = this->req(c.request);
   --prefilling_;
+  if (req.prefill_end == SimTime::never()) req.prefill_end = now;
+  if (hands_off_ && req.generated == 0 && req.output_tokens > 1) {
+    // The first token is made here but reaches the client from the decode instance, with the
+    // KV: this replica holds the prompt's KV until it has left, and decodes nothing.
+    req.generated = 1;
+    outstanding_tokens_ -= req.output_tokens;
+    --outstanding_;
+    const std::int64_t own = kv_.blocks_for(c.prior + c.tokens) - req.shared_blocks;
+    held_.emplace(c.request, Held{own, req.shared_blocks > 0 ? req.prefix_id : -1});
+    held_blocks_ += own;
+    req.shared_blocks = 0;
+    handoff_->prefilled(*this, c.request, now);
+    return;
+  }
   if (req.first_token == SimTime::never()) {
     req.first_token = now;
   } else {

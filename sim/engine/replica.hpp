@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <unordered_map>
 #include <vector>
 
 #include "hardware/cost_model.hpp"
@@ -18,6 +19,7 @@
 #include "sim/engine/kv_cache.hpp"
 #include "sim/engine/request.hpp"
 #include "sim/engine/scheduler.hpp"
+#include "sim/network/flow_network.hpp"
 
 namespace servesim {
 
@@ -33,6 +35,9 @@ struct ReplicaStats {
   double computed_tokens = 0.0;       // all tokens computed, padding included
   SimTime busy;
   SimTime last_end;                   // when its last iteration ended
+  // Time it sat idle with requests waiting while it held KV of prefilled requests that no
+  // decode instance had room for yet (backpressure from the decode pool).
+  SimTime stalled;
   double flops = 0.0;  // per GPU
   double bytes = 0.0;  // per GPU
 };
@@ -53,6 +58,38 @@ class RequestSink {
   ~RequestSink() = default;
 };
 
+class Replica;
+
+// What the replicas of a disaggregated cluster tell the cluster, which moves their KV.
+class PrefillHandoff {
+ public:
+  // A prefill instance starts the iteration [start, end) that finishes `request`'s prefill
+  // (layer-wise transfers can begin).
+  virtual void prefill_starting(Replica& from, std::uint32_t request, SimTime start,
+                                SimTime end) = 0;
+  // Its prefill has made the first token; its KV stays held on `from` until released.
+  virtual void prefilled(Replica& from, std::uint32_t request, SimTime now) = 0;
+  // `replica` is about to plan an iteration: a decode instance may now have room for KV that
+  // waits to move to it.
+  virtual void planning(Replica& replica, SimTime now) = 0;
+
+ protected:
+  ~PrefillHandoff() = default;
+};
+
+// Copies between a replica's GPUs and host memory (swap preemption), over the cluster's
+// network.
+class HostCopies {
+ public:
+  // Starts a copy of `bytes_per_gpu` between each GPU of `replica` and host memory (to it or
+  // from it); each tells `sink` when it is done. Returns how many were started.
+  virtual int copy(const Replica& replica, double bytes_per_gpu, bool to_host, FlowSink& sink,
+                   SimTime now) = 0;
+
+ protected:
+  ~HostCopies() = default;
+};
+
 // The engine-wide pieces a replica works with, shared by the replicas of a run.
 struct ReplicaEnv {
   EventLoop* loop = nullptr;
@@ -62,7 +99,7 @@ struct ReplicaEnv {
   std::vector<IterationRecord>* log = nullptr;  // every iteration started, or nullptr: none
 };
 
-class Replica final : public SchedulerContext, private BatchSink {
+class Replica final : public SchedulerContext, private BatchSink, private FlowSink {
  public:
   Replica(const ReplicaEnv& env, std::uint32_t index, EngineLimits limits, std::int64_t kv_blocks,
           int block_size, StepCostModel& cost, std::unique_ptr<BatchScheduler> scheduler);
@@ -72,7 +109,30 @@ class Replica final : public SchedulerContext, private BatchSink {
   // A routed request joins the back of the waiting queue; an idle replica plans its next
   // iteration once everything else at this instant has happened.
   void enqueue(std::uint32_t request, SimTime now);
-  bool busy() const { return !executor_->accepts(); }
+  bool busy() const { return copying_ || !executor_->accepts(); }
+
+  // Disaggregation. A prefill instance hands each prefilled request to `handoff` instead of
+  // decoding it, and holds its KV until release_handoff(); a decode instance takes requests
+  // whose KV arrives from elsewhere.
+  void connect(PrefillHandoff* handoff, bool hands_off) {
+    handoff_ = handoff;
+    hands_off_ = hands_off;
+  }
+  void connect(HostCopies* host) { host_ = host; }
+  void release_handoff(std::uint32_t request, SimTime now);
+  // Reserves a sequence slot and KV blocks for `request`, whose prompt's KV will arrive;
+  // returns how many of its tokens' KV must move (those this replica's prefix cache does not
+  // hold), or -1 when there is no room now.
+  std::int64_t reserve_incoming(std::uint32_t request);
+  // Its KV has arrived: the client has its first token, and it joins the decoding sequences
+  // (before the next iteration is planned).
+  void admit_transferred(std::uint32_t request, SimTime now);
+  // Prompt tokens of `request` whose KV this replica's prefix cache holds now.
+  std::int64_t cached_tokens(const Request& request) const;
+  std::int64_t held_blocks() const { return held_blocks_; }
+  std::int64_t incoming() const { return incoming_; }
+  // How many requests of this replica wait for their first prefill.
+  std::int64_t queued() const { return static_cast<std::int64_t>(waiting_.size()); }
   ReplicaLoad load() const;
   const ReplicaStats& stats() const { return stats_; }
   std::uint32_t index() const { return index_; }
@@ -87,7 +147,7 @@ class Replica final : public SchedulerContext, private BatchSink {
   const std::deque<std::uint32_t>& waiting() const override { return waiting_; }
   const std::deque<std::uint32_t>& partial() const override { return partial_; }
   std::int64_t running() const override {
-    return pool_.size() + prefilling_ + static_cast<std::int64_t>(swapped_.size());
+    return pool_.size() + prefilling_ + static_cast<std::int64_t>(swapped_.size()) + incoming_;
   }
   std::int64_t decoding() const override { return pool_.size(); }
   bool has_swapped() const override { return !swapped_.empty(); }
@@ -114,7 +174,12 @@ class Replica final : public SchedulerContext, private BatchSink {
   void on_plan(SimTime now, std::uint32_t, std::uint32_t);
   // When free with work to do: plans, prices and starts an iteration.
   void try_start(SimTime now);
+  // Runs the planned iteration (after its swap copies, if any).
+  void launch(SimTime now, Seconds wait);
   void batch_done(SimTime now) override;
+  void flow_done(std::uint32_t tag, SimTime now) override;
+  // Requests whose KV arrived while an iteration ran join the decode pool.
+  void join_arrived();
   // Applies the iteration that ended at `now`.
   void complete(SimTime now);
   void emit_prefill_token(const PrefillChunk& c, SimTime now);
@@ -147,7 +212,24 @@ class Replica final : public SchedulerContext, private BatchSink {
   };
   std::deque<Swapped> swapped_;
   std::int64_t swapped_blocks_ = 0;
-  Seconds transfer_{0.0};  // swap traffic to charge to the iteration being planned
+  // Swap traffic per GPU for the iteration being planned, out to host memory and back in.
+  double swap_out_bytes_ = 0;
+  double swap_in_bytes_ = 0;
+  HostCopies* host_ = nullptr;
+  int pending_copies_ = 0;
+  bool copying_ = false;  // the planned iteration waits for its swap copies
+  // Disaggregation.
+  PrefillHandoff* handoff_ = nullptr;
+  bool hands_off_ = false;
+  struct Held {
+    std::int64_t own_blocks;
+    std::int32_t prefix;  // the cached prefix it references, or -1
+  };
+  std::unordered_map<std::uint32_t, Held> held_;  // prefilled, KV not yet sent
+  std::int64_t held_blocks_ = 0;
+  std::int64_t incoming_ = 0;             // reserved for KV on its way here
+  std::vector<std::uint32_t> arrived_;    // arrived during an iteration, to join the pool
+  SimTime stall_since_ = SimTime::never();
   std::int64_t prefilling_ = 0;  // sequences admitted to a prefill not yet finished
   std::int64_t outstanding_ = 0;
   std::int64_t outstanding_tokens_ = 0;
@@ -157,6 +239,7 @@ class Replica final : public SchedulerContext, private BatchSink {
   std::uint64_t tick_ = 0;  // iterations started, for least-recently-used prefix eviction
   ReplicaStats stats_;
   std::vector<std::uint32_t> finished_;
+  std::size_t log_at_ = 0;  // its record of the iteration being started
 };
 
 }  // namespace servesim

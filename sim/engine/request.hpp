@@ -18,17 +18,31 @@ enum class RejectReason : std::uint8_t {
 };
 std::string reject_reason_text(RejectReason r);
 
+// How a request's prefill reached its decode (docs/disaggregation.md).
+enum class Handoff : std::uint8_t {
+  kNone,         // prefilled and decoded on the same instance (colocated)
+  kTransferred,  // prefilled on a prefill instance, its KV moved to a decode instance
+  kLocal,        // in a disaggregated cluster, prefilled on its decode instance instead
+};
+
 struct Request {
   SimTime arrival;
   SimTime first_scheduled = SimTime::never();  // first iteration that computed any of it
-  SimTime first_token = SimTime::never();
+  SimTime prefill_end = SimTime::never();      // when its prefill made the first token
+  // Its KV transfer: from when the decode instance had room and the bytes began to move (for
+  // layer-wise transfers, during the prefill) until the last byte arrived.
+  SimTime transfer_start = SimTime::never();
+  SimTime transfer_end = SimTime::never();
+  SimTime first_token = SimTime::never();  // when the client has its first token
   SimTime last_token = SimTime::never();  // latest token emitted so far
   SimTime finish = SimTime::never();
   std::int32_t prompt_tokens = 0;
   std::int32_t output_tokens = 0;
   std::int32_t generated = 0;  // tokens emitted (kept current except while in a decode pool)
   std::int32_t computed = 0;   // tokens whose KV a partial prefill has computed so far
-  std::int32_t replica = -1;
+  std::int32_t replica = -1;          // the instance that decodes it (across the cluster)
+  std::int32_t prefill_replica = -1;  // the instance that prefilled it first
+  double kv_bytes = 0;                // KV moved between instances for it
   std::uint16_t preemptions = 0;
   RequestState state = RequestState::kWaiting;
   bool cached = false;  // answered by the router's response cache, without a GPU
@@ -37,6 +51,7 @@ struct Request {
   std::int32_t shared_blocks = 0;   // KV blocks it uses from the prefix cache (not its own)
   std::int8_t prefix_lookup = 0;    // at first admission: 0 not yet, 1 missed, 2 hit
   RejectReason reject = RejectReason::kNone;
+  Handoff handoff = Handoff::kNone;
 
   // Tokens whose KV a prefill must compute before the next token: prompt plus everything
   // generated so far (after a recompute preemption the generated tokens are recomputed too).

@@ -61,6 +61,8 @@ class FlowNetwork {
   // A flow's current rate (bytes/s; 0 while it waits its delay or once it has ended).
   double rate(FlowId f) const { return flows_[f].live ? flows_[f].rate : 0.0; }
   const std::vector<FlowLink>& links() const { return links_; }
+  // Flows moving over `link` now.
+  std::size_t flows_on(std::uint32_t link) const { return state_[link].flows.size(); }
   const std::vector<FlowLinkStats>& stats() const { return stats_; }
   // Per link, bytes carried in each bin of `bin_width()` from time 0 (when recorded).
   const std::vector<std::vector<double>>& series() const { return series_; }

@@ -70,6 +70,22 @@ const std::vector<RouterRow>& router_table() {
   return table;
 }
 
+const std::vector<DecodeRouterRow>& decode_router_table() {
+  static const std::vector<DecodeRouterRow> table = {
+      {"round-robin", "each prefilled request to the next decode instance in turn",
+       [] { return std::make_unique<RoundRobinRouter>(); }},
+      {"least-outstanding", "to the decode instance with the fewest requests (arriving included)",
+       [] { return std::make_unique<LeastOutstandingRouter>(); }},
+      {"least-kv", "to the decode instance whose KV cache is least full (reservations included)",
+       [] { return std::make_unique<LeastKvRouter>(); }},
+      {"pull",
+       "decode instances take the oldest prefilled request when they have room for its KV "
+       "(DistServe); it waits on its prefill instance until then",
+       nullptr},
+  };
+  return table;
+}
+
 namespace {
 
 template <class Row>
@@ -88,5 +104,9 @@ const SchedulerRow& find_scheduler(const std::string& name) {
   return find(scheduler_table(), name, "scheduler");
 }
 const RouterRow& find_router(const std::string& name) { return find(router_table(), name, "router"); }
+
+const DecodeRouterRow& find_decode_router(const std::string& name) {
+  return find(decode_router_table(), name, "decode router");
+}
 
 }  // namespace servesim

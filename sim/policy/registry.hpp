@@ -35,7 +35,17 @@ struct RouterRow {
   std::function<std::unique_ptr<Router>()> make;
 };
 
+// How a prefilled request's decode instance is chosen; `make` is null for "pull" (decode
+// instances take waiting requests when they have room).
+struct DecodeRouterRow {
+  std::string name;
+  std::string description;
+  std::function<std::unique_ptr<Router>()> make;
+};
+
 const std::vector<SchedulerRow>& scheduler_table();
+const std::vector<DecodeRouterRow>& decode_router_table();
+const DecodeRouterRow& find_decode_router(const std::string& name);
 const std::vector<RouterRow>& router_table();
 const SchedulerRow& find_scheduler(const std::string& name);
 const RouterRow& find_router(const std::string& name);

@@ -1,0 +1,249 @@
+#include "sim/cluster/kv_handoff.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "models/kv_shards.hpp"
+#include "sim/cluster/cluster.hpp"
+#include "sim/policy/registry.hpp"
+
+namespace servesim {
+
+KvHandoff::KvHandoff(Cluster& cluster, const DisaggregationConfig& config, std::uint64_t seed,
+                     std::vector<Request>& requests)
+    : cluster_(&cluster),
+      config_(config),
+      requests_(&requests),
+      decoders_(cluster.decoders()),
+      loads_(decoders_.size()),
+      router_(find_decode_router(config.decode_router).make
+                  ? find_decode_router(config.decode_router).make()
+                  : nullptr),
+      rng_(seed, "decode_routing"),
+      pending_(router_ ? decoders_.size() : 1) {}
+
+bool KvHandoff::is_decoder(const Replica& r) const {
+  return cluster_->pool_of(r).setup().role == PoolRole::kDecode;
+}
+
+std::size_t KvHandoff::waiting() const {
+  std::size_t n = 0;
+  for (const auto& q : pending_) n += q.size();
+  return n;
+}
+
+Replica* KvHandoff::route_decode() {
+  for (std::size_t i = 0; i < decoders_.size(); ++i) loads_[i] = decoders_[i]->load();
+  return decoders_[router_->route(loads_, rng_)];
+}
+
+void KvHandoff::count_in_flight(SimTime now, int change) {
+  stats_.concurrent_seconds += static_cast<double>(in_flight_) * (now - last_change_).seconds().value;
+  last_change_ = now;
+  in_flight_ += change;
+  stats_.peak_concurrent = std::max(stats_.peak_concurrent, in_flight_);
+}
+
+bool KvHandoff::recompute_is_faster(const Request& r, Replica& prefill, Replica& decode) {
+  Pool& from = cluster_->pool_of(prefill);
+  Pool& to = cluster_->pool_of(decode);
+  const ModelSpec& m = to.setup().model;
+  const std::int64_t cached = decode.cached_tokens(r);
+  const std::int64_t tokens = r.prompt_tokens - cached;
+  // The slowest of the rank-pair flows, at the share its route's narrowest link would give it
+  // now (its flows plus this one).
+  Topology& topo = *cluster_->topology();
+  FlowNetwork& net = *cluster_->network();
+  const double per_head = static_cast<double>(tokens) * m.layers * 2.0 * m.head_dim *
+                          dtype_bytes(to.cost().runtime().dtype);
+  double transfer = 0;
+  for (const KvShardFlow& f : kv_shard_flows(m.kv_heads, from.setup().parallelism.tp,
+                                              to.setup().parallelism.tp)) {
+    const auto& route = topo.route(cluster_->placement(prefill).first_gpu + f.from,
+                                   cluster_->placement(decode).first_gpu + f.to);
+    double rate = FlowNetwork::kNoCap;
+    for (std::uint32_t l : route) {
+      rate = std::min(rate, topo.links()[l].capacity /
+                                static_cast<double>(net.flows_on(l) + 1));
+    }
+    const double bytes = per_head * f.heads;
+    transfer = std::max(transfer, topo.setup(route) + topo.latency(route) +
+                                      (route.empty() ? 0.0 : bytes / rate));
+  }
+  BatchShape here;
+  here.add_prefill(tokens, cached);
+  const double recompute = to.cost().quick(here).time.value;
+  if (config_.transfer == TransferMode::kLayerwise) {
+    // Layer-wise, the decode instance waits only for what the prefill does not hide, and at
+    // least for the last layer's share.
+    BatchShape there;
+    const std::int64_t cached_there = prefill.cached_tokens(r);
+    there.add_prefill(r.prompt_tokens - cached_there, cached_there);
+    const double prefill_time = from.cost().quick(there).time.value;
+    transfer = std::max(transfer - prefill_time, transfer / m.layers);
+  }
+  return transfer >= recompute;
+}
+
+Replica* KvHandoff::keep_local(std::uint32_t id, Replica& prefill, SimTime) {
+  if (config_.policy == HandoffPolicy::kAlways) return nullptr;
+  Request& r = (*requests_)[id];
+  // The decode instance it would reach (pull: the one with the most free KV blocks).
+  Replica* decode = nullptr;
+  if (router_) {
+    decode = route_decode();
+  } else {
+    decode = decoders_.front();
+    for (Replica* d : decoders_) {
+      if (d->kv().available() > decode->kv().available()) decode = d;
+    }
+  }
+  bool local = false;
+  if (config_.policy == HandoffPolicy::kConditional) {
+    // Dynamo: prefill remotely only when the uncached prompt is long and the prefill queue
+    // short.
+    std::int64_t queued = 0;
+    for (Replica* p : cluster_->entry()) queued += p->queued();
+    const std::int64_t uncached = r.prompt_tokens - decode->cached_tokens(r);
+    local = uncached <= config_.max_local_prefill_tokens || queued >= config_.max_prefill_queue;
+  } else {
+    local = recompute_is_faster(r, prefill, *decode);
+  }
+  if (!local) return nullptr;
+  r.handoff = Handoff::kLocal;
+  ++stats_.local;
+  return decode;
+}
+
+bool KvHandoff::try_start(Replica& from, Replica& to, std::uint32_t id, SimTime now,
+                          SimTime prefill_end) {
+  const std::int64_t tokens = to.reserve_incoming(id);
+  if (tokens < 0) return false;
+  Request& r = (*requests_)[id];
+  Pool& src = cluster_->pool_of(from);
+  Pool& dst = cluster_->pool_of(to);
+  const ModelSpec& m = dst.setup().model;
+  Topology& topo = *cluster_->topology();
+  std::uint32_t slot;
+  if (!free_.empty()) {
+    slot = free_.back();
+    free_.pop_back();
+  } else {
+    slot = static_cast<std::uint32_t>(transfers_.size());
+    transfers_.emplace_back();
+  }
+  Transfer& t = transfers_[slot];
+  t.request = id;
+  t.from = &from;
+  t.to = &to;
+  t.flows.clear();
+  t.capped = prefill_end > now;
+  // Bytes of one KV head for all of its tokens: K and V, every layer.
+  const double per_head = static_cast<double>(tokens) * m.layers * 2.0 * m.head_dim *
+                          dtype_bytes(dst.cost().runtime().dtype);
+  double bytes = 0;
+  const auto flows = kv_shard_flows(m.kv_heads, src.setup().parallelism.tp, dst.setup().parallelism.tp);
+  t.pending = static_cast<int>(flows.size());
+  for (const KvShardFlow& f : flows) {
+    const auto& route = topo.route(cluster_->placement(from).first_gpu + f.from,
+                                   cluster_->placement(to).first_gpu + f.to);
+    const double b = per_head * f.heads;
+    const SimTime delay =
+        SimTime::from_seconds(Seconds(topo.setup(route) + topo.latency(route)));
+    // Layer-wise: layers finish at an even pace over the prefill's last iteration; the flow
+    // may not run ahead of them, and the last layer's KV waits for the end.
+    double cap = FlowNetwork::kNoCap;
+    if (t.capped) {
+      const double window = (prefill_end - now).seconds().value;
+      cap = std::max(b * (m.layers - 1) / m.layers / window, 1.0);
+    }
+    t.flows.push_back(cluster_->network()->start(now, route, b, delay, *this, slot, cap));
+    bytes += b;
+  }
+  r.transfer_start = now;
+  r.handoff = Handoff::kTransferred;
+  r.kv_bytes = bytes;
+  stats_.bytes += bytes;
+  stats_.cached_tokens += static_cast<double>(r.prompt_tokens - tokens);
+  ++stats_.transfers;
+  if (t.capped) ++stats_.layerwise;
+  if (r.prefill_end != SimTime::never() && now > r.prefill_end) ++stats_.waited;
+  live_[id] = slot;
+  count_in_flight(now, +1);
+  return true;
+}
+
+void KvHandoff::prefill_starting(Replica& from, std::uint32_t id, SimTime start, SimTime end) {
+  if (config_.transfer != TransferMode::kLayerwise) return;
+  if (router_) {
+    try_start(from, *route_decode(), id, start, end);
+    return;
+  }
+  for (Replica* d : decoders_) {
+    if (try_start(from, *d, id, start, end)) return;
+  }
+}
+
+void KvHandoff::prefilled(Replica& from, std::uint32_t id, SimTime now) {
+  const auto it = live_.find(id);
+  if (it != live_.end()) {
+    // A layer-wise transfer under way: the last layer is done, nothing holds it back now.
+    Transfer& t = transfers_[it->second];
+    t.capped = false;
+    for (FlowNetwork::FlowId f : t.flows) cluster_->network()->set_cap(f, FlowNetwork::kNoCap, now);
+    return;
+  }
+  offer(from, id, now);
+}
+
+void KvHandoff::offer(Replica& from, std::uint32_t id, SimTime now) {
+  if (router_) {
+    Replica* to = route_decode();
+    if (!try_start(from, *to, id, now, now)) {
+      pending_[static_cast<std::size_t>(std::find(decoders_.begin(), decoders_.end(), to) -
+                                        decoders_.begin())]
+          .push_back(Waiting{id, &from});
+    }
+    return;
+  }
+  // Pull: a decode instance with room takes it at once (the one with the most free blocks);
+  // else it waits for the first to have room.
+  std::vector<Replica*> by_room = decoders_;
+  std::stable_sort(by_room.begin(), by_room.end(), [](Replica* a, Replica* b) {
+    return a->kv().available() > b->kv().available();
+  });
+  if (pending_[0].empty()) {
+    for (Replica* d : by_room) {
+      if (try_start(from, *d, id, now, now)) return;
+    }
+  }
+  pending_[0].push_back(Waiting{id, &from});
+}
+
+void KvHandoff::planning(Replica& replica, SimTime now) {
+  if (!is_decoder(replica)) return;
+  std::deque<Waiting>* queue = &pending_[0];
+  if (router_) {
+    const auto at = std::find(decoders_.begin(), decoders_.end(), &replica) - decoders_.begin();
+    queue = &pending_[static_cast<std::size_t>(at)];
+  }
+  // The oldest first, while they fit.
+  while (!queue->empty() && try_start(*queue->front().from, replica, queue->front().request, now, now)) {
+    queue->pop_front();
+  }
+}
+
+void KvHandoff::flow_done(std::uint32_t slot, SimTime now) {
+  Transfer& t = transfers_[slot];
+  if (--t.pending > 0) return;
+  const std::uint32_t id = t.request;
+  Replica* from = t.from;
+  Replica* to = t.to;
+  live_.erase(id);
+  free_.push_back(slot);
+  count_in_flight(now, -1);
+  from->release_handoff(id, now);
+  to->admit_transferred(id, now);
+}
+
+}  // namespace servesim
