@@ -258,7 +258,7 @@ std::uint32_t Replica::take_front() {
 void Replica::record_token(std::uint32_t r, SimTime now) {
   Request& req = this->req(r);
   if (req.first_token == SimTime::never()) {
-    req.first_token = now;
+    req.first_token = req.prefill_end = now;
   } else {
     env_.itl->add(static_cast<double>((now - req.last_token).ns), 1);
   }

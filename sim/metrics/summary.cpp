@@ -96,6 +96,61 @@ void judge_load(const RunResult& run, Summary& s) {
 
 }  // namespace
 
+namespace {
+
+// The TTFT breakdown, KV transfers and link use.
+void summarize_transfers(const RunResult& run, Summary& s) {
+  std::vector<double> queue, prefill, decode_queue, exposed, transfer;
+  for (const Request& r : run.requests) {
+    if (r.state != RequestState::kDone || r.cached) continue;
+    const SimTime prefill_end = r.prefill_end;
+    queue.push_back((r.first_scheduled - r.arrival).ms());
+    prefill.push_back((prefill_end - r.first_scheduled).ms());
+    if (r.transfer_start == SimTime::never()) {
+      decode_queue.push_back(0.0);
+      exposed.push_back(0.0);
+      continue;
+    }
+    // A layer-wise transfer starts during the prefill: only what outlasts it is exposed.
+    const SimTime from = std::max(r.transfer_start, prefill_end);
+    decode_queue.push_back((from - prefill_end).ms());
+    exposed.push_back((r.transfer_end - from).ms());
+    transfer.push_back((r.transfer_end - r.transfer_start).ms());
+  }
+  s.ttft_breakdown.prefill_queue = exact_stats(std::move(queue));
+  s.ttft_breakdown.prefill = exact_stats(std::move(prefill));
+  s.ttft_breakdown.decode_queue = exact_stats(std::move(decode_queue));
+  s.ttft_breakdown.transfer = exact_stats(std::move(exposed));
+  TransferSummary& t = s.transfer;
+  t.ms = exact_stats(std::move(transfer));
+  t.count = run.handoff.transfers;
+  t.recomputed = run.handoff.local;
+  t.layerwise = run.handoff.layerwise;
+  t.waited = run.handoff.waited;
+  t.bytes = run.handoff.bytes;
+  t.cached_tokens = run.handoff.cached_tokens;
+  t.peak_concurrent = run.handoff.peak_concurrent;
+  t.mean_concurrent =
+      s.simulated_seconds > 0 ? run.handoff.concurrent_seconds / s.simulated_seconds : 0.0;
+  const NetworkResult& n = run.network;
+  for (std::size_t l = 0; l < n.links.size(); ++l) {
+    if (n.stats[l].bytes <= 0) continue;
+    LinkSummary ls;
+    ls.name = n.links[l].name;
+    ls.capacity = n.links[l].capacity;
+    ls.bytes = n.stats[l].bytes;
+    ls.utilization = s.simulated_seconds > 0 ? ls.bytes / (ls.capacity * s.simulated_seconds) : 0.0;
+    ls.peak_load = n.stats[l].peak_load;
+    ls.peak_flows = n.stats[l].peak_flows;
+    s.links.push_back(ls);
+  }
+  std::stable_sort(s.links.begin(), s.links.end(), [](const LinkSummary& a, const LinkSummary& b) {
+    return a.utilization > b.utilization;
+  });
+}
+
+}  // namespace
+
 Summary summarize(const RunResult& run) {
   Summary s;
   const Scenario& sc = run.scenario;
@@ -181,6 +236,7 @@ Summary summarize(const RunResult& run) {
       prefix_hits += st.prefix_hits;
       s.iterations += st.iterations;
       ps.iterations += st.iterations;
+      ps.stalled_s += st.stalled.seconds().value;
       if (pool.kv_blocks > 0) {
         ps.kv_cache_peak = std::max(ps.kv_cache_peak, static_cast<double>(run.kv_peak_blocks[i]) /
                                                           static_cast<double>(pool.kv_blocks));
@@ -210,6 +266,7 @@ Summary summarize(const RunResult& run) {
   s.batches = static_batches > 0 ? static_batches : s.iterations;
   s.padding_waste = computed > 0 ? padded / computed : 0.0;
   s.prefix_hit_rate = prefix_lookups ? static_cast<double>(prefix_hits) / static_cast<double>(prefix_lookups) : 0.0;
+  summarize_transfers(run, s);
   judge_load(run, s);
   return s;
 }

@@ -32,6 +32,38 @@ struct PoolSummary {
   double busy = 0;  // fraction of the run its replicas spent in iterations
   double mfu = 0, mbu = 0;  // while busy
   double kv_cache_peak = 0;  // the fullest KV cache of its replicas, as a fraction
+  double stalled_s = 0;      // idle with requests waiting while holding KV not yet sent
+};
+
+// KV transfers between prefill and decode instances.
+struct TransferSummary {
+  LatencyStats ms;  // per transferred request: first byte to last
+  std::int64_t count = 0;
+  std::int64_t recomputed = 0;  // prefilled on their decode instance instead of transferred
+  std::int64_t layerwise = 0;   // began during their prefill
+  std::int64_t waited = 0;      // waited after their prefill for room on a decode instance
+  double bytes = 0;
+  double cached_tokens = 0;     // prompt tokens the decode instance had cached (not moved)
+  std::int64_t peak_concurrent = 0;
+  double mean_concurrent = 0;
+};
+
+// Where time to first token goes, over requests served by an instance (cached answers
+// excluded): prefill_queue + prefill + decode_queue + transfer = TTFT for each request.
+struct TtftBreakdown {
+  LatencyStats prefill_queue;  // arrival to its first scheduled prefill iteration
+  LatencyStats prefill;        // to the end of its prefill (preemptions and chunks included)
+  LatencyStats decode_queue;   // prefill end to the start of its KV transfer (room to wait for)
+  LatencyStats transfer;       // transfer time not hidden under the prefill
+};
+
+struct LinkSummary {
+  std::string name;
+  double capacity = 0;     // bytes/s
+  double bytes = 0;
+  double utilization = 0;  // bytes / (capacity x simulated time)
+  double peak_load = 0;    // highest share of capacity in use at any instant
+  std::int32_t peak_flows = 0;
 };
 
 struct Summary {
@@ -55,6 +87,10 @@ struct Summary {
   std::optional<bool> slo_tpot_met;
   double mfu = 0, mbu = 0, kv_cache_peak = 0, busy = 0;
   std::vector<PoolSummary> pools;
+  TransferSummary transfer;
+  TtftBreakdown ttft_breakdown;
+  // Links that carried anything, busiest (by utilization) first.
+  std::vector<LinkSummary> links;
   std::int64_t iterations = 0;
   double mean_batch_size = 0;
   std::int64_t batches = 0;     // request-level batches (static) or iterations (the others)

@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 
+#include "sim/core/error.hpp"
+
 namespace servesim {
 namespace {
 
@@ -18,6 +20,15 @@ nlohmann::ordered_json latency_json(const LatencyStats& l) {
   j["p99"] = l.p99;
   j["max"] = l.max;
   return j;
+}
+
+const char* handoff_name(Handoff h) {
+  switch (h) {
+    case Handoff::kNone: return "none";
+    case Handoff::kTransferred: return "transferred";
+    case Handoff::kLocal: return "local";
+  }
+  return "?";
 }
 
 double ms_or_never(SimTime t, SimTime arrival) {
@@ -94,6 +105,60 @@ nlohmann::ordered_json summary_json(const RunResult& run, const Summary& s) {
                     {"cache_hit_rate", s.total ? static_cast<double>(s.cache_hits) /
                                                      static_cast<double>(s.total)
                                                : 0.0}};
+  nlohmann::ordered_json pools = nlohmann::ordered_json::object();
+  for (std::size_t i = 0; i < s.pools.size(); ++i) {
+    const PoolSummary& p = s.pools[i];
+    const PoolSetup& ps = run.deployment.pools[i];
+    pools[p.name] = {{"role", p.role},
+                     {"replicas", p.replicas},
+                     {"gpu", ps.gpu.name},
+                     {"tp", ps.parallelism.tp},
+                     {"gpus", p.gpus},
+                     {"scheduler", ps.engine.scheduler},
+                     {"kv_blocks_per_replica", ps.kv_blocks},
+                     {"iterations", p.iterations},
+                     {"busy", p.busy},
+                     {"mfu", p.mfu},
+                     {"mbu", p.mbu},
+                     {"kv_cache_peak", p.kv_cache_peak},
+                     {"stalled_s", p.stalled_s}};
+  }
+  j["pools"] = pools;
+  const TransferSummary& t = s.transfer;
+  nlohmann::ordered_json transfer_ms = latency_json(t.ms);
+  j["kv_transfer"] = {{"mode", run.deployment.disaggregated
+                                   ? transfer_mode_name(run.deployment.disaggregation.transfer)
+                                   : "none"},
+                      {"count", t.count},
+                      {"bytes", t.bytes},
+                      {"ms", transfer_ms},
+                      {"recomputed", t.recomputed},
+                      {"layerwise", t.layerwise},
+                      {"waited_for_decode", t.waited},
+                      {"cached_tokens", t.cached_tokens},
+                      {"peak_concurrent", t.peak_concurrent},
+                      {"mean_concurrent", t.mean_concurrent}};
+  j["ttft_breakdown_ms"] = {{"prefill_queue", latency_json(s.ttft_breakdown.prefill_queue)},
+                            {"prefill", latency_json(s.ttft_breakdown.prefill)},
+                            {"decode_queue", latency_json(s.ttft_breakdown.decode_queue)},
+                            {"transfer", latency_json(s.ttft_breakdown.transfer)}};
+  nlohmann::ordered_json links;
+  links["busiest"] = nullptr;
+  if (!s.links.empty()) {
+    links["busiest"] = {{"name", s.links.front().name},
+                        {"utilization", s.links.front().utilization}};
+  }
+  nlohmann::ordered_json list = nlohmann::ordered_json::array();
+  for (const LinkSummary& l : s.links) {
+    list.push_back({{"name", l.name},
+                    {"capacity_gb_per_s", l.capacity / 1e9},
+                    {"bytes", l.bytes},
+                    {"utilization", l.utilization},
+                    {"peak_load", l.peak_load},
+                    {"peak_flows", l.peak_flows}});
+  }
+  links["carrying"] = list;
+  j["links"] = links;
   j["load"] = {{"overloaded", s.overloaded},
                {"arrival_rate", s.arrival_rate},
                {"completion_rate_during_arrivals", s.completion_rate_during},
@@ -101,13 +166,70 @@ nlohmann::ordered_json summary_json(const RunResult& run, const Summary& s) {
   return j;
 }
 
+namespace {
+
+// Pools, KV transfers and links, for clusters that have more than one pool or a network.
+void write_disaggregation_text(std::ostream& out, const RunResult& run, const Summary& s) {
+  if (s.pools.size() > 1) {
+    fmt::print(out, "{:<12}{:<11}{:>9}{:<22}{:>8}{:>8}{:>8}{:>10}{:>11}\n", "pool", "role",
+               "replicas", "  GPU x tp", "busy", "MFU", "MBU", "KV peak", "stalled");
+    for (std::size_t i = 0; i < s.pools.size(); ++i) {
+      const PoolSummary& p = s.pools[i];
+      const PoolSetup& ps = run.deployment.pools[i];
+      fmt::print(out, "{:<12}{:<11}{:>9}{:<22}{:>7.1f}%{:>7.1f}%{:>7.1f}%{:>9.1f}%{:>9.2f} s\n",
+                 p.name, p.role, p.replicas,
+                 fmt::format("  {} x{}", ps.gpu.name, ps.parallelism.tp), 100 * p.busy,
+                 100 * p.mfu, 100 * p.mbu, 100 * p.kv_cache_peak, p.stalled_s);
+    }
+    fmt::print(out, "\n");
+  }
+  if (run.deployment.disaggregated) {
+    const TransferSummary& t = s.transfer;
+    const TtftBreakdown& b = s.ttft_breakdown;
+    fmt::print(out, "KV transfer {} ({}): {} transfers, {:.2f} GB moved, {} prefilled on their "
+                    "decode instance instead, {} waited for decode room; in flight peak {}, mean {:.2f}\n",
+               transfer_mode_name(run.deployment.disaggregation.transfer),
+               handoff_policy_name(run.deployment.disaggregation.policy), t.count, t.bytes / 1e9,
+               t.recomputed, t.waited, t.peak_concurrent, t.mean_concurrent);
+    fmt::print(out, "  transfer ms  mean {:.2f}  p50 {:.2f}  p90 {:.2f}  p99 {:.2f}  max {:.2f}\n",
+               t.ms.mean, t.ms.p50, t.ms.p90, t.ms.p99, t.ms.max);
+    fmt::print(out, "  TTFT (ms, mean) = prefill queue {:.2f} + prefill {:.2f} + decode queue {:.2f} "
+                    "+ transfer {:.2f} (not hidden by the prefill)\n",
+               b.prefill_queue.mean, b.prefill.mean, b.decode_queue.mean, b.transfer.mean);
+  }
+  if (!s.links.empty()) {
+    const LinkSummary& l = s.links.front();
+    fmt::print(out, "links      busiest {} ({:.0f} GB/s): {:.1f}% used over the run, peak {:.0f}% "
+                    "with {} flows; {} links carried traffic\n",
+               l.name, l.capacity / 1e9, 100 * l.utilization, 100 * l.peak_load, l.peak_flows,
+               s.links.size());
+  }
+  if (s.pools.size() > 1 || run.deployment.disaggregated || !s.links.empty()) fmt::print(out, "\n");
+}
+
+}  // namespace
+
 void write_text_report(std::ostream& out, const RunResult& run, const Summary& s) {
   const Scenario& sc = run.scenario;
   const PoolSetup& su = run.deployment.pools.front();
   fmt::print(out, "servesim: {}  (seed {})\n", sc.name, sc.seed);
-  fmt::print(out, "  model     {} ({}, {:.2f}B params)   GPU {} x{} per replica, {} replica(s)\n",
-             su.model.name, dtype_name(sc.model.dtype), su.model.total_params() / 1e9,
-             su.gpu.name, su.parallelism.tp, su.replicas);
+  if (run.deployment.pools.size() > 1) {
+    std::vector<std::string> pools;
+    for (const PoolSetup& p : run.deployment.pools) {
+      pools.push_back(fmt::format("{} ({}): {} x {} x{}", p.name, role_name(p.role), p.replicas,
+                                  p.gpu.name, p.parallelism.tp));
+    }
+    fmt::print(out, "  model     {} ({}, {:.2f}B params)   {} GPUs in {} pools\n", su.model.name,
+               dtype_name(sc.model.dtype), su.model.total_params() / 1e9, run.deployment.gpus(),
+               pools.size());
+    fmt::print(out, "  pools     {}\n", join(pools, "; "));
+    fmt::print(out, "  (engine, KV cache and calibration lines below are the first pool's; the pool "
+                    "table has each)\n");
+  } else {
+    fmt::print(out, "  model     {} ({}, {:.2f}B params)   GPU {} x{} per replica, {} replica(s)\n",
+               su.model.name, dtype_name(sc.model.dtype), su.model.total_params() / 1e9,
+               su.gpu.name, su.parallelism.tp, su.replicas);
+  }
   fmt::print(out, "  engine    {} scheduler, router {}, max_num_seqs {}, max_num_batched_tokens {}, "
                   "CUDA graphs {}\n",
              su.engine.scheduler, sc.cluster.router, su.engine.max_num_seqs,
@@ -162,6 +284,7 @@ void write_text_report(std::ostream& out, const RunResult& run, const Summary& s
     verdict("TTFT", s.slo_ttft_met);
     verdict("TPOT", s.slo_tpot_met);
   }
+  write_disaggregation_text(out, run, s);
   fmt::print(out, "utilization MFU {:.1f}%, MBU {:.1f}% (while busy); busy {:.1f}%; KV cache peak {:.1f}%\n",
              s.mfu * 100.0, s.mbu * 100.0, s.busy * 100.0, s.kv_cache_peak * 100.0);
   fmt::print(out, "scheduler  {}: {} iterations, {} batches, mean batch {:.1f} sequences, "
@@ -173,18 +296,33 @@ void write_text_report(std::ostream& out, const RunResult& run, const Summary& s
 
 void write_requests_csv(std::ostream& out, const RunResult& run) {
   out << "id,replica,arrival_s,prompt_tokens,output_tokens,state,queue_ms,ttft_ms,e2e_ms,tpot_ms,"
-         "preemptions,reject_reason\n";
+         "preemptions,reject_reason,pool,prefill_replica,prefill_ms,decode_queue_ms,transfer_ms,"
+         "transfer_exposed_ms,kv_bytes,handoff\n";
   for (std::size_t i = 0; i < run.requests.size(); ++i) {
     const Request& r = run.requests[i];
     const bool done = r.state == RequestState::kDone;
     const double tpot = done && r.output_tokens > 1
                             ? (r.finish - r.first_token).ms() / (r.output_tokens - 1)
                             : -1.0;
-    fmt::print(out, "{},{},{:.9f},{},{},{},{:.6f},{:.6f},{:.6f},{:.6f},{},\"{}\"\n", i, r.replica,
-               r.arrival.seconds().value, r.prompt_tokens, r.output_tokens,
+    // The TTFT breakdown's parts (docs/metrics.md); -1 where a part never happened.
+    const bool moved = r.transfer_start != SimTime::never();
+    const SimTime from = moved ? std::max(r.transfer_start, r.prefill_end) : SimTime::never();
+    fmt::print(out,
+               "{},{},{:.9f},{},{},{},{:.6f},{:.6f},{:.6f},{:.6f},{},\"{}\",{},{},{:.6f},{:.6f},"
+               "{:.6f},{:.6f},{:.0f},{}\n",
+               i, r.replica, r.arrival.seconds().value, r.prompt_tokens, r.output_tokens,
                done ? "done" : (r.state == RequestState::kRejected ? "rejected" : "unfinished"),
                ms_or_never(r.first_scheduled, r.arrival), ms_or_never(r.first_token, r.arrival),
-               done ? (r.finish - r.arrival).ms() : -1.0, tpot, r.preemptions, reject_reason_text(r.reject));
+               done ? (r.finish - r.arrival).ms() : -1.0, tpot, r.preemptions,
+               reject_reason_text(r.reject),
+               r.replica >= 0 ? run.pool_of(static_cast<std::size_t>(r.replica)).name : "",
+               r.prefill_replica,
+               done && r.prefill_end != SimTime::never() && !r.cached
+                   ? (r.prefill_end - r.first_scheduled).ms()
+                   : -1.0,
+               moved ? (from - r.prefill_end).ms() : -1.0,
+               moved ? (r.transfer_end - r.transfer_start).ms() : -1.0,
+               moved ? (r.transfer_end - from).ms() : -1.0, r.kv_bytes, handoff_name(r.handoff));
   }
 }
 
