@@ -20,10 +20,33 @@ KvHandoff::KvHandoff(Cluster& cluster, const DisaggregationConfig& config, std::
                   ? find_decode_router(config.decode_router).make()
                   : nullptr),
       rng_(seed, "decode_routing"),
-      pending_(router_ ? decoders_.size() : 1) {}
+      pending_(router_ ? decoders_.size() : 1) {
+  decoder_slot_.assign(cluster.replicas().size(), -1);
+  for (std::size_t i = 0; i < decoders_.size(); ++i) {
+    decoder_slot_[decoders_[i]->index()] = static_cast<int>(i);
+  }
+}
 
-bool KvHandoff::is_decoder(const Replica& r) const {
-  return cluster_->pool_of(r).setup().role == PoolRole::kDecode;
+bool KvHandoff::is_decoder(const Replica& r) const { return decoder_slot_[r.index()] >= 0; }
+
+const std::vector<KvHandoff::PairFlow>& KvHandoff::pair_flows(const Replica& from,
+                                                              const Replica& to) {
+  const auto key = std::pair{from.index(), to.index()};
+  auto it = pairs_.find(key);
+  if (it != pairs_.end()) return it->second;
+  const Pool& src = cluster_->pool_of(from);
+  const Pool& dst = cluster_->pool_of(to);
+  Topology& topo = *cluster_->topology();
+  std::vector<PairFlow> flows;
+  for (const KvShardFlow& f : kv_shard_flows(dst.setup().model.kv_heads,
+                                              src.setup().parallelism.tp,
+                                              dst.setup().parallelism.tp)) {
+    const auto& route = topo.route(cluster_->placement(from).first_gpu + f.from,
+                                   cluster_->placement(to).first_gpu + f.to);
+    flows.push_back(PairFlow{
+        &route, SimTime::from_seconds(Seconds(topo.setup(route) + topo.latency(route))), f.heads});
+  }
+  return pairs_.emplace(key, std::move(flows)).first->second;
 }
 
 std::size_t KvHandoff::waiting() const {
@@ -57,18 +80,14 @@ bool KvHandoff::recompute_is_faster(const Request& r, Replica& prefill, Replica&
   const double per_head = static_cast<double>(tokens) * m.layers * 2.0 * m.head_dim *
                           dtype_bytes(to.cost().runtime().dtype);
   double transfer = 0;
-  for (const KvShardFlow& f : kv_shard_flows(m.kv_heads, from.setup().parallelism.tp,
-                                              to.setup().parallelism.tp)) {
-    const auto& route = topo.route(cluster_->placement(prefill).first_gpu + f.from,
-                                   cluster_->placement(decode).first_gpu + f.to);
+  for (const PairFlow& f : pair_flows(prefill, decode)) {
     double rate = FlowNetwork::kNoCap;
-    for (std::uint32_t l : route) {
+    for (std::uint32_t l : *f.route) {
       rate = std::min(rate, topo.links()[l].capacity /
                                 static_cast<double>(net.flows_on(l) + 1));
     }
     const double bytes = per_head * f.heads;
-    transfer = std::max(transfer, topo.setup(route) + topo.latency(route) +
-                                      (route.empty() ? 0.0 : bytes / rate));
+    transfer = std::max(transfer, f.delay.seconds().value + (f.route->empty() ? 0.0 : bytes / rate));
   }
   BatchShape here;
   here.add_prefill(tokens, cached);
@@ -120,10 +139,8 @@ bool KvHandoff::try_start(Replica& from, Replica& to, std::uint32_t id, SimTime 
   const std::int64_t tokens = to.reserve_incoming(id);
   if (tokens < 0) return false;
   Request& r = (*requests_)[id];
-  Pool& src = cluster_->pool_of(from);
   Pool& dst = cluster_->pool_of(to);
   const ModelSpec& m = dst.setup().model;
-  Topology& topo = *cluster_->topology();
   std::uint32_t slot;
   if (!free_.empty()) {
     slot = free_.back();
@@ -142,14 +159,10 @@ bool KvHandoff::try_start(Replica& from, Replica& to, std::uint32_t id, SimTime 
   const double per_head = static_cast<double>(tokens) * m.layers * 2.0 * m.head_dim *
                           dtype_bytes(dst.cost().runtime().dtype);
   double bytes = 0;
-  const auto flows = kv_shard_flows(m.kv_heads, src.setup().parallelism.tp, dst.setup().parallelism.tp);
+  const std::vector<PairFlow>& flows = pair_flows(from, to);
   t.pending = static_cast<int>(flows.size());
-  for (const KvShardFlow& f : flows) {
-    const auto& route = topo.route(cluster_->placement(from).first_gpu + f.from,
-                                   cluster_->placement(to).first_gpu + f.to);
+  for (const PairFlow& f : flows) {
     const double b = per_head * f.heads;
-    const SimTime delay =
-        SimTime::from_seconds(Seconds(topo.setup(route) + topo.latency(route)));
     // Layer-wise: layers finish at an even pace over the prefill's last iteration; the flow
     // may not run ahead of them, and the last layer's KV waits for the end.
     double cap = FlowNetwork::kNoCap;
@@ -157,7 +170,7 @@ bool KvHandoff::try_start(Replica& from, Replica& to, std::uint32_t id, SimTime 
       const double window = (prefill_end - now).seconds().value;
       cap = std::max(b * (m.layers - 1) / m.layers / window, 1.0);
     }
-    t.flows.push_back(cluster_->network()->start(now, route, b, delay, *this, slot, cap));
+    t.flows.push_back(cluster_->network()->start(now, *f.route, b, f.delay, *this, slot, cap));
     bytes += b;
   }
   r.transfer_start = now;
@@ -200,9 +213,7 @@ void KvHandoff::offer(Replica& from, std::uint32_t id, SimTime now) {
   if (router_) {
     Replica* to = route_decode();
     if (!try_start(from, *to, id, now, now)) {
-      pending_[static_cast<std::size_t>(std::find(decoders_.begin(), decoders_.end(), to) -
-                                        decoders_.begin())]
-          .push_back(Waiting{id, &from});
+      pending_[static_cast<std::size_t>(decoder_slot_[to->index()])].push_back(Waiting{id, &from});
     }
     return;
   }
@@ -222,14 +233,11 @@ void KvHandoff::offer(Replica& from, std::uint32_t id, SimTime now) {
 
 void KvHandoff::planning(Replica& replica, SimTime now) {
   if (!is_decoder(replica)) return;
-  std::deque<Waiting>* queue = &pending_[0];
-  if (router_) {
-    const auto at = std::find(decoders_.begin(), decoders_.end(), &replica) - decoders_.begin();
-    queue = &pending_[static_cast<std::size_t>(at)];
-  }
+  std::deque<Waiting>& queue =
+      pending_[router_ ? static_cast<std::size_t>(decoder_slot_[replica.index()]) : 0];
   // The oldest first, while they fit.
-  while (!queue->empty() && try_start(*queue->front().from, replica, queue->front().request, now, now)) {
-    queue->pop_front();
+  while (!queue.empty() && try_start(*queue.front().from, replica, queue.front().request, now, now)) {
+    queue.pop_front();
   }
 }
 

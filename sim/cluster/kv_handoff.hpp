@@ -75,6 +75,13 @@ class KvHandoff final : public PrefillHandoff, private FlowSink {
     std::uint32_t request;
     Replica* from;
   };
+  // One rank pair's share of a transfer between two replicas, found once per replica pair.
+  struct PairFlow {
+    const std::vector<std::uint32_t>* route;
+    SimTime delay;  // its route's setup and latency
+    int heads;      // KV heads it carries
+  };
+  const std::vector<PairFlow>& pair_flows(const Replica& from, const Replica& to);
 
   Replica* route_decode();
   // Reserves room for `request` on `to` and starts moving its KV, or returns false.
@@ -91,6 +98,8 @@ class KvHandoff final : public PrefillHandoff, private FlowSink {
   DisaggregationConfig config_;
   std::vector<Request>* requests_;
   std::vector<Replica*> decoders_;
+  std::vector<int> decoder_slot_;  // per replica of the cluster: its index in decoders_, or -1
+  std::map<std::pair<std::uint32_t, std::uint32_t>, std::vector<PairFlow>> pairs_;
   std::vector<ReplicaLoad> loads_;
   std::unique_ptr<Router> router_;  // null: pull
   RandomStream rng_;

@@ -80,6 +80,7 @@ RunResult Simulator::run() {
     n.flows = net->flows_started();
     n.solves = net->solves();
     n.largest_component = net->largest_component();
+    n.solved_flows = net->solved_flows();
     n.bytes_started = net->bytes_started();
     n.bytes_delivered = net->bytes_delivered();
   }

@@ -31,6 +31,7 @@ struct NetworkResult {
   std::int64_t flows = 0;
   std::int64_t solves = 0;
   std::int64_t largest_component = 0;
+  std::int64_t solved_flows = 0;  // flows solved, summed over solves
   double bytes_started = 0;
   double bytes_delivered = 0;
 };

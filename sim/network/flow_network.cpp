@@ -14,8 +14,7 @@ FlowNetwork::FlowNetwork(EventLoop& loop, std::vector<FlowLink> links)
       moving_handler_(loop.handler<&FlowNetwork::on_moving>(this)),
       done_handler_(loop.handler<&FlowNetwork::on_done>(this)),
       residual_(links_.size()),
-      unfrozen_(links_.size()),
-      link_version_(links_.size()) {
+      unfrozen_(links_.size()) {
   for (const FlowLink& l : links_) {
     if (!(l.capacity > 0) || !std::isfinite(l.capacity)) {
       throw std::invalid_argument("flow network: link " + l.name + " needs a positive capacity");
@@ -64,6 +63,13 @@ void FlowNetwork::on_moving(SimTime now, std::uint32_t f, std::uint32_t generati
   begin_moving(f, now);
 }
 
+void FlowNetwork::add_demand(const Flow& f, double sign) {
+  for (std::uint32_t l : f.route) {
+    Link& link = state_[l];
+    link.demand = link.flows.empty() ? 0.0 : link.demand + sign * f.max_rate;
+  }
+}
+
 void FlowNetwork::begin_moving(FlowId f, SimTime now) {
   Flow& fl = flows_[f];
   fl.last = now;
@@ -75,16 +81,17 @@ void FlowNetwork::begin_moving(FlowId f, SimTime now) {
   }
   fl.moving = true;
   ++moving_;
+  fl.max_rate = fl.cap;
+  for (std::uint32_t l : fl.route) fl.max_rate = std::min(fl.max_rate, links_[l].capacity);
   for (std::size_t i = 0; i < fl.route.size(); ++i) {
     Link& l = state_[fl.route[i]];
-    account(fl.route[i], now);
     fl.slot[i] = static_cast<std::uint32_t>(l.flows.size());
     l.flows.push_back(f);
     FlowLinkStats& st = stats_[fl.route[i]];
     st.peak_flows = std::max(st.peak_flows, static_cast<std::int32_t>(l.flows.size()));
   }
-  const std::vector<std::uint32_t> seed = fl.route;
-  gather(seed, now);
+  add_demand(fl, +1.0);
+  gather(f, now);  // links it made tight now couple their flows to it
   solve(now);
 }
 
@@ -96,9 +103,17 @@ void FlowNetwork::set_cap(FlowId f, double cap, SimTime now) {
     fl.cap = cap;
     return;
   }
-  const std::vector<std::uint32_t> seed = fl.route;
-  gather(seed, now);  // brings every flow's progress up to now at the old rates
-  flows_[f].cap = cap;
+  double max_rate = cap;
+  for (std::uint32_t l : fl.route) max_rate = std::min(max_rate, links_[l].capacity);
+  const bool raised = max_rate > fl.max_rate;
+  // Gather where the links are tight at the larger of the two demands, so that every flow
+  // whose rate can move is in the component.
+  if (!raised) gather(f, now);
+  add_demand(fl, -1.0);
+  fl.cap = cap;
+  fl.max_rate = max_rate;
+  add_demand(fl, +1.0);
+  if (raised) gather(f, now);
   solve(now);
 }
 
@@ -112,34 +127,29 @@ void FlowNetwork::account(std::uint32_t link, SimTime now) {
   l.last = now;
 }
 
-void FlowNetwork::gather(const std::vector<std::uint32_t>& seed, SimTime now) {
+void FlowNetwork::gather(FlowId seed, SimTime now) {
   ++epoch_;
   comp_flows_.clear();
   comp_links_.clear();
-  for (std::uint32_t l : seed) {
-    if (state_[l].mark != epoch_) {
-      state_[l].mark = epoch_;
-      comp_links_.push_back(l);
-    }
-  }
-  // Breadth first over links, then the flows crossing them, then their other links.
-  for (std::size_t i = 0; i < comp_links_.size(); ++i) {
-    const std::uint32_t link = comp_links_[i];
-    account(link, now);
-    for (FlowId f : state_[link].flows) {
-      Flow& fl = flows_[f];
-      if (fl.mark == epoch_) continue;
-      fl.mark = epoch_;
-      comp_flows_.push_back(f);
-      const double dt = (now - fl.last).seconds().value;
-      fl.remaining = std::max(0.0, fl.remaining - fl.rate * dt);
-      fl.last = now;
-      for (std::uint32_t other : fl.route) {
-        if (state_[other].mark != epoch_) {
-          state_[other].mark = epoch_;
-          comp_links_.push_back(other);
-        }
+  auto take = [&](FlowId f) {
+    Flow& fl = flows_[f];
+    fl.mark = epoch_;
+    comp_flows_.push_back(f);
+    const double dt = (now - fl.last).seconds().value;
+    fl.remaining = std::max(0.0, fl.remaining - fl.rate * dt);
+    fl.last = now;
+    for (std::uint32_t l : fl.route) {
+      if (state_[l].mark != epoch_ && tight(l)) {
+        state_[l].mark = epoch_;
+        comp_links_.push_back(l);
       }
+    }
+  };
+  take(seed);
+  // Breadth first: tight links, the flows crossing them, their other tight links.
+  for (std::size_t i = 0; i < comp_links_.size(); ++i) {
+    for (FlowId f : state_[comp_links_[i]].flows) {
+      if (flows_[f].mark != epoch_) take(f);
     }
   }
 }
@@ -148,90 +158,80 @@ void FlowNetwork::solve(SimTime now) {
   ++solves_;
   solved_flows_ += static_cast<std::int64_t>(comp_flows_.size());
   largest_component_ = std::max(largest_component_, static_cast<std::int64_t>(comp_flows_.size()));
-  // Progressive filling: raise every unfrozen flow's rate together; the link whose fair share
-  // (residual capacity / unfrozen flows) is smallest saturates first and freezes its flows
-  // at that share, unless a flow's own cap is lower still and freezes it first.
-  struct Entry {
-    double share;
-    std::uint32_t link;
-    std::uint32_t version;
-    bool operator>(const Entry& o) const {
-      return share != o.share ? share > o.share : link > o.link;
-    }
-  };
-  std::vector<Entry> heap;
-  heap.reserve(comp_links_.size() * 2);
-  auto push = [&](std::uint32_t l, double floor) {
-    const double share = std::max(floor, std::max(0.0, residual_[l]) / unfrozen_[l]);
-    heap.push_back(Entry{share, l, link_version_[l]});
-    std::push_heap(heap.begin(), heap.end(), std::greater<>());
-  };
+  // Progressive filling: raise every unfrozen flow's rate together. At each round the level
+  // is the smaller of the tightest link's fair share (residual capacity / unfrozen flows) and
+  // the lowest max_rate of an unfrozen flow; that link's flows (or those flows) freeze at it.
+  // Levels only rise from round to round, which also keeps rounding from lowering them.
   for (std::uint32_t l : comp_links_) {
     residual_[l] = links_[l].capacity;
     unfrozen_[l] = static_cast<std::int32_t>(state_[l].flows.size());
-    ++link_version_[l];
-    if (unfrozen_[l] > 0) push(l, 0.0);
   }
-  std::vector<std::pair<double, FlowId>> capped;
-  for (FlowId f : comp_flows_) {
-    if (flows_[f].cap != kNoCap) capped.emplace_back(flows_[f].cap, f);
-  }
-  std::sort(capped.begin(), capped.end());
   const std::uint64_t frozen_mark = ~epoch_;  // distinct from every epoch in use
+  changed_.clear();
   std::size_t left = comp_flows_.size();
-  std::size_t next_cap = 0;
-  double level = 0.0;  // shares only grow as flows freeze; rounding must not lower them
+  double level = 0.0;
   auto freeze = [&](FlowId f, double rate) {
     Flow& fl = flows_[f];
     fl.mark = frozen_mark;
     --left;
-    const double old = fl.rate;
+    if (fl.rate != rate) changed_.emplace_back(f, fl.rate);
     fl.rate = rate;
     for (std::uint32_t l : fl.route) {
-      residual_[l] -= rate;
-      --unfrozen_[l];
-      ++link_version_[l];
-      if (unfrozen_[l] > 0) push(l, level);
+      if (state_[l].mark == epoch_) {
+        residual_[l] -= rate;
+        --unfrozen_[l];
+      }
     }
-    return old;
   };
-  std::vector<std::pair<FlowId, double>> changed;  // flows whose rate moved, with the old rate
   while (left > 0) {
-    while (!heap.empty() &&
-           (heap.front().version != link_version_[heap.front().link] ||
-            unfrozen_[heap.front().link] == 0)) {
-      std::pop_heap(heap.begin(), heap.end(), std::greater<>());
-      heap.pop_back();
+    double share = kNoCap;
+    std::uint32_t bottleneck = 0;
+    for (std::uint32_t l : comp_links_) {
+      if (unfrozen_[l] <= 0) continue;
+      const double s = std::max(level, std::max(0.0, residual_[l]) / unfrozen_[l]);
+      if (s < share) {
+        share = s;
+        bottleneck = l;
+      }
     }
-    while (next_cap < capped.size() && flows_[capped[next_cap].second].mark == frozen_mark) {
-      ++next_cap;
+    double lowest = kNoCap;
+    for (FlowId f : comp_flows_) {
+      if (flows_[f].mark != frozen_mark) lowest = std::min(lowest, flows_[f].max_rate);
     }
-    const double share = heap.empty() ? kNoCap : heap.front().share;
-    if (next_cap < capped.size() && capped[next_cap].first <= share) {
-      const FlowId f = capped[next_cap++].second;
-      level = std::max(level, flows_[f].cap);
-      changed.emplace_back(f, freeze(f, flows_[f].cap));
+    if (lowest <= share) {
+      level = std::max(level, lowest);
+      for (FlowId f : comp_flows_) {
+        if (flows_[f].mark != frozen_mark && flows_[f].max_rate <= lowest) freeze(f, flows_[f].max_rate);
+      }
       continue;
     }
-    if (heap.empty()) throw std::logic_error("flow network: a moving flow crosses no link");
-    const std::uint32_t bottleneck = heap.front().link;
-    level = std::max(level, share);
+    level = share;
     for (FlowId f : state_[bottleneck].flows) {
-      if (flows_[f].mark != frozen_mark) changed.emplace_back(f, freeze(f, share));
+      if (flows_[f].mark != frozen_mark) freeze(f, share);
     }
   }
-  // The links' loads, checked against capacity, then new end times where rates moved.
-  for (std::uint32_t l : comp_links_) state_[l].rate = 0;
-  for (FlowId f : comp_flows_) {
-    for (std::uint32_t l : flows_[f].route) state_[l].rate += flows_[f].rate;
+  // Every link a moved flow crosses (tight or not) carried the old rates until now; then the
+  // new ones. New end times where rates moved (the others' end events still stand).
+  for (const auto& [f, old] : changed_) {
+    const Flow& fl = flows_[f];
+    for (std::uint32_t l : fl.route) {
+      account(l, now);
+      Link& link = state_[l];
+      link.rate = link.flows.empty() ? 0.0 : link.rate + fl.rate - old;
+    }
   }
-  for (std::uint32_t l : comp_links_) {
-    FlowLinkStats& st = stats_[l];
-    st.peak_load = std::max(st.peak_load, state_[l].rate / links_[l].capacity);
+  // Loads once every change is in (one flow's rise and another's fall on the same link are
+  // one instant).
+  for (const auto& [f, old] : changed_) {
+    for (std::uint32_t l : flows_[f].route) {
+      Link& link = state_[l];
+      link.rate = std::max(0.0, link.rate);
+      FlowLinkStats& st = stats_[l];
+      st.peak_load = std::max(st.peak_load, link.rate / links_[l].capacity);
+    }
   }
-  for (const auto& [f, old] : changed) {
+  for (const auto& [f, old] : changed_) {
     Flow& fl = flows_[f];
-    if (fl.rate == old && old > 0) continue;  // its end event still stands
     ++fl.generation;
     const double ns = std::ceil(fl.remaining / fl.rate * 1e9);
     if (!(ns < 9e18)) throw std::out_of_range("flow network: a transfer would end beyond simulated time");
@@ -242,15 +242,17 @@ void FlowNetwork::solve(SimTime now) {
 
 void FlowNetwork::on_done(SimTime now, std::uint32_t f, std::uint32_t generation) {
   if (!flows_[f].live || flows_[f].generation != generation || !flows_[f].moving) return;
-  const std::vector<std::uint32_t> seed = flows_[f].route;
-  gather(seed, now);
+  gather(f, now);  // with its demand still counted: every flow it held back is gathered
   finish(f, now);
 }
 
 void FlowNetwork::finish(FlowId f, SimTime now) {
   Flow& fl = flows_[f];
+  // Its links carried it until now.
+  for (std::uint32_t l : fl.route) account(l, now);
   for (std::size_t i = 0; i < fl.route.size(); ++i) {
-    std::vector<FlowId>& on = state_[fl.route[i]].flows;
+    Link& link = state_[fl.route[i]];
+    std::vector<FlowId>& on = link.flows;
     const std::uint32_t at = fl.slot[i];
     const FlowId moved = on.back();
     on[at] = moved;
@@ -261,7 +263,9 @@ void FlowNetwork::finish(FlowId f, SimTime now) {
         if (m.route[j] == fl.route[i]) m.slot[j] = at;
       }
     }
+    link.rate = on.empty() ? 0.0 : std::max(0.0, link.rate - fl.rate);
   }
+  add_demand(fl, -1.0);
   fl.live = false;
   fl.moving = false;
   fl.remaining = 0;
@@ -271,8 +275,8 @@ void FlowNetwork::finish(FlowId f, SimTime now) {
   FlowSink* sink = fl.sink;
   const std::uint32_t tag = fl.tag;
   free_.push_back(f);
-  // The flows that shared its links get its bandwidth (the component gathered before it left;
-  // it may have split, and solving the parts together is the same as apart).
+  // The flows that shared its tight links get its bandwidth (gathered before it left; the
+  // component may have split, and solving the parts together is the same as apart).
   if (!fl.route.empty()) {
     comp_flows_.erase(std::remove(comp_flows_.begin(), comp_flows_.end(), f), comp_flows_.end());
     solve(now);

@@ -3,9 +3,12 @@
 // the bandwidth of every link is shared max-min fairly among the flows crossing it (no flow
 // can go faster by taking from one that is slower), found by progressive filling, and never
 // more than a flow's own cap. Rates are solved again whenever a flow starts moving, ends or
-// changes its cap, but only among the flows that share links with it, directly or through
-// others (its connected component): the rest keep their rates. One solver serves every kind
-// of transfer: KV caches between pools, swaps to host memory.
+// changes its cap, but only among the flows that share a *tight* link with it, directly or
+// through others (its connected component); the rest keep their rates. A link is tight when
+// the flows crossing it could together exceed its capacity (the sum of each one's fastest
+// possible rate: its cap, or its route's narrowest link): a link that is not cannot limit any
+// of its flows, so it neither couples them nor enters the solve (a non-blocking spine, say).
+// One solver serves every kind of transfer: KV caches between pools, swaps to host memory.
 #pragma once
 
 #include <cstdint>
@@ -84,6 +87,7 @@ class FlowNetwork {
     double remaining = 0;
     double rate = 0;
     double cap = kNoCap;
+    double max_rate = 0;          // min(cap, its route's narrowest capacity)
     SimTime last;                 // when `remaining` was last brought up to date
     std::uint32_t generation = 0; // stale completion events carry an older one
     FlowSink* sink = nullptr;
@@ -95,16 +99,22 @@ class FlowNetwork {
   struct Link {
     std::vector<FlowId> flows;  // moving flows crossing it
     double rate = 0;            // sum of their rates
+    double demand = 0;          // sum of their max_rate
     SimTime last;
     std::uint64_t mark = 0;
   };
+  bool tight(std::uint32_t link) const {
+    return state_[link].demand > links_[link].capacity * (1.0 + 1e-12);
+  }
+  void add_demand(const Flow& f, double sign);
 
   void on_moving(SimTime now, std::uint32_t flow, std::uint32_t generation);
   void on_done(SimTime now, std::uint32_t flow, std::uint32_t generation);
   void begin_moving(FlowId f, SimTime now);
   void finish(FlowId f, SimTime now);
-  // The moving flows connected to `links` through shared links, each brought up to `now`.
-  void gather(const std::vector<std::uint32_t>& links, SimTime now);
+  // Flow `f` and the moving flows connected to it through tight links, each brought up to
+  // `now`; the tight links among them.
+  void gather(FlowId f, SimTime now);
   void solve(SimTime now);
   void account(std::uint32_t link, SimTime now);
   void add_to_series(std::uint32_t link, SimTime from, SimTime to, double rate);
@@ -124,7 +134,7 @@ class FlowNetwork {
   std::vector<std::uint32_t> comp_links_;
   std::vector<double> residual_;        // per link, during a solve
   std::vector<std::int32_t> unfrozen_;  // per link, during a solve
-  std::vector<std::uint32_t> link_version_;
+  std::vector<std::pair<FlowId, double>> changed_;  // a solve's flows whose rate moved
   std::int64_t started_ = 0;
   std::int64_t moving_ = 0;
   std::int64_t waiting_ = 0;

@@ -158,6 +158,12 @@ nlohmann::ordered_json summary_json(const RunResult& run, const Summary& s) {
                     {"peak_flows", l.peak_flows}});
   }
   links["carrying"] = list;
+  const NetworkResult& n = run.network;
+  links["flows"] = n.flows;
+  links["solves"] = n.solves;
+  links["largest_component"] = n.largest_component;
+  links["mean_component"] =
+      n.solves > 0 ? static_cast<double>(n.solved_flows) / static_cast<double>(n.solves) : 0.0;
   j["links"] = links;
   j["load"] = {{"overloaded", s.overloaded},
                {"arrival_rate", s.arrival_rate},
