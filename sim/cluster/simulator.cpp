@@ -64,7 +64,7 @@ RunResult Simulator::run() {
   out.iterations = std::move(iterations_);
   out.events = loop_.events();
   for (Replica* r : cluster_->replicas()) {
-    out.replicas.push_back(r->stats());
+    out.replicas.push_back(r->final_stats());
     out.kv_peak_blocks.push_back(r->kv().peak());
     out.replica_pool.push_back(cluster_->pool_index(*r));
     out.end = std::max(out.end, r->stats().last_end);

@@ -23,8 +23,13 @@ class PrefixCache {
     const auto it = entries_.find(id);
     return it == entries_.end() ? 0 : it->second.blocks;
   }
-  // Blocks held by prefixes nobody uses (free to evict).
+  // Blocks held by prefixes nobody uses (free to evict), and by all resident prefixes.
   std::int64_t evictable() const { return evictable_; }
+  std::int64_t blocks() const {
+    std::int64_t n = 0;
+    for (const auto& [id, e] : entries_) n += e.blocks;
+    return n;
+  }
   // Evicts unused prefixes, least recently used first, until at least `blocks` are freed or
   // none is left; returns the blocks freed.
   std::int64_t evict(std::int64_t blocks);

@@ -47,12 +47,18 @@ std::int64_t Replica::reserve_incoming(std::uint32_t r) {
                                     req.prefix_tokens / kv_.block_size());
   }
   const std::int64_t own = kv_.blocks_for(req.prompt_tokens) - shared;
-  // Keep the watermark free for the sequences already running, as admissions do.
+  // Keep the watermark free for the sequences already running, as admissions do. Using the
+  // cached prefix makes its blocks unevictable, so the room is counted after claiming it.
   const std::int64_t reserve = running() > 0 ? limits_.watermark_blocks : 0;
-  if (!kv_.can_allocate(own, reserve)) return -1;
   if (shared > 0) kv_.prefixes().ref(req.prefix_id);
+  if (!kv_.can_allocate(own, reserve)) {
+    if (shared > 0) kv_.prefixes().unref(req.prefix_id);
+    return -1;
+  }
   kv_.allocate(own);
-  req.shared_blocks = static_cast<std::int32_t>(shared);
+  // Its prefix blocks here are its own only once it arrives: until then the request may still
+  // be prefilling on its prefill instance, which keeps its own count of them.
+  incoming_shared_[r] = static_cast<std::int32_t>(shared);
   req.replica = static_cast<std::int32_t>(index_);
   ++incoming_;
   ++outstanding_;
@@ -81,6 +87,9 @@ void Replica::join_arrived() {
   for (std::uint32_t r : arrived_) {
     Request& req = this->req(r);
     --incoming_;
+    const auto shared = incoming_shared_.find(r);
+    req.shared_blocks = shared->second;
+    incoming_shared_.erase(shared);
     req.state = RequestState::kRunning;
     // It now holds the prompt's KV here: a prefix it carries becomes cached on this replica.
     offer_prefix(req, req.prompt_tokens);
@@ -376,7 +385,9 @@ void Replica::emit_prefill_token(const PrefillChunk& c, SimTime now) {
     outstanding_tokens_ -= req.output_tokens;
     --outstanding_;
     const std::int64_t own = kv_.blocks_for(c.prior + c.tokens) - req.shared_blocks;
-    held_.emplace(c.request, Held{own, req.shared_blocks > 0 ? req.prefix_id : -1});
+    if (!held_.emplace(c.request, Held{own, req.shared_blocks > 0 ? req.prefix_id : -1}).second) {
+      throw std::logic_error("a request's KV was handed off twice");
+    }
     held_blocks_ += own;
     req.shared_blocks = 0;
     handoff_->prefilled(*this, c.request, now);

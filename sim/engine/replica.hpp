@@ -38,6 +38,10 @@ struct ReplicaStats {
   // Time it sat idle with requests waiting while it held KV of prefilled requests that no
   // decode instance had room for yet (backpressure from the decode pool).
   SimTime stalled;
+  // KV blocks in use when the run ended, and those of them that the prefix cache holds (with
+  // every request done, the two must be equal: nothing else may still own a block).
+  std::int64_t kv_used_at_end = 0;
+  std::int64_t kv_cached_at_end = 0;
   double flops = 0.0;  // per GPU
   double bytes = 0.0;  // per GPU
 };
@@ -135,6 +139,13 @@ class Replica final : public SchedulerContext, private BatchSink, private FlowSi
   std::int64_t queued() const { return static_cast<std::int64_t>(waiting_.size()); }
   ReplicaLoad load() const;
   const ReplicaStats& stats() const { return stats_; }
+  // Its stats with the KV cache's state now.
+  ReplicaStats final_stats() const {
+    ReplicaStats s = stats_;
+    s.kv_used_at_end = kv_.used();
+    s.kv_cached_at_end = kv_.prefixes().blocks();
+    return s;
+  }
   std::uint32_t index() const { return index_; }
   void record_iterations(std::vector<IterationRecord>* log) { env_.log = log; }
   bool splits_prompts() const { return scheduler_->splits_prompts(); }
@@ -228,6 +239,7 @@ class Replica final : public SchedulerContext, private BatchSink, private FlowSi
   std::unordered_map<std::uint32_t, Held> held_;  // prefilled, KV not yet sent
   std::int64_t held_blocks_ = 0;
   std::int64_t incoming_ = 0;             // reserved for KV on its way here
+  std::unordered_map<std::uint32_t, std::int32_t> incoming_shared_;  // their cached prefix blocks
   std::vector<std::uint32_t> arrived_;    // arrived during an iteration, to join the pool
   SimTime stall_since_ = SimTime::never();
   std::int64_t prefilling_ = 0;  // sequences admitted to a prefill not yet finished
