@@ -45,6 +45,11 @@ int run_command(const RunArgs& args) {
     std::ofstream its(dir / "iterations.csv");
     write_iterations_csv(its, result);
     if (!js || !csv || !its) throw Error(fmt::format("could not write to {}", args.out_dir));
+    if (result.network.built) {
+      std::ofstream links(dir / "links.csv");
+      write_links_csv(links, result);
+      if (!links) throw Error(fmt::format("could not write to {}", args.out_dir));
+    }
   }
   std::int64_t trace_events = 0;
   if (!args.trace.empty()) {
@@ -58,8 +63,8 @@ int run_command(const RunArgs& args) {
   } else {
     write_text_report(std::cout, result, summary);
     if (!args.out_dir.empty()) {
-      fmt::print("\nwrote {0}/summary.json, {0}/requests.csv and {0}/iterations.csv\n",
-                 args.out_dir);
+      fmt::print("\nwrote {0}/summary.json, {0}/requests.csv{1} and {0}/iterations.csv\n",
+                 args.out_dir, result.network.built ? fmt::format(", {}/links.csv", args.out_dir) : "");
     }
     if (!args.trace.empty()) fmt::print("\nwrote {} ({} trace events)\n", args.trace, trace_events);
   }

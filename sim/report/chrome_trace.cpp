@@ -121,7 +121,8 @@ void write_process(EventWriter& out, std::size_t index, const std::string& name,
             pid, thread);
 }
 
-void write_metadata(EventWriter& out, const RunResult& run, bool router, const TraceWindow& w) {
+void write_metadata(EventWriter& out, const RunResult& run, bool router, bool network,
+                    const TraceWindow& w) {
   nlohmann::ordered_json other;
   other["generator"] = "servesim";
   other["scenario"] = run.scenario.name;
@@ -149,6 +150,7 @@ void write_metadata(EventWriter& out, const RunResult& run, bool router, const T
                   "iterations");
   }
   if (router) write_process(out, run.replicas.size(), "router", "rejected");
+  if (network) write_process(out, run.replicas.size() + 1, "network", "KV transfers");
 }
 
 // A replica's counter values as last written: a counter holds its value until the next sample,
@@ -232,21 +234,18 @@ std::string request_args(const Request& r, std::uint32_t id, bool clipped) {
                      ms(r.finish - r.arrival), r.preemptions, clipped_arg(clipped));
 }
 
-// A served request: "request" from arrival to finish, holding "queued" (arrival to first
-// scheduled), "prefill" (to the first token) and "decode" (to the last token). A phase that
-// took no time, such as the queue of a request scheduled the instant it arrived, is left out.
-void write_served(EventWriter& out, const Request& r, std::uint32_t id, const TraceWindow& w) {
-  const auto outer = clip(r.arrival, r.finish, w);
+// Spans of one request on one replica's track: "request" around them, each phase of
+// (name, from, to) inside it; a phase that took no time, such as the queue of a request
+// scheduled the instant it arrived, is left out.
+void write_spans(EventWriter& out, const Request& r, std::uint32_t id, int pid, SimTime begin,
+                 SimTime end,
+                 std::initializer_list<std::pair<const char*, std::pair<SimTime, SimTime>>> phases,
+                 const TraceWindow& w) {
+  const auto outer = clip(begin, end, w);
   if (!outer) return;
-  const int pid = replica_pid(static_cast<std::size_t>(r.replica));
   async_event(out, 'b', pid, id, "request", outer->begin, request_args(r, id, outer->clipped));
-  const std::pair<const char*, std::pair<SimTime, SimTime>> phases[] = {
-      {"queued", {r.arrival, r.first_scheduled}},
-      {"prefill", {r.first_scheduled, r.first_token}},
-      {"decode", {r.first_token, r.finish}},
-  };
   for (const auto& [name, span] : phases) {
-    if (span.first == span.second) continue;
+    if (span.first >= span.second) continue;
     const auto s = clip(span.first, span.second, w);
     if (!s) continue;
     async_event(out, 'b', pid, id, name, s->begin,
@@ -254,6 +253,87 @@ void write_served(EventWriter& out, const Request& r, std::uint32_t id, const Tr
     async_event(out, 'e', pid, id, name, s->end);
   }
   async_event(out, 'e', pid, id, "request", outer->end);
+}
+
+// A served request: "queued" (arrival to first scheduled), "prefill" (to its first token)
+// and "decode" (to the last token). A request whose KV moved has two: on its prefill
+// instance "queued", "prefill" and "holding KV" (until its KV has left); on its decode
+// instance "KV transfer" (from the first byte) and "decode".
+void write_served(EventWriter& out, const Request& r, std::uint32_t id, const TraceWindow& w) {
+  const int pid = replica_pid(static_cast<std::size_t>(r.replica));
+  if (r.handoff != Handoff::kTransferred) {
+    write_spans(out, r, id, pid, r.arrival, r.finish,
+                {{"queued", {r.arrival, r.first_scheduled}},
+                 {"prefill", {r.first_scheduled, r.first_token}},
+                 {"decode", {r.first_token, r.finish}}},
+                w);
+    return;
+  }
+  const int from = replica_pid(static_cast<std::size_t>(r.prefill_replica));
+  write_spans(out, r, id, from, r.arrival, r.transfer_end,
+              {{"queued", {r.arrival, r.first_scheduled}},
+               {"prefill", {r.first_scheduled, r.prefill_end}},
+               {"holding KV", {r.prefill_end, r.transfer_end}}},
+              w);
+  write_spans(out, r, id, pid, r.transfer_start, r.finish,
+              {{"KV transfer", {r.transfer_start, r.transfer_end}},
+               {"decode", {r.transfer_end, r.finish}}},
+              w);
+}
+
+// Each KV transfer as a span on the network track, and an arrow from its prefill instance to
+// its decode instance (a flow event pair, drawn between the slices they bind to).
+void write_transfer(EventWriter& out, const Request& r, std::uint32_t id, int network_pid,
+                    const TraceWindow& w) {
+  const auto s = clip(r.transfer_start, r.transfer_end, w);
+  if (!s) return;
+  const std::string args = fmt::format(
+      R"(,"args":{{"request":{},"from_replica":{},"to_replica":{},"bytes":{:.0f},"ms":{}{}}})", id,
+      r.prefill_replica, r.replica, r.kv_bytes, ms(r.transfer_end - r.transfer_start),
+      clipped_arg(s->clipped));
+  out.event(R"({{"ph":"b","cat":"transfer","name":"KV transfer","pid":{0},"tid":{0},)"
+            R"("id2":{{"local":"0x{1:x}"}},"ts":{2}{3}}})",
+            network_pid, id, us(s->begin), args);
+  out.event(R"({{"ph":"e","cat":"transfer","name":"KV transfer","pid":{0},"tid":{0},)"
+            R"("id2":{{"local":"0x{1:x}"}},"ts":{2}}})",
+            network_pid, id, us(s->end));
+  if (!inside(r.transfer_start, w) || !inside(r.transfer_end, w)) return;
+  const int from = replica_pid(static_cast<std::size_t>(r.prefill_replica));
+  const int to = replica_pid(static_cast<std::size_t>(r.replica));
+  out.event(R"({{"ph":"s","cat":"transfer","name":"KV","pid":{0},"tid":{0},"id":{1},"ts":{2}}})",
+            from, id, us(r.transfer_start.ns));
+  out.event(R"({{"ph":"f","bp":"e","cat":"transfer","name":"KV","pid":{0},"tid":{0},"id":{1},)"
+            R"("ts":{2}}})",
+            to, id, us(r.transfer_end.ns));
+}
+
+// The busiest links' use over time, one counter each (share of capacity, per recorded bin).
+void write_link_counters(EventWriter& out, const RunResult& run, int network_pid,
+                         const TraceWindow& w) {
+  const NetworkResult& n = run.network;
+  if (n.series.empty()) return;
+  std::vector<std::size_t> order;
+  for (std::size_t l = 0; l < n.links.size(); ++l) {
+    if (n.stats[l].bytes > 0) order.push_back(l);
+  }
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return n.stats[a].bytes > n.stats[b].bytes; });
+  if (order.size() > 8) order.resize(8);
+  const double width = n.bin_width.seconds().value;
+  for (std::size_t l : order) {
+    const std::vector<double>& bins = n.series[l];
+    double last = -1.0;  // a counter holds its value: write only changes
+    for (std::size_t b = 0; b <= bins.size(); ++b) {
+      const SimTime at{static_cast<std::int64_t>(b) * n.bin_width.ns};
+      if (!inside(at, w)) continue;
+      const double used = b < bins.size() ? bins[b] / (n.links[l].capacity * width) : 0.0;
+      if (used == last) continue;
+      last = used;
+      out.event(R"({{"ph":"C","name":{0},"pid":{1},"tid":{1},"ts":{2},)"
+                R"("args":{{"used":{3:.4f}}}}})",
+                quoted("link " + n.links[l].name), network_pid, us(at.ns), used);
+    }
+  }
 }
 
 void write_router_event(EventWriter& out, const Request& r, std::uint32_t id, int pid,
@@ -326,10 +406,13 @@ std::int64_t write_chrome_trace(std::ostream& out, const RunResult& run, const T
   for (const Request& r : run.requests) {
     if (at_router(r) && clip(r.arrival, r.finish, w)) router = true;
   }
+  const bool network = run.network.built;
   EventWriter events(out);
-  write_metadata(events, run, router, w);
+  write_metadata(events, run, router, network, w);
   write_iterations(events, run, w);
   const int router_pid = replica_pid(run.replicas.size());
+  const int network_pid = replica_pid(run.replicas.size() + 1);
+  if (network) write_link_counters(events, run, network_pid, w);
   for (std::size_t i = 0; i < run.requests.size(); ++i) {
     const Request& r = run.requests[i];
     const auto id = static_cast<std::uint32_t>(i);
@@ -338,6 +421,7 @@ std::int64_t write_chrome_trace(std::ostream& out, const RunResult& run, const T
       write_router_event(events, r, id, router_pid, w);
     } else if (r.replica >= 0) {
       write_served(events, r, id, w);
+      if (r.handoff == Handoff::kTransferred) write_transfer(events, r, id, network_pid, w);
     }
   }
   events.text("\n]}\n");

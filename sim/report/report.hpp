@@ -17,6 +17,9 @@ void write_text_report(std::ostream& out, const RunResult& run, const Summary& s
 void write_requests_csv(std::ostream& out, const RunResult& run);
 // One row per iteration (RunResult::iterations): replica, start, end, batch, KV, queue.
 void write_iterations_csv(std::ostream& out, const RunResult& run);
+// The busiest links' use over time (at most `links` of them, busiest first): one row per link
+// and time bin of the recorded series. Nothing when the run had no network or recorded none.
+void write_links_csv(std::ostream& out, const RunResult& run, std::size_t links = 8);
 
 // `calibration` says which cost parameters were used.
 nlohmann::ordered_json step_json(const StepCostModel& model, const BatchShape& shape,

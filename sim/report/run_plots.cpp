@@ -370,6 +370,41 @@ ReportFigure queue_figure(const std::vector<IterationRow>& iterations) {
   return out;
 }
 
+ReportFigure link_use_figure(const CsvTable& t) {
+  ReportFigure out;
+  out.id = "links";
+  out.figure.title = "Link use over time";
+  out.figure.x_label = "time (s)";
+  out.figure.y_label = "link capacity in use (%)";
+  out.figure.y_from_zero = true;
+  std::vector<plot::Series> series;
+  for (std::size_t i = 0; i < t.rows(); ++i) {
+    const std::string name = t.text(i, "link");
+    if (series.empty() || series.back().label != name) {
+      series.emplace_back();
+      series.back().label = name;
+      series.back().mark = plot::Mark::kStep;
+    }
+    plot::Series& s = series.back();
+    const double used = t.number(i, "utilization");
+    if (!(used >= 0) || used > 1.0 + 1e-6) {
+      throw Error(fmt::format("{}: row {}: utilization must lie in [0, 1], got {}", t.path(), i + 2, used));
+    }
+    s.x.push_back(t.number(i, "start_s"));
+    s.y.push_back(100.0 * used);
+    if (i + 1 == t.rows() || t.text(i + 1, "link") != name) {  // hold to the bin's end
+      s.x.push_back(t.number(i, "end_s"));
+      s.y.push_back(100.0 * used);
+    }
+  }
+  out.figure.series = std::move(series);
+  out.caption = "Share of each link's capacity carrying transfers (KV caches between pools, "
+                "swaps to host memory), averaged over equal time bins, for the links that "
+                "carried the most bytes; each line is one direction of one link, named "
+                "from>to (docs/outputs.md).";
+  return out;
+}
+
 std::vector<ReportFigure> run_figures(const std::string& dir) {
   const auto path = std::filesystem::path(dir);
   const std::vector<RequestRow> requests = read_requests(CsvTable::read((path / "requests.csv").string()));
@@ -382,6 +417,11 @@ std::vector<ReportFigure> run_figures(const std::string& dir) {
     out.push_back(itl_by_position_figure(itl_by_position(requests, iterations)));
     out.push_back(kv_use_figure(iterations));
     out.push_back(queue_figure(iterations));
+  }
+  const auto links = path / "links.csv";
+  if (std::filesystem::exists(links)) {
+    const CsvTable t = CsvTable::read(links.string());
+    if (t.rows() > 0) out.push_back(link_use_figure(t));
   }
   return out;
 }

@@ -66,7 +66,11 @@ ReportFigure itl_by_position_figure(const ItlByPosition& itl);
 ReportFigure kv_use_figure(const std::vector<IterationRow>& iterations);
 ReportFigure queue_figure(const std::vector<IterationRow>& iterations);
 
-// All plots of a run folder: from requests.csv, and from iterations.csv when present.
+// Each link's use (% of capacity) over time, from links.csv: one series per link.
+ReportFigure link_use_figure(const CsvTable& links);
+
+// All plots of a run folder: from requests.csv, and from iterations.csv and links.csv when
+// present.
 std::vector<ReportFigure> run_figures(const std::string& dir);
 
 // The columns of sweep.csv strictly between `point` and `seeds`: the varied scenario keys.

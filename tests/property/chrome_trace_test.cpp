@@ -89,6 +89,7 @@ std::map<std::string, Flow> replay_async(const json& events) {
   for (const json& e : events) {
     const std::string ph = e["ph"];
     if (ph != "b" && ph != "e") continue;
+    if (e["cat"] == "transfer") continue;  // the network's spans (checked on their own)
     EXPECT_EQ(e["cat"], "request");
     const std::string key =
         fmt::format("{}/{}", e["pid"].get<int>(), e["id2"]["local"].get<std::string>());
@@ -131,7 +132,9 @@ void expect_children_partition(const Flow& f, const std::string& key) {
   std::int64_t sum = 0;
   for (std::size_t i = 1; i < f.spans.size(); ++i) {
     const Span& c = f.spans[i];
-    EXPECT_TRUE(c.name == "queued" || c.name == "prefill" || c.name == "decode") << c.name;
+    EXPECT_TRUE(c.name == "queued" || c.name == "prefill" || c.name == "decode" ||
+                c.name == "holding KV" || c.name == "KV transfer")
+        << c.name;
     EXPECT_EQ(c.begin, at) << key << " " << c.name;
     EXPECT_LT(c.begin, c.end) << key << " " << c.name;  // phases that took no time are left out
     EXPECT_LE(c.end, outer.end) << key;
@@ -188,7 +191,10 @@ void expect_iterations_tile_busy_time(const json& events, const RunResult& r) {
 // Counters stay within capacity, and as step functions sampled when their value changes they
 // give, at each iteration's start, that iteration's own KV use and queue (the value in force is
 // the last sample at or before it).
-void expect_counters_follow_the_log(const json& events, const RunResult& r) {
+// `compact`: counters hold their value, so a replica whose KV use repeats between iterations
+// writes fewer samples than it has iterations (a decode instance receiving KV between its
+// iterations may change at every one).
+void expect_counters_follow_the_log(const json& events, const RunResult& r, bool compact = true) {
   const std::size_t replicas = r.replicas.size();
   // Samples per replica in file order: (time, values).
   std::vector<std::vector<std::pair<std::int64_t, std::int64_t>>> kv(replicas + 1);
@@ -197,6 +203,13 @@ void expect_counters_follow_the_log(const json& events, const RunResult& r) {
     if (e["ph"] != "C") continue;
     const json& a = e["args"];
     const int pid = e["pid"];
+    if (e["name"].get<std::string>().rfind("link ", 0) == 0) {
+      // A network link's share of its capacity in use (the network process's counters).
+      EXPECT_EQ(pid, static_cast<int>(replicas) + 2);
+      EXPECT_GE(a["used"], 0.0);
+      EXPECT_LE(a["used"], 1.0 + 1e-9);
+      continue;
+    }
     if (e["name"] == "KV blocks") {
       EXPECT_GE(a["used"], 0);
       EXPECT_LE(a["used"], r.deployment.pools[0].kv_blocks);
@@ -228,7 +241,11 @@ void expect_counters_follow_the_log(const json& events, const RunResult& r) {
   }
   for (std::size_t k = 1; k <= replicas; ++k) {
     EXPECT_EQ(next_kv[k], kv[k].size());  // no sample after the last iteration's start
-    EXPECT_LT(kv[k].size(), static_cast<std::size_t>(r.replicas[k - 1].iterations));
+    if (compact) {
+      EXPECT_LT(kv[k].size(), static_cast<std::size_t>(r.replicas[k - 1].iterations));
+    } else {
+      EXPECT_LE(kv[k].size(), static_cast<std::size_t>(r.replicas[k - 1].iterations));
+    }
   }
 }
 
@@ -502,6 +519,104 @@ TEST(ChromeTrace, WritesExactMicrosecondsAndCutsAtTheWindow) {
   };
   EXPECT_EQ(spans, expected);
   EXPECT_EQ(doc["otherData"]["window"], "0.001500000:0.002500000 s");
+}
+
+// A disaggregated run: each transferred request has spans on both instances, a span on the
+// network track and an arrow between the instances, all at its own times.
+TEST(ChromeTrace, TransfersShowOnBothInstancesAndTheNetwork) {
+  const std::string pd = R"(
+[model]
+name = "llama-3-8b"
+[hardware]
+gpu = "h100-sxm"
+[[cluster.pool]]
+name = "prefill"
+role = "prefill"
+replicas = 2
+[[cluster.pool]]
+name = "decode"
+role = "decode"
+replicas = 2
+[engine]
+scheduler = "mixed"
+[disaggregation]
+transfer = "layerwise"
+[workload]
+requests = 120
+rate = 10
+prompt_tokens = { distribution = "lognormal", mean = 1500, stddev = 800, min = 16, max = 6000 }
+output_tokens = { distribution = "uniform", min = 2, max = 200 }
+)";
+  Simulator sim(testing::scenario_from("pdtrace", pd), testing::catalog());
+  sim.record_iterations();
+  const RunResult r = sim.run();
+  const std::string text = trace_text(r);
+  expect_whole_nanoseconds(text);
+  const json events = json::parse(text)["traceEvents"];
+  const auto pids = pid_by_process_name(events);
+  // Pools are named on their replicas: "prefill replica 0 (1 GPU of h100-sxm)", ...
+  EXPECT_EQ(pids.at("prefill replica 1 (1 GPU of h100-sxm)"), 2);
+  EXPECT_EQ(pids.at("decode replica 2 (1 GPU of h100-sxm)"), 3);
+  const int network = pids.at("network");
+  EXPECT_EQ(network, static_cast<int>(r.replicas.size()) + 2);
+  expect_iterations_tile_busy_time(events, r);
+  expect_counters_follow_the_log(events, r, false);
+  // The network's spans and arrows, by request.
+  std::map<std::size_t, std::pair<std::int64_t, std::int64_t>> spans;
+  std::map<std::size_t, std::pair<int, int>> arrows;  // pid of "s", pid of "f"
+  for (const json& e : events) {
+    if (e.value("cat", "") != "transfer") continue;
+    const std::string ph = e["ph"];
+    if (ph == "b") {
+      EXPECT_EQ(e["pid"], network);
+      spans[e["args"]["request"].get<std::size_t>()].first = ns(e["ts"]);
+    } else if (ph == "e") {
+      spans[std::stoul(e["id2"]["local"].get<std::string>(), nullptr, 16)].second = ns(e["ts"]);
+    } else if (ph == "s") {
+      arrows[e["id"].get<std::size_t>()].first = e["pid"];
+    } else if (ph == "f") {
+      arrows[e["id"].get<std::size_t>()].second = e["pid"];
+    }
+  }
+  std::size_t transferred = 0;
+  for (std::size_t i = 0; i < r.requests.size(); ++i) {
+    const Request& q = r.requests[i];
+    if (q.handoff != Handoff::kTransferred) continue;
+    ++transferred;
+    ASSERT_EQ(spans.count(i), 1u);
+    EXPECT_EQ(spans[i].first, q.transfer_start.ns);
+    EXPECT_EQ(spans[i].second, q.transfer_end.ns);
+    EXPECT_EQ(arrows[i], std::make_pair(q.prefill_replica + 1, q.replica + 1));
+  }
+  EXPECT_GT(transferred, 100u);
+  EXPECT_EQ(spans.size(), transferred);
+  // Per request: its spans on the prefill instance end when its KV has left, those on the
+  // decode instance begin with the first byte; each set of children tiles its parent.
+  std::size_t on_prefill = 0;
+  std::size_t on_decode = 0;
+  for (const auto& [key, f] : replay_async(events)) {
+    const Span& outer = f.spans.front();
+    const Request& q = r.requests.at(outer.args["request"].get<std::size_t>());
+    expect_children_partition(f, key);
+    if (q.handoff != Handoff::kTransferred) continue;
+    if (f.pid == q.prefill_replica + 1) {
+      ++on_prefill;
+      EXPECT_EQ(outer.begin, q.arrival.ns);
+      EXPECT_EQ(outer.end, q.transfer_end.ns);
+      EXPECT_EQ(f.spans.back().name, "holding KV");
+      EXPECT_EQ(f.spans.back().begin, q.prefill_end.ns);
+    } else {
+      ++on_decode;
+      EXPECT_EQ(f.pid, q.replica + 1);
+      EXPECT_EQ(outer.begin, q.transfer_start.ns);
+      EXPECT_EQ(outer.end, q.finish.ns);
+      ASSERT_EQ(f.spans.size(), 3u);
+      EXPECT_EQ(f.spans[1].name, "KV transfer");
+      EXPECT_EQ(f.spans[2].name, "decode");
+    }
+  }
+  EXPECT_EQ(on_prefill, transferred);
+  EXPECT_EQ(on_decode, transferred);
 }
 
 TEST(ChromeTrace, ParsesWindows) {

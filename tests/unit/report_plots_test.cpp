@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "sim/cluster/simulator.hpp"
 #include "sim/core/csv_table.hpp"
 #include "sim/core/error.hpp"
 #include "sim/report/html_report.hpp"
@@ -163,6 +164,57 @@ TEST(ReportHtml, FoldersWithoutOutputsAreErrors) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("sweep.csv"), std::string::npos) << e.what();
   }
+}
+
+TEST(ReportPlots, LinkUseOverTimeHoldsEveryByteTheLinksCarried) {
+  // Two prefill and two decode instances on one node: KV crosses NVLink.
+  const char* pd = R"(
+[model]
+name = "llama-3-8b"
+[hardware]
+gpu = "h100-sxm"
+[topology]
+gpus_per_node = 4
+[[cluster.pool]]
+name = "p"
+role = "prefill"
+replicas = 2
+[[cluster.pool]]
+name = "d"
+role = "decode"
+replicas = 2
+[workload]
+requests = 100
+rate = 10
+)";
+  Simulator sim(testing::scenario_from("links", pd), testing::catalog());
+  sim.record_iterations();
+  const RunResult r = sim.run();
+  const auto dir = testing::scratch("links-plot");
+  {
+    std::ofstream out(dir / "links.csv");
+    write_links_csv(out, r);
+  }
+  const CsvTable t = CsvTable::read((dir / "links.csv").string());
+  const ReportFigure f = link_use_figure(t);
+  // Four links carry KV: each prefill GPU into the node's switch, and out of it to each
+  // decode GPU.
+  ASSERT_EQ(f.figure.series.size(), 4u);
+  const double width = r.network.bin_width.seconds().value;
+  for (const plot::Series& s : f.figure.series) {
+    std::size_t l = 0;
+    while (r.network.links[l].name != s.label) ++l;
+    // Each point (but the closing one) is a bin: its % of capacity x capacity x width is the
+    // bytes it carried; together, all the link carried.
+    double bytes = 0;
+    for (std::size_t i = 0; i + 1 < s.y.size(); ++i) {
+      EXPECT_GE(s.y[i], 0.0);
+      EXPECT_LE(s.y[i], 100.0);
+      bytes += s.y[i] / 100.0 * r.network.links[l].capacity * width;
+    }
+    EXPECT_NEAR(bytes, r.network.stats[l].bytes, 1e-6 * r.network.stats[l].bytes) << s.label;
+  }
+  EXPECT_EQ(f.id, "links");
 }
 
 }  // namespace
