@@ -136,6 +136,24 @@ int dispatch(int argc, char** argv) {
   plan_cmd->add_option("--jobs", plan.jobs, "candidates in parallel (0: all cores)")->capture_default_str();
   plan_cmd->add_option("--out", plan.out_dir, "folder for plan.json, plan.csv, plan.svg (default: <scenario>-plan)");
   plan_cmd->add_flag("--json", plan.json, "print plan.json instead of the table");
+  plan_cmd->add_flag("--disaggregated", plan.disaggregated,
+                     "search prefill/decode disaggregated candidates too (xP+yD units)");
+  plan_cmd->add_option("--pd-ratios", plan.pd_ratios,
+                       "with --disaggregated: prefill:decode replicas per unit (default "
+                       "1:1,1:2,1:3,2:1)")
+      ->delimiter(',');
+  plan_cmd->add_option("--prefill-tp", plan.prefill_tps, "with --disaggregated: prefill tp degrees (default: --tp)")
+      ->delimiter(',');
+  plan_cmd->add_option("--decode-tp", plan.decode_tps, "with --disaggregated: decode tp degrees (default: --tp)")
+      ->delimiter(',');
+  plan_cmd->add_option("--prefill-gpus", plan.prefill_gpus,
+                       "with --disaggregated: prefill GPUs (default: each --gpus GPU with itself)")
+      ->delimiter(',');
+  plan_cmd->add_option("--decode-gpus", plan.decode_gpus, "with --disaggregated: decode GPUs")
+      ->delimiter(',');
+  plan_cmd->add_option("--transfer", plan.transfers,
+                       "with --disaggregated: after_prefill, layerwise (default: the scenario's)")
+      ->delimiter(',');
   ReportArgs rep;
   auto* rep_cmd = app.add_subcommand(
       "report", "turn a run, sweep or plan output folder into one HTML page of tables and plots");

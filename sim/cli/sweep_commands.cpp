@@ -253,6 +253,42 @@ int plan_command(const PlanArgs& args) {
   if (args.jobs < 0)
     throw Error(fmt::format("--jobs {}: must be 0 (all cores) or more", args.jobs));
   spec.jobs = args.jobs;
+  const bool pd_options = !args.pd_ratios.empty() || !args.prefill_tps.empty() ||
+                          !args.decode_tps.empty() || !args.prefill_gpus.empty() ||
+                          !args.decode_gpus.empty() || !args.transfers.empty();
+  if (pd_options && !args.disaggregated) {
+    throw Error("--pd-ratios, --prefill-tp, --decode-tp, --prefill-gpus, --decode-gpus and "
+                "--transfer shape disaggregated candidates: add --disaggregated");
+  }
+  spec.disaggregated = args.disaggregated;
+  for (const auto& r : args.pd_ratios) {
+    const auto pair = whole_number_pair(r, ':');
+    if (!pair || pair->first < 1 || pair->second < 1 || pair->first > 64 || pair->second > 64) {
+      throw Error(fmt::format("--pd-ratios \"{}\": expected P:D, prefill and decode replicas per "
+                              "unit, each from 1 to 64 (e.g. --pd-ratios 1:1,1:3)",
+                              r));
+    }
+    spec.pd_ratios.emplace_back(static_cast<int>(pair->first), static_cast<int>(pair->second));
+  }
+  spec.prefill_tps = args.prefill_tps;
+  spec.decode_tps = args.decode_tps;
+  for (const auto& tp : spec.prefill_tps) {
+    if (tp < 1 || tp > 1024) throw Error(fmt::format("--prefill-tp {}: must be from 1 to 1024", tp));
+  }
+  for (const auto& tp : spec.decode_tps) {
+    if (tp < 1 || tp > 1024) throw Error(fmt::format("--decode-tp {}: must be from 1 to 1024", tp));
+  }
+  spec.prefill_gpus = args.prefill_gpus;
+  spec.decode_gpus = args.decode_gpus;
+  for (const auto& t : args.transfers) {
+    if (t == "after_prefill") {
+      spec.transfers.push_back(TransferMode::kAfterPrefill);
+    } else if (t == "layerwise") {
+      spec.transfers.push_back(TransferMode::kLayerwise);
+    } else {
+      throw Error(fmt::format("--transfer \"{}\": valid values are: after_prefill, layerwise", t));
+    }
+  }
   const std::filesystem::path dir =
       args.out_dir.empty() ? std::filesystem::path(args.scenario).stem().string() + "-plan"
                            : args.out_dir;

@@ -44,6 +44,12 @@ struct PlanArgs {
   int jobs = 0;
   std::string out_dir;  // "" = <scenario stem>-plan
   bool json = false;
+  // Disaggregated candidates.
+  bool disaggregated = false;
+  std::vector<std::string> pd_ratios;  // "1:2"
+  std::vector<int> prefill_tps, decode_tps;
+  std::vector<std::string> prefill_gpus, decode_gpus;
+  std::vector<std::string> transfers;
 };
 int plan_command(const PlanArgs& args);
 

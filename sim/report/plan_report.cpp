@@ -24,17 +24,35 @@ void write_plan_text(std::ostream& out, const PlanResult& p, double seconds) {
   fmt::print(out, "plan for {}: {} requests/s within {}\n", p.scenario_name, p.rate, targets);
   fmt::print(out, "{} candidates, {} simulations, {:.1f} s; ranked by {}\n\n", p.candidates.size(),
              p.simulations, seconds, p.priced ? "cost per hour" : "GPUs (give --price for cost)");
-  fmt::print(out, "{:>4}  {:<40}{:>11}{:>9}{:>6}{:>10}{:>11}{:>10}{:>10}\n", "rank", "candidate",
-             "req/s/rep", "replicas", "GPUs", "$/hour", "$/M tok", "SLO room", "capacity");
+  fmt::print(out, "{:>4}  {:<40}{:>11}{:>9}{:>6}{:>10}{:>11}{:>10}{:>10}  {}\n", "rank",
+             "candidate", "req/s/rep", "replicas", "GPUs", "$/hour", "$/M tok", "SLO room",
+             "capacity", "held by");
   int rank = 0;
   for (const Candidate& c : p.candidates) {
     if (!c.ok()) continue;
     std::string label = c.label.size() > 39 ? c.label.substr(0, 36) + "..." : c.label;
     fmt::print(
-        out, "{:>4}  {:<40}{:>11.3g}{:>9}{:>6}{:>10}{:>11}{:>9.0f}%{:>9.0f}%{}\n", ++rank, label,
-        c.max_rate, c.replicas, c.gpus_total, money(c.cost_per_hour),
-        money(c.cost_per_million_tokens), 100.0 * c.slo_headroom, 100.0 * c.capacity_headroom,
+        out, "{:>4}  {:<40}{:>11.3g}{:>9}{:>6}{:>10}{:>11}{:>9.0f}%{:>9.0f}%  {}{}\n", ++rank,
+        label, c.max_rate, c.disaggregated ? fmt::format("{}u", c.replicas) : fmt::format("{}", c.replicas),
+        c.gpus_total, money(c.cost_per_hour), money(c.cost_per_million_tokens),
+        100.0 * c.slo_headroom, 100.0 * c.capacity_headroom, c.limit.empty() ? "-" : c.limit,
         c.extra_replicas > 0 ? fmt::format("  (+{} for routing imbalance)", c.extra_replicas) : "");
+  }
+  if (p.disaggregated) {
+    const PlanComparison cmp = p.comparison();
+    fmt::print(out, "\ncolocated against disaggregated:\n");
+    auto line = [&](const char* kind, const Candidate* c) {
+      if (c == nullptr) {
+        fmt::print(out, "  {:<14} none meets the SLO\n", kind);
+        return;
+      }
+      fmt::print(out, "  {:<14} {}: {} GPUs, ${}/hour, {:.3g} requests/s per {} of {} GPUs\n",
+                 kind, c->label, c->gpus_total, money(c->cost_per_hour), c->max_rate,
+                 c->disaggregated ? "unit" : "replica", c->gpus_per_unit);
+    };
+    line("colocated", cmp.colocated);
+    line("disaggregated", cmp.disaggregated);
+    fmt::print(out, "  {}.\n", cmp.reason);
   }
   if (rank == 0) fmt::print(out, "  no candidate meets the SLO at this rate\n");
   bool header = false;
@@ -45,9 +63,11 @@ void write_plan_text(std::ostream& out, const PlanResult& p, double seconds) {
     fmt::print(out, "  {}: {}\n", c.label, c.infeasible);
   }
   fmt::print(out,
-             "\nreq/s/rep: the highest rate one replica sustains within the SLO. SLO room: "
-             "1 - worst measured/target at the chosen size. capacity: replicas x req/s/rep "
-             "over the target rate, less 1.\n");
+             "\nreq/s/rep: the highest rate one replica sustains within the SLO (for xP+yD "
+             "candidates, one unit of x prefill and y decode replicas; their replicas column counts "
+             "units, \"u\"). held by: what the replica missed just above that rate. SLO room: 1 - "
+             "worst measured/target at the chosen size. capacity: replicas x req/s/rep over the "
+             "target rate, less 1.\n");
 }
 
 nlohmann::ordered_json plan_json(const PlanResult& p) {
@@ -67,8 +87,15 @@ nlohmann::ordered_json plan_json(const PlanResult& p) {
     nlohmann::ordered_json cj;
     cj["rank"] = c.ok() ? nlohmann::ordered_json(++rank) : nlohmann::ordered_json(nullptr);
     cj["label"] = c.label;
+    cj["kind"] = c.disaggregated ? "disaggregated" : "colocated";
     cj["gpu"] = c.gpu;
     cj["tp"] = c.tp;
+    if (c.disaggregated) {
+      cj["prefill"] = {{"gpu", c.pd.prefill_gpu}, {"tp", c.pd.prefill_tp}, {"replicas_per_unit", c.pd.prefill}};
+      cj["decode"] = {{"gpu", c.pd.decode_gpu}, {"tp", c.pd.decode_tp}, {"replicas_per_unit", c.pd.decode}};
+      cj["transfer"] = transfer_mode_name(c.pd.transfer);
+    }
+    cj["gpus_per_unit"] = c.gpus_per_unit;
     nlohmann::ordered_json values = nlohmann::ordered_json::object();
     for (std::size_t k = 0; k < p.vary.size(); ++k) values[p.vary[k].key] = c.values[k];
     cj["values"] = values;
@@ -77,6 +104,7 @@ nlohmann::ordered_json plan_json(const PlanResult& p) {
       cj["reason"] = c.infeasible;
     } else {
       cj["max_rate_per_replica"] = c.max_rate;
+      cj["limit"] = c.limit.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(c.limit);
       cj["missed_rate_per_replica"] = json_number(c.missed_rate > 0 ? c.missed_rate : NAN);
       cj["replicas"] = c.replicas;
       cj["extra_replicas_for_imbalance"] = c.extra_replicas;
@@ -96,6 +124,13 @@ nlohmann::ordered_json plan_json(const PlanResult& p) {
     cands.push_back(cj);
   }
   j["candidates"] = cands;
+  if (p.disaggregated) {
+    const PlanComparison cmp = p.comparison();
+    j["comparison"] = {{"colocated", cmp.colocated ? nlohmann::ordered_json(cmp.colocated->label) : nullptr},
+                       {"disaggregated", cmp.disaggregated ? nlohmann::ordered_json(cmp.disaggregated->label) : nullptr},
+                       {"winner", cmp.winner.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(cmp.winner)},
+                       {"reason", cmp.reason}};
+  }
   return j;
 }
 
@@ -104,7 +139,8 @@ void write_plan_csv(std::ostream& out, const PlanResult& p) {
   for (const Axis& a : p.vary) out << "," << csv_quote(a.key);
   out << ",max_rate_per_replica,replicas,extra_replicas,gpus,cost_per_hour,"
          "cost_per_million_output_tokens,slo_headroom,capacity_headroom,output_tokens_per_s,"
-         "reason\n";
+         "reason,kind,prefill_gpu,prefill_tp,prefill_per_unit,decode_gpu,decode_tp,"
+         "decode_per_unit,transfer,limit\n";
   int rank = 0;
   for (const Candidate& c : p.candidates) {
     out << (c.ok() ? std::to_string(++rank) : "") << "," << csv_quote(c.label) << "," << c.gpu
@@ -115,10 +151,19 @@ void write_plan_csv(std::ostream& out, const PlanResult& p) {
           << c.gpus_total << "," << exact_number(c.cost_per_hour) << ","
           << exact_number(c.cost_per_million_tokens) << "," << exact_number(c.slo_headroom) << ","
           << exact_number(c.capacity_headroom) << "," << exact_number(c.output_tokens_per_s)
-          << ",\n";
+          << ",";
     } else {
-      out << ",,,,,,,,,," << csv_quote(c.infeasible) << "\n";
+      out << ",,,,,,,,,," << csv_quote(c.infeasible);
     }
+    out << "," << (c.disaggregated ? "disaggregated" : "colocated");
+    if (c.disaggregated) {
+      out << "," << c.pd.prefill_gpu << "," << c.pd.prefill_tp << "," << c.pd.prefill << ","
+          << c.pd.decode_gpu << "," << c.pd.decode_tp << "," << c.pd.decode << ","
+          << transfer_mode_name(c.pd.transfer);
+    } else {
+      out << ",,,,,,,";
+    }
+    out << "," << csv_quote(c.limit) << "\n";
   }
 }
 

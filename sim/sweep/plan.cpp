@@ -124,16 +124,72 @@ Scenario colocated(Scenario s, const std::string& gpu, int tp, int replicas) {
   return s;
 }
 
+// A disaggregated candidate's cluster of `units` units: a prefill and a decode pool, each
+// with the engine settings of the scenario's own pool of that role when it has one, else its
+// [engine]; the scenario's [disaggregation] policy with the candidate's transfer mode.
+Scenario disaggregated(Scenario s, const PdShape& shape, int units) {
+  PoolConfig p;
+  PoolConfig d;
+  p.engine = d.engine = s.engine;
+  for (const PoolConfig& existing : s.cluster.pools) {
+    if (existing.role == PoolRole::kPrefill) p.engine = existing.engine;
+    if (existing.role == PoolRole::kDecode) d.engine = existing.engine;
+  }
+  p.name = "prefill";
+  p.role = PoolRole::kPrefill;
+  p.replicas = units * shape.prefill;
+  p.tp = shape.prefill_tp;
+  p.gpu = shape.prefill_gpu;
+  d.name = "decode";
+  d.role = PoolRole::kDecode;
+  d.replicas = units * shape.decode;
+  d.tp = shape.decode_tp;
+  d.gpu = shape.decode_gpu;
+  s.cluster.pools = {p, d};
+  s.disaggregation.transfer = shape.transfer;
+  return s;
+}
+
+// Resizes a candidate's cluster to `n` replicas (colocated) or units (disaggregated).
+void resize(Scenario& s, int n, const Candidate& c) {
+  if (!c.disaggregated) {
+    s.cluster.pools.front().replicas = n;
+    return;
+  }
+  s.cluster.pools[0].replicas = n * c.pd.prefill;
+  s.cluster.pools[1].replicas = n * c.pd.decode;
+}
+
+// Why a run misses: it does not keep up, turns requests away, or the target furthest over.
+std::string miss_reason(const Summary& s, const std::vector<SloTarget>& slo) {
+  if (s.overloaded) return "overload";
+  if (s.rejected > 0) return "rejections";
+  std::string worst;
+  double over = 1.0;
+  for (const SloTarget& t : slo) {
+    const double ratio = t.value(s) / t.limit_ms;
+    if (!(ratio <= over)) {
+      over = ratio;
+      worst = t.metric + "." + t.stat;
+    }
+  }
+  return worst.empty() ? "no completions" : worst;
+}
+
 // The simulations of one candidate, each a copy of its scenario resized.
 class Evaluator {
  public:
   Evaluator(const PlanSpec& spec, const Catalog& catalog, Scenario scenario,
-            std::int64_t requests)
-      : spec_(spec), catalog_(catalog), scenario_(std::move(scenario)), requests_(requests) {}
+            std::int64_t requests, const Candidate& candidate)
+      : spec_(spec),
+        catalog_(catalog),
+        scenario_(std::move(scenario)),
+        requests_(requests),
+        candidate_(candidate) {}
 
   Summary run(int replicas, double rate, std::int64_t requests) {
     Scenario s = scenario_;
-    s.cluster.pools.front().replicas = replicas;
+    resize(s, replicas, candidate_);
     s.workload.rate = rate;
     s.workload.requests = requests;
     check_workload(s.workload, s.file);
@@ -152,8 +208,15 @@ class Evaluator {
     return true;
   }
 
-  bool one_replica_meets(double rate) { return meets(run(1, rate, requests_)); }
+  // One replica (or unit) at `rate`; a miss is remembered with its reason.
+  bool one_replica_meets(double rate) {
+    const Summary s = run(1, rate, requests_);
+    if (meets(s)) return true;
+    misses[rate] = miss_reason(s, spec_.slo);
+    return false;
+  }
   const Scenario& scenario() const { return scenario_; }
+  std::map<double, std::string> misses;
 
   int simulations = 0;
 
@@ -162,6 +225,7 @@ class Evaluator {
   const Catalog& catalog_;
   Scenario scenario_;
   std::int64_t requests_;
+  const Candidate& candidate_;
 };
 
 constexpr double kLowestRate = 1.0 / 1024.0;
@@ -208,6 +272,7 @@ double search_rate(Evaluator& ev, double precision, double& missed) {
 // The rate search and the cluster's size, for a candidate that fits.
 void search_and_size(const PlanSpec& spec, Evaluator& ev, std::int64_t requests, Candidate& c) {
   c.max_rate = search_rate(ev, spec.precision, c.missed_rate);
+  if (c.missed_rate > 0) c.limit = ev.misses.at(c.missed_rate);
   if (c.max_rate == 0) {
     const Summary s = ev.run(1, kLowestRate, requests);
     std::string why;
@@ -237,7 +302,9 @@ void search_and_size(const PlanSpec& spec, Evaluator& ev, std::int64_t requests,
     if (!ev.meets(s)) continue;
     c.replicas = n;
     c.extra_replicas = n - std::max(1, base);
-    c.gpus_total = colocated(ev.scenario(), c.gpu, c.tp, n).gpus();
+    Scenario sized = ev.scenario();
+    resize(sized, n, c);
+    c.gpus_total = sized.gpus();
     c.capacity_headroom = n * c.max_rate / spec.rate - 1.0;
     c.slo_headroom = INFINITY;
     for (const SloTarget& t : spec.slo) {
@@ -245,8 +312,11 @@ void search_and_size(const PlanSpec& spec, Evaluator& ev, std::int64_t requests,
       c.slo_headroom = std::min(c.slo_headroom, 1.0 - t.value(s) / t.limit_ms);
     }
     c.output_tokens_per_s = s.output_tokens_per_s;
-    const auto price = spec.price.find(c.gpu);
-    c.cost_per_hour = price == spec.price.end() ? NAN : price->second * c.gpus_total;
+    c.cost_per_hour = 0;
+    for (const PoolConfig& pool : sized.cluster.pools) {
+      const auto price = spec.price.find(pool.gpu.empty() ? sized.hardware.gpu : pool.gpu);
+      c.cost_per_hour += price == spec.price.end() ? NAN : price->second * pool.gpus();
+    }
     c.cost_per_million_tokens = c.cost_per_hour / (s.output_tokens_per_s * 3600.0) * 1e6;
     return;
   }
@@ -260,8 +330,9 @@ void evaluate(const PlanSpec& spec, const Catalog& catalog, const std::vector<st
               std::int64_t requests, Candidate& c) {
   Scenario scenario;
   try {
-    // Fits at all? (Memory, a tp that splits the heads, a dtype the GPU has.)
-    scenario = colocated(load_scenario(spec.scenario, sets), c.gpu, c.tp, 1);
+    // Fits at all? (Memory, a tp that splits the heads, a dtype the GPU has, the topology.)
+    const Scenario base = load_scenario(spec.scenario, sets);
+    scenario = c.disaggregated ? disaggregated(base, c.pd, 1) : colocated(base, c.gpu, c.tp, 1);
     Simulator probe(scenario, catalog);
   } catch (const Error& e) {
     // The scenario file is the same for every candidate: leave its name out of the reason.
@@ -271,7 +342,7 @@ void evaluate(const PlanSpec& spec, const Catalog& catalog, const std::vector<st
     c.infeasible = why;
     return;
   }
-  Evaluator ev(spec, catalog, scenario, requests);
+  Evaluator ev(spec, catalog, scenario, requests, c);
   try {
     search_and_size(spec, ev, requests, c);
   } catch (const Error& e) {
@@ -280,7 +351,82 @@ void evaluate(const PlanSpec& spec, const Catalog& catalog, const std::vector<st
   c.simulations = ev.simulations;
 }
 
+// Every disaggregated shape the spec asks for.
+std::vector<PdShape> pd_shapes(const PlanSpec& spec, const Scenario& base,
+                               const std::vector<std::string>& gpus, const std::vector<int>& tps) {
+  std::vector<std::pair<std::string, std::string>> gpu_pairs;
+  if (spec.prefill_gpus.empty() && spec.decode_gpus.empty()) {
+    for (const auto& g : gpus) gpu_pairs.emplace_back(g, g);
+  } else {
+    for (const auto& p : spec.prefill_gpus.empty() ? gpus : spec.prefill_gpus) {
+      for (const auto& d : spec.decode_gpus.empty() ? gpus : spec.decode_gpus) {
+        gpu_pairs.emplace_back(p, d);
+      }
+    }
+  }
+  const std::vector<std::pair<int, int>> ratios =
+      spec.pd_ratios.empty() ? std::vector<std::pair<int, int>>{{1, 1}, {1, 2}, {1, 3}, {2, 1}}
+                             : spec.pd_ratios;
+  const std::vector<TransferMode> transfers =
+      spec.transfers.empty() ? std::vector<TransferMode>{base.disaggregation.transfer} : spec.transfers;
+  std::vector<PdShape> out;
+  for (const auto& [pg, dg] : gpu_pairs) {
+    for (int ptp : spec.prefill_tps.empty() ? tps : spec.prefill_tps) {
+      for (int dtp : spec.decode_tps.empty() ? tps : spec.decode_tps) {
+        for (const auto& [np, nd] : ratios) {
+          for (TransferMode t : transfers) out.push_back(PdShape{pg, dg, ptp, dtp, np, nd, t});
+        }
+      }
+    }
+  }
+  return out;
+}
+
 }  // namespace
+
+PlanComparison PlanResult::comparison() const {
+  PlanComparison c;
+  for (const Candidate& k : candidates) {
+    if (!k.ok()) continue;
+    if (!k.disaggregated && c.colocated == nullptr) c.colocated = &k;
+    if (k.disaggregated && c.disaggregated == nullptr) c.disaggregated = &k;
+  }
+  if (c.colocated == nullptr || c.disaggregated == nullptr) {
+    c.reason = c.colocated == nullptr && c.disaggregated == nullptr
+                   ? "no candidate meets the SLO"
+                   : fmt::format("only {} candidates meet the SLO",
+                                 c.colocated ? "colocated" : "disaggregated");
+    c.winner = c.colocated ? "colocated" : (c.disaggregated ? "disaggregated" : "");
+    return c;
+  }
+  const Candidate& a = *c.colocated;
+  const Candidate& b = *c.disaggregated;
+  const double ka = priced ? a.cost_per_hour : a.gpus_total;
+  const double kb = priced ? b.cost_per_hour : b.gpus_total;
+  // Requests/s each GPU sustains within the SLO: what the ranking comes down to.
+  const double ra = a.max_rate / a.gpus_per_unit;
+  const double rb = b.max_rate / b.gpus_per_unit;
+  auto limit = [](const Candidate& k) { return k.limit.empty() ? std::string("nothing seen") : k.limit; };
+  const std::string measure =
+      priced ? fmt::format("${:.2f} against ${:.2f} an hour", std::min(ka, kb), std::max(ka, kb))
+             : fmt::format("{} GPUs against {}", static_cast<int>(std::min(ka, kb)),
+                           static_cast<int>(std::max(ka, kb)));
+  if (ka == kb) {
+    c.reason = fmt::format("a tie at {}: per GPU colocated sustains {:.3g} requests/s (held by {}), "
+                           "disaggregated {:.3g} (held by {})",
+                           priced ? fmt::format("${:.2f} an hour", ka) : fmt::format("{} GPUs", ka),
+                           ra, limit(a), rb, limit(b));
+    return c;
+  }
+  const bool split_wins = kb < ka;
+  c.winner = split_wins ? "disaggregated" : "colocated";
+  c.reason = fmt::format(
+      "{} wins with {}: per GPU it sustains {:.3g} requests/s within the SLO, {} {:.3g}; the "
+      "colocated rate is held by {}, the disaggregated one by {}",
+      c.winner, measure, split_wins ? rb : ra, split_wins ? "colocated" : "disaggregated",
+      split_wins ? ra : rb, limit(a), limit(b));
+  return c;
+}
 
 PlanResult run_plan(const PlanSpec& spec, const Catalog& catalog, const Progress& progress) {
   if (!(spec.rate > 0) || !std::isfinite(spec.rate)) {
@@ -328,8 +474,33 @@ PlanResult run_plan(const PlanSpec& spec, const Catalog& catalog, const Progress
         Candidate c;
         c.gpu = g;
         c.tp = tp;
+        c.gpus_per_unit = tp;
         c.values = grid.values(i);
         c.label = fmt::format("{} tp={}", g, tp);
+        if (!spec.vary.empty()) c.label += ", " + point_label(spec.vary, c.values);
+        out.candidates.push_back(std::move(c));
+      }
+    }
+  }
+  out.disaggregated = spec.disaggregated;
+  if (spec.disaggregated) {
+    for (const PdShape& shape : pd_shapes(spec, base, gpus, tps)) {
+      for (std::size_t i = 0; i < grid.size(); ++i) {
+        Candidate c;
+        c.disaggregated = true;
+        c.pd = shape;
+        c.gpu = shape.prefill_gpu;
+        c.tp = shape.prefill_tp;
+        c.gpus_per_unit = shape.gpus();
+        c.values = grid.values(i);
+        c.label = shape.prefill_gpu == shape.decode_gpu
+                      ? fmt::format("{} {}P tp={} + {}D tp={}, {}", shape.prefill_gpu,
+                                    shape.prefill, shape.prefill_tp, shape.decode,
+                                    shape.decode_tp, transfer_mode_name(shape.transfer))
+                      : fmt::format("{}P {} tp={} + {}D {} tp={}, {}", shape.prefill,
+                                    shape.prefill_gpu, shape.prefill_tp, shape.decode,
+                                    shape.decode_gpu, shape.decode_tp,
+                                    transfer_mode_name(shape.transfer));
         if (!spec.vary.empty()) c.label += ", " + point_label(spec.vary, c.values);
         out.candidates.push_back(std::move(c));
       }

@@ -29,6 +29,16 @@ std::vector<SloTarget> parse_slo(const std::string& text);
 // The scenario's [slo] section as targets (empty when it sets none).
 std::vector<SloTarget> scenario_slo(const Scenario& s);
 
+// A disaggregated candidate's shape: `prefill` prefill and `decode` decode replicas per unit,
+// each pool with its own GPU and tp; the cluster is a whole number of units.
+struct PdShape {
+  std::string prefill_gpu, decode_gpu;
+  int prefill_tp = 1, decode_tp = 1;
+  int prefill = 1, decode = 1;
+  TransferMode transfer = TransferMode::kAfterPrefill;
+  int gpus() const { return prefill * prefill_tp + decode * decode_tp; }
+};
+
 struct PlanSpec {
   std::string scenario;
   std::vector<std::string> sets;  // overrides for every candidate
@@ -40,17 +50,30 @@ struct PlanSpec {
   std::map<std::string, double> price;  // per GPU-hour, by GPU name
   int jobs = 0;
   double precision = 0.02;  // relative width at which the rate search stops
+  // Disaggregated candidates too: every pairing of prefill and decode GPU and tp (each GPU
+  // with itself unless prefill_gpus or decode_gpus is given), each ratio, each transfer mode.
+  bool disaggregated = false;
+  std::vector<std::pair<int, int>> pd_ratios;  // prefill:decode replicas per unit
+  std::vector<int> prefill_tps, decode_tps;    // default: tps
+  std::vector<std::string> prefill_gpus, decode_gpus;
+  std::vector<TransferMode> transfers;  // default: the scenario's
 };
 
 struct Candidate {
-  std::string gpu;
+  bool disaggregated = false;
+  std::string gpu;  // colocated; for disaggregated candidates, the prefill pool's
   int tp = 1;
+  PdShape pd;       // disaggregated candidates
+  int gpus_per_unit = 1;  // a replica's GPUs, or a disaggregated unit's
   std::vector<std::string> values;  // one per PlanSpec::vary axis
   std::string label;
   std::string infeasible;  // why it cannot serve (does not fit, misses the SLO unloaded, ...)
-  double max_rate = 0;     // requests/s one replica sustains within the SLO
+  double max_rate = 0;     // requests/s one replica (or unit) sustains within the SLO
+  // What stopped it at the lowest rate seen to miss: "overload", "rejections" or the SLO
+  // target furthest over its limit ("tpot.p99").
+  std::string limit;
   double missed_rate = 0;  // the lowest rate the search saw miss it (0: none; below 2% above)
-  int replicas = 0;        // for PlanSpec::rate
+  int replicas = 0;        // for PlanSpec::rate (units, for disaggregated candidates)
   int extra_replicas = 0;  // added beyond rate / max_rate because the cluster missed the SLO
   int gpus_total = 0;
   double cost_per_hour = 0;            // NaN when the GPU has no price
@@ -63,6 +86,14 @@ struct Candidate {
   bool ok() const { return infeasible.empty(); }
 };
 
+// The cheapest colocated and the cheapest disaggregated candidate, side by side.
+struct PlanComparison {
+  const Candidate* colocated = nullptr;
+  const Candidate* disaggregated = nullptr;
+  std::string winner;  // "colocated", "disaggregated" or "" (missing one, or a tie)
+  std::string reason;  // one sentence
+};
+
 struct PlanResult {
   std::string scenario_name;
   double rate = 0;
@@ -71,6 +102,8 @@ struct PlanResult {
   bool priced = false;  // every feasible candidate has a price: ranked by cost, else by GPUs
   std::vector<Candidate> candidates;  // ranked, cheapest first; infeasible ones last
   int simulations = 0;
+  bool disaggregated = false;  // disaggregated candidates were searched
+  PlanComparison comparison() const;
 };
 
 PlanResult run_plan(const PlanSpec& spec, const Catalog& catalog, const Progress& progress = {});

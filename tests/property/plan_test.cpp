@@ -131,5 +131,85 @@ TEST(Plan, NeedsARateDrivenWorkloadAndTargets) {
   EXPECT_THROW(run_plan(bad_rate, testing::catalog()), Error);
 }
 
+// What the plan's own check says of `units` units of a disaggregated candidate at `rate`.
+Summary pd_run(const Candidate& c, int units, double rate, std::int64_t requests) {
+  const std::string pools = fmt::format(R"(
+[[cluster.pool]]
+name = "prefill"
+role = "prefill"
+replicas = {}
+tp = {}
+[[cluster.pool]]
+name = "decode"
+role = "decode"
+replicas = {}
+tp = {}
+[disaggregation]
+transfer = "{}"
+)",
+                                        units * c.pd.prefill, c.pd.prefill_tp, units * c.pd.decode,
+                                        c.pd.decode_tp, transfer_mode_name(c.pd.transfer));
+  return summarize(testing::simulate(
+      "check-pd", std::string(kScenario) + pools,
+      {fmt::format("workload.rate={}", rate), fmt::format("workload.requests={}", requests)}));
+}
+
+bool meets(const PlanSpec& spec, const Summary& s) {
+  if (s.overloaded || s.rejected > 0) return false;
+  for (const SloTarget& t : spec.slo) {
+    if (!(t.value(s) <= t.limit_ms)) return false;
+  }
+  return true;
+}
+
+TEST(Plan, DisaggregatedCandidatesAreSearchedSizedInUnitsAndCompared) {
+  PlanSpec spec = spec_for(20.0);
+  spec.tps = {1};
+  spec.disaggregated = true;
+  spec.pd_ratios = {{1, 1}, {1, 2}};
+  spec.transfers = {TransferMode::kLayerwise};
+  spec.price = {{"h100-sxm", 3.0}};
+  const PlanResult plan = run_plan(spec, testing::catalog());
+  // One colocated candidate (tp 1) and two disaggregated shapes (1P+1D, 1P+2D at tp 1).
+  ASSERT_EQ(plan.candidates.size(), 3U);
+  int disaggregated = 0;
+  for (const Candidate& c : plan.candidates) {
+    ASSERT_TRUE(c.ok()) << c.label << ": " << c.infeasible;
+    if (!c.disaggregated) continue;
+    ++disaggregated;
+    // A unit of x prefill and y decode replicas of one GPU each: x + y GPUs.
+    EXPECT_EQ(c.gpus_per_unit, c.pd.prefill + c.pd.decode);
+    EXPECT_EQ(c.gpus_total, c.replicas * c.gpus_per_unit);
+    EXPECT_DOUBLE_EQ(c.cost_per_hour, 3.0 * c.gpus_total);
+    // The bracket: one unit meets at max_rate and misses at missed_rate, for the reason named.
+    ASSERT_GT(c.missed_rate, c.max_rate);
+    EXPECT_LE(c.missed_rate, c.max_rate * 1.02);
+    EXPECT_TRUE(meets(spec, pd_run(c, 1, c.max_rate, 200))) << c.label;
+    const Summary missed = pd_run(c, 1, c.missed_rate, 200);
+    EXPECT_FALSE(meets(spec, missed)) << c.label;
+    EXPECT_FALSE(c.limit.empty());
+    // Units enough for 20 requests/s, and the cluster of that size meets the SLO.
+    EXPECT_GE(c.replicas * c.max_rate, 20.0 * (1 - 1e-12));
+    EXPECT_TRUE(meets(spec, pd_run(c, c.replicas, 20.0, std::min<std::int64_t>(200 * c.replicas, 200000))));
+  }
+  EXPECT_EQ(disaggregated, 2);
+  // The comparison takes the cheapest of each kind (the ranking's first) and names the winner
+  // by cost.
+  const PlanComparison cmp = plan.comparison();
+  ASSERT_NE(cmp.colocated, nullptr);
+  ASSERT_NE(cmp.disaggregated, nullptr);
+  EXPECT_FALSE(cmp.colocated->disaggregated);
+  EXPECT_TRUE(cmp.disaggregated->disaggregated);
+  for (const Candidate& c : plan.candidates) {
+    const Candidate* best = c.disaggregated ? cmp.disaggregated : cmp.colocated;
+    EXPECT_LE(best->cost_per_hour, c.cost_per_hour);
+  }
+  const bool split = cmp.disaggregated->cost_per_hour < cmp.colocated->cost_per_hour;
+  if (cmp.disaggregated->cost_per_hour != cmp.colocated->cost_per_hour) {
+    EXPECT_EQ(cmp.winner, split ? "disaggregated" : "colocated");
+    EXPECT_NE(cmp.reason.find(cmp.winner + " wins"), std::string::npos) << cmp.reason;
+  }
+}
+
 }  // namespace
 }  // namespace servesim
