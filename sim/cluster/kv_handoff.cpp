@@ -135,7 +135,7 @@ Replica* KvHandoff::keep_local(std::uint32_t id, Replica& prefill, SimTime) {
 }
 
 bool KvHandoff::try_start(Replica& from, Replica& to, std::uint32_t id, SimTime now,
-                          SimTime prefill_end) {
+                          SimTime window_end, SimTime prefilled) {
   const std::int64_t tokens = to.reserve_incoming(id);
   if (tokens < 0) return false;
   Request& r = (*requests_)[id];
@@ -154,7 +154,7 @@ bool KvHandoff::try_start(Replica& from, Replica& to, std::uint32_t id, SimTime 
   t.from = &from;
   t.to = &to;
   t.flows.clear();
-  t.capped = prefill_end > now;
+  t.capped = window_end > now;
   // Bytes of one KV head for all of its tokens: K and V, every layer.
   const double per_head = static_cast<double>(tokens) * m.layers * 2.0 * m.head_dim *
                           dtype_bytes(dst.cost().runtime().dtype);
@@ -167,20 +167,26 @@ bool KvHandoff::try_start(Replica& from, Replica& to, std::uint32_t id, SimTime 
     // may not run ahead of them, and the last layer's KV waits for the end.
     double cap = FlowNetwork::kNoCap;
     if (t.capped) {
-      const double window = (prefill_end - now).seconds().value;
+      const double window = (window_end - now).seconds().value;
       cap = std::max(b * (m.layers - 1) / m.layers / window, 1.0);
     }
     t.flows.push_back(cluster_->network()->start(now, *f.route, b, f.delay, *this, slot, cap));
     bytes += b;
   }
-  r.transfer_start = now;
+  r.transfer = static_cast<std::int32_t>(records_.size());
   r.handoff = Handoff::kTransferred;
-  r.kv_bytes = bytes;
+  TransferRecord rec;
+  rec.prefill_end = prefilled;
+  rec.start = now;
+  rec.bytes = bytes;
+  rec.from = static_cast<std::int32_t>(from.index());
+  rec.to = static_cast<std::int32_t>(to.index());
+  records_.push_back(rec);
   stats_.bytes += bytes;
   stats_.cached_tokens += static_cast<double>(r.prompt_tokens - tokens);
   ++stats_.transfers;
   if (t.capped) ++stats_.layerwise;
-  if (r.prefill_end != SimTime::never() && now > r.prefill_end) ++stats_.waited;
+  if (prefilled != SimTime::never() && now > prefilled) ++stats_.waited;
   live_[id] = slot;
   count_in_flight(now, +1);
   return true;
@@ -189,11 +195,11 @@ bool KvHandoff::try_start(Replica& from, Replica& to, std::uint32_t id, SimTime 
 void KvHandoff::prefill_starting(Replica& from, std::uint32_t id, SimTime start, SimTime end) {
   if (config_.transfer != TransferMode::kLayerwise) return;
   if (router_) {
-    try_start(from, *route_decode(), id, start, end);
+    try_start(from, *route_decode(), id, start, end, SimTime::never());
     return;
   }
   for (Replica* d : decoders_) {
-    if (try_start(from, *d, id, start, end)) return;
+    if (try_start(from, *d, id, start, end, SimTime::never())) return;
   }
 }
 
@@ -202,6 +208,7 @@ void KvHandoff::prefilled(Replica& from, std::uint32_t id, SimTime now) {
   if (it != live_.end()) {
     // A layer-wise transfer under way: the last layer is done, nothing holds it back now.
     Transfer& t = transfers_[it->second];
+    records_[static_cast<std::size_t>((*requests_)[id].transfer)].prefill_end = now;
     t.capped = false;
     for (FlowNetwork::FlowId f : t.flows) cluster_->network()->set_cap(f, FlowNetwork::kNoCap, now);
     return;
@@ -212,8 +219,8 @@ void KvHandoff::prefilled(Replica& from, std::uint32_t id, SimTime now) {
 void KvHandoff::offer(Replica& from, std::uint32_t id, SimTime now) {
   if (router_) {
     Replica* to = route_decode();
-    if (!try_start(from, *to, id, now, now)) {
-      pending_[static_cast<std::size_t>(decoder_slot_[to->index()])].push_back(Waiting{id, &from});
+    if (!try_start(from, *to, id, now, now, now)) {
+      pending_[static_cast<std::size_t>(decoder_slot_[to->index()])].push_back(Waiting{id, &from, now});
     }
     return;
   }
@@ -225,10 +232,10 @@ void KvHandoff::offer(Replica& from, std::uint32_t id, SimTime now) {
   });
   if (pending_[0].empty()) {
     for (Replica* d : by_room) {
-      if (try_start(from, *d, id, now, now)) return;
+      if (try_start(from, *d, id, now, now, now)) return;
     }
   }
-  pending_[0].push_back(Waiting{id, &from});
+  pending_[0].push_back(Waiting{id, &from, now});
 }
 
 void KvHandoff::planning(Replica& replica, SimTime now) {
@@ -236,7 +243,8 @@ void KvHandoff::planning(Replica& replica, SimTime now) {
   std::deque<Waiting>& queue =
       pending_[router_ ? static_cast<std::size_t>(decoder_slot_[replica.index()]) : 0];
   // The oldest first, while they fit.
-  while (!queue.empty() && try_start(*queue.front().from, replica, queue.front().request, now, now)) {
+  while (!queue.empty() && try_start(*queue.front().from, replica, queue.front().request, now, now,
+                                     queue.front().prefilled)) {
     queue.pop_front();
   }
 }
@@ -250,6 +258,7 @@ void KvHandoff::flow_done(std::uint32_t slot, SimTime now) {
   live_.erase(id);
   free_.push_back(slot);
   count_in_flight(now, -1);
+  records_[static_cast<std::size_t>((*requests_)[id].transfer)].end = now;
   from->release_handoff(id, now);
   to->admit_transferred(id, now);
 }

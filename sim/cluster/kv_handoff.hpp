@@ -56,6 +56,8 @@ class KvHandoff final : public PrefillHandoff, private FlowSink {
   void planning(Replica& replica, SimTime now) override;
 
   const HandoffStats& stats() const { return stats_; }
+  // One record per transfer, in the order they started (Request::transfer indexes it).
+  const std::vector<TransferRecord>& records() const { return records_; }
   // Brings the concurrency integral up to `now` (once the run is over).
   void settle(SimTime now) { count_in_flight(now, 0); }
   // Requests waiting for room on a decode instance, and transfers under way.
@@ -74,6 +76,7 @@ class KvHandoff final : public PrefillHandoff, private FlowSink {
   struct Waiting {
     std::uint32_t request;
     Replica* from;
+    SimTime prefilled;  // when its prefill ended
   };
   // One rank pair's share of a transfer between two replicas, found once per replica pair.
   struct PairFlow {
@@ -84,9 +87,11 @@ class KvHandoff final : public PrefillHandoff, private FlowSink {
   const std::vector<PairFlow>& pair_flows(const Replica& from, const Replica& to);
 
   Replica* route_decode();
-  // Reserves room for `request` on `to` and starts moving its KV, or returns false.
+  // Reserves room for `request` on `to` and starts moving its KV, or returns false. A
+  // layer-wise transfer starts with its prefill's last iteration, which ends at `window_end`;
+  // else the prefill ended at `prefilled`.
   bool try_start(Replica& from, Replica& to, std::uint32_t request, SimTime now,
-                 SimTime prefill_end);
+                 SimTime window_end, SimTime prefilled);
   void offer(Replica& from, std::uint32_t request, SimTime now);
   void flow_done(std::uint32_t tag, SimTime now) override;
   void count_in_flight(SimTime now, int change);
@@ -108,6 +113,7 @@ class KvHandoff final : public PrefillHandoff, private FlowSink {
   std::vector<std::uint32_t> free_;
   std::map<std::uint32_t, std::uint32_t> live_;  // request -> transfer, while it moves
   HandoffStats stats_;
+  std::vector<TransferRecord> records_;
   std::int64_t in_flight_ = 0;
   SimTime last_change_{0};
 };

@@ -90,6 +90,7 @@ RunResult Simulator::run() {
     }
     h->settle(loop_.now());
     out.handoff = h->stats();
+    out.transfers = h->records();
   }
   return out;
 }

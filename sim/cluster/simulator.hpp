@@ -49,6 +49,7 @@ struct RunResult {
   std::vector<IterationRecord> iterations;
   NetworkResult network;
   HandoffStats handoff;
+  std::vector<TransferRecord> transfers;  // Request::transfer indexes it
   SimTime end;  // the last arrival, iteration end, transfer end or cached reply
   std::uint64_t events = 0;
 

@@ -12,17 +12,23 @@ void EventLoop::at(SimTime time, Phase phase, HandlerId h, std::uint32_t a, std:
   std::push_heap(heap_.begin(), heap_.end(), later);
 }
 
+void EventLoop::run_next() {
+  std::pop_heap(heap_.begin(), heap_.end(), later);
+  const Event e = heap_.back();
+  heap_.pop_back();
+  if (e.time < now_) throw std::logic_error("simulated time went backwards");
+  now_ = e.time;
+  ++events_;
+  const Handler& h = handlers_[e.handler];
+  h.call(h.target, now_, e.a, e.b);
+}
+
 void EventLoop::run() {
-  while (!heap_.empty()) {
-    std::pop_heap(heap_.begin(), heap_.end(), later);
-    const Event e = heap_.back();
-    heap_.pop_back();
-    if (e.time < now_) throw std::logic_error("simulated time went backwards");
-    now_ = e.time;
-    ++events_;
-    const Handler& h = handlers_[e.handler];
-    h.call(h.target, now_, e.a, e.b);
-  }
+  while (!heap_.empty()) run_next();
+}
+
+void EventLoop::run_until(SimTime until) {
+  while (!heap_.empty() && heap_.front().time <= until) run_next();
 }
 
 }  // namespace servesim

@@ -40,6 +40,8 @@ class EventLoop {
 
   // Runs events until none is left. Throws std::logic_error if one was scheduled in the past.
   void run();
+  // Runs the events due at or before `until` (later ones stay scheduled).
+  void run_until(SimTime until);
 
   SimTime now() const { return now_; }
   std::uint64_t events() const { return events_; }
@@ -57,6 +59,7 @@ class EventLoop {
     std::uint32_t a;
     std::uint32_t b;
   };
+  void run_next();
   static bool later(const Event& x, const Event& y) {
     if (x.time != y.time) return x.time > y.time;
     return x.order > y.order;

@@ -20,7 +20,6 @@ Replica::Replica(const ReplicaEnv& env, std::uint32_t index, EngineLimits limits
 void Replica::enqueue(std::uint32_t r, SimTime now) {
   Request& req = this->req(r);
   req.replica = static_cast<std::int32_t>(index_);
-  if (req.prefill_replica < 0) req.prefill_replica = req.replica;
   waiting_.push_back(r);
   ++outstanding_;
   outstanding_tokens_ += std::int64_t{req.prompt_tokens} + req.output_tokens;
@@ -75,7 +74,7 @@ std::int64_t Replica::cached_tokens(const Request& req) const {
 
 void Replica::admit_transferred(std::uint32_t r, SimTime now) {
   Request& req = this->req(r);
-  req.first_token = req.last_token = req.transfer_end = now;
+  req.first_token = req.last_token = now;
   arrived_.push_back(r);
   if (!busy()) {
     join_arrived();
@@ -267,7 +266,7 @@ std::uint32_t Replica::take_front() {
 void Replica::record_token(std::uint32_t r, SimTime now) {
   Request& req = this->req(r);
   if (req.first_token == SimTime::never()) {
-    req.first_token = req.prefill_end = now;
+    req.first_token = now;
   } else {
     env_.itl->add(static_cast<double>((now - req.last_token).ns), 1);
   }
@@ -377,7 +376,6 @@ void Replica::finish(std::uint32_t r, SimTime now, std::int64_t kv_blocks) {
 void Replica::emit_prefill_token(const PrefillChunk& c, SimTime now) {
   Request& req = this->req(c.request);
   --prefilling_;
-  if (req.prefill_end == SimTime::never()) req.prefill_end = now;
   if (hands_off_ && req.generated == 0 && req.output_tokens > 1) {
     // The first token is made here but reaches the client from the decode instance, with the
     // KV: this replica holds the prompt's KV until it has left, and decodes nothing.

@@ -25,24 +25,29 @@ enum class Handoff : std::uint8_t {
   kLocal,        // in a disaggregated cluster, prefilled on its decode instance instead
 };
 
+// A prefilled request's KV moving from its prefill instance to its decode instance.
+struct TransferRecord {
+  SimTime prefill_end = SimTime::never();  // when its prefill made the first token
+  // From when the decode instance had room and the bytes began to move (for layer-wise
+  // transfers, during the prefill) until the last byte arrived (the client's first token).
+  SimTime start = SimTime::never();
+  SimTime end = SimTime::never();
+  double bytes = 0;
+  std::int32_t from = -1;  // prefill instance
+  std::int32_t to = -1;    // decode instance
+};
+
 struct Request {
   SimTime arrival;
   SimTime first_scheduled = SimTime::never();  // first iteration that computed any of it
-  SimTime prefill_end = SimTime::never();      // when its prefill made the first token
-  // Its KV transfer: from when the decode instance had room and the bytes began to move (for
-  // layer-wise transfers, during the prefill) until the last byte arrived.
-  SimTime transfer_start = SimTime::never();
-  SimTime transfer_end = SimTime::never();
-  SimTime first_token = SimTime::never();  // when the client has its first token
+  SimTime first_token = SimTime::never();      // when the client has its first token
   SimTime last_token = SimTime::never();  // latest token emitted so far
   SimTime finish = SimTime::never();
   std::int32_t prompt_tokens = 0;
   std::int32_t output_tokens = 0;
   std::int32_t generated = 0;  // tokens emitted (kept current except while in a decode pool)
   std::int32_t computed = 0;   // tokens whose KV a partial prefill has computed so far
-  std::int32_t replica = -1;          // the instance that decodes it (across the cluster)
-  std::int32_t prefill_replica = -1;  // the instance that prefilled it first
-  double kv_bytes = 0;                // KV moved between instances for it
+  std::int32_t replica = -1;  // the instance that decodes it (across the cluster)
   std::uint16_t preemptions = 0;
   RequestState state = RequestState::kWaiting;
   bool cached = false;  // answered by the router's response cache, without a GPU
@@ -52,6 +57,7 @@ struct Request {
   std::int8_t prefix_lookup = 0;    // at first admission: 0 not yet, 1 missed, 2 hit
   RejectReason reject = RejectReason::kNone;
   Handoff handoff = Handoff::kNone;
+  std::int32_t transfer = -1;  // its TransferRecord (kTransferred), or -1
 
   // Tokens whose KV a prefill must compute before the next token: prompt plus everything
   // generated so far (after a recompute preemption the generated tokens are recomputed too).

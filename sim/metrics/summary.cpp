@@ -103,19 +103,21 @@ void summarize_transfers(const RunResult& run, Summary& s) {
   std::vector<double> queue, prefill, decode_queue, exposed, transfer;
   for (const Request& r : run.requests) {
     if (r.state != RequestState::kDone || r.cached) continue;
-    const SimTime prefill_end = r.prefill_end;
     queue.push_back((r.first_scheduled - r.arrival).ms());
-    prefill.push_back((prefill_end - r.first_scheduled).ms());
-    if (r.transfer_start == SimTime::never()) {
+    if (r.transfer < 0) {
+      // Prefilled where it decodes: its first token ends the prefill.
+      prefill.push_back((r.first_token - r.first_scheduled).ms());
       decode_queue.push_back(0.0);
       exposed.push_back(0.0);
       continue;
     }
+    const TransferRecord& t = run.transfers[static_cast<std::size_t>(r.transfer)];
+    prefill.push_back((t.prefill_end - r.first_scheduled).ms());
     // A layer-wise transfer starts during the prefill: only what outlasts it is exposed.
-    const SimTime from = std::max(r.transfer_start, prefill_end);
-    decode_queue.push_back((from - prefill_end).ms());
-    exposed.push_back((r.transfer_end - from).ms());
-    transfer.push_back((r.transfer_end - r.transfer_start).ms());
+    const SimTime from = std::max(t.start, t.prefill_end);
+    decode_queue.push_back((from - t.prefill_end).ms());
+    exposed.push_back((t.end - from).ms());
+    transfer.push_back((t.end - t.start).ms());
   }
   s.ttft_breakdown.prefill_queue = exact_stats(std::move(queue));
   s.ttft_breakdown.prefill = exact_stats(std::move(prefill));

@@ -259,9 +259,10 @@ void write_spans(EventWriter& out, const Request& r, std::uint32_t id, int pid, 
 // and "decode" (to the last token). A request whose KV moved has two: on its prefill
 // instance "queued", "prefill" and "holding KV" (until its KV has left); on its decode
 // instance "KV transfer" (from the first byte) and "decode".
-void write_served(EventWriter& out, const Request& r, std::uint32_t id, const TraceWindow& w) {
+void write_served(EventWriter& out, const RunResult& run, const Request& r, std::uint32_t id,
+                  const TraceWindow& w) {
   const int pid = replica_pid(static_cast<std::size_t>(r.replica));
-  if (r.handoff != Handoff::kTransferred) {
+  if (r.transfer < 0) {
     write_spans(out, r, id, pid, r.arrival, r.finish,
                 {{"queued", {r.arrival, r.first_scheduled}},
                  {"prefill", {r.first_scheduled, r.first_token}},
@@ -269,42 +270,38 @@ void write_served(EventWriter& out, const Request& r, std::uint32_t id, const Tr
                 w);
     return;
   }
-  const int from = replica_pid(static_cast<std::size_t>(r.prefill_replica));
-  write_spans(out, r, id, from, r.arrival, r.transfer_end,
+  const TransferRecord& t = run.transfers[static_cast<std::size_t>(r.transfer)];
+  const int from = replica_pid(static_cast<std::size_t>(t.from));
+  write_spans(out, r, id, from, r.arrival, t.end,
               {{"queued", {r.arrival, r.first_scheduled}},
-               {"prefill", {r.first_scheduled, r.prefill_end}},
-               {"holding KV", {r.prefill_end, r.transfer_end}}},
+               {"prefill", {r.first_scheduled, t.prefill_end}},
+               {"holding KV", {t.prefill_end, t.end}}},
               w);
-  write_spans(out, r, id, pid, r.transfer_start, r.finish,
-              {{"KV transfer", {r.transfer_start, r.transfer_end}},
-               {"decode", {r.transfer_end, r.finish}}},
-              w);
+  write_spans(out, r, id, pid, t.start, r.finish,
+              {{"KV transfer", {t.start, t.end}}, {"decode", {t.end, r.finish}}}, w);
 }
 
 // Each KV transfer as a span on the network track, and an arrow from its prefill instance to
 // its decode instance (a flow event pair, drawn between the slices they bind to).
-void write_transfer(EventWriter& out, const Request& r, std::uint32_t id, int network_pid,
+void write_transfer(EventWriter& out, const TransferRecord& t, std::uint32_t id, int network_pid,
                     const TraceWindow& w) {
-  const auto s = clip(r.transfer_start, r.transfer_end, w);
+  const auto s = clip(t.start, t.end, w);
   if (!s) return;
   const std::string args = fmt::format(
       R"(,"args":{{"request":{},"from_replica":{},"to_replica":{},"bytes":{:.0f},"ms":{}{}}})", id,
-      r.prefill_replica, r.replica, r.kv_bytes, ms(r.transfer_end - r.transfer_start),
-      clipped_arg(s->clipped));
+      t.from, t.to, t.bytes, ms(t.end - t.start), clipped_arg(s->clipped));
   out.event(R"({{"ph":"b","cat":"transfer","name":"KV transfer","pid":{0},"tid":{0},)"
             R"("id2":{{"local":"0x{1:x}"}},"ts":{2}{3}}})",
             network_pid, id, us(s->begin), args);
   out.event(R"({{"ph":"e","cat":"transfer","name":"KV transfer","pid":{0},"tid":{0},)"
             R"("id2":{{"local":"0x{1:x}"}},"ts":{2}}})",
             network_pid, id, us(s->end));
-  if (!inside(r.transfer_start, w) || !inside(r.transfer_end, w)) return;
-  const int from = replica_pid(static_cast<std::size_t>(r.prefill_replica));
-  const int to = replica_pid(static_cast<std::size_t>(r.replica));
+  if (!inside(t.start, w) || !inside(t.end, w)) return;
   out.event(R"({{"ph":"s","cat":"transfer","name":"KV","pid":{0},"tid":{0},"id":{1},"ts":{2}}})",
-            from, id, us(r.transfer_start.ns));
+            replica_pid(static_cast<std::size_t>(t.from)), id, us(t.start.ns));
   out.event(R"({{"ph":"f","bp":"e","cat":"transfer","name":"KV","pid":{0},"tid":{0},"id":{1},)"
             R"("ts":{2}}})",
-            to, id, us(r.transfer_end.ns));
+            replica_pid(static_cast<std::size_t>(t.to)), id, us(t.end.ns));
 }
 
 // The busiest links' use over time, one counter each (share of capacity, per recorded bin).
@@ -420,8 +417,10 @@ std::int64_t write_chrome_trace(std::ostream& out, const RunResult& run, const T
     if (at_router(r)) {
       write_router_event(events, r, id, router_pid, w);
     } else if (r.replica >= 0) {
-      write_served(events, r, id, w);
-      if (r.handoff == Handoff::kTransferred) write_transfer(events, r, id, network_pid, w);
+      write_served(events, run, r, id, w);
+      if (r.transfer >= 0) {
+        write_transfer(events, run.transfers[static_cast<std::size_t>(r.transfer)], id, network_pid, w);
+      }
     }
   }
   events.text("\n]}\n");

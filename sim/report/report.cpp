@@ -311,8 +311,10 @@ void write_requests_csv(std::ostream& out, const RunResult& run) {
                             ? (r.finish - r.first_token).ms() / (r.output_tokens - 1)
                             : -1.0;
     // The TTFT breakdown's parts (docs/metrics.md); -1 where a part never happened.
-    const bool moved = r.transfer_start != SimTime::never();
-    const SimTime from = moved ? std::max(r.transfer_start, r.prefill_end) : SimTime::never();
+    const bool moved = r.transfer >= 0;
+    const TransferRecord t = moved ? run.transfers[static_cast<std::size_t>(r.transfer)] : TransferRecord{};
+    const SimTime prefill_end = moved ? t.prefill_end : r.first_token;
+    const SimTime from = moved ? std::max(t.start, t.prefill_end) : SimTime::never();
     fmt::print(out,
                "{},{},{:.9f},{},{},{},{:.6f},{:.6f},{:.6f},{:.6f},{},\"{}\",{},{},{:.6f},{:.6f},"
                "{:.6f},{:.6f},{:.0f},{}\n",
@@ -322,13 +324,10 @@ void write_requests_csv(std::ostream& out, const RunResult& run) {
                done ? (r.finish - r.arrival).ms() : -1.0, tpot, r.preemptions,
                reject_reason_text(r.reject),
                r.replica >= 0 ? run.pool_of(static_cast<std::size_t>(r.replica)).name : "",
-               r.prefill_replica,
-               done && r.prefill_end != SimTime::never() && !r.cached
-                   ? (r.prefill_end - r.first_scheduled).ms()
-                   : -1.0,
-               moved ? (from - r.prefill_end).ms() : -1.0,
-               moved ? (r.transfer_end - r.transfer_start).ms() : -1.0,
-               moved ? (r.transfer_end - from).ms() : -1.0, r.kv_bytes, handoff_name(r.handoff));
+               moved ? t.from : r.replica,
+               done && !r.cached ? (prefill_end - r.first_scheduled).ms() : -1.0,
+               moved ? (from - t.prefill_end).ms() : -1.0, moved ? (t.end - t.start).ms() : -1.0,
+               moved ? (t.end - from).ms() : -1.0, t.bytes, handoff_name(r.handoff));
   }
 }
 

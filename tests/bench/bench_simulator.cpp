@@ -8,6 +8,7 @@
 #include "hardware/catalog.hpp"
 #include "sim/config/scenario.hpp"
 #include "sim/cluster/simulator.hpp"
+#include "sim/network/flow_network.hpp"
 #include "sim/sweep/plan.hpp"
 #include "sim/sweep/sweep.hpp"
 
@@ -44,6 +45,60 @@ void BM_MillionRequestsSixteenReplicas(benchmark::State& state) {
   run_scenario(state, "bench-1m.toml");
 }
 BENCHMARK(BM_MillionRequestsSixteenReplicas)->Unit(benchmark::kSecond)->Iterations(3);
+
+// The same million requests on 64 H100s as 16 colocated tp-4 replicas of Llama-3-70B, and as
+// 4 prefill + 12 decode replicas moving KV layer by layer over InfiniBand (the goal: the
+// disaggregated run within 2x the colocated one's time).
+void BM_MillionRequests70bColocated(benchmark::State& state) {
+  run_scenario(state, "bench-1m-70b-colocated.toml");
+}
+BENCHMARK(BM_MillionRequests70bColocated)->Unit(benchmark::kSecond)->Iterations(2);
+
+void BM_MillionRequests70bDisaggregated(benchmark::State& state) {
+  run_scenario(state, "bench-1m-70b-disaggregated.toml");
+}
+BENCHMARK(BM_MillionRequests70bDisaggregated)->Unit(benchmark::kSecond)->Iterations(2);
+
+// The flow solver's cost against the number of flows it solves together. `range(0)` long
+// flows are moving; each iteration starts one more short flow and runs it to its end, which
+// solves twice (it starts moving, it ends). Shared: every flow crosses one link (one component
+// of n + 1 flows, one bottleneck: a round of progressive filling). Chained: flow k crosses
+// links k and k + 1 of a line, capacities rising, so each round freezes one flow (n rounds).
+// Disjoint: each flow has a link of its own (components of one flow).
+void flow_solver(benchmark::State& state, int shape) {
+  const auto n = static_cast<std::uint32_t>(state.range(0));
+  servesim::EventLoop loop;
+  std::vector<servesim::FlowLink> links;
+  for (std::uint32_t i = 0; i <= n + 1; ++i) links.push_back({"l", 1e9 * (1.0 + i)});
+  servesim::FlowNetwork net(loop, links);
+  struct Sink final : servesim::FlowSink {
+    void flow_done(std::uint32_t, servesim::SimTime) override {}
+  } sink;
+  auto route = [&](std::uint32_t k) -> std::vector<std::uint32_t> {
+    if (shape == 0) return {0};
+    if (shape == 1) return {k, k + 1};
+    return {k};
+  };
+  for (std::uint32_t k = 0; k < n; ++k) {
+    net.start(loop.now(), route(k), 1e14, servesim::SimTime{0}, sink, k);
+  }
+  loop.run_until(servesim::SimTime{1});
+  std::int64_t solves = net.solves();
+  for (auto _ : state) {
+    net.start(loop.now(), route(n), 1e3, servesim::SimTime{0}, sink, n);
+    loop.run_until(loop.now() + servesim::SimTime{1'000'000'000});
+  }
+  state.counters["flows_per_solve"] =
+      static_cast<double>(net.solved_flows()) / static_cast<double>(net.solves());
+  state.counters["solves_per_iteration"] =
+      static_cast<double>(net.solves() - solves) / static_cast<double>(state.iterations());
+}
+void BM_FlowSolverShared(benchmark::State& state) { flow_solver(state, 0); }
+void BM_FlowSolverChained(benchmark::State& state) { flow_solver(state, 1); }
+void BM_FlowSolverDisjoint(benchmark::State& state) { flow_solver(state, 2); }
+BENCHMARK(BM_FlowSolverShared)->RangeMultiplier(4)->Range(1, 1024);
+BENCHMARK(BM_FlowSolverChained)->RangeMultiplier(4)->Range(1, 1024);
+BENCHMARK(BM_FlowSolverDisjoint)->RangeMultiplier(4)->Range(1, 1024);
 
 std::string scenario_path(const char* file) {
   return std::string(SERVESIM_SOURCE_DIR) + "/scenarios/" + file;

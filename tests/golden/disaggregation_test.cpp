@@ -89,18 +89,22 @@ TEST(Disaggregation, OneTransferOnAnIdleRouteTakesSetupLatencyAndBytesOverBandwi
   const Request& q = r.requests[0];
   ASSERT_EQ(q.state, RequestState::kDone);
   EXPECT_EQ(q.handoff, Handoff::kTransferred);
+  ASSERT_EQ(q.transfer, 0);
+  const TransferRecord& t = r.transfers[0];
   // The prefill alone on its instance: [0, P]. The transfer starts then.
-  EXPECT_EQ(q.prefill_end.ns, P);
-  EXPECT_EQ(q.transfer_start.ns, P);
+  EXPECT_EQ(t.prefill_end.ns, P);
+  EXPECT_EQ(t.start.ns, P);
+  EXPECT_EQ(t.from, 0);  // prefill replica 0, decode replica 1
+  EXPECT_EQ(t.to, 1);
   // 1,000 tokens x 131,072 B = 131,072,000 B, one flow (tp 1 to tp 1).
   const double bytes = 1000 * kKvPerToken;
-  EXPECT_DOUBLE_EQ(q.kv_bytes, bytes);
+  EXPECT_DOUBLE_EQ(t.bytes, bytes);
   const auto move_ns = static_cast<std::int64_t>(std::ceil(bytes / kNicRate * 1e9));
-  EXPECT_EQ(q.transfer_end.ns - q.transfer_start.ns, kDelayNs + move_ns);  // 1.312 + 2.789 ms
+  EXPECT_EQ(t.end.ns - t.start.ns, kDelayNs + move_ns);  // 1.312 + 2.789 ms
   // The client's first token comes with the KV; then two decode steps on the decode
   // instance, attending 1,001 and 1,002 tokens.
-  EXPECT_EQ(q.first_token, q.transfer_end);
-  EXPECT_EQ(q.finish.ns, q.transfer_end.ns + st.decode(1001) + st.decode(1002));
+  EXPECT_EQ(q.first_token, t.end);
+  EXPECT_EQ(q.finish.ns, t.end.ns + st.decode(1001) + st.decode(1002));
   const Summary s = summarize(r);
   EXPECT_EQ(s.transfer.count, 1);
   EXPECT_DOUBLE_EQ(s.transfer.bytes, bytes);
@@ -123,12 +127,12 @@ TEST(Disaggregation, ReshardedFlowsShareTheNarrowestLink) {
   // node's one NIC link, 23.5 GB/s each: as long as 131,072,000 B through one NIC.
   EXPECT_EQ(kv_shard_flows(8, 2, 1).size(), 2u);
   const RunResult r = one_request(1000, 3, "after_prefill", 2, 1);
-  const Request& q = r.requests[0];
+  const TransferRecord& t = r.transfers.at(0);
   const double half = 1000 * kKvPerToken / 2;
   const auto move_ns = static_cast<std::int64_t>(std::ceil(half / (kNicRate / 2) * 1e9));
-  EXPECT_EQ(q.transfer_end.ns - q.transfer_start.ns, kDelayNs + move_ns);
+  EXPECT_EQ(t.end.ns - t.start.ns, kDelayNs + move_ns);
   EXPECT_EQ(r.network.flows, 2);
-  EXPECT_DOUBLE_EQ(q.kv_bytes, 2 * half);
+  EXPECT_DOUBLE_EQ(t.bytes, 2 * half);
   const Summary s = summarize(r);
   EXPECT_EQ(s.links.front().peak_flows, 2);
   EXPECT_NEAR(s.links.front().peak_load, 1.0, 1e-12);
@@ -139,10 +143,10 @@ TEST(Disaggregation, LayerwiseEndsWithThePrefillsLastLayerAndBeforeAfterPrefill)
   const std::int64_t P = st.prefill(1000);
   const RunResult lw = one_request(1000, 3, "layerwise");
   const RunResult ap = one_request(1000, 3, "after_prefill");
-  const Request& q = lw.requests[0];
+  const TransferRecord& q = lw.transfers.at(0);
   // The transfer begins with the prefill's (only) iteration; the flow moves after its 1.312 ms
   // delay, no faster than 31 of 32 layers' KV over the iteration.
-  EXPECT_EQ(q.transfer_start.ns, 0);
+  EXPECT_EQ(q.start.ns, 0);
   const double bytes = 1000 * kKvPerToken;
   const double cap = bytes * 31 / 32 / (static_cast<double>(P) * 1e-9);
   ASSERT_LT(cap, kNicRate);  // the layers, not the link, set its pace until the prefill ends
@@ -150,13 +154,14 @@ TEST(Disaggregation, LayerwiseEndsWithThePrefillsLastLayerAndBeforeAfterPrefill)
   const double left = bytes - sent;
   // At P the cap lifts and the rest crosses at the NIC's rate.
   const auto tail_ns = static_cast<std::int64_t>(std::ceil(left / kNicRate * 1e9));
-  EXPECT_EQ(q.transfer_end.ns, P + tail_ns);
+  EXPECT_EQ(q.end.ns, P + tail_ns);
   // Never before the prefill's end (its last layer is made then)...
-  EXPECT_GT(q.transfer_end, q.prefill_end);
+  EXPECT_EQ(q.prefill_end.ns, P);
+  EXPECT_GT(q.end, q.prefill_end);
   // ... and at least the last layer's 1/32 of the bytes crosses after it.
   EXPECT_GE(tail_ns, static_cast<std::int64_t>(bytes / 32 / kNicRate * 1e9));
   // Never later than moving it all after the prefill.
-  EXPECT_LT(q.transfer_end, ap.requests[0].transfer_end);
+  EXPECT_LT(q.end, ap.transfers.at(0).end);
   EXPECT_EQ(summarize(lw).transfer.layerwise, 1);
 }
 
@@ -165,6 +170,8 @@ TEST(Disaggregation, AOneTokenAnswerNeverLeavesThePrefillInstance) {
   const RunResult r = one_request(500, 1, "after_prefill");
   const Request& q = r.requests[0];
   EXPECT_EQ(q.handoff, Handoff::kNone);
+  EXPECT_EQ(q.transfer, -1);
+  EXPECT_TRUE(r.transfers.empty());
   EXPECT_EQ(q.first_token.ns, st.prefill(500));
   EXPECT_EQ(q.finish, q.first_token);
   EXPECT_EQ(r.network.flows, 0);

@@ -583,10 +583,11 @@ output_tokens = { distribution = "uniform", min = 2, max = 200 }
     const Request& q = r.requests[i];
     if (q.handoff != Handoff::kTransferred) continue;
     ++transferred;
+    const TransferRecord& t = r.transfers.at(static_cast<std::size_t>(q.transfer));
     ASSERT_EQ(spans.count(i), 1u);
-    EXPECT_EQ(spans[i].first, q.transfer_start.ns);
-    EXPECT_EQ(spans[i].second, q.transfer_end.ns);
-    EXPECT_EQ(arrows[i], std::make_pair(q.prefill_replica + 1, q.replica + 1));
+    EXPECT_EQ(spans[i].first, t.start.ns);
+    EXPECT_EQ(spans[i].second, t.end.ns);
+    EXPECT_EQ(arrows[i], std::make_pair(t.from + 1, t.to + 1));
   }
   EXPECT_GT(transferred, 100u);
   EXPECT_EQ(spans.size(), transferred);
@@ -599,16 +600,17 @@ output_tokens = { distribution = "uniform", min = 2, max = 200 }
     const Request& q = r.requests.at(outer.args["request"].get<std::size_t>());
     expect_children_partition(f, key);
     if (q.handoff != Handoff::kTransferred) continue;
-    if (f.pid == q.prefill_replica + 1) {
+    const TransferRecord& t = r.transfers.at(static_cast<std::size_t>(q.transfer));
+    if (f.pid == t.from + 1) {
       ++on_prefill;
       EXPECT_EQ(outer.begin, q.arrival.ns);
-      EXPECT_EQ(outer.end, q.transfer_end.ns);
+      EXPECT_EQ(outer.end, t.end.ns);
       EXPECT_EQ(f.spans.back().name, "holding KV");
-      EXPECT_EQ(f.spans.back().begin, q.prefill_end.ns);
+      EXPECT_EQ(f.spans.back().begin, t.prefill_end.ns);
     } else {
       ++on_decode;
       EXPECT_EQ(f.pid, q.replica + 1);
-      EXPECT_EQ(outer.begin, q.transfer_start.ns);
+      EXPECT_EQ(outer.begin, t.start.ns);
       EXPECT_EQ(outer.end, q.finish.ns);
       ASSERT_EQ(f.spans.size(), 3u);
       EXPECT_EQ(f.spans[1].name, "KV transfer");

@@ -99,34 +99,37 @@ TEST_P(DisaggregationInvariants, HoldForThisSeedAndSetting) {
     }
     // Time never goes back along a request's life.
     EXPECT_LE(q.arrival, q.first_scheduled);
-    EXPECT_LE(q.first_scheduled, q.prefill_end);
-    EXPECT_LE(q.prefill_end, q.first_token);
+    EXPECT_LE(q.first_scheduled, q.first_token);
     EXPECT_LE(q.first_token, q.finish);
     EXPECT_LE(q.finish, r.end);
     gaps += static_cast<std::uint64_t>(q.output_tokens - 1);
-    kv_bytes += q.kv_bytes;
     if (q.handoff == Handoff::kTransferred) {
       ++transferred;
+      const TransferRecord& t = r.transfers.at(static_cast<std::size_t>(q.transfer));
+      kv_bytes += t.bytes;
       // Prefilled on a prefill instance, decoded on a decode instance; the first token comes
       // with the KV, which never arrives before the prefill's last layer.
-      EXPECT_EQ(role_of(q.prefill_replica), PoolRole::kPrefill);
-      EXPECT_EQ(role_of(q.replica), PoolRole::kDecode);
-      EXPECT_LE(q.transfer_start, q.transfer_end);
-      EXPECT_GT(q.transfer_end, q.prefill_end);
-      EXPECT_EQ(q.first_token, q.transfer_end);
-      EXPECT_GT(q.kv_bytes, 0);
+      EXPECT_EQ(role_of(t.from), PoolRole::kPrefill);
+      EXPECT_EQ(role_of(t.to), PoolRole::kDecode);
+      EXPECT_EQ(t.to, q.replica);
+      EXPECT_LE(q.first_scheduled, t.prefill_end);
+      EXPECT_LE(t.start, t.end);
+      EXPECT_GT(t.end, t.prefill_end);
+      EXPECT_EQ(q.first_token, t.end);
+      EXPECT_GT(t.bytes, 0);
     } else if (q.handoff == Handoff::kLocal) {
       ++local;
       EXPECT_EQ(role_of(q.replica), PoolRole::kDecode);
-      EXPECT_EQ(q.transfer_start, SimTime::never());
+      EXPECT_EQ(q.transfer, -1);
     } else {
       // Not handed off: a one-token answer, made and sent by its prefill instance.
       EXPECT_EQ(q.output_tokens, 1);
-      EXPECT_EQ(q.transfer_start, SimTime::never());
+      EXPECT_EQ(q.transfer, -1);
     }
   }
   EXPECT_GT(transferred + local, 0);
   EXPECT_EQ(s.transfer.count, transferred);
+  EXPECT_EQ(r.transfers.size(), static_cast<std::size_t>(transferred));  // each moved once
   EXPECT_EQ(s.transfer.recomputed, local);
   // Tokens are conserved: each token after a request's first is one inter-token gap.
   EXPECT_EQ(r.itl_ns.count(), gaps);

@@ -81,5 +81,18 @@ TEST(EventLoop, RefusesAnEventInThePast) {
   EXPECT_THROW(loop.at(SimTime{99}, Phase::kArrive, r.log, 1), std::logic_error);
 }
 
+TEST(EventLoop, RunUntilLeavesLaterEventsScheduled) {
+  EventLoop loop;
+  Recorder r(loop);
+  loop.at(SimTime{10}, Phase::kArrive, r.log, 0);
+  loop.at(SimTime{20}, Phase::kArrive, r.log, 1);
+  loop.at(SimTime{30}, Phase::kArrive, r.log, 2);
+  loop.run_until(SimTime{20});  // up to and including t = 20
+  EXPECT_EQ(r.seen, (std::vector<std::uint32_t>{0, 1}));
+  EXPECT_EQ(loop.pending(), 1u);
+  loop.run();
+  EXPECT_EQ(r.seen, (std::vector<std::uint32_t>{0, 1, 2}));
+}
+
 }  // namespace
 }  // namespace servesim
