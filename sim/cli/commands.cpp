@@ -170,16 +170,19 @@ int list_command(const std::string& what) {
   } else if (what == "links") {
     for (const auto& n : catalog.link_names()) {
       const LinkSpec l = catalog.link(n);
-      fmt::print("{:<10} {:<46} {:>6.0f} GB/s per direction\n", n, l.description,
-                 l.bandwidth.value / 1e9);
+      fmt::print("{:<10} {:<46} {:>6.1f} GB/s per direction, transfers at {:.0f}%, setup {:g} ms\n", n,
+                 l.description, l.bandwidth.value / 1e9, 100 * l.transfer_efficiency,
+                 to_ms(l.transfer_setup));
     }
   } else if (what == "schedulers") {
     for (const auto& row : scheduler_table()) fmt::print("{:<12} {}\n", row.name, row.description);
   } else if (what == "routers") {
     for (const auto& row : router_table()) fmt::print("{:<18} {}\n", row.name, row.description);
+  } else if (what == "decode-routers") {
+    for (const auto& row : decode_router_table()) fmt::print("{:<18} {}\n", row.name, row.description);
   } else {
     throw Error(fmt::format("servesim list \"{}\": valid values are: models, gpus, links, "
-                            "schedulers, routers",
+                            "schedulers, routers, decode-routers",
                             what));
   }
   return 0;

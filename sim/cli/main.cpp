@@ -51,7 +51,7 @@ int dispatch(int argc, char** argv) {
 
   std::string what;
   auto* list_cmd = app.add_subcommand("list", "list catalog entries and policies");
-  list_cmd->add_option("what", what, "models, gpus, links, schedulers or routers")->required();
+  list_cmd->add_option("what", what, "models, gpus, links, schedulers, routers or decode-routers")->required();
 
   CalibrateArgs cal;
   auto* cal_cmd = app.add_subcommand(
