@@ -177,6 +177,48 @@ TEST(Disaggregation, AOneTokenAnswerNeverLeavesThePrefillInstance) {
   EXPECT_EQ(r.network.flows, 0);
 }
 
+TEST(Disaggregation, OnlyBlocksTheDecodeSidesPrefixCacheLacksMove) {
+  // Two requests 1 s apart, both 1,000 prompt tokens starting with the same 512-token prefix
+  // (32 blocks of 16). The first moves all 1,000 tokens' KV and leaves the prefix cached on
+  // both instances; the second prefills only 488 tokens after the cached 512, and moves only
+  // those 488.
+  const Scenario s = testing::scenario_from("prefix", fmt::format(R"(
+[model]
+name = "llama-3-8b"
+[hardware]
+gpu = "h100-sxm"
+calibration = "none"
+[engine]
+cpu_overhead_ms = {}
+[[cluster.pool]]
+name = "p"
+role = "prefill"
+[[cluster.pool]]
+name = "d"
+role = "decode"
+[workload]
+requests = 2
+arrival = "constant"
+rate = 1
+prompt_tokens = 1000
+output_tokens = 3
+prefix = {{ share = 1.0, tokens = 512, distinct = 1 }}
+)",
+                                                                     kEngineMs));
+  Simulator sim(s, catalog());
+  const RunResult r = sim.run();
+  ASSERT_EQ(r.transfers.size(), 2u);
+  EXPECT_DOUBLE_EQ(r.transfers[0].bytes, 1000 * kKvPerToken);
+  EXPECT_DOUBLE_EQ(r.transfers[1].bytes, 488 * kKvPerToken);
+  EXPECT_DOUBLE_EQ(summarize(r).transfer.cached_tokens, 512);
+  // The prefill instance's cache served the second prompt too: 488 new tokens after 512.
+  Steps st;
+  BatchShape chunk;
+  chunk.add_prefill(488, 512);
+  const std::int64_t P2 = SimTime::from_seconds(st.model.breakdown(chunk).total).ns;
+  EXPECT_EQ(r.transfers[1].prefill_end.ns - r.requests[1].first_scheduled.ns, P2);
+}
+
 TEST(KvShards, FlowsPairTheRanksThatShareHeads) {
   auto flows = [](int heads, int from, int to) {
     std::vector<std::array<int, 3>> out;

@@ -187,6 +187,30 @@ TEST(DisaggregationInvariants, SameSeedSameBytes) {
   }
 }
 
+TEST(DisaggregationInvariants, ConditionalKeepsShortUncachedPromptsLocal) {
+  // Dynamo's rule: remote only when the uncached prompt exceeds max_local_prefill_tokens and
+  // fewer than max_prefill_queue requests wait for prefill. Every prompt here is at most
+  // 6,000 tokens: a threshold of 10,000 keeps all local; a threshold of 0 with no queue limit
+  // to speak of sends all remote.
+  const std::vector<std::string> conditional = {"disaggregation.policy=\"conditional\""};
+  auto with = [&](std::vector<std::string> more) {
+    more.insert(more.begin(), conditional.begin(), conditional.end());
+    return summarize(simulate("pd", kPd, more));
+  };
+  const Summary all_local = with({"disaggregation.max_local_prefill_tokens=10000"});
+  EXPECT_EQ(all_local.transfer.recomputed, all_local.completed);
+  EXPECT_EQ(all_local.transfer.count, 0);
+  const Summary all_remote = with(
+      {"disaggregation.max_local_prefill_tokens=0", "disaggregation.max_prefill_queue=100000000"});
+  EXPECT_EQ(all_remote.transfer.recomputed, 0);
+  EXPECT_GT(all_remote.transfer.count, 0);
+  // In between, the prompt length decides: some of each.
+  const Summary some = with({"disaggregation.max_local_prefill_tokens=1000",
+                             "disaggregation.max_prefill_queue=100000000"});
+  EXPECT_GT(some.transfer.recomputed, 0);
+  EXPECT_GT(some.transfer.count, 0);
+}
+
 // Long prompts (lognormal mean 5,000 tokens) in bursts (gamma, CV 4) on four H100s with
 // Llama-3-8B: colocated `mixed` batching folds prefill chunks of up to 2,048 tokens into the
 // decode iterations, each such iteration taking tens of ms instead of ~10; disaggregated,

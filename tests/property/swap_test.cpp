@@ -67,5 +67,26 @@ TEST(Swap, NoHostSpaceFallsBackToRecompute) {
   EXPECT_EQ(sum.swaps, 0);
 }
 
+TEST(Swap, CopiesCrossTheNetworkAndEveryByteComesBack) {
+  for (std::uint64_t seed = 1; seed <= 3; ++seed) {
+    const Outcome o = run("swap", "continuous", seed);
+    const NetworkResult& n = o.run.network;
+    ASSERT_TRUE(n.built);  // swap preemption needs host links: the network is built for them
+    EXPECT_GT(n.flows, 0);
+    EXPECT_DOUBLE_EQ(n.bytes_delivered, n.bytes_started);
+    // One replica of one GPU: its own PCIe link to host and back. Every block swapped out is
+    // swapped in again (every request finishes), so both directions carry the same bytes.
+    double out = -1;
+    double in = -1;
+    for (std::size_t l = 0; l < n.links.size(); ++l) {
+      if (n.links[l].name == "gpu0>n0.pcie0") out = n.stats[l].bytes;
+      if (n.links[l].name == "n0.pcie0>gpu0") in = n.stats[l].bytes;
+      EXPECT_LE(n.stats[l].peak_load, 1.0 + 1e-9);
+    }
+    EXPECT_GT(out, 0);
+    EXPECT_NEAR(out, in, 1e-6 * out);
+  }
+}
+
 }  // namespace
 }  // namespace servesim

@@ -130,6 +130,32 @@ TEST(Pools, WithoutTopologyEachReplicaHasANodeOfItsOwn) {
   EXPECT_EQ(d.network.fabric.nic.name, "ib-ndr");
 }
 
+TEST(Pools, APrefillPoolNeedsRoomForThePromptOnly) {
+  // 70 blocks of 16 tokens = 1,120 tokens. A prompt of 1,000 tokens with 500 to generate
+  // needs ceil(1,499 / 16) = 94 blocks where it decodes, but only ceil(1,000 / 16) = 63
+  // where it is prefilled: admitted when only the prefill pool is that small, rejected when
+  // the decode pool is.
+  const std::string trace = testing::write_temp("one.csv", "arrival_s,prompt_tokens,output_tokens\n0,1000,500\n");
+  auto run = [&](const std::string& pool) {
+    std::string t = std::string(kHead) + kPd;
+    // The [cluster.pool.engine] table belongs to the pool written last: move it as needed.
+    if (pool == "p") {
+      t = std::string(kHead) + "[[cluster.pool]]\nname = \"d\"\nrole = \"decode\"\n" +
+          "[[cluster.pool]]\nname = \"p\"\nrole = \"prefill\"\n";
+    }
+    t += "[cluster.pool.engine]\nnum_gpu_blocks = 70\n";
+    Simulator sim(scenario_from("room", t, {"workload.arrival=\"trace\"",
+                                           "workload.trace=\"" + trace + "\""}),
+                  catalog());
+    return sim.run();
+  };
+  const RunResult small_prefill = run("p");
+  EXPECT_EQ(small_prefill.requests[0].state, RequestState::kDone);
+  const RunResult small_decode = run("d");
+  EXPECT_EQ(small_decode.requests[0].state, RequestState::kRejected);
+  EXPECT_EQ(small_decode.requests[0].reject, RejectReason::kLongerThanKvCache);
+}
+
 TEST(PoolErrors, EachMistakeIsNamed) {
   const std::string head = kHead;
   struct Case {
