@@ -22,10 +22,18 @@ Cluster::Cluster(EventLoop& loop, const Deployment& deployment, DType dtype, std
   for (const NetLink& l : topology_->links()) links.push_back(FlowLink{l.name, l.capacity});
   network_ = std::make_unique<FlowNetwork>(loop, std::move(links));
   for (Replica* r : replicas_) {
-    if (deployment.pools[pool_index_[r->index()]].engine.swap_preemption) r->connect(this);
+    if (!deployment.pools[pool_index_[r->index()]].engine.swap_preemption) continue;
+    r->connect(this);
+    // Its GPUs' routes to host memory and back, found now and kept.
+    const ReplicaPlacement& at = placement(*r);
+    for (int g = at.first_gpu; g < at.first_gpu + at.gpus; ++g) {
+      topology_->to_host(g);
+      topology_->from_host(g);
+    }
   }
   if (deployment.disaggregated) {
     handoff_ = std::make_unique<KvHandoff>(*this, deployment.disaggregation, seed, *env.requests);
+    handoff_->plan_routes();
     for (Replica* r : replicas_) {
       r->connect(handoff_.get(), deployment.pools[pool_index_[r->index()]].role == PoolRole::kPrefill);
     }

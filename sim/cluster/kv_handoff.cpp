@@ -29,6 +29,13 @@ KvHandoff::KvHandoff(Cluster& cluster, const DisaggregationConfig& config, std::
 
 bool KvHandoff::is_decoder(const Replica& r) const { return decoder_slot_[r.index()] >= 0; }
 
+void KvHandoff::plan_routes() {
+  for (Replica* from : cluster_->entry()) {
+    if (cluster_->pool_of(*from).setup().role != PoolRole::kPrefill) continue;
+    for (Replica* to : decoders_) pair_flows(*from, *to);
+  }
+}
+
 const std::vector<KvHandoff::PairFlow>& KvHandoff::pair_flows(const Replica& from,
                                                               const Replica& to) {
   const auto key = std::pair{from.index(), to.index()};

@@ -55,6 +55,9 @@ class KvHandoff final : public PrefillHandoff, private FlowSink {
   void prefilled(Replica& from, std::uint32_t request, SimTime now) override;
   void planning(Replica& replica, SimTime now) override;
 
+  // Finds every prefill-to-decode replica pair's routes now (they are kept), so that none is
+  // searched during the run.
+  void plan_routes();
   const HandoffStats& stats() const { return stats_; }
   // One record per transfer, in the order they started (Request::transfer indexes it).
   const std::vector<TransferRecord>& records() const { return records_; }

@@ -163,7 +163,7 @@ bool meets(const PlanSpec& spec, const Summary& s) {
 }
 
 TEST(Plan, DisaggregatedCandidatesAreSearchedSizedInUnitsAndCompared) {
-  PlanSpec spec = spec_for(20.0);
+  PlanSpec spec = spec_for(60.0);
   spec.tps = {1};
   spec.disaggregated = true;
   spec.pd_ratios = {{1, 1}, {1, 2}};
@@ -188,9 +188,11 @@ TEST(Plan, DisaggregatedCandidatesAreSearchedSizedInUnitsAndCompared) {
     const Summary missed = pd_run(c, 1, c.missed_rate, 200);
     EXPECT_FALSE(meets(spec, missed)) << c.label;
     EXPECT_FALSE(c.limit.empty());
-    // Units enough for 20 requests/s, and the cluster of that size meets the SLO.
-    EXPECT_GE(c.replicas * c.max_rate, 20.0 * (1 - 1e-12));
-    EXPECT_TRUE(meets(spec, pd_run(c, c.replicas, 20.0, std::min<std::int64_t>(200 * c.replicas, 200000))));
+    // Units enough for 60 requests/s (more than one), and the cluster of that size meets the
+    // SLO.
+    EXPECT_GT(c.replicas, 1);
+    EXPECT_GE(c.replicas * c.max_rate, 60.0 * (1 - 1e-12));
+    EXPECT_TRUE(meets(spec, pd_run(c, c.replicas, 60.0, std::min<std::int64_t>(200 * c.replicas, 200000))));
   }
   EXPECT_EQ(disaggregated, 2);
   // The comparison takes the cheapest of each kind (the ranking's first) and names the winner
