@@ -12,6 +12,7 @@
 
 #include "hardware/catalog.hpp"
 #include "sim/config/scenario.hpp"
+#include "sim/core/error.hpp"
 #include "sim/cluster/simulator.hpp"
 
 namespace servesim::testing {
@@ -73,6 +74,17 @@ inline const std::vector<std::vector<std::string>>& scheduler_variety() {
   return configs;
 }
 
+// The message of the servesim::Error `f` throws, or "" when it throws none.
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
 // Runs a scenario given as TOML text, with --set style overrides.
 inline RunResult simulate(const std::string& name, const std::string& toml,
                           const std::vector<std::string>& sets = {}) {
@@ -113,3 +125,7 @@ inline Ran shell(const std::string& command, const std::filesystem::path& dir) {
 }
 
 }  // namespace servesim::testing
+
+// A message that must contain `needle` (printed whole when it does not).
+#define EXPECT_HAS(haystack, needle) \
+  EXPECT_NE((haystack).find(needle), std::string::npos) << "message: " << (haystack)

@@ -7,6 +7,17 @@
 
 namespace servesim {
 
+std::vector<std::size_t> NetworkResult::busiest(std::size_t n) const {
+  std::vector<std::size_t> order;
+  for (std::size_t l = 0; l < links.size(); ++l) {
+    if (stats[l].bytes > 0) order.push_back(l);
+  }
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return stats[a].bytes > stats[b].bytes; });
+  if (order.size() > n) order.resize(n);
+  return order;
+}
+
 Simulator::Simulator(const Scenario& scenario, const Catalog& catalog)
     : scenario_(scenario), deployment_(resolve(scenario, catalog)) {
   check_workload(scenario.workload, scenario.file);

@@ -309,15 +309,8 @@ void write_link_counters(EventWriter& out, const RunResult& run, int network_pid
                          const TraceWindow& w) {
   const NetworkResult& n = run.network;
   if (n.series.empty()) return;
-  std::vector<std::size_t> order;
-  for (std::size_t l = 0; l < n.links.size(); ++l) {
-    if (n.stats[l].bytes > 0) order.push_back(l);
-  }
-  std::stable_sort(order.begin(), order.end(),
-                   [&](std::size_t a, std::size_t b) { return n.stats[a].bytes > n.stats[b].bytes; });
-  if (order.size() > 8) order.resize(8);
   const double width = n.bin_width.seconds().value;
-  for (std::size_t l : order) {
+  for (std::size_t l : n.busiest(8)) {
     const std::vector<double>& bins = n.series[l];
     double last = -1.0;  // a counter holds its value: write only changes
     for (std::size_t b = 0; b <= bins.size(); ++b) {

@@ -348,15 +348,8 @@ void write_links_csv(std::ostream& out, const RunResult& run, std::size_t links)
   out << "link,capacity_gb_per_s,start_s,end_s,utilization\n";
   const NetworkResult& n = run.network;
   if (n.series.empty()) return;
-  std::vector<std::size_t> order;
-  for (std::size_t l = 0; l < n.links.size(); ++l) {
-    if (n.stats[l].bytes > 0) order.push_back(l);
-  }
-  std::stable_sort(order.begin(), order.end(),
-                   [&](std::size_t a, std::size_t b) { return n.stats[a].bytes > n.stats[b].bytes; });
-  if (order.size() > links) order.resize(links);
   const double width = n.bin_width.seconds().value;
-  for (std::size_t l : order) {
+  for (std::size_t l : n.busiest(links)) {
     const std::vector<double>& bins = n.series[l];
     for (std::size_t b = 0; b < bins.size(); ++b) {
       fmt::print(out, "{},{:.3f},{:.9f},{:.9f},{:.9g}\n", n.links[l].name, n.links[l].capacity / 1e9,

@@ -41,12 +41,10 @@ struct Steps {
 
 // One prefill and one decode pool of one replica each, `tp` GPUs apiece, with no [topology]:
 // each replica has a node of its own, its GPUs joined to the fabric by an IB NDR NIC each.
-RunResult one_request(int prompt, int output, const std::string& transfer, int prefill_tp = 1,
-                      int decode_tp = 1) {
-  const std::string trace = testing::write_temp(
-      "disagg.csv", fmt::format("arrival_s,prompt_tokens,output_tokens\n0.0,{},{}\n", prompt, output));
-  const Scenario s = testing::scenario_from(
-      "disagg", fmt::format(R"(
+// `rest`: the [disaggregation] and [workload] tables.
+Scenario pd_scenario(const std::string& name, const std::string& rest, int prefill_tp = 1,
+                     int decode_tp = 1) {
+  return testing::scenario_from(name, fmt::format(R"(
 [model]
 name = "llama-3-8b"
 [hardware]
@@ -62,14 +60,22 @@ tp = {}
 name = "d"
 role = "decode"
 tp = {}
-[disaggregation]
-transfer = "{}"
-[workload]
-arrival = "trace"
-trace = "{}"
 )",
-                            kEngineMs, prefill_tp, decode_tp, transfer, trace));
-  Simulator sim(s, catalog());
+                                                  kEngineMs, prefill_tp, decode_tp) +
+                                          rest);
+}
+
+// A request of `prompt` tokens and `output` tokens, alone, at t = 0.
+RunResult one_request(int prompt, int output, const std::string& transfer, int prefill_tp = 1,
+                      int decode_tp = 1) {
+  const std::string trace = testing::write_temp(
+      "disagg.csv", fmt::format("arrival_s,prompt_tokens,output_tokens\n0.0,{},{}\n", prompt, output));
+  Simulator sim(pd_scenario("disagg",
+                            fmt::format("[disaggregation]\ntransfer = \"{}\"\n[workload]\n"
+                                        "arrival = \"trace\"\ntrace = \"{}\"\n",
+                                        transfer, trace),
+                            prefill_tp, decode_tp),
+                catalog());
   return sim.run();
 }
 
@@ -182,29 +188,15 @@ TEST(Disaggregation, OnlyBlocksTheDecodeSidesPrefixCacheLacksMove) {
   // (32 blocks of 16). The first moves all 1,000 tokens' KV and leaves the prefix cached on
   // both instances; the second prefills only 488 tokens after the cached 512, and moves only
   // those 488.
-  const Scenario s = testing::scenario_from("prefix", fmt::format(R"(
-[model]
-name = "llama-3-8b"
-[hardware]
-gpu = "h100-sxm"
-calibration = "none"
-[engine]
-cpu_overhead_ms = {}
-[[cluster.pool]]
-name = "p"
-role = "prefill"
-[[cluster.pool]]
-name = "d"
-role = "decode"
+  const Scenario s = pd_scenario("prefix", R"(
 [workload]
 requests = 2
 arrival = "constant"
 rate = 1
 prompt_tokens = 1000
 output_tokens = 3
-prefix = {{ share = 1.0, tokens = 512, distinct = 1 }}
-)",
-                                                                     kEngineMs));
+prefix = { share = 1.0, tokens = 512, distinct = 1 }
+)");
   Simulator sim(s, catalog());
   const RunResult r = sim.run();
   ASSERT_EQ(r.transfers.size(), 2u);

@@ -24,16 +24,7 @@ requests = 10
 rate = 2.0
 )";
 
-// The error message of whatever `f` throws, or "" when it does not throw.
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using testing::error_of;
 
 std::string scenario_error(const std::string& toml, const std::vector<std::string>& sets = {}) {
   return error_of([&] {
@@ -43,8 +34,6 @@ std::string scenario_error(const std::string& toml, const std::vector<std::strin
   });
 }
 
-#define EXPECT_HAS(haystack, needle) \
-  EXPECT_NE((haystack).find(needle), std::string::npos) << "message: " << (haystack)
 
 TEST(BadInput, MalformedTomlGivesLineAndColumn) {
   const std::string msg = scenario_error("name = \"x\"\n[model\nname = 1\n");

@@ -36,15 +36,7 @@ role = "decode"
 replicas = 1
 )";
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using testing::error_of;
 
 std::string run_error(const std::string& toml, const std::vector<std::string>& sets = {}) {
   return error_of([&] {
@@ -53,8 +45,6 @@ std::string run_error(const std::string& toml, const std::vector<std::string>& s
   });
 }
 
-#define EXPECT_HAS(haystack, needle) \
-  EXPECT_NE((haystack).find(needle), std::string::npos) << "message: " << (haystack)
 
 TEST(Pools, ClusterWithoutPoolsIsOneColocatedPool) {
   const Scenario s = scenario_from("p", std::string(kHead) + "[cluster]\nreplicas = 3\ntp = 2\n");
