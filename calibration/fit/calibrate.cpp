@@ -308,7 +308,10 @@ Calibration calibrate(const std::string& dir, const DeviceSpec& gpu, const std::
     p = f.params;
     c.residuals[group] = FitResidual{f.rms_relative, f.points};
     std::string fitted;
-    for (Param q : free) fitted += " " + param_name(q);
+    for (Param q : free) {
+      fitted += ' ';
+      fitted += param_name(q);
+    }
     log.push_back(fmt::format("{}: {} points, RMS error {:.1f}%, median {:.1f}%{}; fitted:{}", group,
                               f.points, 100 * f.rms_relative, 100 * f.median_abs_relative,
                               f.converged ? "" : " (did not converge)", fitted));

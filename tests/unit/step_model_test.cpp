@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <string_view>
+
 #include <algorithm>
 
 #include "hardware/cost_model.hpp"
@@ -141,7 +143,7 @@ TEST(StepCostModel, DecodeIsMemoryBoundAndLargePrefillComputeBound) {
     }
   }
   for (const OpTime& t : cost.breakdown(prefill).ops) {
-    if (t.op.name == "gate_up_proj") {
+    if (std::string_view(t.op.name) == "gate_up_proj") {
       EXPECT_TRUE(t.compute_bound);
     }
   }
