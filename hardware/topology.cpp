@@ -21,8 +21,10 @@ using NetGraph = boost::adjacency_list<boost::vecS, boost::vecS, boost::directed
 
 struct Topology::Graph {
   NetGraph g;
-  // Per searched source vertex: each vertex's predecessor on its fastest path.
-  std::map<std::size_t, std::vector<std::size_t>> predecessors;
+  // The last searched source, and each vertex's predecessor on its fastest path from it
+  // (one array, not one per source: routes are kept, and callers ask source by source).
+  std::size_t source = static_cast<std::size_t>(-1);
+  std::vector<std::size_t> predecessors;
   std::map<std::pair<std::size_t, std::size_t>, std::vector<std::uint32_t>> routes;
 };
 
@@ -107,20 +109,20 @@ const std::vector<std::uint32_t>& Topology::path(std::size_t from, std::size_t t
   auto found = graph_->routes.find(key);
   if (found != graph_->routes.end()) return found->second;
   NetGraph& g = graph_->g;
-  auto pred = graph_->predecessors.find(from);
-  if (pred == graph_->predecessors.end()) {
-    std::vector<std::size_t> p(boost::num_vertices(g));
+  std::vector<std::size_t>& pred = graph_->predecessors;
+  if (graph_->source != from) {
+    pred.assign(boost::num_vertices(g), 0);
     std::vector<double> dist(boost::num_vertices(g));
     boost::dijkstra_shortest_paths(
         g, from,
-        boost::predecessor_map(p.data())
+        boost::predecessor_map(pred.data())
             .distance_map(dist.data())
             .weight_map(boost::get(&EdgeInfo::weight, g)));
-    pred = graph_->predecessors.emplace(from, std::move(p)).first;
+    graph_->source = from;
   }
   std::vector<std::uint32_t> route;
   for (std::size_t v = to; v != from;) {
-    const std::size_t u = pred->second[v];
+    const std::size_t u = pred[v];
     if (u == v) throw std::logic_error("topology: no route between two vertices");
     const auto [e, ok] = boost::edge(u, v, g);
     if (!ok) throw std::logic_error("topology: a route's edge is missing");

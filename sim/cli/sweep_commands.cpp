@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <filesystem>
@@ -268,7 +269,11 @@ int plan_command(const PlanArgs& args) {
                               "unit, each from 1 to 64 (e.g. --pd-ratios 1:1,1:3)",
                               r));
     }
-    spec.pd_ratios.emplace_back(static_cast<int>(pair->first), static_cast<int>(pair->second));
+    const std::pair<int, int> ratio{static_cast<int>(pair->first), static_cast<int>(pair->second)};
+    if (std::find(spec.pd_ratios.begin(), spec.pd_ratios.end(), ratio) != spec.pd_ratios.end()) {
+      throw Error(fmt::format("--pd-ratios: {} is given twice", r));
+    }
+    spec.pd_ratios.push_back(ratio);
   }
   spec.prefill_tps = args.prefill_tps;
   spec.decode_tps = args.decode_tps;

@@ -1,6 +1,7 @@
 #include "sim/cluster/deployment.hpp"
 
 #include <algorithm>
+#include <map>
 
 #include <fmt/format.h>
 
@@ -121,7 +122,11 @@ void place(const Scenario& s, const Catalog& catalog, Deployment& d) {
   net.fabric.nodes_per_leaf = t.nodes_per_leaf;
   net.fabric.oversubscription = t.oversubscription;
   std::vector<int> used;             // per node
+  std::vector<int> first_gpu;        // per node
   std::vector<std::string> node_gpu;  // per node: the GPU type it holds
+  // Per (GPU type, tp): nodes before this one have no room for such a group, and never will
+  // (nodes only fill), so the search for one starts here.
+  std::map<std::pair<std::string, int>, std::size_t> first_open;
   for (const PoolSetup& p : d.pools) {
     const int tp = p.gpus_per_replica();
     if (t.given && tp > t.gpus_per_node) {
@@ -130,17 +135,18 @@ void place(const Scenario& s, const Catalog& catalog, Deployment& d) {
           "servesim keeps a replica's tensor-parallel group inside one node",
           s.file, p.name, tp, t.gpus_per_node));
     }
+    std::size_t& open = first_open[{p.gpu.name, tp}];
     for (int r = 0; r < p.replicas; ++r) {
-      std::size_t n = 0;
+      std::size_t n = used.size();  // without [topology], a node of its own
       if (t.given) {
-        while (n < used.size() &&
-               (node_gpu[n] != p.gpu.name || t.gpus_per_node - used[n] < tp)) {
-          ++n;
+        while (open < used.size() &&
+               (node_gpu[open] != p.gpu.name || t.gpus_per_node - used[open] < tp)) {
+          ++open;
         }
-      } else {
-        n = used.size();  // a node of its own
+        n = open;
       }
       if (n == used.size()) {
+        first_gpu.push_back(used.empty() ? 0 : first_gpu.back() + net.nodes.back().gpus);
         used.push_back(0);
         node_gpu.push_back(p.gpu.name);
         NodeSpec node;
@@ -149,9 +155,7 @@ void place(const Scenario& s, const Catalog& catalog, Deployment& d) {
         node.host = p.host;
         net.nodes.push_back(node);
       }
-      int first = 0;
-      for (std::size_t k = 0; k < n; ++k) first += net.nodes[k].gpus;
-      net.replicas.push_back(ReplicaPlacement{static_cast<int>(n), first + used[n], tp});
+      net.replicas.push_back(ReplicaPlacement{static_cast<int>(n), first_gpu[n] + used[n], tp});
       used[n] += tp;
     }
   }

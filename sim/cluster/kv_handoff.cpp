@@ -62,9 +62,21 @@ std::size_t KvHandoff::waiting() const {
   return n;
 }
 
-Replica* KvHandoff::route_decode() {
+Replica* KvHandoff::decode_for(std::uint32_t id) {
+  const auto it = chosen_.find(id);
+  if (it != chosen_.end()) return it->second;
   for (std::size_t i = 0; i < decoders_.size(); ++i) loads_[i] = decoders_[i]->load();
-  return decoders_[router_->route(loads_, rng_)];
+  Replica* d = decoders_[router_->route(loads_, rng_)];
+  chosen_.emplace(id, d);
+  return d;
+}
+
+std::vector<Replica*> KvHandoff::by_room() const {
+  std::vector<Replica*> out = decoders_;
+  std::stable_sort(out.begin(), out.end(), [](Replica* a, Replica* b) {
+    return a->kv().available() > b->kv().available();
+  });
+  return out;
 }
 
 void KvHandoff::count_in_flight(SimTime now, int change) {
@@ -113,29 +125,27 @@ bool KvHandoff::recompute_is_faster(const Request& r, Replica& prefill, Replica&
 
 Replica* KvHandoff::keep_local(std::uint32_t id, Replica& prefill, SimTime) {
   if (config_.policy == HandoffPolicy::kAlways) return nullptr;
+  if (cluster_->pool_of(prefill).setup().role != PoolRole::kPrefill) return nullptr;
   Request& r = (*requests_)[id];
-  // The decode instance it would reach (pull: the one with the most free KV blocks).
-  Replica* decode = nullptr;
-  if (router_) {
-    decode = route_decode();
-  } else {
-    decode = decoders_.front();
-    for (Replica* d : decoders_) {
-      if (d->kv().available() > decode->kv().available()) decode = d;
-    }
-  }
+  if (r.output_tokens < 2) return nullptr;  // answered by its prefill alone
+  // The decode instance it would reach: the push router's choice, which stands if the request
+  // is prefilled remotely after all; for pull, the one with the most free KV blocks.
+  Replica* decode = router_ ? decode_for(id) : by_room().front();
   bool local = false;
   if (config_.policy == HandoffPolicy::kConditional) {
     // Dynamo: prefill remotely only when the uncached prompt is long and the prefill queue
     // short.
     std::int64_t queued = 0;
-    for (Replica* p : cluster_->entry()) queued += p->queued();
+    for (Replica* p : cluster_->entry()) {
+      if (cluster_->pool_of(*p).setup().role == PoolRole::kPrefill) queued += p->queued();
+    }
     const std::int64_t uncached = r.prompt_tokens - decode->cached_tokens(r);
     local = uncached <= config_.max_local_prefill_tokens || queued >= config_.max_prefill_queue;
   } else {
     local = recompute_is_faster(r, prefill, *decode);
   }
   if (!local) return nullptr;
+  chosen_.erase(id);
   r.handoff = Handoff::kLocal;
   ++stats_.local;
   return decode;
@@ -173,13 +183,11 @@ bool KvHandoff::try_start(Replica& from, Replica& to, std::uint32_t id, SimTime 
     // Layer-wise: layers finish at an even pace over the prefill's last iteration; the flow
     // may not run ahead of them, and the last layer's KV waits for the end.
     double cap = FlowNetwork::kNoCap;
-    if (t.capped) {
-      const double window = (window_end - now).seconds().value;
-      cap = std::max(b * (m.layers - 1) / m.layers / window, 1.0);
-    }
+    if (t.capped) cap = b * (m.layers - 1) / m.layers / (window_end - now).seconds().value;
     t.flows.push_back(cluster_->network()->start(now, *f.route, b, f.delay, *this, slot, cap));
     bytes += b;
   }
+  chosen_.erase(id);
   r.transfer = static_cast<std::int32_t>(records_.size());
   r.handoff = Handoff::kTransferred;
   TransferRecord rec;
@@ -200,12 +208,21 @@ bool KvHandoff::try_start(Replica& from, Replica& to, std::uint32_t id, SimTime 
 }
 
 void KvHandoff::prefill_starting(Replica& from, std::uint32_t id, SimTime start, SimTime end) {
-  if (config_.transfer != TransferMode::kLayerwise) return;
-  if (router_) {
-    try_start(from, *route_decode(), id, start, end, SimTime::never());
+  // One layer has no earlier layers to send ahead of the prefill's end.
+  if (config_.transfer != TransferMode::kLayerwise ||
+      cluster_->pool_of(from).setup().model.layers < 2 || end <= start) {
     return;
   }
-  for (Replica* d : decoders_) {
+  // A request never overtakes those already waiting for the same decode room.
+  if (router_) {
+    Replica* to = decode_for(id);
+    if (pending_[static_cast<std::size_t>(decoder_slot_[to->index()])].empty()) {
+      try_start(from, *to, id, start, end, SimTime::never());
+    }
+    return;
+  }
+  if (!pending_[0].empty()) return;
+  for (Replica* d : by_room()) {
     if (try_start(from, *d, id, start, end, SimTime::never())) return;
   }
 }
@@ -217,7 +234,10 @@ void KvHandoff::prefilled(Replica& from, std::uint32_t id, SimTime now) {
     Transfer& t = transfers_[it->second];
     records_[static_cast<std::size_t>((*requests_)[id].transfer)].prefill_end = now;
     t.capped = false;
-    for (FlowNetwork::FlowId f : t.flows) cluster_->network()->set_cap(f, FlowNetwork::kNoCap, now);
+    FlowNetwork& net = *cluster_->network();
+    for (FlowNetwork::FlowId f : t.flows) {
+      if (net.carries(f, *this, it->second)) net.set_cap(f, FlowNetwork::kNoCap, now);
+    }
     return;
   }
   offer(from, id, now);
@@ -225,20 +245,18 @@ void KvHandoff::prefilled(Replica& from, std::uint32_t id, SimTime now) {
 
 void KvHandoff::offer(Replica& from, std::uint32_t id, SimTime now) {
   if (router_) {
-    Replica* to = route_decode();
-    if (!try_start(from, *to, id, now, now, now)) {
-      pending_[static_cast<std::size_t>(decoder_slot_[to->index()])].push_back(Waiting{id, &from, now});
+    Replica* to = decode_for(id);
+    std::deque<Waiting>& queue = pending_[static_cast<std::size_t>(decoder_slot_[to->index()])];
+    if (!queue.empty() || !try_start(from, *to, id, now, now, now)) {
+      chosen_.erase(id);
+      queue.push_back(Waiting{id, &from, now});
     }
     return;
   }
   // Pull: a decode instance with room takes it at once (the one with the most free blocks);
   // else it waits for the first to have room.
-  std::vector<Replica*> by_room = decoders_;
-  std::stable_sort(by_room.begin(), by_room.end(), [](Replica* a, Replica* b) {
-    return a->kv().available() > b->kv().available();
-  });
   if (pending_[0].empty()) {
-    for (Replica* d : by_room) {
+    for (Replica* d : by_room()) {
       if (try_start(from, *d, id, now, now, now)) return;
     }
   }

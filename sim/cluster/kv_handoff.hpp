@@ -89,7 +89,11 @@ class KvHandoff final : public PrefillHandoff, private FlowSink {
   };
   const std::vector<PairFlow>& pair_flows(const Replica& from, const Replica& to);
 
-  Replica* route_decode();
+  // The push router's decode instance for `request`: chosen once, kept until its transfer
+  // starts or it waits in that instance's queue.
+  Replica* decode_for(std::uint32_t request);
+  // Decode instances, the most free KV blocks first.
+  std::vector<Replica*> by_room() const;
   // Reserves room for `request` on `to` and starts moving its KV, or returns false. A
   // layer-wise transfer starts with its prefill's last iteration, which ends at `window_end`;
   // else the prefill ended at `prefilled`.
@@ -115,6 +119,7 @@ class KvHandoff final : public PrefillHandoff, private FlowSink {
   std::vector<Transfer> transfers_;
   std::vector<std::uint32_t> free_;
   std::map<std::uint32_t, std::uint32_t> live_;  // request -> transfer, while it moves
+  std::map<std::uint32_t, Replica*> chosen_;     // request -> its push router's choice
   HandoffStats stats_;
   std::vector<TransferRecord> records_;
   std::int64_t in_flight_ = 0;

@@ -18,7 +18,6 @@ EngineLimits limits_of(const PoolSetup& p) {
     lim.swap_bytes_per_block = p.memory.kv_bytes_per_token.value * e.block_size;
     lim.swap_blocks =
         static_cast<std::int64_t>(gib(e.swap_space_gib).value / lim.swap_bytes_per_block);
-    lim.host_bandwidth = p.host.bandwidth.value * p.host.bus_efficiency;
   }
   return lim;
 }

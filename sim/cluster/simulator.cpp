@@ -94,6 +94,7 @@ RunResult Simulator::run() {
     n.solved_flows = net->solved_flows();
     n.bytes_started = net->bytes_started();
     n.bytes_delivered = net->bytes_delivered();
+    n.bytes_routed = net->bytes_routed();
   }
   if (KvHandoff* h = cluster_->handoff()) {
     if (h->waiting() > 0 || h->in_flight() > 0) {

@@ -34,6 +34,7 @@ struct NetworkResult {
   std::int64_t solved_flows = 0;  // flows solved, summed over solves
   double bytes_started = 0;
   double bytes_delivered = 0;
+  double bytes_routed = 0;  // each flow's bytes times the links of its route
 
   // The links that carried the most bytes, most first, at most `n` of them (indices).
   std::vector<std::size_t> busiest(std::size_t n) const;

@@ -275,7 +275,8 @@ void read_engine(TableReader& t, EngineConfig& e) {
 
 // A name that reads well in keys, files and messages.
 bool plain_name(const std::string& n) {
-  if (n.empty() || n.size() > 64) return false;
+  // A letter first, so that a name is never taken for a position (cluster.pool.1.tp).
+  if (n.empty() || n.size() > 64 || !std::isalpha(static_cast<unsigned char>(n[0]))) return false;
   for (char ch : n) {
     if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_') return false;
   }
@@ -287,7 +288,8 @@ PoolConfig read_pool(TableReader& t, const EngineConfig& engine) {
   PoolConfig p;
   p.name = t.required(t.string("name"), "name");
   if (!plain_name(p.name)) {
-    throw Error(fmt::format("{}: pool name \"{}\" must be 1 to 64 letters, digits, '-' or '_'",
+    throw Error(fmt::format("{}: pool name \"{}\" must be 1 to 64 letters, digits, '-' or '_', "
+                            "starting with a letter",
                             t.location_of("name"), p.name));
   }
   const std::string role = t.string("role").value_or("colocated");

@@ -310,18 +310,19 @@ void Replica::try_start(SimTime now) {
                                         static_cast<std::int32_t>(waiting_.size()),
                                         static_cast<std::int32_t>(running())});
   }
-  // Swap copies planned for this iteration block it (the engine waits for them): over the
-  // network when the cluster has one, else at the host link's rate.
+  // Swap copies planned for this iteration block it: they cross the cluster's network (each
+  // GPU's link to host memory) and the batch runs once they are done.
   const double out = swap_out_bytes_;
   const double in = swap_in_bytes_;
   swap_out_bytes_ = swap_in_bytes_ = 0;
-  if (host_ != nullptr && out + in > 0) {
+  if (out + in > 0) {
+    if (host_ == nullptr) throw std::logic_error("a replica swaps without a link to host memory");
     pending_copies_ = host_->copy(*this, out, true, *this, now) +
                       host_->copy(*this, in, false, *this, now);
     copying_ = pending_copies_ > 0;
     if (copying_) return;
   }
-  launch(now, host_ != nullptr ? Seconds(0.0) : Seconds((out + in) / limits_.host_bandwidth));
+  launch(now, Seconds(0.0));
 }
 
 void Replica::flow_done(std::uint32_t, SimTime now) {

@@ -23,11 +23,10 @@ struct EngineLimits {
   std::int64_t watermark_blocks = 0;
   bool prefix_caching = false;  // share cached prompt-prefix KV between requests
   // Preemption by swap: a victim's KV moves to host memory (up to swap_blocks blocks) over
-  // the host link and back, instead of being recomputed.
+  // each GPU's link to host memory and back, instead of being recomputed.
   bool swap = false;
   std::int64_t swap_blocks = 0;
   double swap_bytes_per_block = 0.0;  // per GPU: each GPU moves its own shard
-  double host_bandwidth = 1.0;        // bytes/s per GPU
 };
 
 struct PrefillChunk {

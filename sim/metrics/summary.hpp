@@ -37,7 +37,7 @@ struct PoolSummary {
 
 // KV transfers between prefill and decode instances.
 struct TransferSummary {
-  LatencyStats ms;  // per transferred request: first byte to last
+  LatencyStats ms;  // per transferred request: its start (setup included) to its last byte
   std::int64_t count = 0;
   std::int64_t recomputed = 0;  // prefilled on their decode instance instead of transferred
   std::int64_t layerwise = 0;   // began during their prefill

@@ -28,6 +28,13 @@ FlowNetwork::FlowId FlowNetwork::start(SimTime now, const std::vector<std::uint3
   if (!(bytes >= 0) || !std::isfinite(bytes) || !(cap > 0)) {
     throw std::invalid_argument("flow network: a flow needs finite bytes >= 0 and a cap > 0");
   }
+  for (std::size_t i = 0; i < route.size(); ++i) {
+    if (route[i] >= links_.size() ||
+        std::find(route.begin(), route.begin() + static_cast<std::ptrdiff_t>(i), route[i]) !=
+            route.begin() + static_cast<std::ptrdiff_t>(i)) {
+      throw std::invalid_argument("flow network: a route must name each of its links once");
+    }
+  }
   FlowId f;
   if (!free_.empty()) {
     f = free_.back();
@@ -42,6 +49,7 @@ FlowNetwork::FlowId FlowNetwork::start(SimTime now, const std::vector<std::uint3
   fl.bytes = fl.remaining = bytes;
   fl.rate = 0;
   fl.cap = cap;
+  fl.max_rate = 0;
   fl.last = now;
   ++fl.generation;
   fl.sink = &sink;
@@ -51,6 +59,7 @@ FlowNetwork::FlowId FlowNetwork::start(SimTime now, const std::vector<std::uint3
   ++started_;
   ++waiting_;
   bytes_started_ += bytes;
+  bytes_routed_ += bytes * static_cast<double>(route.size());
   // Even with no delay it starts moving from an event, so that a sink never hears of a flow
   // inside the call that started it.
   loop_->at(now + delay, Phase::kComplete, moving_handler_, f, fl.generation);
@@ -61,6 +70,10 @@ void FlowNetwork::on_moving(SimTime now, std::uint32_t f, std::uint32_t generati
   if (!flows_[f].live || flows_[f].generation != generation) return;
   --waiting_;
   begin_moving(f, now);
+}
+
+bool FlowNetwork::carries(FlowId f, const FlowSink& sink, std::uint32_t tag) const {
+  return f < flows_.size() && flows_[f].live && flows_[f].sink == &sink && flows_[f].tag == tag;
 }
 
 void FlowNetwork::add_demand(const Flow& f, double sign) {
@@ -74,9 +87,11 @@ void FlowNetwork::begin_moving(FlowId f, SimTime now) {
   Flow& fl = flows_[f];
   fl.last = now;
   if (fl.route.empty() || fl.remaining <= 0) {
-    ++moving_;
-    fl.moving = true;
-    finish(f, now);
+    // Nothing to cross or nothing to move: it ends here without joining its links.
+    fl.live = false;
+    bytes_delivered_ += fl.bytes;
+    free_.push_back(f);
+    fl.sink->flow_done(fl.tag, now);
     return;
   }
   fl.moving = true;
@@ -234,7 +249,9 @@ void FlowNetwork::solve(SimTime now) {
     Flow& fl = flows_[f];
     ++fl.generation;
     const double ns = std::ceil(fl.remaining / fl.rate * 1e9);
-    if (!(ns < 9e18)) throw std::out_of_range("flow network: a transfer would end beyond simulated time");
+    if (!(ns < static_cast<double>(SimTime::never().ns - now.ns) - 1e6)) {
+      throw std::out_of_range("flow network: a transfer would end beyond simulated time");
+    }
     loop_->at(now + SimTime{static_cast<std::int64_t>(ns)}, Phase::kComplete, done_handler_, f,
               fl.generation);
   }
@@ -277,10 +294,8 @@ void FlowNetwork::finish(FlowId f, SimTime now) {
   free_.push_back(f);
   // The flows that shared its tight links get its bandwidth (gathered before it left; the
   // component may have split, and solving the parts together is the same as apart).
-  if (!fl.route.empty()) {
-    comp_flows_.erase(std::remove(comp_flows_.begin(), comp_flows_.end(), f), comp_flows_.end());
-    solve(now);
-  }
+  comp_flows_.erase(std::remove(comp_flows_.begin(), comp_flows_.end(), f), comp_flows_.end());
+  solve(now);
   sink->flow_done(tag, now);
 }
 

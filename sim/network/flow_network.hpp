@@ -54,6 +54,8 @@ class FlowNetwork {
                FlowSink& sink, std::uint32_t tag, double cap = kNoCap);
   // Sets a flow's rate cap from `now` (kNoCap lifts it).
   void set_cap(FlowId flow, double cap, SimTime now);
+  // Whether `flow` is still under way for `sink` and `tag` (an ended flow's id is reused).
+  bool carries(FlowId flow, const FlowSink& sink, std::uint32_t tag) const;
 
   // Utilisation over time: from now on, each link's bytes are also summed into bins of equal
   // width, which double (merging pairs) whenever more than `max_bins` would be needed.
@@ -77,6 +79,8 @@ class FlowNetwork {
   std::int64_t largest_component() const { return largest_component_; }
   std::int64_t solved_flows() const { return solved_flows_; }
   double bytes_started() const { return bytes_started_; }
+  // Bytes times the links each crosses, over the flows started: what the links must carry.
+  double bytes_routed() const { return bytes_routed_; }
   double bytes_delivered() const { return bytes_delivered_; }
 
  private:
@@ -142,6 +146,7 @@ class FlowNetwork {
   std::int64_t largest_component_ = 0;
   std::int64_t solved_flows_ = 0;
   double bytes_started_ = 0;
+  double bytes_routed_ = 0;
   double bytes_delivered_ = 0;
   bool recording_ = false;
   std::size_t max_bins_ = 0;

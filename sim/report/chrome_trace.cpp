@@ -258,7 +258,7 @@ void write_spans(EventWriter& out, const Request& r, std::uint32_t id, int pid, 
 // A served request: "queued" (arrival to first scheduled), "prefill" (to its first token)
 // and "decode" (to the last token). A request whose KV moved has two: on its prefill
 // instance "queued", "prefill" and "holding KV" (until its KV has left); on its decode
-// instance "KV transfer" (from the first byte) and "decode".
+// instance "KV transfer" (from its start) and "decode".
 void write_served(EventWriter& out, const RunResult& run, const Request& r, std::uint32_t id,
                   const TraceWindow& w) {
   const int pid = replica_pid(static_cast<std::size_t>(r.replica));

@@ -112,13 +112,19 @@ std::vector<SloTarget> scenario_slo(const Scenario& s) {
 namespace {
 
 // A candidate's cluster: one colocated pool of `replicas` replicas of `tp` GPUs of `gpu`,
-// with the scenario's [engine] settings.
+// with the engine settings of the scenario's first colocated pool, or its [engine].
 Scenario colocated(Scenario s, const std::string& gpu, int tp, int replicas) {
   PoolConfig pool;
   pool.name = "default";
   pool.replicas = replicas;
   pool.tp = tp;
   pool.engine = s.engine;
+  for (const PoolConfig& existing : s.cluster.pools) {
+    if (existing.role == PoolRole::kColocated) {
+      pool.engine = existing.engine;
+      break;
+    }
+  }
   s.hardware.gpu = gpu;
   s.cluster.pools = {pool};
   return s;
@@ -456,7 +462,10 @@ PlanResult run_plan(const PlanSpec& spec, const Catalog& catalog, const Progress
       spec.gpus.empty() ? std::vector<std::string>{base.hardware.gpu} : spec.gpus;
   const std::vector<int> tps =
       spec.tps.empty() ? std::vector<int>{base.cluster.pools.front().tp} : spec.tps;
-  for (const auto& g : gpus) catalog.gpu(g);  // an unknown GPU is an error in the plan itself
+  // An unknown GPU is an error in the plan itself, not in every candidate.
+  for (const auto& g : gpus) catalog.gpu(g);
+  for (const auto& g : spec.prefill_gpus) catalog.gpu(g);
+  for (const auto& g : spec.decode_gpus) catalog.gpu(g);
   for (int tp : tps) {
     if (tp < 1 || tp > 1024) throw Error(fmt::format("--tp {}: must be from 1 to 1024", tp));
   }

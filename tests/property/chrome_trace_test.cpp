@@ -212,7 +212,7 @@ void expect_counters_follow_the_log(const json& events, const RunResult& r, bool
     }
     if (e["name"] == "KV blocks") {
       EXPECT_GE(a["used"], 0);
-      EXPECT_LE(a["used"], r.deployment.pools[0].kv_blocks);
+      EXPECT_LE(a["used"], r.pool_of(static_cast<std::size_t>(pid - 1)).kv_blocks);
       kv[pid].emplace_back(ns(e["ts"]), a["used"].get<std::int64_t>());
     } else if (e["name"] == "KV fraction") {
       EXPECT_GE(a["used"], 0.0);

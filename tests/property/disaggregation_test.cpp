@@ -3,6 +3,7 @@
 // byte for byte), and what a user expects to see.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <sstream>
 
 #include "sim/cluster/simulator.hpp"
@@ -133,11 +134,15 @@ TEST_P(DisaggregationInvariants, HoldForThisSeedAndSetting) {
   EXPECT_EQ(s.transfer.recomputed, local);
   // Tokens are conserved: each token after a request's first is one inter-token gap.
   EXPECT_EQ(r.itl_ns.count(), gaps);
-  // Bytes: every flow delivered what it started with; the KV the requests moved is what the
-  // handoff counted, and all of it crossed the network (swaps, if any, add their own).
+  // Bytes: every flow ended; the KV the requests moved is what the handoff counted and no
+  // more than crossed the network (swaps add their own); and what the links carried, summed
+  // from their rates over time, is every flow's bytes on every link of its route.
   EXPECT_DOUBLE_EQ(r.network.bytes_delivered, r.network.bytes_started);
   EXPECT_NEAR(s.transfer.bytes, kv_bytes, 1e-9 * kv_bytes);
   EXPECT_LE(s.transfer.bytes, r.network.bytes_started * (1 + 1e-12));
+  double carried = 0;
+  for (const FlowLinkStats& st : r.network.stats) carried += st.bytes;
+  EXPECT_NEAR(carried, r.network.bytes_routed, 1e-6 * r.network.bytes_routed);
   // No link ever carried more than its capacity.
   for (const FlowLinkStats& st : r.network.stats) EXPECT_LE(st.peak_load, 1.0 + 1e-9);
   // Each KV block had one owner: with every request ended, no instance holds a block that
@@ -197,8 +202,12 @@ TEST(DisaggregationInvariants, ConditionalKeepsShortUncachedPromptsLocal) {
     more.insert(more.begin(), conditional.begin(), conditional.end());
     return summarize(simulate("pd", kPd, more));
   };
+  // One-token answers come whole from their prefill instance, under any policy.
+  std::int64_t one_token = 0;
+  for (const Request& q : simulate("pd", kPd).requests) one_token += q.output_tokens == 1;
+  ASSERT_GT(one_token, 0);
   const Summary all_local = with({"disaggregation.max_local_prefill_tokens=10000"});
-  EXPECT_EQ(all_local.transfer.recomputed, all_local.completed);
+  EXPECT_EQ(all_local.transfer.recomputed, all_local.completed - one_token);
   EXPECT_EQ(all_local.transfer.count, 0);
   const Summary all_remote = with(
       {"disaggregation.max_local_prefill_tokens=0", "disaggregation.max_prefill_queue=100000000"});
@@ -209,6 +218,66 @@ TEST(DisaggregationInvariants, ConditionalKeepsShortUncachedPromptsLocal) {
                              "disaggregation.max_prefill_queue=100000000"});
   EXPECT_GT(some.transfer.recomputed, 0);
   EXPECT_GT(some.transfer.count, 0);
+}
+
+TEST(DisaggregationInvariants, ARoundRobinDecodeRouterStaysEvenUnderAnyPolicy) {
+  // The policy consults the decode router's choice at arrival; a request then prefilled
+  // remotely keeps that choice, so round-robin still alternates: of the transferred requests,
+  // each decode instance (replicas 2 and 3) takes half, give or take one.
+  for (const char* policy : {"always", "conditional"}) {
+    const RunResult r = simulate(
+        "pd", kPd,
+        {"disaggregation.decode_router=\"round-robin\"", fmt::format("disaggregation.policy=\"{}\"", policy),
+         "disaggregation.max_local_prefill_tokens=0", "disaggregation.max_prefill_queue=100000000",
+         "cluster.pool.decode.engine.num_gpu_blocks=100000"});
+    std::int64_t to[2] = {0, 0};
+    for (const TransferRecord& t : r.transfers) ++to[t.to - 2];
+    EXPECT_LE(std::abs(to[0] - to[1]), 1) << policy << ": " << to[0] << " and " << to[1];
+    EXPECT_GT(to[0], 50);
+  }
+}
+
+TEST(DisaggregationInvariants, AColocatedPoolBesidePrefillAndDecodeKeepsItsRequests) {
+  // A colocated pool takes new requests beside the prefill pool; they are prefilled and
+  // decoded there, whatever the handoff policy.
+  const std::string three = std::string(kPd) + R"(
+[[cluster.pool]]
+name = "both"
+role = "colocated"
+replicas = 2
+)";
+  const RunResult r = simulate("pd3", three, {"disaggregation.policy=\"conditional\""});
+  // Round-robin over the entry replicas, prefill 0 and 1 then colocated 4 and 5 (the decode
+  // replicas are 2 and 3): requests 2, 3, 6, 7, ... go to the colocated pool (none is
+  // rejected: every sequence fits every pool).
+  std::int64_t colocated = 0;
+  for (std::size_t i = 0; i < r.requests.size(); ++i) {
+    const Request& q = r.requests[i];
+    ASSERT_EQ(q.state, RequestState::kDone);
+    if (i % 4 < 2) continue;
+    ++colocated;
+    EXPECT_EQ(r.pool_of(static_cast<std::size_t>(q.replica)).role, PoolRole::kColocated) << i;
+    EXPECT_EQ(q.handoff, Handoff::kNone);
+    EXPECT_EQ(q.transfer, -1);
+  }
+  EXPECT_GT(colocated, 100);
+}
+
+TEST(DisaggregationInvariants, SameSeedSameBytesAcrossProcesses) {
+  // Two processes of the command line: nothing may depend on addresses or hashing order.
+  const auto dir = testing::scratch("pd-processes");
+  const std::string scenario = testing::write_temp("pdcli.toml", std::string(kPd) +
+                                                                     "[disaggregation]\ntransfer = \"layerwise\"\n");
+  for (const char* out : {"a", "b"}) {
+    const testing::Ran ran = testing::shell(
+        fmt::format("{} run {} --out {}", SERVESIM_BINARY, scenario, (dir / out).string()), dir);
+    ASSERT_EQ(ran.status, 0) << ran.err;
+  }
+  for (const char* file : {"summary.json", "requests.csv", "iterations.csv", "links.csv"}) {
+    const std::string a = testing::slurp(dir / "a" / file);
+    EXPECT_FALSE(a.empty()) << file;
+    EXPECT_EQ(a, testing::slurp(dir / "b" / file)) << file;
+  }
 }
 
 // Long prompts (lognormal mean 5,000 tokens) in bursts (gamma, CV 4) on four H100s with

@@ -74,6 +74,9 @@ TEST(Swap, CopiesCrossTheNetworkAndEveryByteComesBack) {
     ASSERT_TRUE(n.built);  // swap preemption needs host links: the network is built for them
     EXPECT_GT(n.flows, 0);
     EXPECT_DOUBLE_EQ(n.bytes_delivered, n.bytes_started);
+    double carried = 0;
+    for (const FlowLinkStats& st : n.stats) carried += st.bytes;
+    EXPECT_NEAR(carried, n.bytes_routed, 1e-6 * n.bytes_routed);  // two links a copy
     // One replica of one GPU: its own PCIe link to host and back. Every block swapped out is
     // swapped in again (every request finishes), so both directions carry the same bytes.
     double out = -1;

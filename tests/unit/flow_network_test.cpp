@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <stdexcept>
 #include <vector>
 
 #include "sim/network/flow_network.hpp"
@@ -186,6 +187,59 @@ TEST(FlowNetwork, SeriesBinsHoldTheBytesEachLinkCarried) {
   EXPECT_NEAR(s[0], 4.096 * GB, 1.0);
   EXPECT_NEAR(s[1], 4.096 * GB, 1.0);
   EXPECT_NEAR(s[2], (10 - 8.192) * GB, 1.0);
+}
+
+TEST(FlowNetwork, AZeroByteFlowEndsAfterItsDelayAndDisturbsNoOther) {
+  EventLoop loop;
+  FlowNetwork net(loop, {{"link", 10 * GB}});
+  Ends ends;
+  // A long flow alone on the link: 10 GB / 10 GB/s = 1 s. A zero-byte flow on the same route
+  // ends after its own delay (5 us) and takes no share.
+  net.start(SimTime{0}, {0}, 10 * GB, SimTime{0}, ends, 0);
+  net.start(SimTime{0}, {0}, 0, SimTime{5'000}, ends, 1);
+  loop.run();
+  EXPECT_EQ(ends.at[1].ns, 5'000);
+  EXPECT_EQ(ends.at[0].ns, 1'000'000'000);
+  EXPECT_EQ(net.stats()[0].peak_flows, 1);
+  EXPECT_EQ(net.flows_active(), 0);
+}
+
+TEST(FlowNetwork, ASinkMayStartTheNextFlowWhenOneEnds) {
+  EventLoop loop;
+  FlowNetwork net(loop, {{"link", 10 * GB}});
+  // Three 1 GB flows one after another, each started by the end of the one before:
+  // 0.1 s each, ending at 0.1, 0.2 and 0.3 s.
+  struct Chain final : FlowSink {
+    void flow_done(std::uint32_t tag, SimTime now) override {
+      at.push_back(now.ns);
+      if (tag < 2) net->start(now, {0}, 1 * GB, SimTime{0}, *this, tag + 1);
+    }
+    FlowNetwork* net = nullptr;
+    std::vector<std::int64_t> at;
+  } chain;
+  chain.net = &net;
+  net.start(SimTime{0}, {0}, 1 * GB, SimTime{0}, chain, 0);
+  loop.run();
+  EXPECT_EQ(chain.at, (std::vector<std::int64_t>{100'000'000, 200'000'000, 300'000'000}));
+}
+
+TEST(FlowNetwork, ACapSetWhileAFlowWaitsHoldsOnceItMoves) {
+  EventLoop loop;
+  FlowNetwork net(loop, {{"link", 10 * GB}});
+  Ends ends;
+  // It waits 1 ms, its cap of 1 GB/s is set at t = 0 meanwhile: 1 GB takes 1 ms + 1 s.
+  const auto f = net.start(SimTime{0}, {0}, 1 * GB, SimTime{1'000'000}, ends, 0);
+  net.set_cap(f, 1 * GB, SimTime{0});
+  loop.run();
+  EXPECT_EQ(ends.at[0].ns, 1'001'000'000);
+}
+
+TEST(FlowNetwork, RefusesARouteThatIsNotALinkList) {
+  EventLoop loop;
+  FlowNetwork net(loop, {{"a", 1 * GB}, {"b", 1 * GB}});
+  Ends ends;
+  EXPECT_THROW(net.start(SimTime{0}, {0, 2}, 1, SimTime{0}, ends, 0), std::invalid_argument);
+  EXPECT_THROW(net.start(SimTime{0}, {0, 1, 0}, 1, SimTime{0}, ends, 0), std::invalid_argument);
 }
 
 }  // namespace

@@ -155,6 +155,7 @@ TEST(PoolErrors, EachMistakeIsNamed) {
   const std::vector<Case> cases = {
       {head + "[[cluster.pool]]\nrole = \"prefill\"\n", {"missing required key \"cluster.pool[0].name\""}},
       {head + "[[cluster.pool]]\nname = \"a b\"\n", {"pool name \"a b\"", "letters, digits"}},
+      {head + "[[cluster.pool]]\nname = \"1\"\n", {"pool name \"1\"", "starting with a letter"}},
       {head + "[[cluster.pool]]\nname = \"x\"\n[[cluster.pool]]\nname = \"x\"\n",
        {"two pools are named \"x\""}},
       {head + "[[cluster.pool]]\nname = \"x\"\nrole = \"decoder\"\n",

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -202,8 +203,10 @@ rate = 10
   ASSERT_EQ(f.figure.series.size(), 4u);
   const double width = r.network.bin_width.seconds().value;
   for (const plot::Series& s : f.figure.series) {
-    std::size_t l = 0;
-    while (r.network.links[l].name != s.label) ++l;
+    const auto it = std::find_if(r.network.links.begin(), r.network.links.end(),
+                                 [&](const FlowLink& k) { return k.name == s.label; });
+    ASSERT_NE(it, r.network.links.end()) << s.label;
+    const auto l = static_cast<std::size_t>(it - r.network.links.begin());
     // Each point (but the closing one) is a bin: its % of capacity x capacity x width is the
     // bytes it carried; together, all the link carried.
     double bytes = 0;
