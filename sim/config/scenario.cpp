@@ -405,6 +405,13 @@ DisaggregationConfig read_disaggregation(TableReader& t) {
   }
   d.max_local_prefill_tokens = int_in(t, "max_local_prefill_tokens", 1000, 0, 10000000);
   d.max_prefill_queue = int_in(t, "max_prefill_queue", 2, 1, 100000000);
+  for (const char* key : {"max_local_prefill_tokens", "max_prefill_queue"}) {
+    if (t.raw(key) && d.policy != HandoffPolicy::kConditional) {
+      throw Error(fmt::format("{}: disaggregation.{} sets the conditional policy's rule, but the "
+                              "policy is \"{}\"; add policy = \"conditional\" or leave it out",
+                              t.location_of(key), key, handoff_policy_name(d.policy)));
+    }
+  }
   return d;
 }
 

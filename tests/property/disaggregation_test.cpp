@@ -224,12 +224,15 @@ TEST(DisaggregationInvariants, ARoundRobinDecodeRouterStaysEvenUnderAnyPolicy) {
   // The policy consults the decode router's choice at arrival; a request then prefilled
   // remotely keeps that choice, so round-robin still alternates: of the transferred requests,
   // each decode instance (replicas 2 and 3) takes half, give or take one.
-  for (const char* policy : {"always", "conditional"}) {
-    const RunResult r = simulate(
-        "pd", kPd,
-        {"disaggregation.decode_router=\"round-robin\"", fmt::format("disaggregation.policy=\"{}\"", policy),
-         "disaggregation.max_local_prefill_tokens=0", "disaggregation.max_prefill_queue=100000000",
-         "cluster.pool.decode.engine.num_gpu_blocks=100000"});
+  for (const std::string policy : {"always", "conditional"}) {
+    std::vector<std::string> sets = {"disaggregation.decode_router=\"round-robin\"",
+                                     fmt::format("disaggregation.policy=\"{}\"", policy),
+                                     "cluster.pool.decode.engine.num_gpu_blocks=100000"};
+    if (policy == "conditional") {  // every request prefilled remotely after all
+      sets.push_back("disaggregation.max_local_prefill_tokens=0");
+      sets.push_back("disaggregation.max_prefill_queue=100000000");
+    }
+    const RunResult r = simulate("pd", kPd, sets);
     std::int64_t to[2] = {0, 0};
     for (const TransferRecord& t : r.transfers) ++to[t.to - 2];
     EXPECT_LE(std::abs(to[0] - to[1]), 1) << policy << ": " << to[0] << " and " << to[1];

@@ -172,6 +172,8 @@ TEST(PoolErrors, EachMistakeIsNamed) {
        {"disaggregation.policy \"maybe\"", "always, conditional, transfer-or-recompute"}},
       {head + kPd + "[disaggregation]\ndecode_router = \"fastest\"\n",
        {"disaggregation.decode_router", "unknown decode router \"fastest\"", "pull"}},
+      {head + kPd + "[disaggregation]\nmax_prefill_queue = 4\n",
+       {"disaggregation.max_prefill_queue sets the conditional policy's rule", "\"always\""}},
       {head + kPd + "[engine]\nscheduler = \"static\"\n",
        {"pool \"p\" (prefill) runs the static scheduler", "cannot model"}},
       {head + kPd + "[topology]\ngpus_per_node = 2\n[cluster.pool.engine]\nmax_num_seqs = 8\n",
