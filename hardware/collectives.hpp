@@ -23,7 +23,7 @@ namespace servesim {
 
 struct LinkSpec;
 
-enum class Collective { kAllReduce, kAllGather, kReduceScatter, kSendRecv };
+enum class Collective { kAllReduce, kAllGather, kReduceScatter, kSendRecv, kAllToAll };
 
 // "all_reduce", "all_gather", "reduce_scatter", "send_recv": the names in calibration files
 // and in collectives.csv.
@@ -63,5 +63,38 @@ struct CollectiveTable {
 // for that collective and count, else the ring model of the link's datasheet bandwidth times
 // its bus efficiency with the link's latencies.
 CollectiveFit collective_params(const LinkSpec& link, Collective c, int gpus);
+
+// The GPUs a collective runs over and the links between them: `gpus` spread evenly over
+// `nodes` nodes; `intra` joins the GPUs of a node, `inter` is each node's NICs to the fabric,
+// of which each GPU has the share `nic_share` (1: a NIC of its own).
+struct CollectiveGroup {
+  int gpus = 1;
+  int nodes = 1;
+  const LinkSpec* intra = nullptr;
+  const LinkSpec* inter = nullptr;  // needed when nodes > 1
+  double nic_share = 1.0;
+  int per_node() const { return gpus / nodes; }
+};
+
+enum class CollectiveAlgorithm { kNone, kMeasured, kRing, kTree, kOneShot, kTwoShot, kHierarchical };
+const char* algorithm_name(CollectiveAlgorithm a);
+
+struct CollectiveTime {
+  Seconds time;
+  CollectiveAlgorithm algorithm = CollectiveAlgorithm::kNone;
+};
+
+// One collective of `bytes` over the group (for all-gather the gathered output, for
+// reduce-scatter the input, for all-to-all each GPU's whole send buffer), as an engine runs
+// it (docs/architecture.md, "Collectives"):
+//  - a measured fit for that collective and GPU count on a one-node group's link, when the
+//    calibration has one;
+//  - within one NVLink node, all-reduces up to 8 MiB through the engine's own kernel (vLLM's
+//    custom all-reduce: one-shot for 2 GPUs, or below 512 KiB at 4 and 256 KiB at 8; else
+//    two-shot), when the link gives its `oneshot_latency`;
+//  - else NCCL's choice, the faster of ring and tree, and across nodes also the
+//    hierarchical form (reduce-scatter in the node, all-reduce over the NICs, all-gather).
+CollectiveTime collective_time(Collective c, const CollectiveGroup& group, double bytes,
+                               bool graphs);
 
 }  // namespace servesim

@@ -41,11 +41,12 @@ int decode_kv_splits(double pairs, double keys, int sms) {
 }
 
 StepCostModel::StepCostModel(ModelSpec model, DeviceSpec device, LinkSpec link, Parallelism par,
-                             RuntimeOptions runtime, CostParams params)
+                             RuntimeOptions runtime, CostParams params, TpLayout layout)
     : model_(std::move(model)),
       device_(std::move(device)),
       link_(std::move(link)),
       par_(par),
+      layout_(std::move(layout)),
       runtime_(runtime),
       params_(params),
       peak_(device_.peak_for(runtime.dtype)) {}
@@ -119,17 +120,23 @@ OpTime StepCostModel::time_op(const OpCost& op, bool graphs) const {
     return compute_op_time(op, params_, peak_.value, device_.memory_bandwidth.value,
                            device_.sm_count);
   }
-  // One op stands for `kernels` collectives of bytes / kernels each, so the sum of their
-  // times is kernels * latency + factor * bytes / bus bandwidth (hardware/collectives.hpp).
+  // One op stands for `kernels` collectives of bytes / kernels each (hardware/collectives.hpp
+  // picks each one's algorithm by its size and the group's placement).
   OpTime t;
   t.op = op;
   const Collective c =
       op.cls == OpClass::kAllReduce ? Collective::kAllReduce : Collective::kAllGather;
-  const CollectiveFit f = collective_params(link_, c, par_.tp);
-  const double tm = bus_factor(c, par_.tp) * op.bytes / f.bus_bandwidth.value;
-  const Seconds latency = graphs ? f.latency : f.latency_eager;
-  t.memory_time = Seconds(tm);
-  t.time = Seconds(tm) + op.kernels * latency;
+  CollectiveGroup group;
+  group.gpus = par_.tp;
+  group.nodes = layout_.nodes;
+  group.intra = &link_;
+  group.inter = &layout_.nic;
+  group.nic_share = layout_.nic_share;
+  const double calls = std::max(1.0, op.kernels);
+  const CollectiveTime one = collective_time(c, group, op.bytes / calls, graphs);
+  t.algorithm = one.algorithm;
+  t.time = one.time * calls;
+  t.memory_time = t.time;
   return t;
 }
 

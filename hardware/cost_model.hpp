@@ -37,6 +37,16 @@ struct OpTime {
   Seconds compute_time;  // tc
   Seconds memory_time;   // tm (for collectives: the transfer time)
   bool compute_bound = false;
+  CollectiveAlgorithm algorithm = CollectiveAlgorithm::kNone;  // collectives
+};
+
+// Where a tensor-parallel group's GPUs are: on one node (over the StepCostModel's link), or
+// spread evenly over `nodes` nodes, whose NICs (`nic`, of which each GPU has the share
+// `nic_share`) carry what crosses between them.
+struct TpLayout {
+  int nodes = 1;
+  LinkSpec nic;
+  double nic_share = 1.0;
 };
 
 // The time of one compute or memory op (not a collective) on a device with peak rate `peak`
@@ -64,7 +74,7 @@ struct StepCost {
 class StepCostModel {
  public:
   StepCostModel(ModelSpec model, DeviceSpec device, LinkSpec link, Parallelism par,
-                RuntimeOptions runtime, CostParams params);
+                RuntimeOptions runtime, CostParams params, TpLayout layout = {});
 
   // Full breakdown, for `servesim step` and tests.
   StepCost breakdown(const BatchShape& shape) const;
@@ -81,6 +91,8 @@ class StepCostModel {
   const ModelSpec& model() const { return model_; }
   const DeviceSpec& device() const { return device_; }
   const LinkSpec& link() const { return link_; }
+  const TpLayout& layout() const { return layout_; }
+  bool crosses_nodes() const { return layout_.nodes > 1; }
   const CostParams& params() const { return params_; }
   Parallelism parallelism() const { return par_; }
   const RuntimeOptions& runtime() const { return runtime_; }
@@ -105,6 +117,7 @@ class StepCostModel {
   DeviceSpec device_;
   LinkSpec link_;
   Parallelism par_;
+  TpLayout layout_;
   RuntimeOptions runtime_;
   CostParams params_;
   FlopsPerSecond peak_;

@@ -117,6 +117,13 @@ DeviceSpec load_device_file(const std::string& path, const std::string& name) {
   d.tdp_watts = r.required(r.quantity("tdp", Dimension::kPower), "tdp");
   d.interconnect = r.required(r.string("interconnect"), "interconnect");
   d.host_link = r.required(r.string("host_link"), "host_link");
+  if (auto n = r.integer("gpus_per_node")) {
+    if (*n < 1 || *n > 1024) {
+      throw Error(fmt::format("{}: \"gpus_per_node\" must be from 1 to 1024, got {}",
+                              r.location_of("gpus_per_node"), *n));
+    }
+    d.gpus_per_node = static_cast<int>(*n);
+  }
 
   auto peak = r.table("peak");
   if (!peak) throw Error(fmt::format("{}: missing required table [peak]", path));
@@ -182,6 +189,9 @@ LinkSpec load_link_file(const std::string& path, const std::string& name) {
                                                        : l.bus_efficiency;
   if (r.raw("transfer_latency")) l.transfer_latency = time_of(r, "transfer_latency");
   if (r.raw("transfer_setup")) l.transfer_setup = time_of(r, "transfer_setup");
+  if (r.raw("oneshot_latency")) l.oneshot_latency = time_of(r, "oneshot_latency");
+  l.oneshot_latency_eager = r.raw("oneshot_latency_eager") ? time_of(r, "oneshot_latency_eager")
+                                                           : l.oneshot_latency;
   r.finish();
   return l;
 }

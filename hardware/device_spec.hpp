@@ -87,6 +87,9 @@ struct DeviceSpec {
   double tdp_watts = 0.0;
   std::string interconnect;
   std::string host_link;
+  // GPUs of one server (an HGX board's NVLink domain): the node a tensor-parallel group stays
+  // inside unless the scenario lets it cross nodes.
+  int gpus_per_node = 8;
   std::map<DType, FlopsPerSecond> peak;
   CostParams defaults;
 
@@ -109,6 +112,10 @@ struct LinkSpec {
   double transfer_efficiency = 0.8;
   Seconds transfer_latency{0.0};
   Seconds transfer_setup{0.0};
+  // Fixed time of one pass of an engine's own all-reduce kernel over this link (vLLM's custom
+  // all-reduce over NVLink); zero where engines use NCCL alone.
+  Seconds oneshot_latency{0.0};
+  Seconds oneshot_latency_eager{0.0};
   // Bytes per second one transfer can move over this link alone.
   double transfer_rate() const { return bandwidth.value * transfer_efficiency; }
   // Collectives measured on this link (a calibration's [collectives]); empty when none were.

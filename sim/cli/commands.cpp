@@ -101,6 +101,42 @@ std::pair<std::int64_t, std::int64_t> parse_pair(const std::string& text, char s
   return {a, b};
 }
 
+// Where step's tensor-parallel group sits: one node, or with --cross-node-tp whole nodes.
+TpLayout step_layout(const StepArgs& args, const DeviceSpec& gpu, const Catalog& catalog) {
+  const int per_node = args.gpus_per_node > 0 ? args.gpus_per_node : gpu.gpus_per_node;
+  if (args.gpus_per_node < 0 || args.gpus_per_node > 1024) {
+    throw Error(fmt::format("--gpus-per-node {}: must be from 1 to 1024", args.gpus_per_node));
+  }
+  TpLayout layout;
+  if (args.tp <= per_node) {
+    if (args.cross_node_tp || args.nics_per_node != 0) {
+      throw Error(fmt::format("--tp {} fits in one node of {} GPUs: --cross-node-tp and "
+                              "--nics-per-node apply only to a tp larger than a node",
+                              args.tp, per_node));
+    }
+    return layout;
+  }
+  if (!args.cross_node_tp) {
+    throw Error(fmt::format("--tp {} is more GPUs than a node holds ({} {} GPUs); add "
+                            "--cross-node-tp to price a group across nodes over the NICs",
+                            args.tp, per_node, gpu.name));
+  }
+  if (args.tp % per_node != 0) {
+    throw Error(fmt::format("--tp {} across nodes of {} GPUs: a group spans whole nodes, so tp "
+                            "must be a multiple of {}",
+                            args.tp, per_node, per_node));
+  }
+  const int nics = args.nics_per_node > 0 ? args.nics_per_node : per_node;
+  if (args.nics_per_node < 0 || nics > per_node) {
+    throw Error(fmt::format("--nics-per-node {}: must be from 1 to the node's {} GPUs",
+                            args.nics_per_node, per_node));
+  }
+  layout.nodes = args.tp / per_node;
+  layout.nic = catalog.link(args.nic);
+  layout.nic_share = static_cast<double>(nics) / per_node;
+  return layout;
+}
+
 }  // namespace
 
 int step_command(const StepArgs& args) {
@@ -141,7 +177,8 @@ int step_command(const StepArgs& args) {
   rt.cuda_graphs = args.cuda_graphs == "on";
   const CalibrationChoice cal = choose_calibration(args.calibration, catalog, gpu);
   link.measured = cal.collectives;  // used only when measured on this link
-  const StepCostModel cost(model, gpu, link, Parallelism{args.tp}, rt, cal.params);
+  const StepCostModel cost(model, gpu, link, Parallelism{args.tp}, rt, cal.params,
+                           step_layout(args, gpu, catalog));
   const StepCost c = cost.breakdown(shape);
   if (args.json) {
     std::cout << step_json(cost, shape, c, cal.description).dump(2) << "\n";

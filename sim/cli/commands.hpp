@@ -30,6 +30,10 @@ struct StepArgs {
   std::string gpu;
   std::string interconnect;
   int tp = 1;
+  int gpus_per_node = 0;     // 0: the GPU file's
+  std::string nic = "ib-ndr";
+  int nics_per_node = 0;     // 0: one per GPU
+  bool cross_node_tp = false;
   std::string dtype = "bf16";
   std::string cuda_graphs = "on";
   std::vector<std::string> prefill;  // "BxS"

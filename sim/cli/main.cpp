@@ -39,6 +39,13 @@ int dispatch(int argc, char** argv) {
   step_cmd->add_option("--gpu", step.gpu, "catalog GPU name or path to a GPU file")->required();
   step_cmd->add_option("--tp", step.tp, "tensor-parallel degree")->capture_default_str();
   step_cmd->add_option("--interconnect", step.interconnect, "link for all-reduces (default: the GPU's)");
+  step_cmd->add_option("--gpus-per-node", step.gpus_per_node, "GPUs of one node (default: the GPU file's)");
+  step_cmd->add_flag("--cross-node-tp", step.cross_node_tp,
+                     "let --tp span whole nodes, its collectives priced over the NICs");
+  step_cmd->add_option("--nic", step.nic, "with --cross-node-tp: the link between nodes")
+      ->capture_default_str();
+  step_cmd->add_option("--nics-per-node", step.nics_per_node,
+                       "with --cross-node-tp: NICs a node shares among its GPUs (default: one per GPU)");
   step_cmd->add_option("--dtype", step.dtype, "bf16, fp16 or fp8")->capture_default_str();
   step_cmd->add_option("--cuda-graphs", step.cuda_graphs, "on or off")->capture_default_str();
   step_cmd->add_option("--prefill", step.prefill, "B sequences of S prompt tokens: BxS (repeatable)");
@@ -151,6 +158,9 @@ int dispatch(int argc, char** argv) {
       ->delimiter(',');
   plan_cmd->add_option("--decode-gpus", plan.decode_gpus, "with --disaggregated: decode GPUs")
       ->delimiter(',');
+  plan_cmd->add_flag("--cross-node-tp", plan.cross_node_tp,
+                     "let a tp larger than a node span nodes, priced over the NICs (each "
+                     "candidate says whether it crosses nodes)");
   plan_cmd->add_option("--transfer", plan.transfers,
                        "with --disaggregated: after_prefill, layerwise (default: the scenario's)")
       ->delimiter(',');

@@ -65,6 +65,32 @@ PoolSetup resolve_pool(const Scenario& s, const PoolConfig& pc, const Catalog& c
                             s.file, tp_key(s, pc), pc.tp, m.heads, m.kv_heads, m.name,
                             join(valid)));
   }
+  // A node holds the topology's gpus_per_node GPUs, or without [topology] the GPU's server.
+  setup.gpus_per_node = s.topology.given ? s.topology.gpus_per_node : setup.gpu.gpus_per_node;
+  if (pc.tp > setup.gpus_per_node) {
+    const std::string key = tp_key(s, pc);
+    const std::string flag = s.cluster.pools.size() == 1 && pc.name == "default"
+                                 ? std::string("cluster.cross_node_tp")
+                                 : fmt::format("cross_node_tp in pool \"{}\"", pc.name);
+    if (!pc.cross_node_tp) {
+      throw Error(fmt::format(
+          "{}: {} = {} is more GPUs than a node holds ({} {} GPUs{}); a tensor-parallel group "
+          "across nodes is priced over the NICs only when the scenario asks for it: set {} = "
+          "true",
+          s.file, key, pc.tp, setup.gpus_per_node, setup.gpu.name,
+          s.topology.given ? ", topology.gpus_per_node" : ", its gpus_per_node", flag));
+    }
+    if (pc.tp % setup.gpus_per_node != 0) {
+      throw Error(fmt::format("{}: {} = {} across nodes of {} GPUs: a group spans whole nodes, so "
+                              "tp must be a multiple of {}",
+                              s.file, key, pc.tp, setup.gpus_per_node, setup.gpus_per_node));
+    }
+    setup.layout.nodes = pc.tp / setup.gpus_per_node;
+    setup.layout.nic = catalog.link(s.topology.nic);
+    setup.layout.nic_share = s.topology.given ? static_cast<double>(s.topology.nics_per_node) /
+                                                    s.topology.gpus_per_node
+                                              : 1.0;
+  }
   const auto& row = find_scheduler(e.scheduler);
   setup.max_num_batched_tokens =
       e.max_num_batched_tokens > 0 ? e.max_num_batched_tokens : row.default_batched_tokens(m.max_context);
@@ -129,14 +155,25 @@ void place(const Scenario& s, const Catalog& catalog, Deployment& d) {
   std::map<std::pair<std::string, int>, std::size_t> first_open;
   for (const PoolSetup& p : d.pools) {
     const int tp = p.gpus_per_replica();
-    if (t.given && tp > t.gpus_per_node) {
-      throw Error(fmt::format(
-          "{}: pool \"{}\" has tp = {}, but a node holds {} GPUs (topology.gpus_per_node); "
-          "servesim keeps a replica's tensor-parallel group inside one node",
-          s.file, p.name, tp, t.gpus_per_node));
-    }
     std::size_t& open = first_open[{p.gpu.name, tp}];
     for (int r = 0; r < p.replicas; ++r) {
+      if (p.crosses_nodes()) {
+        // A group across nodes takes whole nodes of its own, after those placed so far.
+        const int node_gpus = p.gpus_per_node;
+        const auto n0 = static_cast<int>(used.size());
+        for (int k = 0; k < p.layout.nodes; ++k) {
+          first_gpu.push_back(used.empty() ? 0 : first_gpu.back() + net.nodes.back().gpus);
+          used.push_back(node_gpus);
+          node_gpu.push_back(p.gpu.name);
+          NodeSpec node;
+          node.gpus = node_gpus;
+          node.intra = p.link;
+          node.host = p.host;
+          net.nodes.push_back(node);
+        }
+        net.replicas.push_back(ReplicaPlacement{n0, first_gpu[static_cast<std::size_t>(n0)], tp});
+        continue;
+      }
       std::size_t n = used.size();  // without [topology], a node of its own
       if (t.given) {
         while (open < used.size() &&

@@ -24,8 +24,12 @@ struct PoolSetup {
   EngineConfig engine;
   ModelSpec model;
   DeviceSpec gpu;
-  LinkSpec link;  // between the GPUs of one replica (tensor-parallel collectives)
+  LinkSpec link;  // between the GPUs of one replica's node (tensor-parallel collectives)
   LinkSpec host;  // each GPU's link to host memory (swap)
+  // Where a replica's tensor-parallel group sits: one node, or whole nodes joined by NICs
+  // (cross_node_tp).
+  TpLayout layout;
+  int gpus_per_node = 8;  // the node a group stays inside (the topology's, or the GPU's)
   CostParams params;
   std::string calibration;  // which parameters were used, in words
   MemoryPlan memory;
@@ -35,6 +39,7 @@ struct PoolSetup {
   FlopsPerSecond peak_flops;  // dense tensor peak of one GPU for the scenario's dtype
 
   int gpus_per_replica() const { return parallelism.tp; }
+  bool crosses_nodes() const { return layout.nodes > 1; }
   int gpus() const { return replicas * gpus_per_replica(); }
 };
 

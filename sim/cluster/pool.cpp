@@ -33,7 +33,7 @@ Pool::Pool(const PoolSetup& setup, DType dtype, const ReplicaEnv& env, std::uint
   rt.framework_launches = e.framework_launch;
   rt.engine_overhead = milliseconds(e.cpu_overhead_ms);
   cost_ = std::make_unique<StepCostModel>(setup.model, setup.gpu, setup.link, setup.parallelism,
-                                          rt, setup.params);
+                                          rt, setup.params, setup.layout);
   SchedulerSettings settings;
   settings.chunk_size = e.chunk_size;
   settings.batch_timeout = SimTime::from_seconds(milliseconds(e.batch_timeout_ms));

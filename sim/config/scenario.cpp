@@ -305,6 +305,7 @@ PoolConfig read_pool(TableReader& t, const EngineConfig& engine) {
   }
   p.replicas = static_cast<int>(int_in(t, "replicas", 1, 1, 100000));
   p.tp = static_cast<int>(int_in(t, "tp", 1, 1, 1024));
+  p.cross_node_tp = t.boolean("cross_node_tp").value_or(false);
   p.gpu = t.string("gpu").value_or("");
   p.engine = engine;
   if (auto e = t.table("engine")) {
@@ -492,11 +493,12 @@ Scenario load_scenario(const std::string& path, const std::vector<std::string>& 
       pool.name = "default";
       pool.replicas = static_cast<int>(int_in(t, "replicas", 1, 1, 100000));
       pool.tp = static_cast<int>(int_in(t, "tp", 1, 1, 1024));
+      pool.cross_node_tp = t.boolean("cross_node_tp").value_or(false);
       pool.engine = s.engine;
       c.pools = {pool};
       return;
     }
-    for (const char* key : {"replicas", "tp"}) {
+    for (const char* key : {"replicas", "tp", "cross_node_tp"}) {
       if (t.raw(key)) {
         throw Error(fmt::format("{}: cluster.{} sizes the one pool of a cluster without "
                                 "[[cluster.pool]] entries; with pools, give replicas and tp in "

@@ -84,6 +84,9 @@ struct PoolConfig {
   PoolRole role = PoolRole::kColocated;
   int replicas = 1;
   int tp = 1;
+  // A tensor-parallel group larger than a node spans whole nodes, its collectives priced over
+  // the NICs: only when the scenario says so.
+  bool cross_node_tp = false;
   std::string gpu;  // "" = hardware.gpu
   EngineConfig engine;
   int gpus() const { return replicas * tp; }

@@ -7,6 +7,7 @@
 
 #include "sim/core/csv_table.hpp"
 #include "sim/report/plot.hpp"
+#include "sim/report/report.hpp"
 #include "sim/sweep/sweep_io.hpp"
 
 namespace servesim {
@@ -68,6 +69,11 @@ void write_plan_text(std::ostream& out, const PlanResult& p, double seconds) {
              "units, \"u\"). held by: what the replica missed just above that rate. SLO room: 1 - "
              "worst measured/target at the chosen size. capacity: replicas x req/s/rep over the "
              "target rate, less 1.\n");
+  bool multi_gpu = false;
+  for (const Candidate& c : p.candidates) {
+    multi_gpu = multi_gpu || c.tp > 1 || (c.disaggregated && (c.pd.prefill_tp > 1 || c.pd.decode_tp > 1));
+  }
+  if (multi_gpu) fmt::print(out, "tp > 1: {}.\n", kNotMeasuredHere);
 }
 
 nlohmann::ordered_json plan_json(const PlanResult& p) {
@@ -96,6 +102,7 @@ nlohmann::ordered_json plan_json(const PlanResult& p) {
       cj["transfer"] = transfer_mode_name(c.pd.transfer);
     }
     cj["gpus_per_unit"] = c.gpus_per_unit;
+    cj["crosses_nodes"] = c.crosses_nodes;
     nlohmann::ordered_json values = nlohmann::ordered_json::object();
     for (std::size_t k = 0; k < p.vary.size(); ++k) values[p.vary[k].key] = c.values[k];
     cj["values"] = values;
@@ -140,7 +147,7 @@ void write_plan_csv(std::ostream& out, const PlanResult& p) {
   out << ",max_rate_per_replica,replicas,extra_replicas,gpus,cost_per_hour,"
          "cost_per_million_output_tokens,slo_headroom,capacity_headroom,output_tokens_per_s,"
          "reason,kind,prefill_gpu,prefill_tp,prefill_per_unit,decode_gpu,decode_tp,"
-         "decode_per_unit,transfer,limit\n";
+         "decode_per_unit,transfer,limit,crosses_nodes\n";
   int rank = 0;
   for (const Candidate& c : p.candidates) {
     out << (c.ok() ? std::to_string(++rank) : "") << "," << csv_quote(c.label) << "," << c.gpu
@@ -163,7 +170,7 @@ void write_plan_csv(std::ostream& out, const PlanResult& p) {
     } else {
       out << ",,,,,,,";
     }
-    out << "," << csv_quote(c.limit) << "\n";
+    out << "," << csv_quote(c.limit) << "," << (c.crosses_nodes ? "true" : "false") << "\n";
   }
 }
 

@@ -37,6 +37,15 @@ double ms_or_never(SimTime t, SimTime arrival) {
 
 }  // namespace
 
+nlohmann::ordered_json parallelism_json(Parallelism par, bool crosses_nodes) {
+  nlohmann::ordered_json j;
+  j["tp"] = par.tp;
+  j["pp"] = 1;
+  j["ep"] = 1;
+  j["crosses_nodes"] = crosses_nodes;
+  return j;
+}
+
 nlohmann::ordered_json summary_json(const RunResult& run, const Summary& s) {
   const Scenario& sc = run.scenario;
   // The scenario block describes the first pool (the only one without [[cluster.pool]]);
@@ -64,6 +73,8 @@ nlohmann::ordered_json summary_json(const RunResult& run, const Summary& s) {
                    {"framework_launch", e.framework_launch},
                    {"calibration", su.calibration},
                    {"arrival", arrival_name(sc.workload.arrival)}};
+  j["model_params"] = su.model.total_params();
+  j["model_active_params"] = su.model.active_params();
   nlohmann::ordered_json reasons = nlohmann::ordered_json::object();
   for (const auto& [k, v] : s.rejected_by_reason) reasons[k] = v;
   j["requests"] = {{"total", s.total},
@@ -113,6 +124,7 @@ nlohmann::ordered_json summary_json(const RunResult& run, const Summary& s) {
                      {"replicas", p.replicas},
                      {"gpu", ps.gpu.name},
                      {"tp", ps.parallelism.tp},
+                     {"parallelism", parallelism_json(ps.parallelism, ps.crosses_nodes())},
                      {"gpus", p.gpus},
                      {"scheduler", ps.engine.scheduler},
                      {"kv_blocks_per_replica", ps.kv_blocks},
@@ -244,7 +256,17 @@ void write_text_report(std::ostream& out, const RunResult& run, const Summary& s
              su.kv_blocks, su.engine.block_size,
              su.kv_blocks_pinned ? " (pinned by num_gpu_blocks)" : "",
              su.memory.weights.value / 1073741824.0);
-  fmt::print(out, "  calibration {}\n\n", su.calibration);
+  fmt::print(out, "  calibration {}\n", su.calibration);
+  bool multi_gpu = false;
+  for (const PoolSetup& p : run.deployment.pools) {
+    multi_gpu = multi_gpu || p.parallelism.tp > 1;
+    if (p.crosses_nodes()) {
+      fmt::print(out, "  pool {}: each replica's tp = {} spans {} nodes, joined by {}\n", p.name,
+                 p.parallelism.tp, p.layout.nodes, p.layout.nic.name);
+    }
+  }
+  if (multi_gpu) fmt::print(out, "  tensor parallel: {}\n", kNotMeasuredHere);
+  fmt::print(out, "\n");
 
   fmt::print(out, "requests   {} completed{}, {} rejected, of {};  {} preemptions\n",
              s.completed,
@@ -366,6 +388,14 @@ nlohmann::ordered_json step_json(const StepCostModel& m, const BatchShape& shape
   j["gpu"] = m.device().name;
   j["tp"] = m.parallelism().tp;
   j["dtype"] = dtype_name(m.runtime().dtype);
+  j["model_params"] = m.model().total_params();
+  j["model_active_params"] = m.model().active_params();
+  j["parallelism"] = parallelism_json(m.parallelism(), m.crosses_nodes());
+  if (m.crosses_nodes()) {
+    j["nodes"] = m.layout().nodes;
+    j["nic"] = m.layout().nic.name;
+  }
+  j["multi_gpu"] = m.parallelism().tp > 1 ? nlohmann::ordered_json(kNotMeasuredHere) : nullptr;
   j["cuda_graphs"] = c.graphs;
   j["calibration"] = calibration;
   j["batch"] = {{"sequences", shape.seqs()},
@@ -390,6 +420,7 @@ nlohmann::ordered_json step_json(const StepCostModel& m, const BatchShape& shape
                    {"bytes", o.op.bytes},
                    {"kernels", o.op.kernels},
                    {"bound", comm ? "link" : (o.compute_bound ? "compute" : "memory")}});
+    if (comm) ops.back()["algorithm"] = algorithm_name(o.algorithm);
   }
   j["ops"] = ops;
   return j;
@@ -401,20 +432,27 @@ void write_step_text(std::ostream& out, const StepCostModel& m, const BatchShape
              m.model().name, m.device().name, m.parallelism().tp, dtype_name(m.runtime().dtype),
              shape.seqs(), shape.tokens(), shape.prefill_seqs, shape.decode_seqs,
              c.graphs ? "used" : "not used");
+  if (m.crosses_nodes()) {
+    fmt::print(out, "tensor-parallel group across {} nodes of {} GPUs, joined by {}\n",
+               m.layout().nodes, m.parallelism().tp / m.layout().nodes, m.layout().nic.name);
+  }
   fmt::print(out, "calibration {}\n\n", calibration);
-  fmt::print(out, "{:<20}{:<14}{:>11}{:>7}{:>13}{:>13}{:>9}\n", "op", "class", "time (ms)", "%",
+  fmt::print(out, "{:<20}{:<14}{:>11}{:>7}{:>13}{:>13}  {}\n", "op", "class", "time (ms)", "%",
              "GFLOP", "MB", "bound");
   for (const OpTime& o : c.ops) {
     const bool comm = o.op.cls == OpClass::kAllReduce || o.op.cls == OpClass::kAllGather;
-    fmt::print(out, "{:<20}{:<14}{:>11.4f}{:>7.1f}{:>13.2f}{:>13.2f}{:>9}\n", o.op.name,
+    fmt::print(out, "{:<20}{:<14}{:>11.4f}{:>7.1f}{:>13.2f}{:>13.2f}  {}\n", o.op.name,
                op_class_name(o.op.cls), to_ms(o.time), 100.0 * o.time.value / c.total.value,
-               o.op.flops / 1e9, o.op.bytes / 1e6, comm ? "link" : (o.compute_bound ? "compute" : "memory"));
+               o.op.flops / 1e9, o.op.bytes / 1e6,
+               comm ? fmt::format("link ({})", algorithm_name(o.algorithm))
+                    : (o.compute_bound ? "compute" : "memory"));
   }
   fmt::print(out, "{:<20}{:<14}{:>11.4f}{:>7.1f}\n", "overhead", "cpu/launch", to_ms(c.overhead),
              100.0 * c.overhead.value / c.total.value);
   fmt::print(out, "\ntotal {:.4f} ms  (GPU {:.4f} ms, {} kernels)   MFU {:.1f}%   MBU {:.1f}%\n",
              to_ms(c.total), to_ms(c.gpu), c.kernels, 100.0 * c.flops / (c.total.value * m.peak().value),
              100.0 * c.bytes / (c.total.value * m.device().memory_bandwidth.value));
+  if (m.parallelism().tp > 1) fmt::print(out, "tensor parallel: {}\n", kNotMeasuredHere);
 }
 
 }  // namespace servesim

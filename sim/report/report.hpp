@@ -11,6 +11,15 @@
 
 namespace servesim {
 
+// The label every multi-GPU figure carries until a multi-GPU campaign has measured one.
+inline constexpr const char* kNotMeasuredHere =
+    "not measured here (collectives from the catalog's link figures, checked against public "
+    "measurements only: docs/validation.md)";
+
+// {tp, pp, ep, crosses_nodes}: a replica's layout, as summary.json's pools and step --json
+// give it.
+nlohmann::ordered_json parallelism_json(Parallelism par, bool crosses_nodes);
+
 nlohmann::ordered_json summary_json(const RunResult& run, const Summary& s);
 void write_text_report(std::ostream& out, const RunResult& run, const Summary& s);
 // One row per request: id, arrival, times, tokens, state, reason.

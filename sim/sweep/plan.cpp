@@ -339,12 +339,21 @@ void evaluate(const PlanSpec& spec, const Catalog& catalog, const std::vector<st
     // Fits at all? (Memory, a tp that splits the heads, a dtype the GPU has, the topology.)
     const Scenario base = load_scenario(spec.scenario, sets);
     scenario = c.disaggregated ? disaggregated(base, c.pd, 1) : colocated(base, c.gpu, c.tp, 1);
+    if (spec.cross_node_tp) {
+      for (PoolConfig& pool : scenario.cluster.pools) pool.cross_node_tp = true;
+    }
+    const Deployment d = resolve(scenario, catalog);
+    for (const PoolSetup& p : d.pools) c.crosses_nodes = c.crosses_nodes || p.crosses_nodes();
+    if (c.crosses_nodes) c.label += " (crosses nodes)";
     Simulator probe(scenario, catalog);
   } catch (const Error& e) {
     // The scenario file is the same for every candidate: leave its name out of the reason.
     std::string why = e.what();
     const std::string prefix = spec.scenario + ": ";
     if (why.rfind(prefix, 0) == 0) why.erase(0, prefix.size());
+    if (why.find("cross_node_tp = true") != std::string::npos) {
+      why += " (servesim plan: --cross-node-tp)";
+    }
     c.infeasible = why;
     return;
   }

@@ -57,6 +57,9 @@ struct PlanSpec {
   std::vector<int> prefill_tps, decode_tps;    // default: tps
   std::vector<std::string> prefill_gpus, decode_gpus;
   std::vector<TransferMode> transfers;  // default: the scenario's
+  // Tensor-parallel groups larger than a node may span nodes (priced over the NICs); without
+  // it such a tp is refused, never proposed silently.
+  bool cross_node_tp = false;
 };
 
 struct Candidate {
@@ -65,6 +68,7 @@ struct Candidate {
   int tp = 1;
   PdShape pd;       // disaggregated candidates
   int gpus_per_unit = 1;  // a replica's GPUs, or a disaggregated unit's
+  bool crosses_nodes = false;  // a replica's tensor-parallel group spans nodes
   std::vector<std::string> values;  // one per PlanSpec::vary axis
   std::string label;
   std::string infeasible;  // why it cannot serve (does not fit, misses the SLO unloaded, ...)

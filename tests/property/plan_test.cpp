@@ -120,6 +120,33 @@ TEST(Plan, CandidatesThatCannotServeSayWhy) {
       << none.candidates[0].infeasible;
 }
 
+TEST(Plan, ATensorGroupAcrossNodesIsProposedOnlyWhenAskedAndSaysSo) {
+  // An H100 server holds 8 GPUs: tp 16 spans two of them.
+  PlanSpec spec = spec_for(5.0);
+  spec.tps = {8, 16};
+  const PlanResult refused = run_plan(spec, testing::catalog());
+  ASSERT_EQ(refused.candidates.size(), 2U);
+  const Candidate& tp16 = refused.candidates[1];  // infeasible ones rank last
+  EXPECT_EQ(tp16.tp, 16);
+  EXPECT_FALSE(tp16.ok());
+  EXPECT_HAS(tp16.infeasible, "more GPUs than a node holds (8 h100-sxm GPUs");
+  EXPECT_HAS(tp16.infeasible, "--cross-node-tp");
+  EXPECT_TRUE(refused.candidates[0].ok());
+  EXPECT_FALSE(refused.candidates[0].crosses_nodes);
+
+  spec.cross_node_tp = true;
+  const PlanResult allowed = run_plan(spec, testing::catalog());
+  bool seen = false;
+  for (const Candidate& c : allowed.candidates) {
+    EXPECT_EQ(c.crosses_nodes, c.tp == 16) << c.label;
+    if (c.tp != 16) continue;
+    seen = true;
+    EXPECT_TRUE(c.ok()) << c.infeasible;
+    EXPECT_HAS(c.label, "(crosses nodes)");
+  }
+  EXPECT_TRUE(seen);
+}
+
 TEST(Plan, NeedsARateDrivenWorkloadAndTargets) {
   PlanSpec spec = spec_for(5.0);
   spec.sets = {"workload.arrival=\"closed-loop\""};

@@ -256,21 +256,24 @@ TEST(StepCostModel, UsesMeasuredCollectivesWhenTheyApply) {
 }
 
 TEST(StepCostModel, FallsBackToTheLinkModelElsewhere) {
-  // Catalog NVLink 4: 8 us per collective with graphs, 450 GB/s x 0.81 = 364.5 GB/s:
-  // 65 * 8 us + 1.75 * 8,519,680 / 364.5e9 = 520 us + 40.90 us = 560.90 us.
+  // Catalog NVLink 4 without a measurement: 131,072 B at 8 GPUs is under 256 KiB, so each
+  // all-reduce is the engine's one-shot kernel: 6 us a pass (graphs) plus reading the 7 peers'
+  // buffers at 450 GB/s x 0.83 = 373.5 GB/s: 6 + 7 * 131,072 / 373.5e9 = 6 + 2.4566 us
+  // = 8.4566 us; 65 of them: 549.67 us.
   LinkSpec plain = catalog().link("nvlink4");
-  EXPECT_NEAR(to_us(all_reduce_op(plain).time), 560.90, 0.01);
+  EXPECT_NEAR(to_us(all_reduce_op(plain).time), 549.67, 0.01);
+  EXPECT_EQ(all_reduce_op(plain).algorithm, CollectiveAlgorithm::kOneShot);
   // Measured at 8 GPUs, but on another link: not used.
   LinkSpec other = plain;
   other.measured = with_collectives().collectives;
   other.measured.link = "nvlink3";
-  EXPECT_NEAR(to_us(all_reduce_op(other).time), 560.90, 0.01);
+  EXPECT_NEAR(to_us(all_reduce_op(other).time), 549.67, 0.01);
   // Measured on this link, but at 2 GPUs only: not used at 8.
   LinkSpec two = plain;
   two.measured = with_collectives().collectives;
   two.measured.fits.clear();
   two.measured.fits[CollectiveKey{Collective::kAllReduce, 2}] = truth();
-  EXPECT_NEAR(to_us(all_reduce_op(two).time), 560.90, 0.01);
+  EXPECT_NEAR(to_us(all_reduce_op(two).time), 549.67, 0.01);
 }
 
 // The catalog's NVLink 4 against the public NCCL figures of docs/validation.md ("Tensor
@@ -297,6 +300,99 @@ TEST(CollectiveTime, CatalogNvlink4AgainstPublicNcclFigures) {
   // a ring of 2 has 2 steps where a ring of 8 has 14. The measurements owed will say by how
   // much the floor really differs.
   EXPECT_NEAR(to_us(at(2, 1024, false)), 25.003, 0.001);
+}
+
+// The rows of docs/validation.md's table that collective_time gives (its algorithm choice).
+TEST(CollectiveTime, CatalogLinksAgainstPublicFigures) {
+  const LinkSpec nv = catalog().link("nvlink4");
+  const LinkSpec ib = catalog().link("ib-ndr");
+  auto one_node = [&](int n, double bytes, bool graphs) {
+    return collective_time(Collective::kAllReduce, CollectiveGroup{n, 1, &nv, nullptr, 1.0}, bytes,
+                           graphs);
+  };
+  // 4 GPUs, 1 MB from a graph: two-shot, 2 x 6 + 2 x 3/4 x 1e6 / 373.5e9 = 16.02 us (public
+  // 14-15 us: +7% to +14%).
+  EXPECT_NEAR(to_us(one_node(4, 1e6, true).time), 16.02, 0.01);
+  // 8 GPUs, 1 MiB eager: two-shot, 2 x 10 + 1.75 x 2^20 / 373.5e9 = 24.91 us (public 45.0 us).
+  EXPECT_NEAR(to_us(one_node(8, 1048576, false).time), 24.91, 0.01);
+  // 32 GPUs on 4 nodes, a 400 Gb/s NIC each, 8 GiB: ring at min(364.5, 8 x 47) GB/s; 20 us +
+  // 62 hops + 2 x 31/32 x 8 GiB / 364.5e9; bus bandwidth 2 x 31/32 x 8 GiB / t = 363.85 GB/s
+  // (public 330.9: +9.9%).
+  const double s = 8.0 * 1073741824.0;
+  const CollectiveTime t = collective_time(Collective::kAllReduce,
+                                           CollectiveGroup{32, 4, &nv, &ib, 1.0}, s, true);
+  EXPECT_EQ(t.algorithm, CollectiveAlgorithm::kRing);
+  EXPECT_NEAR(2.0 * 31.0 / 32.0 * s / t.time.value / 1e9, 363.85, 0.01);
+}
+
+// collective_time against hand arithmetic on the catalog links: NVLink 4 (450 GB/s, bus
+// efficiency 0.81: 364.5 GB/s; transfers 0.83: 373.5 GB/s; 8 us / 25 us fixed with and without
+// graphs; 1 us a hop; one-shot pass 6 us) and IB NDR (50 GB/s x 0.94 = 47 GB/s a NIC; 20 us
+// fixed with graphs; 1 us a hop).
+TEST(CollectiveTime, PicksTheAlgorithmBySizeAndPlacement) {
+  const LinkSpec nv = catalog().link("nvlink4");
+  const LinkSpec ib = catalog().link("ib-ndr");
+  const double gib = 1073741824.0;
+  auto in_node = [&](int gpus, double bytes, bool graphs, Collective c = Collective::kAllReduce) {
+    return collective_time(c, CollectiveGroup{gpus, 1, &nv, nullptr, 1.0}, bytes, graphs);
+  };
+  auto across = [&](int gpus, int nodes, double share, double bytes,
+                    Collective c = Collective::kAllReduce) {
+    return collective_time(c, CollectiveGroup{gpus, nodes, &nv, &ib, share}, bytes, true);
+  };
+  // One GPU: nothing to do.
+  EXPECT_EQ(to_us(in_node(1, gib, true).time), 0.0);
+  // 128 KiB at 8 GPUs (< 256 KiB): one-shot, 6 us + 7 peers x 131,072 B / 373.5 GB/s = 8.4565 us.
+  CollectiveTime t = in_node(8, 131072, true);
+  EXPECT_EQ(t.algorithm, CollectiveAlgorithm::kOneShot);
+  EXPECT_NEAR(to_us(t.time), 8.4565, 0.001);
+  // 1 MiB at 8 GPUs (256 KiB..8 MiB): two-shot, 2 passes x 6 us + 2 x 7/8 x 1 MiB / 373.5 GB/s
+  // = 12 + 4.913 = 16.913 us.
+  t = in_node(8, 1048576, true);
+  EXPECT_EQ(t.algorithm, CollectiveAlgorithm::kTwoShot);
+  EXPECT_NEAR(to_us(t.time), 16.913, 0.001);
+  // At 4 GPUs the one-shot limit is 512 KiB: 1 MiB is two-shot, 256 KiB one-shot,
+  // 6 + 3 x 262,144 / 373.5e9 = 8.1055 us. At 2 GPUs always one-shot below 8 MiB.
+  EXPECT_EQ(in_node(4, 1048576, true).algorithm, CollectiveAlgorithm::kTwoShot);
+  EXPECT_NEAR(to_us(in_node(4, 262144, true).time), 8.1055, 0.001);
+  EXPECT_EQ(in_node(2, 4.0 * 1048576, true).algorithm, CollectiveAlgorithm::kOneShot);
+  // 1 GiB at 8 GPUs eager is past the custom kernel's 8 MiB: NCCL. Ring: 25 us + 14 hops x 1 us
+  // + 1.75 x 2^30 / 364.5 GB/s = 5194.14 us; tree: 25 + 2 x 3 x 1 + 2 x 2^30 / 364.5e9
+  // = 5922.59 us. The ring wins.
+  t = in_node(8, gib, false);
+  EXPECT_EQ(t.algorithm, CollectiveAlgorithm::kRing);
+  EXPECT_NEAR(to_us(t.time), 5194.14, 0.01);
+  // 3 GPUs: no custom kernel (2, 4, 6 or 8 only). 64 KiB from a graph: ring 8 + 4 x 1 +
+  // 4/3 x 65,536 / 364.5e9 = 12.2397 us, tree 8 + 2 x 2 x 1 + 2 x 65,536 / 364.5e9 = 12.3596 us.
+  t = in_node(3, 65536, true);
+  EXPECT_EQ(t.algorithm, CollectiveAlgorithm::kRing);
+  EXPECT_NEAR(to_us(t.time), 12.2397, 0.001);
+  // An all-gather never takes the all-reduce kernel: 8 GPUs, 128 KiB, graphs: ring 8 + 7 x 1 +
+  // 7/8 x 131,072 / 364.5e9 = 15.3146 us.
+  EXPECT_NEAR(to_us(in_node(8, 131072, true, Collective::kAllGather).time), 15.3146, 0.001);
+
+  // 16 GPUs on 2 nodes, a NIC per GPU: the ring moves at min(364.5, 8 x 47) = 364.5 GB/s.
+  // 1 GiB: ring 20 + 30 hops + 2 x 15/16 x 2^30 / 364.5e9 = 5573.36 us; tree 20 + 2 x (7 + 1)
+  // + 2 x 2^30 / 364.5e9 = 5927.59 us; hierarchical 2 x (8 + 7 + 7/8 x 2^30 / 364.5e9) +
+  // (20 + 2 + 2^30/8 / 47e9) = 8062.84 us. The ring wins.
+  t = across(16, 2, 1.0, gib);
+  EXPECT_EQ(t.algorithm, CollectiveAlgorithm::kRing);
+  EXPECT_NEAR(to_us(t.time), 5573.36, 0.01);
+  // 16 KiB: ring 50.08 us, tree 20 + 16 + 2 x 16,384 / 364.5e9 = 36.09 us. The tree wins.
+  t = across(16, 2, 1.0, 16384);
+  EXPECT_EQ(t.algorithm, CollectiveAlgorithm::kTree);
+  EXPECT_NEAR(to_us(t.time), 36.09, 0.01);
+  // One NIC per node (share 1/8): the ring and tree move at 47 GB/s. 1 GiB: ring 20 + 30 +
+  // 1.875 x 2^30 / 47e9 = 42,885.4 us; hierarchical 2 x (15 + 7/8 x 2^30 / 364.5e9) + (22 +
+  // 2^30/8 / 5.875e9) = 28,052.7 us. The hierarchical form wins.
+  t = across(16, 2, 1.0 / 8.0, gib);
+  EXPECT_EQ(t.algorithm, CollectiveAlgorithm::kHierarchical);
+  EXPECT_NEAR(to_us(t.time), 28052.7, 0.1);
+  // All-to-all of 1 MiB a GPU over 16 GPUs on 2 nodes: 1/16 to each peer; 7 peers in the node
+  // (7/16 MiB at 364.5 GB/s = 1.259 us) at the same time as 8 across (8/16 MiB at 47 GB/s =
+  // 11.155 us): 20 + 15 x 1 + 11.155 = 46.155 us.
+  t = across(16, 2, 1.0, 1048576, Collective::kAllToAll);
+  EXPECT_NEAR(to_us(t.time), 46.155, 0.001);
 }
 
 TEST(ValidateSteps, TensorParallelRowsUseTheirTpAndTheMeasuredCollectives) {

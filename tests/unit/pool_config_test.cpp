@@ -7,6 +7,7 @@
 #include "sim/cluster/deployment.hpp"
 #include "sim/cluster/simulator.hpp"
 #include "sim/core/error.hpp"
+#include "sim/report/report.hpp"
 #include "tests/test_util.hpp"
 
 namespace servesim {
@@ -112,6 +113,45 @@ gpu = "h200"
   EXPECT_EQ(d.gpus(), 6 + 8 + 2 + 2);
 }
 
+TEST(Pools, ATensorGroupAcrossNodesTakesWholeNodesOfItsOwn) {
+  // 4 GPUs and 2 NICs a node. Pool a (tp 2) takes GPUs 0-1 of node 0; pool b (tp 8 across
+  // nodes) takes two fresh nodes, 1 and 2 (GPUs 4-11), each GPU with half a NIC; pool c (tp 2)
+  // fills GPUs 2-3 of node 0.
+  const std::string toml = std::string(kHead) + R"(
+[topology]
+gpus_per_node = 4
+nics_per_node = 2
+[[cluster.pool]]
+name = "a"
+tp = 2
+[[cluster.pool]]
+name = "b"
+tp = 8
+cross_node_tp = true
+[[cluster.pool]]
+name = "c"
+tp = 2
+)";
+  const Deployment d = resolve(scenario_from("p", toml), catalog());
+  std::vector<int> first;
+  for (const ReplicaPlacement& p : d.network.replicas) first.push_back(p.first_gpu);
+  EXPECT_EQ(first, (std::vector<int>{0, 4, 2}));
+  EXPECT_EQ(d.network.replicas[1].node, 1);
+  ASSERT_EQ(d.network.nodes.size(), 3u);
+  EXPECT_FALSE(d.pools[0].crosses_nodes());
+  ASSERT_TRUE(d.pools[1].crosses_nodes());
+  EXPECT_EQ(d.pools[1].layout.nodes, 2);         // 8 GPUs / 4 a node
+  EXPECT_EQ(d.pools[1].layout.nic_share, 0.5);   // 2 NICs / 4 GPUs
+  EXPECT_EQ(d.pools[1].layout.nic.name, "ib-ndr");
+  // The run says so: summary.json's pools.b.parallelism.
+  Simulator sim(scenario_from("p", toml), catalog());
+  const RunResult r = sim.run();
+  const auto j = summary_json(r, summarize(r));
+  EXPECT_EQ(j["pools"]["b"]["parallelism"]["crosses_nodes"], true);
+  EXPECT_EQ(j["pools"]["b"]["parallelism"]["tp"], 8);
+  EXPECT_EQ(j["pools"]["a"]["parallelism"]["crosses_nodes"], false);
+}
+
 TEST(Pools, WithoutTopologyEachReplicaHasANodeOfItsOwn) {
   const Deployment d = resolve(scenario_from("p", std::string(kHead) + kPd), catalog());
   ASSERT_EQ(d.network.nodes.size(), 2u);
@@ -180,7 +220,12 @@ TEST(PoolErrors, EachMistakeIsNamed) {
        {}},  // valid: a control
       {head + kPd + "[topology]\ngpus_per_node = 2\n", {}},
       {head + "[topology]\ngpus_per_node = 2\n[cluster]\ntp = 4\n",
-       {"has tp = 4, but a node holds 2 GPUs"}},
+       {"cluster.tp = 4 is more GPUs than a node holds (2 ", "set cluster.cross_node_tp = true"}},
+      {head + "[topology]\ngpus_per_node = 2\n[cluster]\ntp = 4\ncross_node_tp = true\n", {}},
+      {head + "[topology]\ngpus_per_node = 3\nnics_per_node = 3\n[cluster]\ntp = 4\ncross_node_tp = true\n",
+       {"tp must be a multiple of 3"}},
+      // Without [topology], the GPU file's server size: 8 H100s.
+      {head + "[cluster]\ntp = 16\n", {"more GPUs than a node holds (8 h100-sxm GPUs"}},
       {head + "[topology]\ngpus_per_node = 4\nnics_per_node = 8\n",
        {"topology.nics_per_node = 8 exceeds gpus_per_node = 4"}},
       {head + "[topology]\nnic = \"carrier-pigeon\"\n", {"carrier-pigeon", "ib-ndr"}},
