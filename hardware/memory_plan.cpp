@@ -14,15 +14,21 @@ MemoryPlan plan_memory(const ModelSpec& model, const DeviceSpec& device, Paralle
   p.weights = Bytes(model.total_params() * b / tp);
   // Peak activations of a profiling pass at max_num_batched_tokens: the MLP holds its input,
   // the gate/up output (2 x intermediate) and the activation output at once, plus the residual;
-  // the sampler holds fp32 logits for max_num_seqs sequences.
+  // the sampler holds fp32 logits for max_num_seqs sequences. An MoE layer's MLP holds each
+  // token's top-k experts' intermediates and the shared expert's.
   const double t = static_cast<double>(in.max_num_batched_tokens);
-  const double inter = model.intermediate / tp;
+  double width = model.moe_layers() < model.layers ? model.intermediate : 0.0;
+  if (model.is_moe()) {
+    width = std::max(width, static_cast<double>(model.experts_per_token) * model.moe_intermediate +
+                                model.shared_intermediate);
+  }
+  const double inter = width / tp;
   const double mlp = t * (2.0 * model.hidden + 3.0 * inter) * b;
   const double logits = static_cast<double>(in.max_num_seqs) * model.vocab * 4.0;
   p.activations = Bytes(mlp + logits);
   p.runtime_reserve = gib(kRuntimeReserveGiB);
-  p.kv_bytes_per_token = Bytes(2.0 * model.layers * kv_heads_per_gpu(model, par) *
-                               model.head_dim * b);
+  p.kv_bytes_per_token = Bytes(static_cast<double>(model.layers) * kv_heads_per_gpu(model, par) *
+                               model.kv_elems_per_head() * b);
   const Bytes left = p.usable - p.weights - p.activations - p.runtime_reserve;
   if (left.value <= 0) {
     p.shortfall = Bytes(-left.value);

@@ -1,5 +1,6 @@
 #include "models/model_spec.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -11,50 +12,109 @@
 
 namespace servesim {
 
+namespace {
+
+double attention_params(const ModelSpec& m) {
+  const double h = m.hidden;
+  const double heads = m.heads;
+  if (m.mla) {
+    const MlaSpec& a = m.mla_dims;
+    const double qk = a.qk_nope_head_dim + a.qk_rope_head_dim;
+    const double q = a.q_lora_rank > 0
+                         ? h * a.q_lora_rank + a.q_lora_rank + a.q_lora_rank * heads * qk
+                         : h * heads * qk;
+    const double kv = h * (a.kv_lora_rank + a.qk_rope_head_dim) + a.kv_lora_rank +
+                      a.kv_lora_rank * heads * (a.qk_nope_head_dim + a.v_head_dim);
+    return q + kv + heads * a.v_head_dim * h;
+  }
+  const double q = heads * m.head_dim;
+  const double kv = static_cast<double>(m.kv_heads) * m.head_dim;
+  double attn = h * q + 2.0 * h * kv + q * h;
+  if (m.attention_bias) attn += q + 2.0 * kv;
+  if (m.qk_norm) attn += 2.0 * m.head_dim;
+  return attn;
+}
+
+// One MoE layer's MLP: every routed expert, the router, the shared expert and its gate.
+double moe_mlp_params(const ModelSpec& m) {
+  const double h = m.hidden;
+  return m.experts * 3.0 * h * m.moe_intermediate + h * m.experts +
+         3.0 * h * m.shared_intermediate + (m.shared_expert_gate ? h : 0.0);
+}
+
+}  // namespace
+
 double ModelSpec::total_params() const {
   const double h = hidden;
-  const double q = static_cast<double>(heads) * head_dim;
-  const double kv = static_cast<double>(kv_heads) * head_dim;
-  double attn = h * q + 2.0 * h * kv + q * h;
-  if (attention_bias) attn += q + 2.0 * kv;
-  const double mlp_one = 3.0 * h * intermediate;  // gate, up, down
-  const double mlp = is_moe() ? experts * mlp_one + h * experts : mlp_one;
+  const double dense_mlp = 3.0 * h * intermediate;  // gate, up, down
   const double norms = 2.0 * h;
   const double embed = static_cast<double>(vocab) * h;
   const double head = tie_embeddings ? 0.0 : embed;
-  return layers * (attn + mlp + norms) + h + embed + head;
+  const double attn = attention_params(*this);
+  return layers * (attn + norms) + (layers - moe_layers()) * dense_mlp +
+         moe_layers() * moe_mlp_params(*this) + h + embed + head;
 }
 
 double ModelSpec::active_params() const {
   if (!is_moe()) return total_params();
   const double unused = static_cast<double>(experts - experts_per_token) * 3.0 * hidden *
-                        intermediate * layers;
+                        moe_intermediate * moe_layers();
   return total_params() - unused;
 }
 
 Bytes ModelSpec::kv_bytes_per_token(DType kv) const {
-  return Bytes(2.0 * layers * kv_heads * head_dim * dtype_bytes(kv));
+  return Bytes(static_cast<double>(layers) * kv_heads * kv_elems_per_head() * dtype_bytes(kv));
+}
+
+const std::vector<std::string>& supported_model_types() {
+  static const std::vector<std::string> types = {"llama",     "mistral",   "mixtral",
+                                                 "qwen2",     "qwen3",     "qwen2_moe",
+                                                 "qwen3_moe", "deepseek_v2", "deepseek_v3"};
+  return types;
 }
 
 namespace {
 
-// One reader for both formats: a getter that returns the integer for a key, or absent.
-template <class Get>
-ModelSpec build(const std::filesystem::path& path, Get get_int, bool tie, std::string type) {
+std::string join_types() {
+  std::string out;
+  for (const auto& t : supported_model_types()) out += (out.empty() ? "" : ", ") + t;
+  return out;
+}
+
+// One reader for both formats: getters for an integer (absent or null: nullopt) and for a
+// list of integers.
+template <class Get, class GetList>
+ModelSpec build(const std::filesystem::path& path, Get get_int, GetList get_list, bool tie,
+                std::string type) {
   ModelSpec m;
   m.source = path.string();
   m.name = path.stem().string();
   if (m.name == "config") m.name = path.parent_path().filename().string();
+  const auto& known = supported_model_types();
+  if (type.empty()) {
+    throw Error(fmt::format("{}: missing \"model_type\" (config.json's architecture family); "
+                            "servesim models: {}",
+                            path.string(), join_types()));
+  }
+  if (std::find(known.begin(), known.end(), type) == known.end()) {
+    throw Error(fmt::format("{}: model_type \"{}\" is an architecture servesim does not model; "
+                            "it models: {}",
+                            path.string(), type, join_types()));
+  }
   m.model_type = std::move(type);
   auto require = [&](const char* key) {
     auto v = get_int(key);
     if (!v) {
-      throw Error(fmt::format("{}: missing required key \"{}\" (a model file needs hidden_size, "
-                              "intermediate_size, num_hidden_layers, num_attention_heads, "
-                              "vocab_size, max_position_embeddings)",
-                              path.string(), key));
+      throw Error(fmt::format("{}: missing required key \"{}\" (a {} model file needs it)",
+                              path.string(), key, m.model_type));
     }
     if (*v <= 0) throw Error(fmt::format("{}: \"{}\" must be positive, got {}", path.string(), key, *v));
+    return static_cast<int>(*v);
+  };
+  auto optional = [&](const char* key, int fallback) {
+    auto v = get_int(key);
+    if (!v) return fallback;
+    if (*v < 0) throw Error(fmt::format("{}: \"{}\" must not be negative, got {}", path.string(), key, *v));
     return static_cast<int>(*v);
   };
   m.hidden = require("hidden_size");
@@ -66,10 +126,50 @@ ModelSpec build(const std::filesystem::path& path, Get get_int, bool tie, std::s
   m.kv_heads = get_int("num_key_value_heads") ? require("num_key_value_heads") : m.heads;
   m.head_dim = get_int("head_dim") ? require("head_dim") : m.hidden / m.heads;
   m.tie_embeddings = tie;
-  m.attention_bias = m.model_type == "qwen2";
-  if (get_int("num_local_experts")) {
+  const std::string& t = m.model_type;
+  m.attention_bias = t == "qwen2" || t == "qwen2_moe";
+  m.qk_norm = t == "qwen3" || t == "qwen3_moe";
+  if (t == "qwen2_moe" || t == "qwen3_moe") {
+    m.experts = require("num_experts");
+    m.experts_per_token = require("num_experts_per_tok");
+    m.moe_intermediate = require("moe_intermediate_size");
+    m.shared_intermediate = optional("shared_expert_intermediate_size", 0);
+    m.shared_expert_gate = m.shared_intermediate > 0 && t == "qwen2_moe";
+    // Layer i is MoE unless listed in mlp_only_layers, and when (i + 1) % decoder_sparse_step
+    // is 0.
+    const int step = get_int("decoder_sparse_step") ? require("decoder_sparse_step") : 1;
+    const std::vector<long long> dense_only = get_list("mlp_only_layers");
+    for (int i = 0; i < m.layers; ++i) {
+      const bool listed = std::find(dense_only.begin(), dense_only.end(), i) != dense_only.end();
+      if (listed || (i + 1) % step != 0) ++m.dense_layers;
+    }
+  } else if (t == "deepseek_v2" || t == "deepseek_v3") {
+    m.experts = require("n_routed_experts");
+    m.experts_per_token = require("num_experts_per_tok");
+    m.moe_intermediate = require("moe_intermediate_size");
+    m.shared_intermediate = optional("n_shared_experts", 0) * m.moe_intermediate;
+    m.dense_layers = std::min(m.layers, optional("first_k_dense_replace", 0));
+    if (optional("moe_layer_freq", 1) != 1) {
+      throw Error(fmt::format("{}: moe_layer_freq = {}: servesim models DeepSeek MoE layers "
+                              "after the first first_k_dense_replace ones, every layer (1)",
+                              path.string(), *get_int("moe_layer_freq")));
+    }
+    m.mla = true;
+    m.mla_dims.q_lora_rank = optional("q_lora_rank", 0);
+    m.mla_dims.kv_lora_rank = require("kv_lora_rank");
+    m.mla_dims.qk_nope_head_dim = require("qk_nope_head_dim");
+    m.mla_dims.qk_rope_head_dim = require("qk_rope_head_dim");
+    m.mla_dims.v_head_dim = require("v_head_dim");
+    m.head_dim = m.mla_dims.qk_nope_head_dim + m.mla_dims.qk_rope_head_dim;
+    m.kv_heads = 1;  // one latent per token, read by every head and kept whole on every rank
+  } else if (get_int("num_local_experts")) {  // Mixtral: every layer MoE
     m.experts = require("num_local_experts");
     m.experts_per_token = get_int("num_experts_per_tok") ? require("num_experts_per_tok") : 2;
+    m.moe_intermediate = m.intermediate;
+  }
+  if (m.is_moe() && m.experts_per_token > m.experts) {
+    throw Error(fmt::format("{}: num_experts_per_tok ({}) exceeds the {} routed experts",
+                            path.string(), m.experts_per_token, m.experts));
   }
   if (m.heads % m.kv_heads != 0) {
     throw Error(fmt::format("{}: num_attention_heads ({}) must be a multiple of "
@@ -100,8 +200,23 @@ ModelSpec load_model_file(const std::filesystem::path& path) {
       }
       return j[key].get<long long>();
     };
+    auto get_list = [&](const char* key) {
+      std::vector<long long> out;
+      if (!j.contains(key) || j[key].is_null()) return out;
+      if (!j[key].is_array()) throw Error(fmt::format("{}: \"{}\" must be a list of integers", path.string(), key));
+      for (const auto& v : j[key]) {
+        if (!v.is_number_integer()) {
+          throw Error(fmt::format("{}: \"{}\" must be a list of integers", path.string(), key));
+        }
+        out.push_back(v.get<long long>());
+      }
+      return out;
+    };
     const bool tie = j.value("tie_word_embeddings", false);
-    return build(path, get, tie, j.value("model_type", std::string{}));
+    const std::string type = j.contains("model_type") && j["model_type"].is_string()
+                                 ? j["model_type"].get<std::string>()
+                                 : std::string{};
+    return build(path, get, get_list, tie, type);
   }
   toml::table t;
   try {
@@ -119,8 +234,26 @@ ModelSpec load_model_file(const std::filesystem::path& path) {
     }
     return node->value<long long>();
   };
+  auto get_list = [&](const char* key) {
+    std::vector<long long> out;
+    const auto* node = t.get(key);
+    if (!node) return out;
+    const auto* arr = node->as_array();
+    bool ok = arr != nullptr;
+    if (ok) {
+      for (const auto& v : *arr) {
+        if (!v.is_integer()) ok = false;
+        else out.push_back(*v.value<long long>());
+      }
+    }
+    if (!ok) {
+      throw Error(fmt::format("{}:{}: \"{}\" must be a list of integers", path.string(),
+                              node->source().begin.line, key));
+    }
+    return out;
+  };
   const bool tie = t["tie_word_embeddings"].value_or(false);
-  return build(path, get, tie, t["model_type"].value_or(std::string{}));
+  return build(path, get, get_list, tie, t["model_type"].value_or(std::string{}));
 }
 
 }  // namespace servesim

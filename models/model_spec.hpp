@@ -11,6 +11,16 @@
 
 namespace servesim {
 
+// DeepSeek-V2/V3's multi-head latent attention: keys and values are cached as one compressed
+// latent of kv_lora_rank plus a shared rotary key of qk_rope_head_dim per token and layer.
+struct MlaSpec {
+  int q_lora_rank = 0;  // 0: queries projected directly from the hidden state
+  int kv_lora_rank = 0;
+  int qk_nope_head_dim = 0;
+  int qk_rope_head_dim = 0;
+  int v_head_dim = 0;
+};
+
 struct ModelSpec {
   std::string name;    // catalog name or file stem
   std::string source;  // file it was read from
@@ -18,27 +28,47 @@ struct ModelSpec {
   int layers = 0;
   int hidden = 0;
   int heads = 0;
-  int kv_heads = 0;
-  int head_dim = 0;
-  int intermediate = 0;  // per expert for MoE models
+  int kv_heads = 0;   // heads the KV cache holds; MLA: 1 (the latent every head reads)
+  int head_dim = 0;   // query and key width per head (MLA: nope + rope)
+  int intermediate = 0;  // the dense MLP's width (dense models, and MoE models' dense layers)
   int vocab = 0;
   int max_context = 0;
   bool tie_embeddings = false;
-  bool attention_bias = false;  // Qwen2 adds a bias to q, k and v
-  int experts = 0;              // 0: dense MLP
-  int experts_per_token = 0;
+  bool attention_bias = false;  // Qwen2 and Qwen2-MoE add a bias to q, k and v
+  bool qk_norm = false;         // Qwen3: an RMSNorm on each head's q and k
+  // Mixture of experts.
+  int experts = 0;               // routed experts; 0: dense MLP
+  int experts_per_token = 0;     // top-k
+  int moe_intermediate = 0;      // each routed expert's width
+  int shared_intermediate = 0;   // the always-active shared expert(s), summed; 0: none
+  bool shared_expert_gate = false;  // Qwen2-MoE gates its shared expert (a 1-wide linear)
+  int dense_layers = 0;          // layers whose MLP is dense (DeepSeek's first_k_dense_replace)
+  bool mla = false;
+  MlaSpec mla_dims;
 
   bool is_moe() const { return experts > 1; }
-  // Parameter counts, embeddings and LM head included.
+  int moe_layers() const { return is_moe() ? layers - dense_layers : 0; }
+  // Value width per head (MLA: v_head_dim; else head_dim).
+  int v_dim() const { return mla ? mla_dims.v_head_dim : head_dim; }
+  // Elements one cache head holds per token and layer: K and V (2 * head_dim), or MLA's
+  // latent plus rotary key (kv_lora_rank + qk_rope_head_dim).
+  int kv_elems_per_head() const {
+    return mla ? mla_dims.kv_lora_rank + mla_dims.qk_rope_head_dim : 2 * head_dim;
+  }
+  // Parameter counts, embeddings and LM head included (multi-token-prediction heads not).
   double total_params() const;
-  // Parameters touched per token (MoE: only the top-k experts).
+  // Parameters touched per token (MoE: only the top-k routed experts).
   double active_params() const;
-  // KV cache per token over all layers: 2 (K and V) * layers * kv_heads * head_dim * bytes.
+  // KV cache per token over all layers: layers * kv_heads * kv_elems_per_head * bytes.
   Bytes kv_bytes_per_token(DType kv) const;
 };
 
+// The model_type values servesim models, in the order `list models` and errors give them.
+const std::vector<std::string>& supported_model_types();
+
 // Reads a catalog TOML (keys as in config.json) or a real config.json. Unknown config.json
-// keys are ignored (real files carry dozens); missing required keys are errors.
+// keys are ignored (real files carry dozens); missing required keys are errors, and so is a
+// model_type servesim does not model.
 ModelSpec load_model_file(const std::filesystem::path& path);
 
 }  // namespace servesim

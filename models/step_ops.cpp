@@ -49,40 +49,73 @@ void token_ops(const ModelSpec& model, DType dtype, std::int64_t tokens, Paralle
   const double layers = model.layers;
   const double h = model.hidden;
   const double tp = par.tp;
-  const double q_width = static_cast<double>(model.heads) * model.head_dim / tp;
-  const double kv_width = static_cast<double>(kv_heads_per_gpu(model, par)) * model.head_dim;
-  const double inter = model.intermediate / tp;
+  const double q_heads = static_cast<double>(model.heads) / tp;
+  // One token's K and V (or MLA latent) as one GPU holds it, per layer.
+  const double kv_tok = static_cast<double>(kv_heads_per_gpu(model, par)) * model.kv_elems_per_head();
 
   out.push_back(memory_op("embedding", t * h * b * 2.0 / tp, 1));
-  out.push_back(gemm_op("qkv_proj", t, h, q_width + 2.0 * kv_width, layers, b));
-  // Rotary reads and writes q and k in place.
-  out.push_back(memory_op("rotary", 2.0 * t * (q_width + kv_width) * b * layers, layers));
-  // The new tokens' K and V are written into the paged cache.
-  out.push_back(memory_op("kv_cache_write", 2.0 * 2.0 * t * kv_width * b * layers, layers));
-  out.push_back(gemm_op("o_proj", t, q_width, h, layers, b));
+  if (model.mla) {
+    // Multi-head latent attention (DeepSeek-V2/V3). The down-projections are replicated on
+    // every rank (vLLM's ReplicatedLinear); the up-projections split the heads.
+    const MlaSpec& a = model.mla_dims;
+    const double qk = a.qk_nope_head_dim + a.qk_rope_head_dim;
+    if (a.q_lora_rank > 0) {
+      out.push_back(gemm_op("q_a_proj", t, h, a.q_lora_rank, layers, b));
+      out.push_back(gemm_op("q_b_proj", t, a.q_lora_rank, q_heads * qk, layers, b));
+    } else {
+      out.push_back(gemm_op("q_proj", t, h, q_heads * qk, layers, b));
+    }
+    out.push_back(gemm_op("kv_a_proj", t, h, a.kv_lora_rank + a.qk_rope_head_dim, layers, b));
+    // The latent's up-projection to each head's key and value; in decode it is folded into
+    // the query and output (the same weights, per new token).
+    out.push_back(gemm_op("kv_b_proj", t, a.kv_lora_rank, q_heads * (a.qk_nope_head_dim + a.v_head_dim),
+                          layers, b));
+    out.push_back(memory_op("rotary", 2.0 * t * (q_heads + 1.0) * a.qk_rope_head_dim * b * layers, layers));
+  } else {
+    const double q_width = q_heads * model.head_dim;
+    const double kv_width = static_cast<double>(kv_heads_per_gpu(model, par)) * model.head_dim;
+    out.push_back(gemm_op("qkv_proj", t, h, q_width + 2.0 * kv_width, layers, b));
+    // Rotary reads and writes q and k in place.
+    out.push_back(memory_op("rotary", 2.0 * t * (q_width + kv_width) * b * layers, layers));
+  }
+  // The new tokens' K and V (or latent) are read and written into the paged cache.
+  out.push_back(memory_op("kv_cache_write", 2.0 * t * kv_tok * b * layers, layers));
+  out.push_back(gemm_op("o_proj", t, q_heads * model.v_dim(), h, layers, b));
   // Fused residual add + RMSNorm, twice a layer: read x and residual, write both.
   out.push_back(memory_op("add_rmsnorm", 2.0 * 4.0 * t * h * b * layers, 2.0 * layers));
 
+  const double dense = layers - model.moe_layers();
+  if (dense > 0) {
+    const double inter = model.intermediate / tp;
+    out.push_back(gemm_op("gate_up_proj", t, h, 2.0 * inter, dense, b));
+    // SiLU(gate) * up: read 2 x inter, write inter.
+    out.push_back(memory_op("silu_mul", 3.0 * t * inter * b * dense, dense));
+    out.push_back(gemm_op("down_proj", t, inter, h, dense, b));
+  }
   if (model.is_moe()) {
+    const double moe = model.moe_layers();
     const double e = model.experts;
     const double k = model.experts_per_token;
+    const double inter = model.moe_intermediate / tp;
     const double routed = t * k;
     // Expected number of distinct experts that receive at least one of the tokens.
     const double touched = e * (1.0 - std::pow(1.0 - k / e, t));
     const double m_per_expert = routed / touched;
-    out.push_back(gemm_op("moe_router", t, h, e, layers, b));
-    OpCost up = gemm_op("expert_gate_up", m_per_expert, h, 2.0 * inter, layers * touched, b);
-    up.kernels = layers;  // one fused MoE kernel per layer
+    out.push_back(gemm_op("moe_router", t, h, e, moe, b));
+    OpCost up = gemm_op("expert_gate_up", m_per_expert, h, 2.0 * inter, moe * touched, b);
+    up.kernels = moe;  // one fused MoE kernel per layer
     out.push_back(up);
-    out.push_back(memory_op("silu_mul", 3.0 * routed * inter * b * layers, layers));
-    OpCost down = gemm_op("expert_down", m_per_expert, inter, h, layers * touched, b);
-    down.kernels = layers;
+    out.push_back(memory_op("expert_silu_mul", 3.0 * routed * inter * b * moe, moe));
+    OpCost down = gemm_op("expert_down", m_per_expert, inter, h, moe * touched, b);
+    down.kernels = moe;
     out.push_back(down);
-  } else {
-    out.push_back(gemm_op("gate_up_proj", t, h, 2.0 * inter, layers, b));
-    // SiLU(gate) * up: read 2 x inter, write inter.
-    out.push_back(memory_op("silu_mul", 3.0 * t * inter * b * layers, layers));
-    out.push_back(gemm_op("down_proj", t, inter, h, layers, b));
+    if (model.shared_intermediate > 0) {
+      // The shared expert(s): a dense MLP every token passes through.
+      const double shared = model.shared_intermediate / tp;
+      out.push_back(gemm_op("shared_gate_up", t, h, 2.0 * shared, moe, b));
+      out.push_back(memory_op("shared_silu_mul", 3.0 * t * shared * b * moe, moe));
+      out.push_back(gemm_op("shared_down", t, shared, h, moe, b));
+    }
   }
 
   if (par.tp > 1) {
@@ -94,7 +127,6 @@ void token_ops(const ModelSpec& model, DType dtype, std::int64_t tokens, Paralle
     ar.kernels = 2.0 * layers + 1.0;
     out.push_back(ar);
   }
-
 }
 
 void sequence_ops(const ModelSpec& model, DType dtype, std::int64_t seqs_i, Parallelism par,
@@ -123,8 +155,14 @@ void attention_ops(const ModelSpec& model, DType dtype, const BatchShape& s, Par
   const double b = dtype_bytes(dtype);
   const double layers = model.layers;
   const double q_heads = static_cast<double>(model.heads) / par.tp;
-  const double kv_width = static_cast<double>(kv_heads_per_gpu(model, par)) * model.head_dim;
-  const double d = model.head_dim;
+  const double kv_tok = static_cast<double>(kv_heads_per_gpu(model, par)) * model.kv_elems_per_head();
+  // Widths of the score (Q.K) and output (P.V) products per head. Prefill: the head's key and
+  // value widths (MLA after the latent's up-projection). Decode with MLA: the absorbed form
+  // reads the latent directly, scores over latent + rotary key and sums the latent.
+  const double qk = model.head_dim;
+  const double pv = model.v_dim();
+  const double qk_dec = model.mla ? model.mla_dims.kv_lora_rank + model.mla_dims.qk_rope_head_dim : qk;
+  const double pv_dec = model.mla ? model.mla_dims.kv_lora_rank : pv;
   if (s.prefill_seqs > 0) {
     // Causal: query i of a chunk of q after c cached tokens sees c + i keys, i = 1..q, so a
     // sequence scores q*c + q(q+1)/2 pairs; QK^T and PV cost 2 flops per pair per dim each.
@@ -132,10 +170,10 @@ void attention_ops(const ModelSpec& model, DType dtype, const BatchShape& s, Par
     OpCost op;
     op.name = "attention_prefill";
     op.cls = OpClass::kAttentionPrefill;
-    op.flops = 4.0 * q_heads * d * pairs * layers;
-    // Reads Q, K, V of the new tokens and the cached K, V of prior context; writes O.
+    op.flops = 2.0 * q_heads * (qk + pv) * pairs * layers;
+    // Reads Q of the new tokens, their K and V and the cached K, V of prior context; writes O.
     const double t = static_cast<double>(s.prefill_tokens);
-    op.bytes = (t * (2.0 * q_heads * d + 2.0 * kv_width) + 2.0 * s.prefill_ctx * kv_width) * b * layers;
+    op.bytes = (t * (q_heads * (qk + pv) + kv_tok) + s.prefill_ctx * kv_tok) * b * layers;
     op.kernels = layers;
     op.m = pairs / t;
     // FlashAttention launches one block per head per 128-query tile of each sequence:
@@ -147,9 +185,9 @@ void attention_ops(const ModelSpec& model, DType dtype, const BatchShape& s, Par
     OpCost op;
     op.name = "attention_decode";
     op.cls = OpClass::kAttentionDecode;
-    op.flops = 4.0 * q_heads * d * s.decode_ctx * layers;
+    op.flops = 2.0 * q_heads * (qk_dec + pv_dec) * s.decode_ctx * layers;
     const double n = static_cast<double>(s.decode_seqs);
-    op.bytes = (2.0 * s.decode_ctx * kv_width + 2.0 * n * q_heads * d) * b * layers;
+    op.bytes = (s.decode_ctx * kv_tok + n * q_heads * (qk_dec + pv_dec)) * b * layers;
     op.kernels = layers;
     // CV^2 = n * sum(c^2) / (sum c)^2 - 1: zero when every sequence has the same context.
     op.spread = std::max(0.0, n * s.decode_ctx_sq / (s.decode_ctx * s.decode_ctx) - 1.0);

@@ -96,7 +96,7 @@ bool KvHandoff::recompute_is_faster(const Request& r, Replica& prefill, Replica&
   // now (its flows plus this one).
   Topology& topo = *cluster_->topology();
   FlowNetwork& net = *cluster_->network();
-  const double per_head = static_cast<double>(tokens) * m.layers * 2.0 * m.head_dim *
+  const double per_head = static_cast<double>(tokens) * m.layers * m.kv_elems_per_head() *
                           dtype_bytes(to.cost().runtime().dtype);
   double transfer = 0;
   for (const PairFlow& f : pair_flows(prefill, decode)) {
@@ -172,8 +172,8 @@ bool KvHandoff::try_start(Replica& from, Replica& to, std::uint32_t id, SimTime 
   t.to = &to;
   t.flows.clear();
   t.capped = window_end > now;
-  // Bytes of one KV head for all of its tokens: K and V, every layer.
-  const double per_head = static_cast<double>(tokens) * m.layers * 2.0 * m.head_dim *
+  // Bytes of one KV head for all of its tokens: K and V (or the MLA latent), every layer.
+  const double per_head = static_cast<double>(tokens) * m.layers * m.kv_elems_per_head() *
                           dtype_bytes(dst.cost().runtime().dtype);
   double bytes = 0;
   const std::vector<PairFlow>& flows = pair_flows(from, to);

@@ -68,13 +68,104 @@ TEST(ModelSpec, ReadsARealConfigJson) {
 }
 
 TEST(ModelSpec, MissingKeyIsAClearError) {
-  const std::string path = testing::write_temp("broken.json", R"({"hidden_size": 4096})");
+  const std::string path =
+      testing::write_temp("broken.json", R"({"model_type": "llama", "hidden_size": 4096})");
   try {
     catalog().model(path);
     FAIL();
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("intermediate_size"), std::string::npos) << e.what();
   }
+}
+
+TEST(ModelSpec, Qwen2MoeParametersByHandAgainstTheModelCard) {
+  const ModelSpec m = catalog().model("qwen1.5-moe-a2.7b");
+  EXPECT_EQ(m.model_type, "qwen2_moe");
+  EXPECT_EQ(m.moe_layers(), 24);
+  // Per layer (hidden 2048, 16 heads of 128, q/k/v biases):
+  //   attention 4 * 2048 * 2048 + 3 * 2048          =  16,783,360
+  //   60 experts x 3 * 2048 * 1408                  = 519,045,120
+  //   router 2048 * 60                              =     122,880
+  //   shared expert 3 * 2048 * 5632 + its gate 2048 =  34,605,056
+  //   2 norms                                       =       4,096
+  //                                                 = 570,560,512
+  // x 24 layers = 13,693,452,288; embeddings and LM head 2 * 151,936 * 2048 = 622,329,856;
+  // final norm 2048: 14,315,784,192. The card says 14.3B.
+  EXPECT_DOUBLE_EQ(m.total_params(), 14315784192.0);
+  // Active: 56 idle experts a layer, 56 * 3 * 2048 * 1408 * 24 = 11,626,610,688 fewer:
+  // 2,689,173,504. The card says 2.7B.
+  EXPECT_DOUBLE_EQ(m.active_params(), 2689173504.0);
+  // KV: 2 * 24 * 16 * 128 * 2 bytes = 196,608 B a token.
+  EXPECT_DOUBLE_EQ(m.kv_bytes_per_token(DType::kBF16).value, 196608.0);
+}
+
+TEST(ModelSpec, MoeFamiliesAgainstPublishedCounts) {
+  const struct {
+    const char* name;
+    double total, active;  // billions, as published
+    double tolerance;      // relative
+  } rows[] = {
+      {"qwen3-30b-a3b", 30.5, 3.3, 0.02},  // card: 30.5B total, 3.3B active
+      {"deepseek-v3", 671.0, 36.7, 0.025},  // README_WEIGHTS.md: 671B, 36.7B (we count 37.55B)
+  };
+  for (const auto& r : rows) {
+    const ModelSpec m = catalog().model(r.name);
+    EXPECT_NEAR(m.total_params() / 1e9, r.total, r.total * r.tolerance) << r.name;
+    EXPECT_NEAR(m.active_params() / 1e9, r.active, r.active * r.tolerance) << r.name;
+  }
+  // DeepSeek-V3's total by hand, in millions of parameters per layer (hidden 7168, 128 heads):
+  // MLA q 7168 * 1536 + 1536 + 1536 * 128 * 192, kv 7168 * 576 + 512 + 512 * 128 * 256, o
+  // 128 * 128 * 7168: 187.11M; MoE layer 256 * 3 * 7168 * 2048 + router 7168 * 256 + shared
+  // 3 * 7168 * 2048: 11,318.3M; dense layer 3 * 7168 * 18432: 396.4M. 61 * (187.11 + norms)
+  // + 58 * 11,318.3 + 3 * 396.4 + embeddings 2 * 129,280 * 7168 = 671,026.4M.
+  EXPECT_NEAR(catalog().model("deepseek-v3").total_params(), 671026404352.0, 1.0);
+}
+
+TEST(ModelSpec, MlaKvBytesPerTokenMatchThePublishedFigure) {
+  // DeepSeek-V2 paper, Table 1: MLA caches (d_c + d_h^R) * l elements a token, d_c =
+  // kv_lora_rank 512, d_h^R = qk_rope_head_dim 64. V3: 61 layers * 576 * 2 bytes = 70,272 B
+  // (the V3 hardware paper: "70 KB" a token). Not split by tensor parallelism: every rank holds
+  // the whole latent.
+  const ModelSpec v3 = catalog().model("deepseek-v3");
+  EXPECT_TRUE(v3.mla);
+  EXPECT_EQ(v3.kv_heads, 1);
+  EXPECT_DOUBLE_EQ(v3.kv_bytes_per_token(DType::kBF16).value, 70272.0);
+  // V2-Lite: 27 layers * 576 * 2 = 31,104 B.
+  EXPECT_DOUBLE_EQ(catalog().model("deepseek-v2-lite").kv_bytes_per_token(DType::kBF16).value,
+                   31104.0);
+  // Against MHA of the same heads: 2 * 61 * 128 * 128 * 2 = 3,997,696 B, 56.9 times more.
+}
+
+TEST(ModelSpec, AnArchitectureServesimDoesNotModelIsRefusedByName) {
+  const std::string gpt2 = testing::write_temp("gpt2.json", R"({
+    "model_type": "gpt2", "hidden_size": 768, "intermediate_size": 3072,
+    "num_hidden_layers": 12, "num_attention_heads": 12, "vocab_size": 50257,
+    "max_position_embeddings": 1024})");
+  const std::string msg = testing::error_of([&] { catalog().model(gpt2); });
+  EXPECT_HAS(msg, "model_type \"gpt2\" is an architecture servesim does not model");
+  EXPECT_HAS(msg, "qwen2_moe");
+  const std::string none = testing::write_temp("none.json", R"({"hidden_size": 768})");
+  EXPECT_HAS(testing::error_of([&] { catalog().model(none); }), "missing \"model_type\"");
+  // A Qwen2-MoE config without its expert keys is an error, not a dense model.
+  const std::string partial = testing::write_temp("qwen_moe.json", R"({
+    "model_type": "qwen2_moe", "hidden_size": 2048, "intermediate_size": 5632,
+    "num_hidden_layers": 24, "num_attention_heads": 16, "vocab_size": 151936,
+    "max_position_embeddings": 8192})");
+  EXPECT_HAS(testing::error_of([&] { catalog().model(partial); }),
+             "missing required key \"num_experts\" (a qwen2_moe model file needs it)");
+}
+
+TEST(ModelSpec, QwenMoeDenseLayersFollowSparseStepAndMlpOnlyLayers) {
+  // 8 layers, decoder_sparse_step 2: layers 1, 3, 5, 7 are MoE ((i + 1) % 2 == 0); layer 3
+  // is also listed in mlp_only_layers: 3 MoE layers, 5 dense.
+  const std::string path = testing::write_temp("sparse.json", R"({
+    "model_type": "qwen2_moe", "hidden_size": 256, "intermediate_size": 512,
+    "num_hidden_layers": 8, "num_attention_heads": 4, "vocab_size": 1000,
+    "max_position_embeddings": 4096, "num_experts": 8, "num_experts_per_tok": 2,
+    "moe_intermediate_size": 128, "decoder_sparse_step": 2, "mlp_only_layers": [3]})");
+  const ModelSpec m = catalog().model(path);
+  EXPECT_EQ(m.moe_layers(), 3);
+  EXPECT_EQ(m.dense_layers, 5);
 }
 
 TEST(ModelSpec, UnknownCatalogNameListsValidNames) {
