@@ -106,6 +106,8 @@ OpTime compute_op_time(const OpCost& op, const CostParams& params, double peak,
       break;
     case OpClass::kAllReduce:
     case OpClass::kAllGather:
+    case OpClass::kReduceScatter:
+    case OpClass::kAllToAll:
       break;  // collectives are timed by the link model
   }
   t.compute_time = Seconds(tc);
@@ -116,7 +118,7 @@ OpTime compute_op_time(const OpCost& op, const CostParams& params, double peak,
 }
 
 OpTime StepCostModel::time_op(const OpCost& op, bool graphs) const {
-  if (op.cls != OpClass::kAllReduce && op.cls != OpClass::kAllGather) {
+  if (!is_collective(op.cls)) {
     return compute_op_time(op, params_, peak_.value, device_.memory_bandwidth.value,
                            device_.sm_count);
   }
@@ -124,20 +126,27 @@ OpTime StepCostModel::time_op(const OpCost& op, bool graphs) const {
   // picks each one's algorithm by its size and the group's placement).
   OpTime t;
   t.op = op;
-  const Collective c =
-      op.cls == OpClass::kAllReduce ? Collective::kAllReduce : Collective::kAllGather;
+  Collective c = Collective::kAllReduce;
+  if (op.cls == OpClass::kAllGather) c = Collective::kAllGather;
+  if (op.cls == OpClass::kReduceScatter) c = Collective::kReduceScatter;
+  if (op.cls == OpClass::kAllToAll) c = Collective::kAllToAll;
+  const CollectiveTime one = collective_time(c, group_of(op), op.bytes / std::max(1.0, op.kernels), graphs);
+  t.algorithm = one.algorithm;
+  t.time = one.time * std::max(1.0, op.kernels);
+  t.memory_time = t.time;
+  return t;
+}
+
+CollectiveGroup StepCostModel::group_of(const OpCost& op) const {
   CollectiveGroup group;
-  group.gpus = par_.tp;
-  group.nodes = layout_.nodes;
+  group.gpus = op.gpus > 0 ? op.gpus : par_.attention_tp();
   group.intra = &link_;
   group.inter = &layout_.nic;
   group.nic_share = layout_.nic_share;
-  const double calls = std::max(1.0, op.kernels);
-  const CollectiveTime one = collective_time(c, group, op.bytes / calls, graphs);
-  t.algorithm = one.algorithm;
-  t.time = one.time * calls;
-  t.memory_time = t.time;
-  return t;
+  // The stage's tp GPUs span layout_.nodes nodes; a smaller group stays inside one.
+  const int per_node = par_.tp / layout_.nodes;
+  group.nodes = group.gpus > per_node ? group.gpus / per_node : 1;
+  return group;
 }
 
 bool StepCostModel::uses_graphs(const BatchShape& shape) const {
@@ -168,7 +177,7 @@ StepCost StepCostModel::breakdown(const BatchShape& shape) const {
     gpu += t.time.value;
     out.kernels += op.kernels;
     out.flops += op.flops;
-    if (op.cls != OpClass::kAllReduce && op.cls != OpClass::kAllGather) out.bytes += op.bytes;
+    if (!is_collective(op.cls)) out.bytes += op.bytes;
     out.ops.push_back(std::move(t));
   }
   out.gpu = Seconds(gpu);
@@ -181,10 +190,12 @@ StepCostModel::Part StepCostModel::sum(const std::vector<OpCost>& ops, bool grap
   Part p;
   p.time = 0.0;
   for (const auto& op : ops) {
-    p.time += time_op(op, graphs).time.value;
+    const double t = time_op(op, graphs).time.value;
+    p.time += t;
     p.kernels += op.kernels;
     p.flops += op.flops;
-    if (op.cls != OpClass::kAllReduce && op.cls != OpClass::kAllGather) p.bytes += op.bytes;
+    if (!is_collective(op.cls)) p.bytes += op.bytes;
+    if (op.moe) p.moe += t;
   }
   return p;
 }
@@ -223,6 +234,7 @@ StepCostModel::Quick StepCostModel::quick(const BatchShape& shape) {
   q.time = combine(Seconds(gpu), kernels, graphs);
   q.flops = tok.flops + seq.flops + attn.flops;
   q.bytes = tok.bytes + seq.bytes + attn.bytes;
+  q.moe_comm = tok.moe;
   return q;
 }
 

@@ -85,6 +85,7 @@ class StepCostModel {
     Seconds time;
     double flops;
     double bytes;
+    double moe_comm = 0.0;  // seconds of MoE dispatch and combine in it
   };
   Quick quick(const BatchShape& shape);
 
@@ -104,9 +105,11 @@ class StepCostModel {
     double kernels = 0.0;
     double flops = 0.0;
     double bytes = 0.0;
+    double moe = 0.0;  // seconds of MoE dispatch and combine
   };
   // `graphs`: whether the iteration replays a CUDA graph (collectives then launch cheaper).
   OpTime time_op(const OpCost& op, bool graphs) const;
+  CollectiveGroup group_of(const OpCost& op) const;
   Part sum(const std::vector<OpCost>& ops, bool graphs) const;
   bool uses_graphs(const BatchShape& shape) const;
   Seconds combine(Seconds gpu, double kernels, bool graphs) const;

@@ -11,7 +11,12 @@ MemoryPlan plan_memory(const ModelSpec& model, const DeviceSpec& device, Paralle
   const double b = dtype_bytes(in.dtype);
   const double tp = par.tp;
   p.usable = device.memory * in.gpu_memory_utilization;
-  p.weights = Bytes(model.total_params() * b / tp);
+  // Attention and dense weights split over the attention's tp ranks (replicated across
+  // data-parallel attention ranks); the routed experts over all the stage's GPUs
+  // (ep x moe_tp = tp).
+  const double experts = static_cast<double>(model.moe_layers()) * model.experts * 3.0 *
+                         model.hidden * model.moe_intermediate;
+  p.weights = Bytes(((model.total_params() - experts) / par.attention_tp() + experts / tp) * b);
   // Peak activations of a profiling pass at max_num_batched_tokens: the MLP holds its input,
   // the gate/up output (2 x intermediate) and the activation output at once, plus the residual;
   // the sampler holds fp32 logits for max_num_seqs sequences. An MoE layer's MLP holds each

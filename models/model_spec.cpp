@@ -48,11 +48,14 @@ double ModelSpec::total_params() const {
   const double h = hidden;
   const double dense_mlp = 3.0 * h * intermediate;  // gate, up, down
   const double norms = 2.0 * h;
-  const double embed = static_cast<double>(vocab) * h;
-  const double head = tie_embeddings ? 0.0 : embed;
+  const double table = static_cast<double>(vocab) * h;
+  // A pipeline stage holds the embedding if it is the first, the final norm and LM head if it
+  // is the last (a tied LM head is the embedding itself only where both are on one stage).
+  const double embed = has_embedding ? table : 0.0;
+  const double head = has_lm_head ? (tie_embeddings && has_embedding ? 0.0 : table) + h : 0.0;
   const double attn = attention_params(*this);
   return layers * (attn + norms) + (layers - moe_layers()) * dense_mlp +
-         moe_layers() * moe_mlp_params(*this) + h + embed + head;
+         moe_layers() * moe_mlp_params(*this) + embed + head;
 }
 
 double ModelSpec::active_params() const {
@@ -64,6 +67,15 @@ double ModelSpec::active_params() const {
 
 Bytes ModelSpec::kv_bytes_per_token(DType kv) const {
   return Bytes(static_cast<double>(layers) * kv_heads * kv_elems_per_head() * dtype_bytes(kv));
+}
+
+ModelSpec stage_slice(const ModelSpec& m, int first, int count) {
+  ModelSpec s = m;
+  s.layers = count;
+  s.dense_layers = std::clamp(m.dense_layers - first, 0, count);
+  s.has_embedding = m.has_embedding && first == 0;
+  s.has_lm_head = m.has_lm_head && first + count == m.layers;
+  return s;
 }
 
 const std::vector<std::string>& supported_model_types() {

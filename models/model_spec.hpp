@@ -45,6 +45,10 @@ struct ModelSpec {
   int dense_layers = 0;          // layers whose MLP is dense (DeepSeek's first_k_dense_replace)
   bool mla = false;
   MlaSpec mla_dims;
+  // A pipeline stage holds some of the layers: the first stage the embedding, the last the
+  // final norm, LM head and sampler (stage_slice).
+  bool has_embedding = true;
+  bool has_lm_head = true;
 
   bool is_moe() const { return experts > 1; }
   int moe_layers() const { return is_moe() ? layers - dense_layers : 0; }
@@ -62,6 +66,11 @@ struct ModelSpec {
   // KV cache per token over all layers: layers * kv_heads * kv_elems_per_head * bytes.
   Bytes kv_bytes_per_token(DType kv) const;
 };
+
+// The layers [first, first + count) of `m` as one pipeline stage: the embedding on the first
+// stage, the LM head on the last. Dense layers are taken to come first (DeepSeek's
+// first_k_dense_replace; a Qwen-MoE's mlp_only_layers are counted as if they did).
+ModelSpec stage_slice(const ModelSpec& m, int first, int count);
 
 // The model_type values servesim models, in the order `list models` and errors give them.
 const std::vector<std::string>& supported_model_types();

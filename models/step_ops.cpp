@@ -13,13 +13,50 @@ std::string op_class_name(OpClass c) {
     case OpClass::kMemory: return "memory";
     case OpClass::kAllReduce: return "all-reduce";
     case OpClass::kAllGather: return "all-gather";
+    case OpClass::kReduceScatter: return "reduce-scatter";
+    case OpClass::kAllToAll: return "all-to-all";
   }
   return "?";
 }
 
-int kv_heads_per_gpu(const ModelSpec& model, Parallelism par) {
-  return std::max(1, model.kv_heads / par.tp);
+const char* moe_comm_name(MoeComm c) {
+  return c == MoeComm::kAllToAll ? "all-to-all" : "allgather-reducescatter";
 }
+
+double expert_max_load(double m, int experts, int ep, double skew) {
+  if (ep <= 1 || m <= 0.0) return m;
+  double total = 0.0;
+  double first = 0.0;  // rank 0's experts: 1, 1 + ep, 1 + 2 ep, ...
+  for (int i = 1; i <= experts; ++i) {
+    const double share = std::pow(static_cast<double>(i), -skew);
+    total += share;
+    if ((i - 1) % ep == 0) first += share;
+  }
+  const double q = first / total;
+  return m * q + std::sqrt(2.0 * m * q * std::log(static_cast<double>(ep)));
+}
+
+int kv_heads_per_gpu(const ModelSpec& model, Parallelism par) {
+  return std::max(1, model.kv_heads / par.attention_tp());
+}
+
+namespace {
+
+// The most any data-parallel attention rank gets of `n` items: ceil(n / dp).
+double per_rank(double n, int dp) { return dp <= 1 ? n : std::ceil(n / dp); }
+
+OpCost collective(const char* name, OpClass cls, double bytes, double calls, int gpus, bool moe) {
+  OpCost op;
+  op.name = name;
+  op.cls = cls;
+  op.bytes = bytes;
+  op.kernels = calls;
+  op.gpus = gpus;
+  op.moe = moe;
+  return op;
+}
+
+}  // namespace
 
 // A GEMM of M rows against a K x N weight, repeated `kernels` times (once per layer).
 OpCost gemm_op(const char* name, double m, double k, double n, double kernels, double bytes_per) {
@@ -45,15 +82,17 @@ OpCost memory_op(const char* name, double bytes, double kernels) {
 void token_ops(const ModelSpec& model, DType dtype, std::int64_t tokens, Parallelism par,
                std::vector<OpCost>& out) {
   const double b = dtype_bytes(dtype);
-  const double t = static_cast<double>(tokens);
+  // The whole batch's tokens, and those of the busiest data-parallel attention rank.
+  const double all = static_cast<double>(tokens);
+  const double t = per_rank(all, par.dp());
   const double layers = model.layers;
   const double h = model.hidden;
-  const double tp = par.tp;
+  const double tp = par.attention_tp();
   const double q_heads = static_cast<double>(model.heads) / tp;
   // One token's K and V (or MLA latent) as one GPU holds it, per layer.
   const double kv_tok = static_cast<double>(kv_heads_per_gpu(model, par)) * model.kv_elems_per_head();
 
-  out.push_back(memory_op("embedding", t * h * b * 2.0 / tp, 1));
+  if (model.has_embedding) out.push_back(memory_op("embedding", t * h * b * 2.0 / tp, 1));
   if (model.mla) {
     // Multi-head latent attention (DeepSeek-V2/V3). The down-projections are replicated on
     // every rank (vLLM's ReplicatedLinear); the up-projections split the heads.
@@ -92,14 +131,20 @@ void token_ops(const ModelSpec& model, DType dtype, std::int64_t tokens, Paralle
     out.push_back(memory_op("silu_mul", 3.0 * t * inter * b * dense, dense));
     out.push_back(gemm_op("down_proj", t, inter, h, dense, b));
   }
+  // All-reduces over the attention's tp group: after attention in every layer, after each
+  // dense MLP, and after the vocabulary-parallel embedding; MoE layers add theirs below.
+  double reduces = layers + dense + (model.has_embedding ? 1.0 : 0.0);
   if (model.is_moe()) {
     const double moe = model.moe_layers();
     const double e = model.experts;
     const double k = model.experts_per_token;
-    const double inter = model.moe_intermediate / tp;
-    const double routed = t * k;
-    // Expected number of distinct experts that receive at least one of the tokens.
-    const double touched = e * (1.0 - std::pow(1.0 - k / e, t));
+    const int ep = par.ep;
+    const double inter = model.moe_intermediate / static_cast<double>(par.moe_tp());
+    // The busiest EP rank's (token, expert) assignments out of the batch's all * k, and the
+    // distinct experts of its E / ep that they touch.
+    const double routed = expert_max_load(all * k, model.experts, ep, par.expert_skew);
+    const double local = e / ep;
+    const double touched = local * (1.0 - std::pow(1.0 - k / e, all));
     const double m_per_expert = routed / touched;
     out.push_back(gemm_op("moe_router", t, h, e, moe, b));
     OpCost up = gemm_op("expert_gate_up", m_per_expert, h, 2.0 * inter, moe * touched, b);
@@ -110,35 +155,59 @@ void token_ops(const ModelSpec& model, DType dtype, std::int64_t tokens, Paralle
     down.kernels = moe;
     out.push_back(down);
     if (model.shared_intermediate > 0) {
-      // The shared expert(s): a dense MLP every token passes through.
+      // The shared expert(s): a dense MLP every token passes through, split like attention.
       const double shared = model.shared_intermediate / tp;
       out.push_back(gemm_op("shared_gate_up", t, h, 2.0 * shared, moe, b));
       out.push_back(memory_op("shared_silu_mul", 3.0 * t * shared * b * moe, moe));
       out.push_back(gemm_op("shared_down", t, shared, h, moe, b));
     }
+    const int g = par.tp;  // the stage's GPUs: the EP group
+    if (ep == 1 && par.dp() == 1) {
+      reduces += moe;  // experts split like a dense MLP: one all-reduce
+    } else if (par.moe_comm == MoeComm::kAllToAll) {
+      // Each GPU sends its 1/g share of the batch's tokens to the ranks of their top-k experts
+      // and receives the outputs back: all * k * h * b / g bytes each way. With attention tp
+      // > 1 the outputs are then gathered back onto every rank of the group.
+      const double send = all * k * h * b / g;
+      out.push_back(collective("moe_dispatch", OpClass::kAllToAll, send * moe, moe, g, true));
+      out.push_back(collective("moe_combine", OpClass::kAllToAll, send * moe, moe, g, true));
+      if (tp > 1) {
+        out.push_back(collective("moe_gather", OpClass::kAllGather, t * h * b * moe, moe,
+                                 static_cast<int>(tp), true));
+      }
+    } else if (par.dp() > 1) {
+      // vLLM's form across data-parallel ranks: every rank gathers all the batch's tokens,
+      // runs its experts on them, and the outputs are reduce-scattered back.
+      out.push_back(collective("moe_dispatch", OpClass::kAllGather, all * h * b * moe, moe, g, true));
+      out.push_back(collective("moe_combine", OpClass::kReduceScatter, all * h * b * moe, moe, g, true));
+    } else {
+      // Every rank already has every token (attention tp): the outputs are all-reduced.
+      out.push_back(collective("moe_combine", OpClass::kAllReduce, all * h * b * moe, moe, g, true));
+    }
   }
 
-  if (par.tp > 1) {
+  if (tp > 1 && reduces > 0) {
     OpCost ar;
     ar.name = "all_reduce";
     ar.cls = OpClass::kAllReduce;
-    // Message size: two all-reduces per layer, plus one after the vocabulary-parallel embedding.
-    ar.bytes = t * h * b * (2.0 * layers + 1.0);
-    ar.kernels = 2.0 * layers + 1.0;
+    // Each of t * h * b bytes.
+    ar.bytes = t * h * b * reduces;
+    ar.kernels = reduces;
     out.push_back(ar);
   }
 }
 
 void sequence_ops(const ModelSpec& model, DType dtype, std::int64_t seqs_i, Parallelism par,
                   std::vector<OpCost>& out) {
+  if (!model.has_lm_head) return;  // a pipeline stage before the last
   const double b = dtype_bytes(dtype);
-  const double seqs = static_cast<double>(seqs_i);
+  const double seqs = per_rank(static_cast<double>(seqs_i), par.dp());
   const double h = model.hidden;
-  const double tp = par.tp;
+  const double tp = par.attention_tp();
   // Final norm, then the LM head on the one position per sequence that is sampled.
   out.push_back(memory_op("final_norm", 2.0 * seqs * h * b, 1));
   out.push_back(gemm_op("lm_head", seqs, h, model.vocab / tp, 1, b));
-  if (par.tp > 1) {
+  if (tp > 1) {
     OpCost ag;
     ag.name = "logits_gather";
     ag.cls = OpClass::kAllGather;
@@ -150,11 +219,26 @@ void sequence_ops(const ModelSpec& model, DType dtype, std::int64_t seqs_i, Para
   out.push_back(memory_op("sampler", 3.0 * seqs * model.vocab * 4.0, 1));
 }
 
-void attention_ops(const ModelSpec& model, DType dtype, const BatchShape& s, Parallelism par,
+void attention_ops(const ModelSpec& model, DType dtype, const BatchShape& whole, Parallelism par,
                    std::vector<OpCost>& out) {
+  // With data-parallel attention the busiest rank has ceil(n / dp) of the n sequences: its
+  // share of every sum, at the batch's mean shape.
+  BatchShape s = whole;
+  if (par.dp() > 1) {
+    const double n = static_cast<double>(whole.seqs());
+    const double f = per_rank(n, par.dp()) / n;
+    s.prefill_seqs = static_cast<std::int64_t>(std::ceil(static_cast<double>(whole.prefill_seqs) * f));
+    s.prefill_tokens = static_cast<std::int64_t>(std::ceil(static_cast<double>(whole.prefill_tokens) * f));
+    s.prefill_q_ctx *= f;
+    s.prefill_q_sq *= f;
+    s.prefill_ctx *= f;
+    s.decode_seqs = static_cast<std::int64_t>(std::ceil(static_cast<double>(whole.decode_seqs) * f));
+    s.decode_ctx *= f;
+    s.decode_ctx_sq *= f;
+  }
   const double b = dtype_bytes(dtype);
   const double layers = model.layers;
-  const double q_heads = static_cast<double>(model.heads) / par.tp;
+  const double q_heads = static_cast<double>(model.heads) / par.attention_tp();
   const double kv_tok = static_cast<double>(kv_heads_per_gpu(model, par)) * model.kv_elems_per_head();
   // Widths of the score (Q.K) and output (P.V) products per head. Prefill: the head's key and
   // value widths (MLA after the latent's up-projection). Decode with MLA: the absorbed form

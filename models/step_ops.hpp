@@ -11,9 +11,37 @@
 
 namespace servesim {
 
+// How an MoE layer moves its tokens to the experts and back (docs/architecture.md, "Expert
+// parallelism"): an all-to-all of each token's hidden state to the ranks of its top-k experts,
+// or vLLM's form, an all-gather of every rank's tokens and a reduce-scatter of the outputs.
+enum class MoeComm { kAllToAll, kAllGatherReduceScatter };
+const char* moe_comm_name(MoeComm c);
+
+// One replica's layout. `tp` GPUs run each pipeline stage; of `pp` stages. Attention and the
+// dense layers are tensor-parallel over the tp GPUs, or with dp_attention data-parallel (each
+// GPU its own sequences, attention tp 1). MoE layers spread their experts over `ep` ranks,
+// each expert split moe_tp = tp / ep ways: attention tp x dp = ep x moe_tp.
 struct Parallelism {
   int tp = 1;
+  int pp = 1;
+  int ep = 1;
+  bool dp_attention = false;
+  MoeComm moe_comm = MoeComm::kAllToAll;
+  double expert_skew = 0.0;  // power-law exponent of the experts' routing shares; 0: uniform
+
+  int attention_tp() const { return dp_attention ? 1 : tp; }
+  int dp() const { return dp_attention ? tp : 1; }
+  int moe_tp() const { return tp / ep; }
+  int gpus() const { return tp * pp; }
 };
+
+// The expected largest number of (token, expert) assignments one EP rank receives when
+// `assignments` are routed over `experts` experts placed on `ep` ranks. Expert i (1-based, in
+// order of popularity) draws a share proportional to i^-skew; ranks hold experts round-robin
+// by popularity, so rank 0 has the largest share q = sum of shares of experts 1, 1 + ep, ...
+// Then max load = m q + sqrt(2 m q ln ep) (balls into bins, Raab and Steger 1998, at the
+// leading order; uniform routing: m / ep + sqrt(2 (m / ep) ln ep)). ep = 1: m.
+double expert_max_load(double assignments, int experts, int ep, double skew);
 
 enum class OpClass {
   kGemm,              // dense matrix product; efficiency depends on rows M
@@ -21,9 +49,15 @@ enum class OpClass {
   kAttentionDecode,   // one query per sequence reading the KV cache: bandwidth heavy
   kMemory,            // norms, rotary, activation, residual, embedding, KV writes, sampling
   kAllReduce,         // tensor-parallel all-reduce of activations
-  kAllGather,         // tensor-parallel gather of logits
+  kAllGather,         // tensor-parallel gather of logits; MoE dispatch (allgather form)
+  kReduceScatter,     // MoE combine (allgather-reducescatter form)
+  kAllToAll,          // MoE dispatch and combine (all-to-all form)
 };
 std::string op_class_name(OpClass c);
+inline bool is_collective(OpClass c) {
+  return c == OpClass::kAllReduce || c == OpClass::kAllGather || c == OpClass::kReduceScatter ||
+         c == OpClass::kAllToAll;
+}
 
 struct OpCost {
   const char* name = "";  // a string literal: costing an iteration allocates nothing
@@ -37,6 +71,8 @@ struct OpCost {
   double spread = 0.0;   // decode attention: squared coefficient of variation of the contexts
   double blocks = 0.0;   // prefill attention: thread blocks per kernel (0: enough to fill the GPU);
                          // decode attention: (sequence, KV head) pairs, before any KV split
+  int gpus = 0;          // collectives: the group's GPUs (0: the attention tp group)
+  bool moe = false;      // collectives: an MoE layer's dispatch or combine
 };
 
 // All ops of one iteration, written to `out` (cleared first). They fall in three groups that
@@ -59,7 +95,8 @@ OpCost gemm_op(const char* name, double m, double k, double n, double kernels,
                double bytes_per_element);
 OpCost memory_op(const char* name, double bytes, double kernels);
 
-// KV heads held by one GPU: split across TP ranks, replicated when tp exceeds kv_heads.
+// KV heads held by one GPU: split across the attention's TP ranks, replicated when they
+// exceed kv_heads.
 int kv_heads_per_gpu(const ModelSpec& model, Parallelism par);
 
 }  // namespace servesim

@@ -210,7 +210,7 @@ Seconds read_framework_launch(const std::string& dir, std::vector<std::string>& 
   double kernels = 0.0;
   double weighted_us = 0.0;
   for (const OpCost& op : ops) {
-    if (op.cls == OpClass::kAllReduce || op.cls == OpClass::kAllGather) continue;
+    if (is_collective(op.cls)) continue;
     kernels += op.kernels;
     weighted_us += op.kernels * bench_cost_us(op);
   }

@@ -47,13 +47,19 @@ class Cluster final : public HostCopies {
 
   int copy(const Replica& replica, double bytes_per_gpu, bool to_host, FlowSink& sink,
            SimTime now) override;
+  // Every pipeline (replicas with pp > 1), numbered across the cluster.
+  const std::vector<PipelineExecutor*>& pipelines() const { return pipelines_; }
 
  private:
+  // Gives each pipeline the routes between its stages' GPUs.
+  void connect_pipelines();
+
   EventLoop* loop_;
   const Deployment& deployment_;
   std::vector<std::unique_ptr<Pool>> pools_;
   std::vector<Replica*> replicas_;
   std::vector<std::uint32_t> pool_index_;
+  std::vector<PipelineExecutor*> pipelines_;
   std::unique_ptr<Topology> topology_;
   std::unique_ptr<FlowNetwork> network_;
   std::unique_ptr<KvHandoff> handoff_;

@@ -30,13 +30,84 @@ std::string tp_key(const Scenario& s, const PoolConfig& pc) {
   return fmt::format("the tp of pool \"{}\"", pc.name);
 }
 
+// A pool's layout key, for messages: "cluster.ep" or "ep in pool \"x\"".
+std::string layout_key(const Scenario& s, const PoolConfig& pc, const char* key) {
+  if (s.cluster.pools.size() == 1 && pc.name == "default") return fmt::format("cluster.{}", key);
+  return fmt::format("{} in pool \"{}\"", key, pc.name);
+}
+
+std::string divisors(int n) {
+  std::vector<std::string> out;
+  for (int d = 1; d <= n; ++d) {
+    if (n % d == 0) out.push_back(std::to_string(d));
+  }
+  return join(out);
+}
+
+// Pipeline stages and expert parallelism: checked against the model, each mistake named.
+Parallelism resolve_parallelism(const Scenario& s, const PoolConfig& pc, const ModelSpec& m,
+                                std::vector<int>& split) {
+  Parallelism par;
+  par.tp = pc.tp;
+  par.pp = pc.pp;
+  par.ep = pc.ep;
+  par.dp_attention = pc.dp_attention;
+  par.moe_comm = pc.moe_comm == "allgather-reducescatter" ? MoeComm::kAllGatherReduceScatter
+                                                           : MoeComm::kAllToAll;
+  par.expert_skew = pc.expert_skew;
+  if (pc.moe_keys_given && !m.is_moe()) {
+    throw Error(fmt::format("{}: {} sets expert parallelism (ep, dp_attention, moe_comm or "
+                            "expert_skew), but {} is a dense model: it has no experts",
+                            s.file, pc.layout_where, m.name));
+  }
+  if (m.is_moe()) {
+    // Attention tp x dp = ep x moe_tp, over the stage's tp GPUs.
+    if (pc.tp % pc.ep != 0) {
+      throw Error(fmt::format(
+          "{}: {} = {} does not divide the stage's {} GPUs: attention tp ({}) x dp ({}) must "
+          "equal ep x moe_tp; valid ep values are: {}",
+          s.file, layout_key(s, pc, "ep"), pc.ep, pc.tp, par.attention_tp(), par.dp(),
+          divisors(pc.tp)));
+    }
+    if (m.experts % pc.ep != 0) {
+      throw Error(fmt::format("{}: {} = {} does not split the {} experts of {} evenly",
+                              s.file, layout_key(s, pc, "ep"), pc.ep, m.experts, m.name));
+    }
+  }
+  if (pc.pp > 1 && pc.role != PoolRole::kColocated) {
+    throw Error(fmt::format("{}: {} = {} in a {} pool: servesim cannot model pipeline stages "
+                            "in prefill/decode disaggregation (each stage's KV would move on "
+                            "its own); use pp = 1 there, or a colocated pool",
+                            s.file, layout_key(s, pc, "pp"), pc.pp, role_name(pc.role)));
+  }
+  if (pc.pp > m.layers) {
+    throw Error(fmt::format("{}: {} = {} is more stages than {}'s {} layers", s.file,
+                            layout_key(s, pc, "pp"), pc.pp, m.name, m.layers));
+  }
+  if (!pc.layer_split.empty()) {
+    int sum = 0;
+    for (int n : pc.layer_split) sum += n;
+    if (static_cast<int>(pc.layer_split.size()) != pc.pp || sum != m.layers) {
+      throw Error(fmt::format("{}: {} has {} stages summing to {} layers; it needs pp = {} "
+                              "counts that sum to {}'s {} layers",
+                              s.file, layout_key(s, pc, "layer_split"), pc.layer_split.size(),
+                              sum, pc.pp, m.name, m.layers));
+    }
+    split = pc.layer_split;
+  } else {
+    // As even as possible, the first stages taking one more when the layers do not divide.
+    split.assign(static_cast<std::size_t>(pc.pp), m.layers / pc.pp);
+    for (int i = 0; i < m.layers % pc.pp; ++i) ++split[static_cast<std::size_t>(i)];
+  }
+  return par;
+}
+
 PoolSetup resolve_pool(const Scenario& s, const PoolConfig& pc, const Catalog& catalog) {
   PoolSetup setup;
   const EngineConfig& e = pc.engine;
   setup.name = pc.name;
   setup.role = pc.role;
   setup.replicas = pc.replicas;
-  setup.parallelism = Parallelism{pc.tp};
   setup.engine = e;
   setup.model = catalog.model(s.model.name);
   setup.gpu = catalog.gpu(pc.gpu.empty() ? s.hardware.gpu : pc.gpu);
@@ -50,12 +121,13 @@ PoolSetup resolve_pool(const Scenario& s, const PoolConfig& pc, const Catalog& c
   setup.peak_flops = setup.gpu.peak_for(s.model.dtype);  // fails when the GPU lacks the dtype
 
   const ModelSpec& m = setup.model;
+  setup.parallelism = resolve_parallelism(s, pc, m, setup.layer_split);
   // Attention heads split evenly over the GPUs; KV heads split evenly, or each is replicated
-  // on a whole number of GPUs.
+  // on a whole number of GPUs. (Data-parallel attention runs whole heads on each GPU.)
   auto tp_ok = [&](int tp) {
     return m.heads % tp == 0 && (m.kv_heads % tp == 0 || tp % m.kv_heads == 0);
   };
-  if (!tp_ok(pc.tp)) {
+  if (!pc.dp_attention && !tp_ok(pc.tp)) {
     std::vector<std::string> valid;
     for (int tp = 1; tp <= m.heads; ++tp) {
       if (tp_ok(tp)) valid.push_back(std::to_string(tp));
@@ -101,7 +173,19 @@ PoolSetup resolve_pool(const Scenario& s, const PoolConfig& pc, const Catalog& c
   in.max_num_seqs = e.max_num_seqs;
   in.block_size = e.block_size;
   in.dtype = s.model.dtype;
-  setup.memory = plan_memory(m, setup.gpu, setup.parallelism, in);
+  // Each pipeline stage's GPUs hold its layers' weights and KV; the stage with the least room
+  // for KV bounds the replica's blocks.
+  int first = 0;
+  for (std::size_t i = 0; i < setup.layer_split.size(); ++i) {
+    const int count = setup.layer_split[i];
+    const MemoryPlan stage =
+        plan_memory(stage_slice(m, first, count), setup.gpu, setup.parallelism, in);
+    if (i == 0 || stage.shortfall.value > setup.memory.shortfall.value ||
+        (setup.memory.shortfall.value <= 0 && stage.kv_blocks < setup.memory.kv_blocks)) {
+      setup.memory = stage;
+    }
+    first += count;
+  }
   // Weights and activations must fit even when the KV block count is pinned.
   if (setup.memory.shortfall.value > 0 ||
       (setup.memory.kv_blocks == 0 && !e.num_gpu_blocks)) {
@@ -135,6 +219,10 @@ PoolSetup resolve_pool(const Scenario& s, const PoolConfig& pc, const Catalog& c
 }
 
 
+void place_group(const PoolSetup& p, int tp, const TopologyConfig& t, std::size_t& open,
+                 std::vector<int>& used, std::vector<int>& first_gpu,
+                 std::vector<std::string>& node_gpu, NetworkSetup& net);
+
 // Places every replica on the topology: pools in the order they are written, each replica on
 // the lowest-numbered free GPUs of the first node that has room for its whole tensor-parallel
 // group (a group never spans nodes) and holds the same GPU type, filling a node before the
@@ -154,51 +242,90 @@ void place(const Scenario& s, const Catalog& catalog, Deployment& d) {
   // (nodes only fill), so the search for one starts here.
   std::map<std::pair<std::string, int>, std::size_t> first_open;
   for (const PoolSetup& p : d.pools) {
-    const int tp = p.gpus_per_replica();
+    const int tp = p.parallelism.tp;
+    const int pp = p.parallelism.pp;
     std::size_t& open = first_open[{p.gpu.name, tp}];
-    for (int r = 0; r < p.replicas; ++r) {
-      if (p.crosses_nodes()) {
-        // A group across nodes takes whole nodes of its own, after those placed so far.
-        const int node_gpus = p.gpus_per_node;
-        const auto n0 = static_cast<int>(used.size());
-        for (int k = 0; k < p.layout.nodes; ++k) {
-          first_gpu.push_back(used.empty() ? 0 : first_gpu.back() + net.nodes.back().gpus);
-          used.push_back(node_gpus);
-          node_gpu.push_back(p.gpu.name);
-          NodeSpec node;
-          node.gpus = node_gpus;
-          node.intra = p.link;
-          node.host = p.host;
-          net.nodes.push_back(node);
+    for (int r = 0; r < p.replicas * pp; ++r) {
+      // A pipeline's stages are placed one after another as tp groups; its pp virtual
+      // engines all sit on the whole replica's GPUs.
+      if (pp > 1 && r % pp != 0) continue;
+      if (pp > 1) {
+        ReplicaPlacement whole;
+        for (int stage = 0; stage < pp; ++stage) {
+          place_group(p, tp, t, open, used, first_gpu, node_gpu, net);
+          const ReplicaPlacement& g = net.replicas.back();
+          if (stage == 0) whole = g;
+          whole.stage_first_gpu.push_back(g.first_gpu);
+          net.replicas.pop_back();
         }
-        net.replicas.push_back(ReplicaPlacement{n0, first_gpu[static_cast<std::size_t>(n0)], tp});
+        whole.gpus = tp * pp;
+        for (int v = 0; v < pp; ++v) net.replicas.push_back(whole);
         continue;
       }
-      std::size_t n = used.size();  // without [topology], a node of its own
-      if (t.given) {
-        while (open < used.size() &&
-               (node_gpu[open] != p.gpu.name || t.gpus_per_node - used[open] < tp)) {
-          ++open;
-        }
-        n = open;
-      }
-      if (n == used.size()) {
-        first_gpu.push_back(used.empty() ? 0 : first_gpu.back() + net.nodes.back().gpus);
-        used.push_back(0);
-        node_gpu.push_back(p.gpu.name);
-        NodeSpec node;
-        node.gpus = t.given ? t.gpus_per_node : tp;
-        node.intra = p.link;
-        node.host = p.host;
-        net.nodes.push_back(node);
-      }
-      net.replicas.push_back(ReplicaPlacement{static_cast<int>(n), first_gpu[n] + used[n], tp});
-      used[n] += tp;
+      place_group(p, tp, t, open, used, first_gpu, node_gpu, net);
     }
   }
 }
 
+// One tensor-parallel group of `tp` GPUs of pool `p`: whole nodes of its own when it crosses
+// nodes, else the lowest free GPUs of the first node with room (without [topology], a node of
+// its own).
+void place_group(const PoolSetup& p, int tp, const TopologyConfig& t, std::size_t& open,
+                 std::vector<int>& used, std::vector<int>& first_gpu,
+                 std::vector<std::string>& node_gpu, NetworkSetup& net) {
+  if (p.crosses_nodes()) {
+    // A group across nodes takes whole nodes of its own, after those placed so far.
+    const int node_gpus = p.gpus_per_node;
+    const auto n0 = static_cast<int>(used.size());
+    for (int k = 0; k < p.layout.nodes; ++k) {
+      first_gpu.push_back(used.empty() ? 0 : first_gpu.back() + net.nodes.back().gpus);
+      used.push_back(node_gpus);
+      node_gpu.push_back(p.gpu.name);
+      NodeSpec node;
+      node.gpus = node_gpus;
+      node.intra = p.link;
+      node.host = p.host;
+      net.nodes.push_back(node);
+    }
+    net.replicas.push_back(ReplicaPlacement{n0, first_gpu[static_cast<std::size_t>(n0)], tp});
+    return;
+  }
+  std::size_t n = used.size();  // without [topology], a node of its own
+  if (t.given) {
+    while (open < used.size() &&
+           (node_gpu[open] != p.gpu.name || t.gpus_per_node - used[open] < tp)) {
+      ++open;
+    }
+    n = open;
+  }
+  if (n == used.size()) {
+    first_gpu.push_back(used.empty() ? 0 : first_gpu.back() + net.nodes.back().gpus);
+    used.push_back(0);
+    node_gpu.push_back(p.gpu.name);
+    NodeSpec node;
+    node.gpus = t.given ? t.gpus_per_node : tp;
+    node.intra = p.link;
+    node.host = p.host;
+    net.nodes.push_back(node);
+  }
+  net.replicas.push_back(ReplicaPlacement{static_cast<int>(n), first_gpu[n] + used[n], tp});
+  used[n] += tp;
+}
+
 }  // namespace
+
+std::vector<int> ReplicaPlacement::all_gpus() const {
+  std::vector<int> out;
+  if (stage_first_gpu.empty()) {
+    for (int g = first_gpu; g < first_gpu + gpus; ++g) out.push_back(g);
+    return out;
+  }
+  const int tp = gpus / static_cast<int>(stage_first_gpu.size());
+  for (int f : stage_first_gpu) {
+    for (int g = f; g < f + tp; ++g) out.push_back(g);
+  }
+  return out;
+}
 
 Deployment resolve(const Scenario& s, const Catalog& catalog) {
   Deployment d;
@@ -229,8 +356,12 @@ Deployment resolve(const Scenario& s, const Catalog& catalog) {
     }
   }
   bool swaps = false;
-  for (const PoolSetup& p : d.pools) swaps = swaps || p.engine.swap_preemption;
-  if (s.topology.given || d.disaggregated || swaps) {
+  bool pipelines = false;
+  for (const PoolSetup& p : d.pools) {
+    swaps = swaps || p.engine.swap_preemption;
+    pipelines = pipelines || p.parallelism.pp > 1;
+  }
+  if (s.topology.given || d.disaggregated || swaps || pipelines) {
     try {
       place(s, catalog, d);
     } catch (const Error& e) {

@@ -38,9 +38,12 @@ struct PoolSetup {
   std::int64_t max_num_batched_tokens = 0;
   FlopsPerSecond peak_flops;  // dense tensor peak of one GPU for the scenario's dtype
 
-  int gpus_per_replica() const { return parallelism.tp; }
+  std::vector<int> layer_split;  // layers of each pipeline stage
+  int gpus_per_replica() const { return parallelism.tp * parallelism.pp; }
   bool crosses_nodes() const { return layout.nodes > 1; }
   int gpus() const { return replicas * gpus_per_replica(); }
+  // Engines (Replica objects) it runs: each replica's pp virtual engines.
+  int engines() const { return replicas * parallelism.pp; }
 };
 
 // Where a replica's GPUs are: `gpus` consecutive GPUs from `first_gpu`, all on `node`.
@@ -48,6 +51,11 @@ struct ReplicaPlacement {
   int node = 0;
   int first_gpu = 0;
   int gpus = 1;
+  // With pp > 1: each stage's first GPU (its tp GPUs follow), stage 0's being first_gpu;
+  // `gpus` then counts every stage's. Empty for one stage.
+  std::vector<int> stage_first_gpu;
+  // Every GPU of the replica, in stage order.
+  std::vector<int> all_gpus() const;
 };
 
 // The cluster's network, resolved: its nodes, fabric and where each replica sits. Built only

@@ -24,7 +24,8 @@ EngineLimits limits_of(const PoolSetup& p) {
 
 }  // namespace
 
-Pool::Pool(const PoolSetup& setup, DType dtype, const ReplicaEnv& env, std::uint32_t first_index)
+Pool::Pool(const PoolSetup& setup, DType dtype, const ReplicaEnv& env, std::uint32_t first_index,
+           std::uint32_t first_pipeline, std::uint32_t pool)
     : setup_(setup) {
   const EngineConfig& e = setup.engine;
   RuntimeOptions rt;
@@ -38,11 +39,42 @@ Pool::Pool(const PoolSetup& setup, DType dtype, const ReplicaEnv& env, std::uint
   settings.chunk_size = e.chunk_size;
   settings.batch_timeout = SimTime::from_seconds(milliseconds(e.batch_timeout_ms));
   const SchedulerRow& row = find_scheduler(e.scheduler);
-  const EngineLimits lim = limits_of(setup);
+  EngineLimits lim = limits_of(setup);
+  const int pp = setup.parallelism.pp;
+  if (pp == 1) {
+    for (int i = 0; i < setup.replicas; ++i) {
+      replicas_.push_back(std::make_unique<Replica>(env, first_index + static_cast<std::uint32_t>(i),
+                                                    lim, setup.kv_blocks, e.block_size, *cost_,
+                                                    row.make(settings)));
+    }
+    return;
+  }
+  // Pipeline stages: each its layers' cost model. The replica's pp virtual engines each take
+  // an equal share of its sequence slots and KV blocks (vLLM's limits are the replica's).
+  int first = 0;
+  for (int n : setup.layer_split) {
+    stage_costs_.push_back(std::make_unique<StepCostModel>(stage_slice(setup.model, first, n),
+                                                           setup.gpu, setup.link, setup.parallelism,
+                                                           rt, setup.params, setup.layout));
+    first += n;
+  }
+  std::vector<StepCostModel*> stages;
+  for (auto& c : stage_costs_) stages.push_back(c.get());
+  lim.max_num_seqs = (lim.max_num_seqs + pp - 1) / pp;
+  const std::int64_t blocks = setup.kv_blocks / pp;
+  lim.watermark_blocks = blocks / 100;
+  lim.swap_blocks /= pp;
+  std::uint32_t index = first_index;
   for (int i = 0; i < setup.replicas; ++i) {
-    replicas_.push_back(std::make_unique<Replica>(env, first_index + static_cast<std::uint32_t>(i),
-                                                  lim, setup.kv_blocks, e.block_size, *cost_,
-                                                  row.make(settings)));
+    pipelines_.push_back(std::make_unique<PipelineExecutor>(
+        *env.loop, stages, first_pipeline + static_cast<std::uint32_t>(i), pool,
+        setup.model.hidden, dtype_bytes(dtype)));
+    PipelineExecutor& pipe = *pipelines_.back();
+    for (int v = 0; v < pp; ++v) {
+      replicas_.push_back(std::make_unique<Replica>(
+          env, index++, lim, blocks, e.block_size, *cost_, row.make(settings),
+          [&pipe](BatchSink& sink) { return pipe.port(sink); }));
+    }
   }
 }
 

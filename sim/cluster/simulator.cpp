@@ -53,6 +53,7 @@ Simulator::Simulator(const Scenario& scenario, const Catalog& catalog)
 
 void Simulator::record_iterations() {
   for (Replica* r : cluster_->replicas()) r->record_iterations(&iterations_);
+  for (PipelineExecutor* p : cluster_->pipelines()) p->record(&stages_);
   if (cluster_->network() != nullptr) cluster_->network()->record_series();
 }
 
@@ -73,6 +74,11 @@ RunResult Simulator::run() {
   out.itl_ns = itl_;
   out.end = std::max(traffic_->last_arrival(), frontend_->last_reply());
   out.iterations = std::move(iterations_);
+  out.stages = std::move(stages_);
+  for (const PipelineExecutor* p : cluster_->pipelines()) {
+    if (!p->idle()) throw std::logic_error("a pipeline still had a batch in flight");
+    out.pipelines.push_back(p->stats());
+  }
   out.events = loop_.events();
   for (Replica* r : cluster_->replicas()) {
     out.replicas.push_back(r->final_stats());

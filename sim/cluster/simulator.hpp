@@ -16,6 +16,7 @@
 #include "sim/config/scenario.hpp"
 #include "sim/core/event_loop.hpp"
 #include "sim/core/quantile_sketch.hpp"
+#include "sim/engine/pipeline.hpp"
 #include "sim/engine/replica.hpp"
 
 namespace servesim {
@@ -54,6 +55,10 @@ struct RunResult {
   NetworkResult network;
   HandoffStats handoff;
   std::vector<TransferRecord> transfers;  // Request::transfer indexes it
+  // Replicas with pp > 1: each pipeline's stage use, and (when recorded) every stage's run of
+  // every batch in end order.
+  std::vector<PipelineStats> pipelines;
+  std::vector<StageRecord> stages;
   SimTime end;  // the last arrival, iteration end, transfer end or cached reply
   std::uint64_t events = 0;
 
@@ -77,6 +82,7 @@ class Simulator {
   std::vector<Request> requests_;
   QuantileSketch itl_;
   std::vector<IterationRecord> iterations_;
+  std::vector<StageRecord> stages_;
   std::unique_ptr<Traffic> traffic_;
   std::unique_ptr<Frontend> frontend_;
   std::unique_ptr<Cluster> cluster_;

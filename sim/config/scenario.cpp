@@ -284,6 +284,8 @@ bool plain_name(const std::string& n) {
 }
 
 // One [[cluster.pool]] entry, its [cluster.pool.engine] over the scenario's [engine].
+void read_layout(TableReader& t, PoolConfig& p);
+
 PoolConfig read_pool(TableReader& t, const EngineConfig& engine) {
   PoolConfig p;
   p.name = t.required(t.string("name"), "name");
@@ -304,8 +306,7 @@ PoolConfig read_pool(TableReader& t, const EngineConfig& engine) {
                             t.location_of("role"), t.key_path("role"), role));
   }
   p.replicas = static_cast<int>(int_in(t, "replicas", 1, 1, 100000));
-  p.tp = static_cast<int>(int_in(t, "tp", 1, 1, 1024));
-  p.cross_node_tp = t.boolean("cross_node_tp").value_or(false);
+  read_layout(t, p);
   p.gpu = t.string("gpu").value_or("");
   p.engine = engine;
   if (auto e = t.table("engine")) {
@@ -314,6 +315,44 @@ PoolConfig read_pool(TableReader& t, const EngineConfig& engine) {
   }
   t.finish();
   return p;
+}
+
+// A pool's layout keys, in [[cluster.pool]] or (for the one pool) [cluster].
+void read_layout(TableReader& t, PoolConfig& p) {
+  p.tp = static_cast<int>(int_in(t, "tp", 1, 1, 1024));
+  p.cross_node_tp = t.boolean("cross_node_tp").value_or(false);
+  p.pp = static_cast<int>(int_in(t, "pp", 1, 1, 256));
+  if (const toml::node* split = t.raw("layer_split")) {
+    const toml::array* a = split->as_array();
+    bool ok = a != nullptr && !a->empty();
+    if (ok) {
+      for (const auto& v : *a) {
+        const auto n = v.value<std::int64_t>();
+        if (!v.is_integer() || !n || *n < 1 || *n > 100000) {
+          ok = false;
+          break;
+        }
+        p.layer_split.push_back(static_cast<int>(*n));
+      }
+    }
+    if (!ok) {
+      throw Error(fmt::format("{}: {} must be a list of positive layer counts, one per pipeline "
+                              "stage (e.g. [40, 40])",
+                              t.location_of("layer_split"), t.key_path("layer_split")));
+    }
+  }
+  p.moe_keys_given = t.raw("ep") || t.raw("dp_attention") || t.raw("moe_comm") ||
+                     t.raw("expert_skew");
+  p.ep = static_cast<int>(int_in(t, "ep", 1, 1, 1024));
+  p.dp_attention = t.boolean("dp_attention").value_or(false);
+  p.moe_comm = t.string("moe_comm").value_or("all-to-all");
+  if (p.moe_comm != "all-to-all" && p.moe_comm != "allgather-reducescatter") {
+    throw Error(fmt::format("{}: {} \"{}\": valid values are: all-to-all, "
+                            "allgather-reducescatter",
+                            t.location_of("moe_comm"), t.key_path("moe_comm"), p.moe_comm));
+  }
+  p.expert_skew = number_in(t, "expert_skew", 0.0, 0.0, 10.0, false);
+  p.layout_where = t.location();
 }
 
 // What the pools must satisfy together.
@@ -492,13 +531,13 @@ Scenario load_scenario(const std::string& path, const std::vector<std::string>& 
       PoolConfig pool;
       pool.name = "default";
       pool.replicas = static_cast<int>(int_in(t, "replicas", 1, 1, 100000));
-      pool.tp = static_cast<int>(int_in(t, "tp", 1, 1, 1024));
-      pool.cross_node_tp = t.boolean("cross_node_tp").value_or(false);
+      read_layout(t, pool);
       pool.engine = s.engine;
       c.pools = {pool};
       return;
     }
-    for (const char* key : {"replicas", "tp", "cross_node_tp"}) {
+    for (const char* key : {"replicas", "tp", "cross_node_tp", "pp", "layer_split", "ep",
+                            "dp_attention", "moe_comm", "expert_skew"}) {
       if (t.raw(key)) {
         throw Error(fmt::format("{}: cluster.{} sizes the one pool of a cluster without "
                                 "[[cluster.pool]] entries; with pools, give replicas and tp in "

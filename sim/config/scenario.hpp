@@ -87,9 +87,21 @@ struct PoolConfig {
   // A tensor-parallel group larger than a node spans whole nodes, its collectives priced over
   // the NICs: only when the scenario says so.
   bool cross_node_tp = false;
+  // Pipeline stages, each of tp GPUs; layers per stage (empty: as even as possible).
+  int pp = 1;
+  std::vector<int> layer_split;
+  // MoE models: expert-parallel ranks, data-parallel attention, how tokens reach the experts,
+  // and the routing's power-law skew (0: uniform). Each *_given records that the key was
+  // written, so that a dense model can refuse it by name.
+  int ep = 1;
+  bool dp_attention = false;
+  std::string moe_comm = "all-to-all";
+  double expert_skew = 0.0;
+  bool moe_keys_given = false;
+  std::string layout_where;  // "file:line" of the table that set them, for messages
   std::string gpu;  // "" = hardware.gpu
   EngineConfig engine;
-  int gpus() const { return replicas * tp; }
+  int gpus() const { return replicas * tp * pp; }
 };
 
 // [cluster]: its pools, and the frontend in front of them.

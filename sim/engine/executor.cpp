@@ -13,7 +13,7 @@ Launch StepExecutor::launch(const BatchShape& shape, Seconds wait, SimTime now) 
   const SimTime duration{std::max<std::int64_t>(1, SimTime::from_seconds(q.time + wait).ns)};
   busy_ = true;
   loop_->at(now + duration, Phase::kComplete, done_);
-  return Launch{now + duration, duration, q.flops, q.bytes};
+  return Launch{now + duration, duration, q.flops, q.bytes, q.moe_comm};
 }
 
 void StepExecutor::on_done(SimTime now, std::uint32_t, std::uint32_t) {

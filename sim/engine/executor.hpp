@@ -5,6 +5,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 
 #include "hardware/cost_model.hpp"
 #include "sim/core/event_loop.hpp"
@@ -21,11 +23,16 @@ class BatchSink {
 };
 
 struct Launch {
-  SimTime end;       // when the batch leaves
-  SimTime duration;  // end - start
-  double flops = 0;  // per GPU
-  double bytes = 0;  // per GPU
+  SimTime end;       // when the batch leaves; never() when a pipeline decides it later
+  SimTime duration;  // end - start (0 when end is not known yet)
+  double flops = 0;  // per GPU, summed over a pipeline's stages
+  double bytes = 0;  // per GPU, summed over a pipeline's stages
+  double moe_comm = 0;  // seconds of MoE dispatch and combine, summed over stages
 };
+
+class Executor;
+// Makes a replica's executor, given the sink that hears when its batches end.
+using ExecutorFactory = std::function<std::unique_ptr<Executor>(BatchSink&)>;
 
 class Executor {
  public:

@@ -7,14 +7,16 @@ namespace servesim {
 
 Replica::Replica(const ReplicaEnv& env, std::uint32_t index, EngineLimits limits,
                  std::int64_t kv_blocks, int block_size, StepCostModel& cost,
-                 std::unique_ptr<BatchScheduler> scheduler)
+                 std::unique_ptr<BatchScheduler> scheduler, const ExecutorFactory& make_executor)
     : env_(env),
       index_(index),
       limits_(limits),
       kv_(kv_blocks, block_size),
       pool_(block_size),
       scheduler_(std::move(scheduler)),
-      executor_(std::make_unique<StepExecutor>(*env.loop, cost, static_cast<BatchSink&>(*this))),
+      executor_(make_executor ? make_executor(static_cast<BatchSink&>(*this))
+                              : std::make_unique<StepExecutor>(*env.loop, cost,
+                                                               static_cast<BatchSink&>(*this))),
       plan_handler_(env.loop->handler<&Replica::on_plan>(this)) {}
 
 void Replica::enqueue(std::uint32_t r, SimTime now) {
@@ -336,10 +338,9 @@ void Replica::launch(SimTime now, Seconds wait) {
   stats_.iterations += 1;
   stats_.batched_seqs += shape_.seqs();
   stats_.computed_tokens += static_cast<double>(shape_.tokens());
-  stats_.busy = stats_.busy + (run.end - started_);
   stats_.flops += run.flops;
   stats_.bytes += run.bytes;
-  if (env_.log != nullptr) (*env_.log)[log_at_].end = run.end;
+  stats_.moe_comm += run.moe_comm;
   if (hands_off_) {
     // Prefills that finish in this iteration: their KV can start to leave layer by layer.
     for (const PrefillChunk& c : plan_.prefills) {
@@ -353,6 +354,8 @@ void Replica::launch(SimTime now, Seconds wait) {
 
 void Replica::batch_done(SimTime now) {
   stats_.last_end = now;
+  stats_.busy = stats_.busy + (now - started_);
+  if (env_.log != nullptr) (*env_.log)[log_at_].end = now;
   complete(now);
   try_start(now);
   report_finished(now);

@@ -44,6 +44,7 @@ struct ReplicaStats {
   std::int64_t kv_cached_at_end = 0;
   double flops = 0.0;  // per GPU
   double bytes = 0.0;  // per GPU
+  double moe_comm = 0.0;  // seconds of MoE dispatch and combine, over its iterations
 };
 
 // What routers see of a replica.
@@ -105,8 +106,11 @@ struct ReplicaEnv {
 
 class Replica final : public SchedulerContext, private BatchSink, private FlowSink {
  public:
+  // `make_executor` gives the replica its executor (default: a StepExecutor over `cost`; a
+  // pipeline's virtual engines share one PipelineExecutor).
   Replica(const ReplicaEnv& env, std::uint32_t index, EngineLimits limits, std::int64_t kv_blocks,
-          int block_size, StepCostModel& cost, std::unique_ptr<BatchScheduler> scheduler);
+          int block_size, StepCostModel& cost, std::unique_ptr<BatchScheduler> scheduler,
+          const ExecutorFactory& make_executor = {});
   Replica(const Replica&) = delete;
   Replica& operator=(const Replica&) = delete;
 

@@ -153,6 +153,43 @@ void summarize_transfers(const RunResult& run, Summary& s) {
 
 }  // namespace
 
+namespace {
+
+constexpr std::uint32_t kAllPools = ~std::uint32_t{0};
+
+// The pipelines of pool `pool` (or of every pool): stage busy fractions of the run (stage i
+// averaged over the pipelines that have it) and the bubble, sum over stages of (in flight -
+// busy) over sum over stages of in flight.
+PipelineSummary summarize_pipelines(const RunResult& run, std::uint32_t pool, double seconds) {
+  PipelineSummary out;
+  double idle = 0, flying = 0;
+  std::vector<double> busy;
+  std::vector<int> count;
+  for (const PipelineStats& p : run.pipelines) {
+    if (pool != kAllPools && p.pool != pool) continue;
+    out.present = true;
+    out.activation_bytes += p.transfer_bytes;
+    if (busy.size() < p.stage_busy.size()) {
+      busy.resize(p.stage_busy.size());
+      count.resize(p.stage_busy.size());
+    }
+    for (std::size_t s = 0; s < p.stage_busy.size(); ++s) {
+      const double b = p.stage_busy[s].seconds().value;
+      busy[s] += b;
+      count[s] += 1;
+      idle += p.in_flight.seconds().value - b;
+      flying += p.in_flight.seconds().value;
+    }
+  }
+  for (std::size_t s = 0; s < busy.size(); ++s) {
+    out.stage_busy.push_back(seconds > 0 ? busy[s] / (count[s] * seconds) : 0.0);
+  }
+  out.bubble_fraction = flying > 0 ? idle / flying : 0.0;
+  return out;
+}
+
+}  // namespace
+
 Summary summarize(const RunResult& run) {
   Summary s;
   const Scenario& sc = run.scenario;
@@ -213,7 +250,8 @@ Summary summarize(const RunResult& run) {
   // iteration runs); `busy` is the fraction of the run that replicas spent in iterations.
   // Each pool is summed on its own (its GPUs have their own peaks), then pools are combined.
   double padded = 0, computed = 0, peak_kv = 0, busy = 0, flop_capacity = 0, byte_capacity = 0;
-  double flops = 0, bytes = 0;
+  double flops = 0, bytes = 0, moe_seconds = 0;
+  int groups = 0;  // tensor-parallel groups: replicas, or a pipeline's stages
   std::int64_t batched = 0, static_batches = 0, prefix_lookups = 0, prefix_hits = 0;
   for (std::size_t p = 0; p < run.deployment.pools.size(); ++p) {
     const PoolSetup& pool = run.deployment.pools[p];
@@ -222,13 +260,19 @@ Summary summarize(const RunResult& run) {
     ps.role = role_name(pool.role);
     ps.replicas = pool.replicas;
     ps.gpus = pool.gpus();
+    const int pp = pool.parallelism.pp;
+    const bool moe_comm = pool.model.is_moe() && (pool.parallelism.ep > 1 || pool.parallelism.dp() > 1);
     double pool_flops = 0, pool_bytes = 0, pool_busy = 0;
     for (std::size_t i = 0; i < run.replicas.size(); ++i) {
       if (run.replica_pool[i] != p) continue;
       const ReplicaStats& st = run.replicas[i];
       pool_flops += st.flops;
       pool_bytes += st.bytes;
-      pool_busy += st.busy.seconds().value;
+      if (pp == 1) pool_busy += st.busy.seconds().value;
+      if (moe_comm) {
+        moe_seconds += st.moe_comm;
+        s.moe_iterations += st.iterations;
+      }
       batched += st.batched_seqs;
       padded += st.padded_tokens;
       computed += st.computed_tokens;
@@ -239,16 +283,27 @@ Summary summarize(const RunResult& run) {
       s.iterations += st.iterations;
       ps.iterations += st.iterations;
       ps.stalled_s += st.stalled.seconds().value;
-      if (pool.kv_blocks > 0) {
+      // A virtual engine of a pipeline holds its 1/pp share of the replica's blocks.
+      const std::int64_t blocks = pool.kv_blocks / pp;
+      if (blocks > 0) {
         ps.kv_cache_peak = std::max(ps.kv_cache_peak, static_cast<double>(run.kv_peak_blocks[i]) /
-                                                          static_cast<double>(pool.kv_blocks));
+                                                          static_cast<double>(blocks));
+      }
+    }
+    if (pp > 1) {
+      // Busy time is the stages' (GPU groups'), not the virtual engines'.
+      ps.pipeline = summarize_pipelines(run, static_cast<std::uint32_t>(p), s.simulated_seconds);
+      for (const PipelineStats& ps_ : run.pipelines) {
+        if (ps_.pool != p) continue;
+        for (SimTime b : ps_.stage_busy) pool_busy += b.seconds().value;
       }
     }
     if (pool_busy > 0) {
       ps.mfu = pool_flops / (pool_busy * pool.peak_flops.value);
       ps.mbu = pool_bytes / (pool_busy * pool.gpu.memory_bandwidth.value);
     }
-    ps.busy = run.end.ns > 0 ? pool_busy / (pool.replicas * s.simulated_seconds) : 0.0;
+    ps.busy = run.end.ns > 0 ? pool_busy / (pool.replicas * pp * s.simulated_seconds) : 0.0;
+    groups += pool.replicas * pp;
     flops += pool_flops;
     bytes += pool_bytes;
     busy += pool_busy;
@@ -261,8 +316,9 @@ Summary summarize(const RunResult& run) {
     s.mfu = flops / flop_capacity;
     s.mbu = bytes / byte_capacity;
   }
-  const double n = static_cast<double>(run.replicas.size());
-  s.busy = run.end.ns > 0 ? busy / (n * s.simulated_seconds) : 0.0;
+  s.busy = run.end.ns > 0 && groups > 0 ? busy / (groups * s.simulated_seconds) : 0.0;
+  if (!run.pipelines.empty()) s.pipeline = summarize_pipelines(run, kAllPools, s.simulated_seconds);
+  if (s.moe_iterations > 0) s.moe_dispatch_ms_mean = 1e3 * moe_seconds / static_cast<double>(s.moe_iterations);
   s.kv_cache_peak = peak_kv;
   s.mean_batch_size = s.iterations ? static_cast<double>(batched) / static_cast<double>(s.iterations) : 0.0;
   s.batches = static_batches > 0 ? static_batches : s.iterations;

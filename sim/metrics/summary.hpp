@@ -23,11 +23,22 @@ LatencyStats exact_stats(std::vector<double> values_ms);
 double percentile_of_sorted(const std::vector<double>& sorted, double p);
 
 // One pool's share of the work.
+// Pipeline stages of replicas with pp > 1 (docs/metrics.md): each stage's busy fraction of
+// the run, and the share of stage time spent idle while a batch was in flight somewhere in
+// the pipeline (the bubble).
+struct PipelineSummary {
+  bool present = false;
+  double bubble_fraction = 0;
+  std::vector<double> stage_busy;
+  double activation_bytes = 0;  // carried between stages over the run
+};
+
 struct PoolSummary {
   std::string name;
   std::string role;
   int replicas = 0;
   int gpus = 0;
+  PipelineSummary pipeline;
   std::int64_t iterations = 0;
   double busy = 0;  // fraction of the run its replicas spent in iterations
   double mfu = 0, mbu = 0;  // while busy
@@ -87,6 +98,11 @@ struct Summary {
   std::optional<bool> slo_tpot_met;
   double mfu = 0, mbu = 0, kv_cache_peak = 0, busy = 0;
   std::vector<PoolSummary> pools;
+  PipelineSummary pipeline;  // over every pipeline of the cluster
+  // MoE dispatch and combine per iteration, over the iterations of pools that pay them
+  // (ep > 1 or data-parallel attention); iterations 0 when none do.
+  std::int64_t moe_iterations = 0;
+  double moe_dispatch_ms_mean = 0;
   TransferSummary transfer;
   TtftBreakdown ttft_breakdown;
   // Links that carried anything, busiest (by utilization) first.

@@ -37,14 +37,41 @@ double ms_or_never(SimTime t, SimTime arrival) {
 
 }  // namespace
 
+namespace {
+
+// " (tp 8 x pp 2, ep 8)": the layout beyond a plain tp, for text reports.
+std::string layout_words(const Parallelism& p) {
+  std::vector<std::string> parts;
+  if (p.pp > 1) parts.push_back(fmt::format("tp {} x pp {}", p.tp, p.pp));
+  if (p.ep > 1) parts.push_back(fmt::format("ep {}", p.ep));
+  if (p.dp_attention) parts.push_back("data-parallel attention");
+  return parts.empty() ? "" : " (" + join(parts, ", ") + ")";
+}
+
+}  // namespace
+
 nlohmann::ordered_json parallelism_json(Parallelism par, bool crosses_nodes) {
   nlohmann::ordered_json j;
   j["tp"] = par.tp;
-  j["pp"] = 1;
-  j["ep"] = 1;
+  j["pp"] = par.pp;
+  j["ep"] = par.ep;
+  j["dp_attention"] = par.dp_attention;
   j["crosses_nodes"] = crosses_nodes;
   return j;
 }
+
+namespace {
+
+nlohmann::ordered_json pipeline_json(const PipelineSummary& p) {
+  if (!p.present) return nullptr;
+  nlohmann::ordered_json j;
+  j["bubble_fraction"] = p.bubble_fraction;
+  j["stage_busy"] = p.stage_busy;
+  j["activation_bytes"] = p.activation_bytes;
+  return j;
+}
+
+}  // namespace
 
 nlohmann::ordered_json summary_json(const RunResult& run, const Summary& s) {
   const Scenario& sc = run.scenario;
@@ -125,6 +152,7 @@ nlohmann::ordered_json summary_json(const RunResult& run, const Summary& s) {
                      {"gpu", ps.gpu.name},
                      {"tp", ps.parallelism.tp},
                      {"parallelism", parallelism_json(ps.parallelism, ps.crosses_nodes())},
+                     {"pipeline", pipeline_json(p.pipeline)},
                      {"gpus", p.gpus},
                      {"scheduler", ps.engine.scheduler},
                      {"kv_blocks_per_replica", ps.kv_blocks},
@@ -136,6 +164,14 @@ nlohmann::ordered_json summary_json(const RunResult& run, const Summary& s) {
                      {"stalled_s", p.stalled_s}};
   }
   j["pools"] = pools;
+  j["pipeline"] = pipeline_json(s.pipeline);
+  {
+    nlohmann::ordered_json moe;
+    moe["iterations"] = s.moe_iterations;
+    moe["dispatch_ms"] = {{"mean", s.moe_iterations > 0 ? nlohmann::ordered_json(s.moe_dispatch_ms_mean)
+                                                         : nlohmann::ordered_json(nullptr)}};
+    j["moe"] = moe;
+  }
   const TransferSummary& t = s.transfer;
   nlohmann::ordered_json transfer_ms = latency_json(t.ms);
   j["kv_transfer"] = {{"mode", run.deployment.disaggregated
@@ -234,8 +270,8 @@ void write_text_report(std::ostream& out, const RunResult& run, const Summary& s
   if (run.deployment.pools.size() > 1) {
     std::vector<std::string> pools;
     for (const PoolSetup& p : run.deployment.pools) {
-      pools.push_back(fmt::format("{} ({}): {} x {} x{}", p.name, role_name(p.role), p.replicas,
-                                  p.gpu.name, p.parallelism.tp));
+      pools.push_back(fmt::format("{} ({}): {} x {} x{}{}", p.name, role_name(p.role), p.replicas,
+                                  p.gpu.name, p.gpus_per_replica(), layout_words(p.parallelism)));
     }
     fmt::print(out, "  model     {} ({}, {:.2f}B params)   {} GPUs in {} pools\n", su.model.name,
                dtype_name(sc.model.dtype), su.model.total_params() / 1e9, run.deployment.gpus(),
@@ -244,9 +280,9 @@ void write_text_report(std::ostream& out, const RunResult& run, const Summary& s
     fmt::print(out, "  (engine, KV cache and calibration lines below are the first pool's; the pool "
                     "table has each)\n");
   } else {
-    fmt::print(out, "  model     {} ({}, {:.2f}B params)   GPU {} x{} per replica, {} replica(s)\n",
+    fmt::print(out, "  model     {} ({}, {:.2f}B params)   GPU {} x{} per replica{}, {} replica(s)\n",
                su.model.name, dtype_name(sc.model.dtype), su.model.total_params() / 1e9,
-               su.gpu.name, su.parallelism.tp, su.replicas);
+               su.gpu.name, su.gpus_per_replica(), layout_words(su.parallelism), su.replicas);
   }
   fmt::print(out, "  engine    {} scheduler, router {}, max_num_seqs {}, max_num_batched_tokens {}, "
                   "CUDA graphs {}\n",
@@ -259,13 +295,23 @@ void write_text_report(std::ostream& out, const RunResult& run, const Summary& s
   fmt::print(out, "  calibration {}\n", su.calibration);
   bool multi_gpu = false;
   for (const PoolSetup& p : run.deployment.pools) {
-    multi_gpu = multi_gpu || p.parallelism.tp > 1;
+    multi_gpu = multi_gpu || p.gpus_per_replica() > 1;
     if (p.crosses_nodes()) {
       fmt::print(out, "  pool {}: each replica's tp = {} spans {} nodes, joined by {}\n", p.name,
                  p.parallelism.tp, p.layout.nodes, p.layout.nic.name);
     }
   }
-  if (multi_gpu) fmt::print(out, "  tensor parallel: {}\n", kNotMeasuredHere);
+  if (multi_gpu) fmt::print(out, "  multi-GPU: {}\n", kNotMeasuredHere);
+  if (s.pipeline.present) {
+    std::vector<std::string> busy;
+    for (double b : s.pipeline.stage_busy) busy.push_back(fmt::format("{:.1f}%", 100 * b));
+    fmt::print(out, "  pipeline  bubble {:.1f}% of stage time while batches were in flight; stage "
+                    "busy {}\n",
+               100 * s.pipeline.bubble_fraction, join(busy, ", "));
+  }
+  if (s.moe_iterations > 0) {
+    fmt::print(out, "  MoE       dispatch and combine {:.3f} ms per iteration\n", s.moe_dispatch_ms_mean);
+  }
   fmt::print(out, "\n");
 
   fmt::print(out, "requests   {} completed{}, {} rejected, of {};  {} preemptions\n",
@@ -412,7 +458,7 @@ nlohmann::ordered_json step_json(const StepCostModel& m, const BatchShape& shape
   j["mbu"] = c.bytes / (c.total.value * m.device().memory_bandwidth.value);
   nlohmann::ordered_json ops = nlohmann::ordered_json::array();
   for (const OpTime& o : c.ops) {
-    const bool comm = o.op.cls == OpClass::kAllReduce || o.op.cls == OpClass::kAllGather;
+    const bool comm = is_collective(o.op.cls);
     ops.push_back({{"name", o.op.name},
                    {"class", op_class_name(o.op.cls)},
                    {"time_ms", to_ms(o.time)},
@@ -440,7 +486,7 @@ void write_step_text(std::ostream& out, const StepCostModel& m, const BatchShape
   fmt::print(out, "{:<20}{:<14}{:>11}{:>7}{:>13}{:>13}  {}\n", "op", "class", "time (ms)", "%",
              "GFLOP", "MB", "bound");
   for (const OpTime& o : c.ops) {
-    const bool comm = o.op.cls == OpClass::kAllReduce || o.op.cls == OpClass::kAllGather;
+    const bool comm = is_collective(o.op.cls);
     fmt::print(out, "{:<20}{:<14}{:>11.4f}{:>7.1f}{:>13.2f}{:>13.2f}  {}\n", o.op.name,
                op_class_name(o.op.cls), to_ms(o.time), 100.0 * o.time.value / c.total.value,
                o.op.flops / 1e9, o.op.bytes / 1e6,

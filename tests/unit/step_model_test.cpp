@@ -100,7 +100,7 @@ TEST_P(Floors, NoOpIsFasterThanItsPhysicalFloor) {
         const StepCost c = cost.breakdown(s);
         double floor_sum = 0;
         for (const OpTime& t : c.ops) {
-          if (t.op.cls == OpClass::kAllReduce || t.op.cls == OpClass::kAllGather) continue;
+          if (is_collective(t.op.cls)) continue;
           const double floor = std::max(t.op.flops / gpu.peak_for(DType::kBF16).value,
                                         t.op.bytes / gpu.memory_bandwidth.value);
           EXPECT_GE(t.time.value, floor) << model << " " << t.op.name << " b=" << b;
