@@ -33,7 +33,7 @@ std::string tp_key(const Scenario& s, const PoolConfig& pc) {
 // A pool's layout key, for messages: "cluster.ep" or "ep in pool \"x\"".
 std::string layout_key(const Scenario& s, const PoolConfig& pc, const char* key) {
   if (s.cluster.pools.size() == 1 && pc.name == "default") return fmt::format("cluster.{}", key);
-  return fmt::format("{} in pool \"{}\"", key, pc.name);
+  return fmt::format("the {} of pool \"{}\"", key, pc.name);
 }
 
 std::string divisors(int n) {

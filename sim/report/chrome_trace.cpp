@@ -164,7 +164,8 @@ struct Counters {
 // The replica's KV-cache use and queue as an iteration starts, shown at `at`.
 void write_counters(EventWriter& out, const RunResult& run, const IterationRecord& it,
                     std::int64_t at, Counters& last) {
-  const std::int64_t kv_blocks = std::max<std::int64_t>(1, run.pool_of(it.replica).kv_blocks);
+  const PoolSetup& pool = run.pool_of(it.replica);
+  const std::int64_t kv_blocks = std::max<std::int64_t>(1, pool.kv_blocks / pool.parallelism.pp);
   const int pid = replica_pid(it.replica);
   if (it.kv_used_blocks != last.kv_used_blocks) {
     const double fraction =

@@ -403,8 +403,9 @@ void write_iterations_csv(std::ostream& out, const RunResult& run) {
   out << "replica,start_s,end_s,kind,prefill_seqs,prefill_tokens,decode_seqs,kv_used_blocks,"
          "kv_used,waiting,running\n";
   for (const IterationRecord& it : run.iterations) {
+    const PoolSetup& pool = run.pool_of(it.replica);  // an engine's blocks: 1/pp of a replica's
     const auto capacity =
-        static_cast<double>(std::max<std::int64_t>(1, run.pool_of(it.replica).kv_blocks));
+        static_cast<double>(std::max<std::int64_t>(1, pool.kv_blocks / pool.parallelism.pp));
     fmt::print(out, "{},{:.9f},{:.9f},{},{},{},{},{},{:.6f},{},{}\n", it.replica,
                it.start.seconds().value, it.end.seconds().value, it.kind(), it.prefill_seqs,
                it.prefill_tokens, it.decode_seqs, it.kv_used_blocks,
