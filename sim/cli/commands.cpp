@@ -147,9 +147,59 @@ int step_command(const StepArgs& args) {
   if (args.cuda_graphs != "on" && args.cuda_graphs != "off") {
     throw Error(fmt::format("--cuda-graphs \"{}\": valid values are: on, off", args.cuda_graphs));
   }
-  if (args.tp < 1 || model.heads % args.tp != 0) {
+  if (args.tp < 1 || (!args.dp_attention && model.heads % args.tp != 0)) {
     throw Error(fmt::format("--tp {}: must be a positive divisor of the {} attention heads of {}",
                             args.tp, model.heads, model.name));
+  }
+  Parallelism par;
+  par.tp = args.tp;
+  par.pp = args.pp;
+  par.ep = args.ep;
+  par.dp_attention = args.dp_attention;
+  par.expert_skew = args.expert_skew;
+  if (args.moe_comm == "all-to-all") {
+    par.moe_comm = MoeComm::kAllToAll;
+  } else if (args.moe_comm == "allgather-reducescatter") {
+    par.moe_comm = MoeComm::kAllGatherReduceScatter;
+  } else {
+    throw Error(fmt::format("--moe-comm \"{}\": valid values are: all-to-all, allgather-reducescatter",
+                            args.moe_comm));
+  }
+  const bool moe_flags = args.ep != 1 || args.dp_attention || args.expert_skew != 0.0 ||
+                         args.moe_comm != "all-to-all";
+  if (moe_flags && !model.is_moe()) {
+    throw Error(fmt::format("--ep, --dp-attention, --moe-comm and --expert-skew are for MoE "
+                            "models; {} is dense",
+                            model.name));
+  }
+  if (model.is_moe() && (args.ep < 1 || args.tp % args.ep != 0 || model.experts % args.ep != 0)) {
+    throw Error(fmt::format("--ep {}: must divide --tp {} (attention tp x dp = ep x moe_tp) and "
+                            "the {} experts of {}",
+                            args.ep, args.tp, model.experts, model.name));
+  }
+  if (!(args.expert_skew >= 0.0 && args.expert_skew <= 10.0)) {
+    throw Error(fmt::format("--expert-skew {}: must be from 0 to 10", args.expert_skew));
+  }
+  if (args.pp < 1 || args.pp > model.layers) {
+    throw Error(fmt::format("--pp {}: must be from 1 to {}'s {} layers", args.pp, model.name,
+                            model.layers));
+  }
+  std::vector<int> split = args.layer_split;
+  if (split.empty()) {
+    split.assign(static_cast<std::size_t>(args.pp), model.layers / args.pp);
+    for (int i = 0; i < model.layers % args.pp; ++i) ++split[static_cast<std::size_t>(i)];
+  } else {
+    int sum = 0;
+    bool positive = true;
+    for (int n : split) {
+      sum += n;
+      positive = positive && n > 0;
+    }
+    if (static_cast<int>(split.size()) != args.pp || sum != model.layers || !positive) {
+      throw Error(fmt::format("--layer-split: needs --pp {} positive counts that sum to {}'s {} "
+                              "layers",
+                              args.pp, model.name, model.layers));
+    }
   }
   BatchShape shape;
   for (const auto& p : args.prefill) {
@@ -177,13 +227,56 @@ int step_command(const StepArgs& args) {
   rt.cuda_graphs = args.cuda_graphs == "on";
   const CalibrationChoice cal = choose_calibration(args.calibration, catalog, gpu);
   link.measured = cal.collectives;  // used only when measured on this link
-  const StepCostModel cost(model, gpu, link, Parallelism{args.tp}, rt, cal.params,
-                           step_layout(args, gpu, catalog));
-  const StepCost c = cost.breakdown(shape);
+  const TpLayout layout = step_layout(args, gpu, catalog);
+  if (args.pp == 1) {
+    const StepCostModel cost(model, gpu, link, par, rt, cal.params, layout);
+    const StepCost c = cost.breakdown(shape);
+    if (args.json) {
+      std::cout << step_json(cost, shape, c, cal.description).dump(2) << "\n";
+    } else {
+      write_step_text(std::cout, cost, shape, c, cal.description);
+    }
+    return 0;
+  }
+  // One table per stage: its layers only (the embedding on the first, the LM head on the last).
+  nlohmann::ordered_json stages = nlohmann::ordered_json::array();
+  double total_ms = 0;
+  int first = 0;
+  const double activation = 2.0 * static_cast<double>(shape.tokens()) * model.hidden * dtype_bytes(rt.dtype);
+  for (std::size_t i = 0; i < split.size(); ++i) {
+    const StepCostModel cost(stage_slice(model, first, split[i]), gpu, link, par, rt, cal.params, layout);
+    const StepCost c = cost.breakdown(shape);
+    total_ms += to_ms(c.total);
+    if (args.json) {
+      nlohmann::ordered_json j = step_json(cost, shape, c, cal.description);
+      j["stage"] = i;
+      j["layers"] = {first, first + split[i] - 1};
+      stages.push_back(j);
+    } else {
+      fmt::print("stage {} of {}: layers {}-{}{}{}\n", i, split.size(), first, first + split[i] - 1,
+                 i == 0 ? ", embedding" : "", i + 1 == split.size() ? ", LM head and sampler" : "");
+      write_step_text(std::cout, cost, shape, c, cal.description);
+      fmt::print("\n");
+    }
+    first += split[i];
+  }
   if (args.json) {
-    std::cout << step_json(cost, shape, c, cal.description).dump(2) << "\n";
+    nlohmann::ordered_json j;
+    j["model"] = model.name;
+    j["model_params"] = model.total_params();
+    j["model_active_params"] = model.active_params();
+    j["parallelism"] = parallelism_json(par, layout.nodes > 1);
+    j["multi_gpu"] = kNotMeasuredHere;
+    j["stages_total_ms"] = total_ms;
+    j["activation_bytes_per_boundary"] = activation;
+    j["stages"] = stages;
+    std::cout << j.dump(2) << "\n";
   } else {
-    write_step_text(std::cout, cost, shape, c, cal.description);
+    fmt::print("pipeline: {} stages, {:.4f} ms for one batch through all of them (stage times "
+               "added); {:.0f} bytes of activations cross each of the {} boundaries (2 x {} tokens "
+               "x hidden {} x {} bytes), timed over the network by `servesim run`\n",
+               split.size(), total_ms, activation, split.size() - 1, shape.tokens(), model.hidden,
+               dtype_bytes(rt.dtype));
   }
   return 0;
 }

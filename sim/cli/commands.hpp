@@ -34,6 +34,12 @@ struct StepArgs {
   std::string nic = "ib-ndr";
   int nics_per_node = 0;     // 0: one per GPU
   bool cross_node_tp = false;
+  int pp = 1;
+  std::vector<int> layer_split;
+  int ep = 1;
+  bool dp_attention = false;
+  std::string moe_comm = "all-to-all";
+  double expert_skew = 0.0;
   std::string dtype = "bf16";
   std::string cuda_graphs = "on";
   std::vector<std::string> prefill;  // "BxS"

@@ -44,6 +44,17 @@ int dispatch(int argc, char** argv) {
                      "let --tp span whole nodes, its collectives priced over the NICs");
   step_cmd->add_option("--nic", step.nic, "with --cross-node-tp: the link between nodes")
       ->capture_default_str();
+  step_cmd->add_option("--pp", step.pp, "pipeline stages: one table per stage")->capture_default_str();
+  step_cmd->add_option("--layer-split", step.layer_split, "with --pp: layers per stage, e.g. 50,30")
+      ->delimiter(',');
+  step_cmd->add_option("--ep", step.ep, "MoE: expert-parallel ranks over the tp GPUs")->capture_default_str();
+  step_cmd->add_flag("--dp-attention", step.dp_attention,
+                     "MoE: attention data-parallel over the tp GPUs (each its own sequences)");
+  step_cmd->add_option("--moe-comm", step.moe_comm, "MoE: all-to-all or allgather-reducescatter")
+      ->capture_default_str();
+  step_cmd->add_option("--expert-skew", step.expert_skew,
+                       "MoE: power-law exponent of the experts' routing shares (0: uniform)")
+      ->capture_default_str();
   step_cmd->add_option("--nics-per-node", step.nics_per_node,
                        "with --cross-node-tp: NICs a node shares among its GPUs (default: one per GPU)");
   step_cmd->add_option("--dtype", step.dtype, "bf16, fp16 or fp8")->capture_default_str();
@@ -128,6 +139,12 @@ int dispatch(int argc, char** argv) {
   plan_cmd->add_option("--gpus", plan.gpus, "candidate GPUs (default: the scenario's)")->delimiter(',')
       ->allow_extra_args(false);
   plan_cmd->add_option("--tp", plan.tps, "candidate tensor-parallel degrees (default: the scenario's)")
+      ->delimiter(',')
+      ->allow_extra_args(false);
+  plan_cmd->add_option("--pp", plan.pps, "candidate pipeline stages per replica (default: the scenario's)")
+      ->delimiter(',')
+      ->allow_extra_args(false);
+  plan_cmd->add_option("--ep", plan.eps, "MoE: candidate expert-parallel ranks (default: the scenario's)")
       ->delimiter(',')
       ->allow_extra_args(false);
   plan_cmd->add_option("--vary", plan.vary, "engine knobs to try, as for sweep (repeatable)")

@@ -263,6 +263,8 @@ int plan_command(const PlanArgs& args) {
   }
   spec.disaggregated = args.disaggregated;
   spec.cross_node_tp = args.cross_node_tp;
+  spec.pps = args.pps;
+  spec.eps = args.eps;
   for (const auto& r : args.pd_ratios) {
     const auto pair = whole_number_pair(r, ':');
     if (!pair || pair->first < 1 || pair->second < 1 || pair->first > 64 || pair->second > 64) {

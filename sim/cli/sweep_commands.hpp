@@ -47,6 +47,7 @@ struct PlanArgs {
   // Disaggregated candidates.
   bool disaggregated = false;
   bool cross_node_tp = false;
+  std::vector<int> pps, eps;
   std::vector<std::string> pd_ratios;  // "1:2"
   std::vector<int> prefill_tps, decode_tps;
   std::vector<std::string> prefill_gpus, decode_gpus;

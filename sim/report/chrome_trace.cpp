@@ -103,6 +103,12 @@ const char* clipped_arg(bool clipped) { return clipped ? ",\"clipped\":true" : "
 // i + 1, and the router, which rejects requests and answers cached ones, comes after them.
 int replica_pid(std::size_t replica) { return static_cast<int>(replica) + 1; }
 
+// A pipeline's stage threads: stage 0 is its process's own thread; later stages take ids past
+// every process id.
+int stage_tid(std::size_t process, std::size_t stage) {
+  return stage == 0 ? replica_pid(process) : 1000000 + replica_pid(process) * 256 + static_cast<int>(stage);
+}
+
 std::string window_text(const TraceWindow& w) {
   const std::string end = w.end == SimTime::never() ? "" : fmt::format("{}", Decimal{w.end.ns, 9});
   return fmt::format("{}:{} s", Decimal{w.start.ns, 9}, end);
@@ -151,6 +157,22 @@ void write_metadata(EventWriter& out, const RunResult& run, bool router, bool ne
   }
   if (router) write_process(out, run.replicas.size(), "router", "rejected");
   if (network) write_process(out, run.replicas.size() + 1, "network", "KV transfers");
+  // Each pipeline (a replica with pp > 1): a process after these, a thread per stage.
+  for (std::size_t k = 0; k < run.pipelines.size(); ++k) {
+    const PipelineStats& p = run.pipelines[k];
+    const PoolSetup& pool = run.deployment.pools[p.pool];
+    const std::size_t index = run.replicas.size() + 2 + k;
+    write_process(out, index,
+                  fmt::format("{}pipeline {} ({} stages of {} GPU{} of {})",
+                              named_pools ? pool.name + " " : "", k, p.stage_busy.size(),
+                              pool.parallelism.tp, pool.parallelism.tp == 1 ? "" : "s",
+                              pool.gpu.name),
+                  "stage 0");
+    for (std::size_t st = 0; st < p.stage_busy.size(); ++st) {
+      out.event(R"({{"ph":"M","name":"thread_name","pid":{0},"tid":{1},"args":{{"name":"stage {2}"}}}})",
+                replica_pid(index), stage_tid(index, st), st);
+    }
+  }
 }
 
 // A replica's counter values as last written: a counter holds its value until the next sample,
@@ -404,6 +426,15 @@ std::int64_t write_chrome_trace(std::ostream& out, const RunResult& run, const T
   const int router_pid = replica_pid(run.replicas.size());
   const int network_pid = replica_pid(run.replicas.size() + 1);
   if (network) write_link_counters(events, run, network_pid, w);
+  for (const StageRecord& st : run.stages) {
+    const auto c = clip(st.start, st.end, w);
+    if (!c) continue;
+    const std::size_t process = run.replicas.size() + 2 + st.pipeline;
+    events.event(R"({{"ph":"X","cat":"stage","name":"engine {3}","pid":{0},"tid":{1},"ts":{2},"dur":{4},)"
+                 R"("args":{{"stage":{5}{6}}}}})",
+                 replica_pid(process), stage_tid(process, static_cast<std::size_t>(st.stage)),
+                 us(c->begin), st.engine, us(c->dur()), st.stage, clipped_arg(c->clipped));
+  }
   for (std::size_t i = 0; i < run.requests.size(); ++i) {
     const Request& r = run.requests[i];
     const auto id = static_cast<std::uint32_t>(i);

@@ -71,9 +71,9 @@ void write_plan_text(std::ostream& out, const PlanResult& p, double seconds) {
              "target rate, less 1.\n");
   bool multi_gpu = false;
   for (const Candidate& c : p.candidates) {
-    multi_gpu = multi_gpu || c.tp > 1 || (c.disaggregated && (c.pd.prefill_tp > 1 || c.pd.decode_tp > 1));
+    multi_gpu = multi_gpu || c.tp > 1 || c.pp > 1 || (c.disaggregated && (c.pd.prefill_tp > 1 || c.pd.decode_tp > 1));
   }
-  if (multi_gpu) fmt::print(out, "tp > 1: {}.\n", kNotMeasuredHere);
+  if (multi_gpu) fmt::print(out, "tp, pp or ep > 1: {}.\n", kNotMeasuredHere);
 }
 
 nlohmann::ordered_json plan_json(const PlanResult& p) {
@@ -96,6 +96,8 @@ nlohmann::ordered_json plan_json(const PlanResult& p) {
     cj["kind"] = c.disaggregated ? "disaggregated" : "colocated";
     cj["gpu"] = c.gpu;
     cj["tp"] = c.tp;
+    cj["pp"] = c.pp;
+    cj["ep"] = c.ep;
     if (c.disaggregated) {
       cj["prefill"] = {{"gpu", c.pd.prefill_gpu}, {"tp", c.pd.prefill_tp}, {"replicas_per_unit", c.pd.prefill}};
       cj["decode"] = {{"gpu", c.pd.decode_gpu}, {"tp", c.pd.decode_tp}, {"replicas_per_unit", c.pd.decode}};
@@ -147,7 +149,7 @@ void write_plan_csv(std::ostream& out, const PlanResult& p) {
   out << ",max_rate_per_replica,replicas,extra_replicas,gpus,cost_per_hour,"
          "cost_per_million_output_tokens,slo_headroom,capacity_headroom,output_tokens_per_s,"
          "reason,kind,prefill_gpu,prefill_tp,prefill_per_unit,decode_gpu,decode_tp,"
-         "decode_per_unit,transfer,limit,crosses_nodes\n";
+         "decode_per_unit,transfer,limit,crosses_nodes,pp,ep\n";
   int rank = 0;
   for (const Candidate& c : p.candidates) {
     out << (c.ok() ? std::to_string(++rank) : "") << "," << csv_quote(c.label) << "," << c.gpu
@@ -170,7 +172,8 @@ void write_plan_csv(std::ostream& out, const PlanResult& p) {
     } else {
       out << ",,,,,,,";
     }
-    out << "," << csv_quote(c.limit) << "," << (c.crosses_nodes ? "true" : "false") << "\n";
+    out << "," << csv_quote(c.limit) << "," << (c.crosses_nodes ? "true" : "false") << "," << c.pp
+        << "," << c.ep << "\n";
   }
 }
 

@@ -113,18 +113,23 @@ namespace {
 
 // A candidate's cluster: one colocated pool of `replicas` replicas of `tp` GPUs of `gpu`,
 // with the engine settings of the scenario's first colocated pool, or its [engine].
-Scenario colocated(Scenario s, const std::string& gpu, int tp, int replicas) {
+Scenario colocated(Scenario s, const std::string& gpu, int tp, int pp, int ep, int replicas) {
   PoolConfig pool;
-  pool.name = "default";
-  pool.replicas = replicas;
-  pool.tp = tp;
   pool.engine = s.engine;
   for (const PoolConfig& existing : s.cluster.pools) {
     if (existing.role == PoolRole::kColocated) {
-      pool.engine = existing.engine;
+      pool = existing;  // its engine and MoE settings (dp_attention, moe_comm, expert_skew)
       break;
     }
   }
+  pool.name = "default";
+  pool.role = PoolRole::kColocated;
+  pool.gpu.clear();
+  pool.replicas = replicas;
+  pool.tp = tp;
+  if (pool.pp != pp) pool.layer_split.clear();
+  pool.pp = pp;
+  pool.ep = ep;
   s.hardware.gpu = gpu;
   s.cluster.pools = {pool};
   return s;
@@ -338,7 +343,8 @@ void evaluate(const PlanSpec& spec, const Catalog& catalog, const std::vector<st
   try {
     // Fits at all? (Memory, a tp that splits the heads, a dtype the GPU has, the topology.)
     const Scenario base = load_scenario(spec.scenario, sets);
-    scenario = c.disaggregated ? disaggregated(base, c.pd, 1) : colocated(base, c.gpu, c.tp, 1);
+    scenario = c.disaggregated ? disaggregated(base, c.pd, 1)
+                               : colocated(base, c.gpu, c.tp, c.pp, c.ep, 1);
     if (spec.cross_node_tp) {
       for (PoolConfig& pool : scenario.cluster.pools) pool.cross_node_tp = true;
     }
@@ -486,17 +492,34 @@ PlanResult run_plan(const PlanSpec& spec, const Catalog& catalog, const Progress
     if (!(p > 0) || !std::isfinite(p)) throw Error(fmt::format("--price {}: must be positive", g));
   }
   const Grid grid(spec.vary);
+  const PoolConfig& first = base.cluster.pools.front();
+  const std::vector<int> pps = spec.pps.empty() ? std::vector<int>{first.pp} : spec.pps;
+  const std::vector<int> eps = spec.eps.empty() ? std::vector<int>{first.ep} : spec.eps;
+  for (int pp : pps) {
+    if (pp < 1 || pp > 256) throw Error(fmt::format("--pp {}: must be from 1 to 256", pp));
+  }
+  for (int ep : eps) {
+    if (ep < 1 || ep > 1024) throw Error(fmt::format("--ep {}: must be from 1 to 1024", ep));
+  }
   for (const auto& g : gpus) {
     for (int tp : tps) {
-      for (std::size_t i = 0; i < grid.size(); ++i) {
-        Candidate c;
-        c.gpu = g;
-        c.tp = tp;
-        c.gpus_per_unit = tp;
-        c.values = grid.values(i);
-        c.label = fmt::format("{} tp={}", g, tp);
-        if (!spec.vary.empty()) c.label += ", " + point_label(spec.vary, c.values);
-        out.candidates.push_back(std::move(c));
+      for (int pp : pps) {
+        for (int ep : eps) {
+          for (std::size_t i = 0; i < grid.size(); ++i) {
+            Candidate c;
+            c.gpu = g;
+            c.tp = tp;
+            c.pp = pp;
+            c.ep = ep;
+            c.gpus_per_unit = tp * pp;
+            c.values = grid.values(i);
+            c.label = fmt::format("{} tp={}", g, tp);
+            if (pp > 1 || pps.size() > 1) c.label += fmt::format(" pp={}", pp);
+            if (ep > 1 || eps.size() > 1) c.label += fmt::format(" ep={}", ep);
+            if (!spec.vary.empty()) c.label += ", " + point_label(spec.vary, c.values);
+            out.candidates.push_back(std::move(c));
+          }
+        }
       }
     }
   }

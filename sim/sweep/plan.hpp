@@ -46,6 +46,8 @@ struct PlanSpec {
   std::vector<SloTarget> slo;
   std::vector<std::string> gpus;  // catalog GPU names (or files)
   std::vector<int> tps;
+  std::vector<int> pps;  // pipeline stages per replica (default: the scenario's)
+  std::vector<int> eps;  // MoE expert-parallel ranks (default: the scenario's)
   std::vector<Axis> vary;               // engine knobs and other keys
   std::map<std::string, double> price;  // per GPU-hour, by GPU name
   int jobs = 0;
@@ -66,6 +68,8 @@ struct Candidate {
   bool disaggregated = false;
   std::string gpu;  // colocated; for disaggregated candidates, the prefill pool's
   int tp = 1;
+  int pp = 1;
+  int ep = 1;
   PdShape pd;       // disaggregated candidates
   int gpus_per_unit = 1;  // a replica's GPUs, or a disaggregated unit's
   bool crosses_nodes = false;  // a replica's tensor-parallel group spans nodes
