@@ -14,9 +14,10 @@
 
 namespace {
 
-void run_scenario(benchmark::State& state, const char* file) {
+void run_scenario(benchmark::State& state, const char* file,
+                  const std::vector<std::string>& sets = {}) {
   const servesim::Scenario scenario =
-      servesim::load_scenario(std::string(SERVESIM_SOURCE_DIR) + "/scenarios/" + file);
+      servesim::load_scenario(std::string(SERVESIM_SOURCE_DIR) + "/scenarios/" + file, sets);
   const servesim::Catalog catalog = servesim::Catalog::standard();
   std::int64_t requests = 0;
   std::uint64_t events = 0;
@@ -58,6 +59,13 @@ void BM_MillionRequests70bDisaggregated(benchmark::State& state) {
   run_scenario(state, "bench-1m-70b-disaggregated.toml");
 }
 BENCHMARK(BM_MillionRequests70bDisaggregated)->Unit(benchmark::kSecond)->Iterations(2);
+
+// One Llama-3-70B replica of tp 8 with `range(0)` pipeline stages (the goal: pp 4 at no less
+// than 1/4 of pp 1's events per second).
+void BM_PipelineStages(benchmark::State& state) {
+  run_scenario(state, "bench-pp.toml", {"cluster.pp=" + std::to_string(state.range(0))});
+}
+BENCHMARK(BM_PipelineStages)->Arg(1)->Arg(4)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 
 // The flow solver's cost against the number of flows it solves together. `range(0)` long
 // flows are moving; each iteration starts one more short flow and runs it to its end, which
