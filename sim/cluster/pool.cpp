@@ -51,11 +51,15 @@ Pool::Pool(const PoolSetup& setup, DType dtype, const ReplicaEnv& env, std::uint
   }
   // Pipeline stages: each its layers' cost model. The replica's pp virtual engines each take
   // an equal share of its sequence slots and KV blocks (vLLM's limits are the replica's).
+  // The engine's own CPU work (scheduling, output processing) is paid once per batch, on the
+  // first stage; each stage launches its own kernels or graph.
   int first = 0;
+  RuntimeOptions stage_rt = rt;
   for (int n : setup.layer_split) {
     stage_costs_.push_back(std::make_unique<StepCostModel>(stage_slice(setup.model, first, n),
                                                            setup.gpu, setup.link, setup.parallelism,
-                                                           rt, setup.params, setup.layout));
+                                                           stage_rt, setup.params, setup.layout));
+    stage_rt.engine_overhead = Seconds(0.0);
     first += n;
   }
   std::vector<StepCostModel*> stages;
