@@ -19,7 +19,7 @@ TEST(ModelSpec, ParameterCountsMatchPublishedFigures) {
   for (const Published& p : {Published{"llama-2-7b", 6.74}, Published{"llama-2-70b", 68.98},
                              Published{"llama-3-8b", 8.03}, Published{"llama-3-70b", 70.55},
                              Published{"mistral-7b", 7.24}, Published{"qwen2.5-7b", 7.62},
-                             Published{"mixtral-8x7b", 46.70}}) {
+                             Published{"mixtral-8x7b", 46.70}, Published{"llama-3.1-405b", 405.0}}) {
     const ModelSpec m = catalog().model(p.name);
     EXPECT_NEAR(m.total_params() / 1e9, p.params_billion, p.params_billion * 0.005) << p.name;
   }
