@@ -223,7 +223,16 @@ StepCostModel::Part StepCostModel::cached(std::vector<Part>& table, std::int64_t
 
 StepCostModel::Quick StepCostModel::quick(const BatchShape& shape) {
   const bool graphs = uses_graphs(shape);
-  const Part tok = cached(by_tokens_[graphs], shape.tokens(), true, graphs);
+  Part tok;
+  if (par_.dp() > 1) {
+    // Data-parallel attention: the busiest rank's share depends on the sequences too.
+    scratch_.clear();
+    token_ops(model_, runtime_.dtype, shape.tokens(), par_, scratch_,
+              busiest_rank_tokens(shape, par_.dp()));
+    tok = sum(scratch_, graphs);
+  } else {
+    tok = cached(by_tokens_[graphs], shape.tokens(), true, graphs);
+  }
   const Part seq = cached(by_seqs_[graphs], shape.seqs(), false, graphs);
   scratch_.clear();
   attention_ops(model_, runtime_.dtype, shape, par_, scratch_);

@@ -29,7 +29,9 @@ MemoryPlan plan_memory(const ModelSpec& model, const DeviceSpec& device, Paralle
   }
   const double inter = width / tp;
   const double mlp = t * (2.0 * model.hidden + 3.0 * inter) * b;
-  const double logits = static_cast<double>(in.max_num_seqs) * model.vocab * 4.0;
+  // (Only the stage with the LM head holds logits.)
+  const double logits =
+      model.has_lm_head ? static_cast<double>(in.max_num_seqs) * model.vocab * 4.0 : 0.0;
   p.activations = Bytes(mlp + logits);
   p.runtime_reserve = gib(kRuntimeReserveGiB);
   p.kv_bytes_per_token = Bytes(static_cast<double>(model.layers) * kv_heads_per_gpu(model, par) *

@@ -79,12 +79,19 @@ OpCost memory_op(const char* name, double bytes, double kernels) {
   return op;
 }
 
+std::int64_t busiest_rank_tokens(const BatchShape& shape, int dp) {
+  const double n = static_cast<double>(shape.seqs());
+  if (dp <= 1 || n <= 0) return shape.tokens();
+  return static_cast<std::int64_t>(
+      std::ceil(static_cast<double>(shape.tokens()) * per_rank(n, dp) / n - 1e-9));
+}
+
 void token_ops(const ModelSpec& model, DType dtype, std::int64_t tokens, Parallelism par,
-               std::vector<OpCost>& out) {
+               std::vector<OpCost>& out, std::int64_t rank_tokens) {
   const double b = dtype_bytes(dtype);
   // The whole batch's tokens, and those of the busiest data-parallel attention rank.
   const double all = static_cast<double>(tokens);
-  const double t = per_rank(all, par.dp());
+  const double t = rank_tokens >= 0 ? static_cast<double>(rank_tokens) : per_rank(all, par.dp());
   const double layers = model.layers;
   const double h = model.hidden;
   const double tp = par.attention_tp();
@@ -164,7 +171,7 @@ void token_ops(const ModelSpec& model, DType dtype, std::int64_t tokens, Paralle
     const int g = par.tp;  // the stage's GPUs: the EP group
     if (ep == 1 && par.dp() == 1) {
       reduces += moe;  // experts split like a dense MLP: one all-reduce
-    } else if (par.moe_comm == MoeComm::kAllToAll) {
+    } else if (par.moe_comm == MoeComm::kAllToAll && ep > 1) {
       // Each GPU sends its 1/g share of the batch's tokens to the ranks of their top-k experts
       // and receives the outputs back: all * k * h * b / g bytes each way. With attention tp
       // > 1 the outputs are then gathered back onto every rank of the group.
@@ -176,8 +183,9 @@ void token_ops(const ModelSpec& model, DType dtype, std::int64_t tokens, Paralle
                                  static_cast<int>(tp), true));
       }
     } else if (par.dp() > 1) {
-      // vLLM's form across data-parallel ranks: every rank gathers all the batch's tokens,
-      // runs its experts on them, and the outputs are reduce-scattered back.
+      // vLLM's form across data-parallel ranks (and the only one when ep = 1: every rank
+      // holds a slice of every expert): every rank gathers all the batch's tokens, runs its
+      // experts on them, and the outputs are reduce-scattered back.
       out.push_back(collective("moe_dispatch", OpClass::kAllGather, all * h * b * moe, moe, g, true));
       out.push_back(collective("moe_combine", OpClass::kReduceScatter, all * h * b * moe, moe, g, true));
     } else {
@@ -287,7 +295,7 @@ void attention_ops(const ModelSpec& model, DType dtype, const BatchShape& whole,
 void step_ops(const ModelSpec& model, DType dtype, const BatchShape& shape, Parallelism par,
               std::vector<OpCost>& out) {
   out.clear();
-  token_ops(model, dtype, shape.tokens(), par, out);
+  token_ops(model, dtype, shape.tokens(), par, out, busiest_rank_tokens(shape, par.dp()));
   sequence_ops(model, dtype, shape.seqs(), par, out);
   attention_ops(model, dtype, shape, par, out);
 }

@@ -82,8 +82,13 @@ struct OpCost {
 //   attention_ops: attention (the context sums).
 void step_ops(const ModelSpec& model, DType dtype, const BatchShape& shape, Parallelism par,
               std::vector<OpCost>& out);
+// `rank_tokens`: with data-parallel attention, the tokens of the busiest rank's sequences
+// (busiest_rank_tokens); -1: ceil(tokens / dp).
 void token_ops(const ModelSpec& model, DType dtype, std::int64_t tokens, Parallelism par,
-               std::vector<OpCost>& out);
+               std::vector<OpCost>& out, std::int64_t rank_tokens = -1);
+// With data-parallel attention over dp ranks, the busiest rank runs ceil(n / dp) of the batch's
+// n sequences, taken at the batch's mean shape: that share of its tokens (rounded up).
+std::int64_t busiest_rank_tokens(const BatchShape& shape, int dp);
 void sequence_ops(const ModelSpec& model, DType dtype, std::int64_t seqs, Parallelism par,
                   std::vector<OpCost>& out);
 void attention_ops(const ModelSpec& model, DType dtype, const BatchShape& shape, Parallelism par,

@@ -174,25 +174,33 @@ PoolSetup resolve_pool(const Scenario& s, const PoolConfig& pc, const Catalog& c
   in.block_size = e.block_size;
   in.dtype = s.model.dtype;
   // Each pipeline stage's GPUs hold its layers' weights and KV; the stage with the least room
-  // for KV bounds the replica's blocks.
-  int first = 0;
-  for (std::size_t i = 0; i < setup.layer_split.size(); ++i) {
-    const int count = setup.layer_split[i];
-    const MemoryPlan stage =
-        plan_memory(stage_slice(m, first, count), setup.gpu, setup.parallelism, in);
-    if (i == 0 || stage.shortfall.value > setup.memory.shortfall.value ||
-        (setup.memory.shortfall.value <= 0 && stage.kv_blocks < setup.memory.kv_blocks)) {
-      setup.memory = stage;
+  // for KV (or the largest shortfall) bounds the replica.
+  auto plan_stages = [&](const Parallelism& par) {
+    MemoryPlan worst;
+    int first = 0;
+    for (std::size_t i = 0; i < setup.layer_split.size(); ++i) {
+      const int count = setup.layer_split[i];
+      const MemoryPlan stage = plan_memory(stage_slice(m, first, count), setup.gpu, par, in);
+      if (i == 0 || stage.shortfall.value > worst.shortfall.value ||
+          (worst.shortfall.value <= 0 && stage.kv_blocks < worst.kv_blocks)) {
+        worst = stage;
+      }
+      first += count;
     }
-    first += count;
-  }
+    return worst;
+  };
+  setup.memory = plan_stages(setup.parallelism);
   // Weights and activations must fit even when the KV block count is pinned.
   if (setup.memory.shortfall.value > 0 ||
       (setup.memory.kv_blocks == 0 && !e.num_gpu_blocks)) {
+    // A larger tp within the node, with the same stages and experts, that would fit.
     std::string hint;
-    for (int tp = pc.tp * 2; tp <= 8 && m.heads % tp == 0; tp *= 2) {
-      if (plan_memory(m, setup.gpu, Parallelism{tp}, in).kv_blocks > 0) {
-        hint = fmt::format(" Try {} = {}.", tp_key(s, pc), tp);
+    for (int tp = pc.tp * 2; tp <= setup.gpus_per_node && m.heads % tp == 0; tp *= 2) {
+      Parallelism wider = setup.parallelism;
+      wider.tp = tp;
+      if (plan_stages(wider).kv_blocks > 0) {
+        hint = fmt::format(" Try {} = {}{}.", tp_key(s, pc), tp,
+                           pc.pp > 1 ? " (or more pipeline stages)" : "");
         break;
       }
     }
@@ -206,14 +214,18 @@ PoolSetup resolve_pool(const Scenario& s, const PoolConfig& pc, const Catalog& c
                               s.file, setup.gpu.name, e.block_size, block_mib, hint));
     }
     throw Error(fmt::format(
-        "{} ({:.1f} GiB of weights per GPU at tp = {}) does not fit in {} with "
+        "{} ({:.1f} GiB of weights per GPU at tp = {}{}) does not fit in {} with "
         "gpu_memory_utilization {}: {:.1f} GiB usable per GPU, {:.2f} GiB more is needed for "
         "weights, activations and runtime, and more still for any KV cache.{}",
-        m.name, setup.memory.weights.value / 1073741824.0, pc.tp, setup.gpu.name,
+        m.name, setup.memory.weights.value / 1073741824.0, pc.tp,
+        pc.pp > 1 ? fmt::format(", pp = {}, on its fullest stage", pc.pp) : "", setup.gpu.name,
         e.gpu_memory_utilization, setup.memory.usable.value / 1073741824.0,
         std::max(missing_gib, 0.0), hint));
   }
-  setup.kv_blocks = e.num_gpu_blocks ? *e.num_gpu_blocks : setup.memory.kv_blocks;
+  // A block holds a token range's KV on every GPU of a stage; with data-parallel attention
+  // each GPU holds whole heads for its own sequences, so the stage holds dp times as many.
+  setup.kv_blocks = (e.num_gpu_blocks ? *e.num_gpu_blocks : setup.memory.kv_blocks) *
+                    setup.parallelism.dp();
   setup.kv_blocks_pinned = e.num_gpu_blocks.has_value();
   return setup;
 }

@@ -51,15 +51,16 @@ Pool::Pool(const PoolSetup& setup, DType dtype, const ReplicaEnv& env, std::uint
   }
   // Pipeline stages: each its layers' cost model. The replica's pp virtual engines each take
   // an equal share of its sequence slots and KV blocks (vLLM's limits are the replica's).
-  // The engine's own CPU work (scheduling, output processing) is paid once per batch, on the
-  // first stage; each stage launches its own kernels or graph.
+  // The engine's own CPU work (scheduling, output processing) is paid once per batch, by the
+  // pipeline's driver before stage 0, not on a stage; each stage launches its own kernels or
+  // graph.
   int first = 0;
   RuntimeOptions stage_rt = rt;
+  stage_rt.engine_overhead = Seconds(0.0);
   for (int n : setup.layer_split) {
     stage_costs_.push_back(std::make_unique<StepCostModel>(stage_slice(setup.model, first, n),
                                                            setup.gpu, setup.link, setup.parallelism,
                                                            stage_rt, setup.params, setup.layout));
-    stage_rt.engine_overhead = Seconds(0.0);
     first += n;
   }
   std::vector<StepCostModel*> stages;
@@ -72,7 +73,7 @@ Pool::Pool(const PoolSetup& setup, DType dtype, const ReplicaEnv& env, std::uint
   for (int i = 0; i < setup.replicas; ++i) {
     pipelines_.push_back(std::make_unique<PipelineExecutor>(
         *env.loop, stages, first_pipeline + static_cast<std::uint32_t>(i), pool,
-        setup.model.hidden, dtype_bytes(dtype)));
+        setup.model.hidden, dtype_bytes(dtype), rt.engine_overhead));
     PipelineExecutor& pipe = *pipelines_.back();
     for (int v = 0; v < pp; ++v) {
       replicas_.push_back(std::make_unique<Replica>(

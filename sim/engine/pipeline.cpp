@@ -20,13 +20,15 @@ class PipelineExecutor::Port final : public Executor {
 
 PipelineExecutor::PipelineExecutor(EventLoop& loop, std::vector<StepCostModel*> stages,
                                    std::uint32_t id, std::uint32_t pool, int hidden,
-                                   double bytes_per_element)
+                                   double bytes_per_element, Seconds cpu)
     : loop_(&loop),
       stages_(std::move(stages)),
       id_(id),
       hidden_(hidden),
       bytes_per_element_(bytes_per_element),
       done_(loop.handler<&PipelineExecutor::on_stage_done>(this)),
+      ready_(loop.handler<&PipelineExecutor::on_ready>(this)),
+      cpu_(SimTime::from_seconds(cpu)),
       stage_(stages_.size()) {
   stats_.pool = pool;
   stats_.stage_busy.assign(stages_.size(), SimTime{});
@@ -63,11 +65,21 @@ Launch PipelineExecutor::submit(std::uint32_t port, const BatchShape& shape, Sec
     out.bytes += q.bytes;
     out.moe_comm += q.moe_comm;
   }
-  b.seconds[0] += wait.value;  // copies the batch waits for (swap) hold the first stage
+  b.seconds[0] += wait.value;  // anything the batch must wait for before it runs
   if (flying_++ == 0) flying_since_ = now;
   ++stats_.batches;
-  arrive(port, 0, now);
+  if (cpu_.ns <= 0) {
+    arrive(port, 0, now);
+    return out;
+  }
+  // The driver prepares the batches one after another.
+  driver_free_ = std::max(driver_free_, now) + cpu_;
+  loop_->at(driver_free_, Phase::kComplete, ready_, port);
   return out;
+}
+
+void PipelineExecutor::on_ready(SimTime now, std::uint32_t port, std::uint32_t) {
+  arrive(port, 0, now);
 }
 
 void PipelineExecutor::arrive(std::uint32_t port, int stage, SimTime now) {
@@ -106,6 +118,7 @@ void PipelineExecutor::on_stage_done(SimTime now, std::uint32_t stage_u, std::ui
       return;
     }
     const StageBoundary& edge = boundaries_[stage_u];
+    if (edge.routes.empty()) throw std::logic_error("a pipeline boundary without routes");
     b.stage = stage + 1;
     b.pending = static_cast<int>(edge.routes.size());
     const double each = bytes / static_cast<double>(edge.routes.size());

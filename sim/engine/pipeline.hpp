@@ -48,8 +48,12 @@ class PipelineExecutor final : private FlowSink {
   // `stages`: each stage's cost model (its layers only). `hidden` and `bytes_per_element` size
   // the activations: each boundary carries 2 x tokens x hidden x bytes (the hidden state and
   // the residual), split evenly over the ranks' flows.
+  // `cpu`: the engine's own work per batch (scheduling, output processing), done by one driver
+  // thread before the batch enters stage 0; it holds the driver, not a stage, so it overlaps
+  // with the stages running other engines' batches. The stages' cost models leave it out.
   PipelineExecutor(EventLoop& loop, std::vector<StepCostModel*> stages, std::uint32_t id,
-                   std::uint32_t pool, int hidden, double bytes_per_element);
+                   std::uint32_t pool, int hidden, double bytes_per_element,
+                   Seconds cpu = Seconds(0.0));
   PipelineExecutor(const PipelineExecutor&) = delete;
   PipelineExecutor& operator=(const PipelineExecutor&) = delete;
 
@@ -89,6 +93,7 @@ class PipelineExecutor final : private FlowSink {
   void arrive(std::uint32_t port, int stage, SimTime now);
   void start_next(int stage, SimTime now);
   void on_stage_done(SimTime now, std::uint32_t stage, std::uint32_t port);
+  void on_ready(SimTime now, std::uint32_t port, std::uint32_t);
   void flow_done(std::uint32_t tag, SimTime now) override;
 
   EventLoop* loop_;
@@ -97,6 +102,9 @@ class PipelineExecutor final : private FlowSink {
   double hidden_;
   double bytes_per_element_;
   EventLoop::HandlerId done_;
+  EventLoop::HandlerId ready_;
+  SimTime cpu_;
+  SimTime driver_free_;  // when the driver thread has finished the batches handed to it
   FlowNetwork* network_ = nullptr;
   std::vector<StageBoundary> boundaries_;
   std::vector<Batch> batches_;  // one slot per port

@@ -153,19 +153,13 @@ void summarize_transfers(const RunResult& run, Summary& s) {
 
 }  // namespace
 
-namespace {
-
-constexpr std::uint32_t kAllPools = ~std::uint32_t{0};
-
-// The pipelines of pool `pool` (or of every pool): stage busy fractions of the run (stage i
-// averaged over the pipelines that have it) and the bubble, sum over stages of (in flight -
-// busy) over sum over stages of in flight.
-PipelineSummary summarize_pipelines(const RunResult& run, std::uint32_t pool, double seconds) {
+PipelineSummary summarize_pipelines(const std::vector<PipelineStats>& pipelines,
+                                    std::uint32_t pool, double seconds) {
   PipelineSummary out;
   double idle = 0, flying = 0;
   std::vector<double> busy;
   std::vector<int> count;
-  for (const PipelineStats& p : run.pipelines) {
+  for (const PipelineStats& p : pipelines) {
     if (pool != kAllPools && p.pool != pool) continue;
     out.present = true;
     out.activation_bytes += p.transfer_bytes;
@@ -187,8 +181,6 @@ PipelineSummary summarize_pipelines(const RunResult& run, std::uint32_t pool, do
   out.bubble_fraction = flying > 0 ? idle / flying : 0.0;
   return out;
 }
-
-}  // namespace
 
 Summary summarize(const RunResult& run) {
   Summary s;
@@ -292,7 +284,7 @@ Summary summarize(const RunResult& run) {
     }
     if (pp > 1) {
       // Busy time is the stages' (GPU groups'), not the virtual engines'.
-      ps.pipeline = summarize_pipelines(run, static_cast<std::uint32_t>(p), s.simulated_seconds);
+      ps.pipeline = summarize_pipelines(run.pipelines, static_cast<std::uint32_t>(p), s.simulated_seconds);
       for (const PipelineStats& ps_ : run.pipelines) {
         if (ps_.pool != p) continue;
         for (SimTime b : ps_.stage_busy) pool_busy += b.seconds().value;
@@ -317,7 +309,7 @@ Summary summarize(const RunResult& run) {
     s.mbu = bytes / byte_capacity;
   }
   s.busy = run.end.ns > 0 && groups > 0 ? busy / (groups * s.simulated_seconds) : 0.0;
-  if (!run.pipelines.empty()) s.pipeline = summarize_pipelines(run, kAllPools, s.simulated_seconds);
+  if (!run.pipelines.empty()) s.pipeline = summarize_pipelines(run.pipelines, kAllPools, s.simulated_seconds);
   if (s.moe_iterations > 0) s.moe_dispatch_ms_mean = 1e3 * moe_seconds / static_cast<double>(s.moe_iterations);
   s.kv_cache_peak = peak_kv;
   s.mean_batch_size = s.iterations ? static_cast<double>(batched) / static_cast<double>(s.iterations) : 0.0;

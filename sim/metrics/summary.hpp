@@ -121,4 +121,11 @@ struct Summary {
 
 Summary summarize(const RunResult& run);
 
+// The pipelines of pool `pool` (kAllPools: of every pool) over a run of `seconds`: each
+// stage's busy fraction (stage i averaged over the pipelines that have it) and the bubble,
+// sum over stages of (in flight - busy) / sum over stages of in flight.
+inline constexpr std::uint32_t kAllPools = ~std::uint32_t{0};
+PipelineSummary summarize_pipelines(const std::vector<PipelineStats>& pipelines,
+                                    std::uint32_t pool, double seconds);
+
 }  // namespace servesim

@@ -146,13 +146,19 @@ void write_metadata(EventWriter& out, const RunResult& run, bool router, bool ne
                        other.dump()));
 
   const bool named_pools = run.deployment.pools.size() > 1;
+  std::size_t pool_first = 0;  // the first engine of the current pool
   for (std::size_t i = 0; i < run.replicas.size(); ++i) {
     const PoolSetup& pool = run.pool_of(i);
+    if (i > 0 && run.replica_pool[i] != run.replica_pool[i - 1]) pool_first = i;
     const int tp = pool.gpus_per_replica();
+    const int pp = pool.parallelism.pp;
+    // A pipelined replica's pp virtual engines share its GPUs: "replica R engine V".
+    const std::string who =
+        pp > 1 ? fmt::format("replica {} engine {}", (i - pool_first) / pp, (i - pool_first) % pp)
+               : fmt::format("replica {}", i);
     write_process(out, i,
-                  fmt::format("{}replica {} ({} GPU{} of {})",
-                              named_pools ? pool.name + " " : "", i, tp, tp == 1 ? "" : "s",
-                              pool.gpu.name),
+                  fmt::format("{}{} ({} GPU{} of {})", named_pools ? pool.name + " " : "", who,
+                              tp, tp == 1 ? "" : "s", pool.gpu.name),
                   "iterations");
   }
   if (router) write_process(out, run.replicas.size(), "router", "rejected");

@@ -226,13 +226,16 @@ namespace {
 void write_disaggregation_text(std::ostream& out, const RunResult& run, const Summary& s) {
   if (s.pools.size() > 1) {
     fmt::print(out, "{:<12}{:<11}{:>9}{:<22}{:>8}{:>8}{:>8}{:>10}{:>11}\n", "pool", "role",
-               "replicas", "  GPU x tp", "busy", "MFU", "MBU", "KV peak", "stalled");
+               "replicas", "  GPU x tp[ x pp]", "busy", "MFU", "MBU", "KV peak", "stalled");
     for (std::size_t i = 0; i < s.pools.size(); ++i) {
       const PoolSummary& p = s.pools[i];
       const PoolSetup& ps = run.deployment.pools[i];
       fmt::print(out, "{:<12}{:<11}{:>9}{:<22}{:>7.1f}%{:>7.1f}%{:>7.1f}%{:>9.1f}%{:>9.2f} s\n",
                  p.name, p.role, p.replicas,
-                 fmt::format("  {} x{}", ps.gpu.name, ps.parallelism.tp), 100 * p.busy,
+                 ps.parallelism.pp > 1
+                     ? fmt::format("  {} x{} x{}", ps.gpu.name, ps.parallelism.tp, ps.parallelism.pp)
+                     : fmt::format("  {} x{}", ps.gpu.name, ps.parallelism.tp),
+                 100 * p.busy,
                  100 * p.mfu, 100 * p.mbu, 100 * p.kv_cache_peak, p.stalled_s);
     }
     fmt::print(out, "\n");

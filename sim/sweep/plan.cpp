@@ -130,6 +130,7 @@ Scenario colocated(Scenario s, const std::string& gpu, int tp, int pp, int ep, i
   if (pool.pp != pp) pool.layer_split.clear();
   pool.pp = pp;
   pool.ep = ep;
+  pool.moe_keys_given = pool.moe_keys_given || ep != 1;  // a dense model refuses it
   s.hardware.gpu = gpu;
   s.cluster.pools = {pool};
   return s;
@@ -142,10 +143,16 @@ Scenario disaggregated(Scenario s, const PdShape& shape, int units) {
   PoolConfig p;
   PoolConfig d;
   p.engine = d.engine = s.engine;
+  // The scenario's own prefill and decode pools lend their engine and layout keys (ep,
+  // dp_attention, moe_comm, expert_skew, cross_node_tp).
   for (const PoolConfig& existing : s.cluster.pools) {
-    if (existing.role == PoolRole::kPrefill) p.engine = existing.engine;
-    if (existing.role == PoolRole::kDecode) d.engine = existing.engine;
+    if (existing.role == PoolRole::kPrefill) p = existing;
+    if (existing.role == PoolRole::kDecode) d = existing;
   }
+  p.layer_split.clear();
+  d.layer_split.clear();
+  p.gpu.clear();
+  d.gpu.clear();
   p.name = "prefill";
   p.role = PoolRole::kPrefill;
   p.replicas = units * shape.prefill;
@@ -500,6 +507,11 @@ PlanResult run_plan(const PlanSpec& spec, const Catalog& catalog, const Progress
   }
   for (int ep : eps) {
     if (ep < 1 || ep > 1024) throw Error(fmt::format("--ep {}: must be from 1 to 1024", ep));
+  }
+  if (spec.disaggregated && (!spec.pps.empty() || !spec.eps.empty())) {
+    throw Error("--pp and --ep search colocated candidates; prefill and decode pools keep the "
+                "scenario's ep (and pipeline stages cannot be modelled in them): leave --pp and "
+                "--ep out with --disaggregated");
   }
   for (const auto& g : gpus) {
     for (int tp : tps) {

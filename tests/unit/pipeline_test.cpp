@@ -10,6 +10,7 @@
 #include "models/step_ops.hpp"
 #include "sim/cluster/deployment.hpp"
 #include "sim/engine/pipeline.hpp"
+#include "sim/metrics/summary.hpp"
 #include "tests/test_util.hpp"
 
 namespace servesim {
@@ -154,9 +155,83 @@ TEST(Pipeline, TwoBatchesOverlapAndAShortOneLeavesABubble) {
   EXPECT_EQ(st.stage_busy[0], a0 + b0);
   EXPECT_EQ(st.stage_busy[1], a1 + b1);
   const double idle = 2.0 * t - (a0 + b0 + a1 + b1).seconds().value;
-  EXPECT_GT(idle / (2.0 * t), 0.4);  // about half: A's prefill fills and drains alone
+  // What summary.json reports for it: the bubble, and each stage's busy share of a run as
+  // long as its time in flight.
+  const PipelineSummary sum = summarize_pipelines({st}, kAllPools, t);
+  EXPECT_NEAR(sum.bubble_fraction, idle / (2.0 * t), 1e-12);
+  EXPECT_GT(sum.bubble_fraction, 0.4);  // about half: A's prefill fills and drains alone
+  ASSERT_EQ(sum.stage_busy.size(), 2u);
+  EXPECT_NEAR(sum.stage_busy[0], (a0 + b0).seconds().value / t, 1e-12);
+  EXPECT_NEAR(sum.stage_busy[1], (a1 + b1).seconds().value / t, 1e-12);
   EXPECT_TRUE(pipe.idle());
   EXPECT_TRUE(pa->accepts());
+}
+
+// Three engines' batches launched at once queue at each stage in the order they came: stage
+// 0 runs them 0, 1, 2, and so does stage 1 (each waits for the one ahead of it there).
+TEST(Pipeline, StagesServeWaitingBatchesInArrivalOrder) {
+  const ModelSpec m = catalog().model("llama-3-8b");
+  const DeviceSpec gpu = catalog().gpu("h100-sxm");
+  const LinkSpec link = catalog().link("nvlink4");
+  StepCostModel s0(stage_slice(m, 0, 16), gpu, link, Parallelism{}, RuntimeOptions{}, gpu.defaults);
+  StepCostModel s1(stage_slice(m, 16, 16), gpu, link, Parallelism{}, RuntimeOptions{}, gpu.defaults);
+  EventLoop loop;
+  PipelineExecutor pipe(loop, {&s0, &s1}, 0, 0, m.hidden, 2.0);
+  std::vector<StageRecord> log;
+  pipe.record(&log);
+  Recorder r0, r1, r2;
+  std::vector<std::unique_ptr<Executor>> ports;
+  ports.push_back(pipe.port(r0));
+  ports.push_back(pipe.port(r1));
+  ports.push_back(pipe.port(r2));
+  BatchShape shape;
+  shape.add_prefill(512, 0);
+  for (auto& p : ports) p->launch(shape, Seconds(0), SimTime{});
+  loop.run();
+  std::vector<std::int32_t> stage0, stage1;
+  for (const StageRecord& r : log) (r.stage == 0 ? stage0 : stage1).push_back(r.engine);
+  EXPECT_EQ(stage0, (std::vector<std::int32_t>{0, 1, 2}));
+  EXPECT_EQ(stage1, (std::vector<std::int32_t>{0, 1, 2}));
+  EXPECT_LT(r0.done[0], r1.done[0]);
+  EXPECT_LT(r1.done[0], r2.done[0]);
+}
+
+// The engine's CPU work per batch holds the pipeline's one driver thread, not a stage: with
+// 5 ms of it, two batches launched at 0 enter stage 0 at 5 ms and 10 ms, and stage 0's busy
+// time is only the batches' GPU time.
+TEST(Pipeline, TheDriverPreparesBatchesOneAfterAnother) {
+  const ModelSpec m = catalog().model("llama-3-8b");
+  const DeviceSpec gpu = catalog().gpu("h100-sxm");
+  const LinkSpec link = catalog().link("nvlink4");
+  StepCostModel s0(stage_slice(m, 0, 16), gpu, link, Parallelism{}, RuntimeOptions{}, gpu.defaults);
+  StepCostModel s1(stage_slice(m, 16, 16), gpu, link, Parallelism{}, RuntimeOptions{}, gpu.defaults);
+  EventLoop loop;
+  PipelineExecutor pipe(loop, {&s0, &s1}, 0, 0, m.hidden, 2.0, Seconds(5e-3));
+  std::vector<StageRecord> log;
+  pipe.record(&log);
+  Recorder ra, rb;
+  auto pa = pipe.port(ra);
+  auto pb = pipe.port(rb);
+  BatchShape d;
+  d.add_decode(100);
+  pa->launch(d, Seconds(0), SimTime{});
+  pb->launch(d, Seconds(0), SimTime{});
+  loop.run();
+  const SimTime cpu = SimTime::from_seconds(Seconds(5e-3));
+  const SimTime g0 = ns_of(s0.quick(d).time);
+  const SimTime g1 = ns_of(s1.quick(d).time);
+  ASSERT_GT(cpu, g0);  // the premise: the driver is the slower step here
+  auto start_of = [&](std::int32_t engine, std::int32_t stage) {
+    for (const StageRecord& r : log) {
+      if (r.engine == engine && r.stage == stage) return r.start;
+    }
+    ADD_FAILURE() << "no record";
+    return SimTime{};
+  };
+  EXPECT_EQ(start_of(0, 0), cpu);        // A after 5 ms of CPU work
+  EXPECT_EQ(start_of(1, 0), cpu + cpu);  // B after A's, on the one driver
+  EXPECT_EQ(rb.done[0], cpu + cpu + g0 + g1);
+  EXPECT_EQ(pipe.stats().stage_busy[0], g0 + g0);  // CPU time is not stage time
 }
 
 TEST(ExpertParallel, MaxLoadAtUniformRoutingFollowsTheFormula) {
