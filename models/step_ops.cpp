@@ -79,11 +79,33 @@ OpCost memory_op(const char* name, double bytes, double kernels) {
   return op;
 }
 
+BatchShape busiest_rank_shape(const BatchShape& whole, int dp) {
+  const double n = static_cast<double>(whole.seqs());
+  if (dp <= 1 || n <= 0) return whole;
+  // Its share of the sequences, f = ceil(n / dp) / n, at the batch's mean shape; but a
+  // prefill chunk runs whole on one rank, so the busiest rank holds at least the largest
+  // chunk: sum(q^2) / sum(q) is a lower bound on it.
+  const double f = per_rank(n, dp) / n;
+  BatchShape s = whole;
+  if (whole.prefill_seqs > 0) {
+    const double t = static_cast<double>(whole.prefill_tokens);
+    const double largest = whole.prefill_q_sq / t;
+    const double fp = std::max(f, std::min(1.0, largest / t));
+    s.prefill_seqs = std::max<std::int64_t>(
+        1, static_cast<std::int64_t>(std::ceil(static_cast<double>(whole.prefill_seqs) * f - 1e-9)));
+    s.prefill_tokens = static_cast<std::int64_t>(std::ceil(t * fp - 1e-9));
+    s.prefill_q_ctx *= fp;
+    s.prefill_q_sq *= fp;
+    s.prefill_ctx *= fp;
+  }
+  s.decode_seqs = static_cast<std::int64_t>(std::ceil(static_cast<double>(whole.decode_seqs) * f - 1e-9));
+  s.decode_ctx *= f;
+  s.decode_ctx_sq *= f;
+  return s;
+}
+
 std::int64_t busiest_rank_tokens(const BatchShape& shape, int dp) {
-  const double n = static_cast<double>(shape.seqs());
-  if (dp <= 1 || n <= 0) return shape.tokens();
-  return static_cast<std::int64_t>(
-      std::ceil(static_cast<double>(shape.tokens()) * per_rank(n, dp) / n - 1e-9));
+  return busiest_rank_shape(shape, dp).tokens();
 }
 
 void token_ops(const ModelSpec& model, DType dtype, std::int64_t tokens, Parallelism par,
@@ -229,21 +251,8 @@ void sequence_ops(const ModelSpec& model, DType dtype, std::int64_t seqs_i, Para
 
 void attention_ops(const ModelSpec& model, DType dtype, const BatchShape& whole, Parallelism par,
                    std::vector<OpCost>& out) {
-  // With data-parallel attention the busiest rank has ceil(n / dp) of the n sequences: its
-  // share of every sum, at the batch's mean shape.
-  BatchShape s = whole;
-  if (par.dp() > 1) {
-    const double n = static_cast<double>(whole.seqs());
-    const double f = per_rank(n, par.dp()) / n;
-    s.prefill_seqs = static_cast<std::int64_t>(std::ceil(static_cast<double>(whole.prefill_seqs) * f));
-    s.prefill_tokens = static_cast<std::int64_t>(std::ceil(static_cast<double>(whole.prefill_tokens) * f));
-    s.prefill_q_ctx *= f;
-    s.prefill_q_sq *= f;
-    s.prefill_ctx *= f;
-    s.decode_seqs = static_cast<std::int64_t>(std::ceil(static_cast<double>(whole.decode_seqs) * f));
-    s.decode_ctx *= f;
-    s.decode_ctx_sq *= f;
-  }
+  // With data-parallel attention, the busiest rank's share (busiest_rank_shape).
+  const BatchShape s = busiest_rank_shape(whole, par.dp());
   const double b = dtype_bytes(dtype);
   const double layers = model.layers;
   const double q_heads = static_cast<double>(model.heads) / par.attention_tp();

@@ -86,8 +86,10 @@ void step_ops(const ModelSpec& model, DType dtype, const BatchShape& shape, Para
 // (busiest_rank_tokens); -1: ceil(tokens / dp).
 void token_ops(const ModelSpec& model, DType dtype, std::int64_t tokens, Parallelism par,
                std::vector<OpCost>& out, std::int64_t rank_tokens = -1);
-// With data-parallel attention over dp ranks, the busiest rank runs ceil(n / dp) of the batch's
-// n sequences, taken at the batch's mean shape: that share of its tokens (rounded up).
+// With data-parallel attention over dp ranks, the busiest rank's part of a batch: ceil(n / dp)
+// of its n sequences at the batch's mean shape, but never less of the prefill than its largest
+// chunk (a chunk runs whole on one rank; sum(q^2) / sum(q) bounds it from below). Its tokens.
+BatchShape busiest_rank_shape(const BatchShape& shape, int dp);
 std::int64_t busiest_rank_tokens(const BatchShape& shape, int dp);
 void sequence_ops(const ModelSpec& model, DType dtype, std::int64_t seqs, Parallelism par,
                   std::vector<OpCost>& out);

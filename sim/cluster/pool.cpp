@@ -16,8 +16,11 @@ EngineLimits limits_of(const PoolSetup& p) {
     // Swapped KV crosses the host link (PCIe) of each GPU, each moving its own shard.
     lim.swap = true;
     lim.swap_bytes_per_block = p.memory.kv_bytes_per_token.value * e.block_size;
+    // swap_space_gib is per GPU; with data-parallel attention each block sits on one of the
+    // stage's dp GPUs, so the host holds dp times as many.
     lim.swap_blocks =
-        static_cast<std::int64_t>(gib(e.swap_space_gib).value / lim.swap_bytes_per_block);
+        static_cast<std::int64_t>(gib(e.swap_space_gib).value / lim.swap_bytes_per_block) *
+        p.parallelism.dp();
   }
   return lim;
 }

@@ -39,7 +39,9 @@ Simulator::Simulator(const Scenario& scenario, const Catalog& catalog)
     const PoolSetup& p = pool->setup();
     AdmissionLimits a;
     a.max_context = p.model.max_context;
-    a.kv_blocks = p.kv_blocks / p.parallelism.pp;  // a virtual engine's share
+    // One sequence's KV sits in a virtual engine's share (1/pp), and with data-parallel
+    // attention on one GPU of the stage (1/dp).
+    a.kv_blocks = p.kv_blocks / (p.parallelism.pp * p.parallelism.dp());
     a.block_size = p.engine.block_size;
     a.splits_prompts = pool->splits_prompts();
     a.max_num_batched_tokens = p.max_num_batched_tokens;

@@ -130,7 +130,7 @@ Scenario colocated(Scenario s, const std::string& gpu, int tp, int pp, int ep, i
   if (pool.pp != pp) pool.layer_split.clear();
   pool.pp = pp;
   pool.ep = ep;
-  pool.moe_keys_given = pool.moe_keys_given || ep != 1;  // a dense model refuses it
+  pool.cross_node_tp = false;  // only --cross-node-tp lets a candidate cross nodes
   s.hardware.gpu = gpu;
   s.cluster.pools = {pool};
   return s;
@@ -153,6 +153,7 @@ Scenario disaggregated(Scenario s, const PdShape& shape, int units) {
   d.layer_split.clear();
   p.gpu.clear();
   d.gpu.clear();
+  p.cross_node_tp = d.cross_node_tp = false;  // only --cross-node-tp lets them cross nodes
   p.name = "prefill";
   p.role = PoolRole::kPrefill;
   p.replicas = units * shape.prefill;
@@ -507,6 +508,12 @@ PlanResult run_plan(const PlanSpec& spec, const Catalog& catalog, const Progress
   }
   for (int ep : eps) {
     if (ep < 1 || ep > 1024) throw Error(fmt::format("--ep {}: must be from 1 to 1024", ep));
+  }
+  for (int ep : eps) {
+    if (ep > 1 && !catalog.model(base.model.name).is_moe()) {
+      throw Error(fmt::format("--ep {}: expert parallelism needs an MoE model; {} is dense", ep,
+                              base.model.name));
+    }
   }
   if (spec.disaggregated && (!spec.pps.empty() || !spec.eps.empty())) {
     throw Error("--pp and --ep search colocated candidates; prefill and decode pools keep the "

@@ -1,7 +1,8 @@
 // Invariants with pipeline stages (pp > 1) and expert parallelism (ep > 1), over seeds: a
 // stage never runs two batches at once, every batch passes every stage once, every request
-// completes or is rejected with a reason, tokens are conserved, KV never exceeds what each
-// engine holds, and the same seed gives identical bytes.
+// completes or is rejected with a reason, tokens are conserved, every request served fits the
+// KV share its sequence lives in, activation bytes match what the network carried, and the
+// same seed gives identical bytes.
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
@@ -72,10 +73,13 @@ TEST_P(PipelineInvariants, HoldForThisSeed) {
     EXPECT_LE(q.first_token, q.finish);
   }
   EXPECT_GT(s.completed, 0);
-  // A virtual engine holds 1/pp of the replica's KV blocks, so a request served must fit that
-  // share whole (admission turns away the rest): its prompt and all but its last token.
+  // A virtual engine holds 1/pp of the replica's KV blocks, and with data-parallel attention a
+  // sequence lives on one of the dp GPUs, so a request served must fit that share whole
+  // (admission turns away the rest): its prompt and all but its last token. (Here 300 blocks
+  // a GPU: 300 / pp, or 300 * 4 / (2 * 4) with dp 4, pp 2.)
   const PoolSetup& pool = r.deployment.pools[0];
-  const std::int64_t share = pool.kv_blocks / pool.parallelism.pp;
+  const std::int64_t share = pool.kv_blocks / (pool.parallelism.pp * pool.parallelism.dp());
+  EXPECT_EQ(share, 300 / pool.parallelism.pp) << c.name;
   for (const Request& q : r.requests) {
     if (q.state != RequestState::kDone || q.cached) continue;
     const std::int64_t tokens = std::int64_t{q.prompt_tokens} + q.output_tokens - 1;

@@ -168,13 +168,14 @@ TEST(Pipeline, TwoBatchesOverlapAndAShortOneLeavesABubble) {
 }
 
 // Three engines' batches launched at once queue at each stage in the order they came: stage
-// 0 runs them 0, 1, 2, and so does stage 1 (each waits for the one ahead of it there).
+// 0 runs them 0, 1, 2, and so does stage 1, which is 7 times as long (4 layers, then 28), so
+// batches 1 and 2 both wait there.
 TEST(Pipeline, StagesServeWaitingBatchesInArrivalOrder) {
   const ModelSpec m = catalog().model("llama-3-8b");
   const DeviceSpec gpu = catalog().gpu("h100-sxm");
   const LinkSpec link = catalog().link("nvlink4");
-  StepCostModel s0(stage_slice(m, 0, 16), gpu, link, Parallelism{}, RuntimeOptions{}, gpu.defaults);
-  StepCostModel s1(stage_slice(m, 16, 16), gpu, link, Parallelism{}, RuntimeOptions{}, gpu.defaults);
+  StepCostModel s0(stage_slice(m, 0, 4), gpu, link, Parallelism{}, RuntimeOptions{}, gpu.defaults);
+  StepCostModel s1(stage_slice(m, 4, 28), gpu, link, Parallelism{}, RuntimeOptions{}, gpu.defaults);
   EventLoop loop;
   PipelineExecutor pipe(loop, {&s0, &s1}, 0, 0, m.hidden, 2.0);
   std::vector<StageRecord> log;
@@ -187,6 +188,8 @@ TEST(Pipeline, StagesServeWaitingBatchesInArrivalOrder) {
   BatchShape shape;
   shape.add_prefill(512, 0);
   for (auto& p : ports) p->launch(shape, Seconds(0), SimTime{});
+  // The premise: batch 2 leaves stage 0 while batch 0 still runs on stage 1.
+  ASSERT_LT(3 * ns_of(s0.quick(shape).time).ns, (ns_of(s0.quick(shape).time) + ns_of(s1.quick(shape).time)).ns);
   loop.run();
   std::vector<std::int32_t> stage0, stage1;
   for (const StageRecord& r : log) (r.stage == 0 ? stage0 : stage1).push_back(r.engine);
