@@ -157,6 +157,31 @@ TEST(PipelineDeterminism, SameSeedGivesByteIdenticalOutput) {
 namespace servesim {
 namespace {
 
+// The engine's CPU work is paid once per batch by a pipeline, before its first stage: one
+// request of one output token through pp 2 takes exactly cpu_overhead_ms longer to its first
+// token with 5 ms of it than with none (one batch; a stage paying it would add 10 ms).
+TEST(PipelineBehaviour, APipelinePaysTheEnginesCpuWorkOncePerBatch) {
+  const std::string toml = R"(name = "cpu"
+[model]
+name = "llama-3-8b"
+[hardware]
+gpu = "h100-sxm"
+[cluster]
+pp = 2
+[workload]
+requests = 1
+rate = 1
+prompt_tokens = 500
+output_tokens = 1
+)";
+  const RunResult none = testing::simulate("cpu0", toml, {"engine.cpu_overhead_ms=0"});
+  const RunResult five = testing::simulate("cpu5", toml, {"engine.cpu_overhead_ms=5"});
+  const Request& a = none.requests.at(0);
+  const Request& b = five.requests.at(0);
+  EXPECT_EQ((b.first_token - b.arrival) - (a.first_token - a.arrival),
+            SimTime::from_seconds(Seconds(5e-3)));
+}
+
 // Llama-3-70B on 16 H100s in two nodes of 8 (8 x 400 Gb/s NICs each): one replica of tp 16
 // across the node boundary, against tp 8 x pp 2 (a stage per node). Decode is bound by
 // reading the weights: tp 16 halves each GPU's share but pays 161 all-reduces a step over the

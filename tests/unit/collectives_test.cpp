@@ -354,6 +354,10 @@ TEST(CollectiveTime, PicksTheAlgorithmBySizeAndPlacement) {
   // At 4 GPUs the one-shot limit is 512 KiB: 1 MiB is two-shot, 256 KiB one-shot,
   // 6 + 3 x 262,144 / 373.5e9 = 8.1055 us. At 2 GPUs always one-shot below 8 MiB.
   EXPECT_EQ(in_node(4, 1048576, true).algorithm, CollectiveAlgorithm::kTwoShot);
+  // The limits are strict, as vLLM's: exactly 512 KiB at 4 GPUs and 256 KiB at 8 are two-shot.
+  EXPECT_EQ(in_node(4, 524288, true).algorithm, CollectiveAlgorithm::kTwoShot);
+  EXPECT_EQ(in_node(8, 262144, true).algorithm, CollectiveAlgorithm::kTwoShot);
+  EXPECT_EQ(in_node(8, 262143, true).algorithm, CollectiveAlgorithm::kOneShot);
   EXPECT_NEAR(to_us(in_node(4, 262144, true).time), 8.1055, 0.001);
   EXPECT_EQ(in_node(2, 4.0 * 1048576, true).algorithm, CollectiveAlgorithm::kOneShot);
   // 1 GiB at 8 GPUs eager is past the custom kernel's 8 MiB: NCCL. Ring: 25 us + 14 hops x 1 us
