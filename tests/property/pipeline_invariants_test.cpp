@@ -88,6 +88,22 @@ TEST_P(PipelineInvariants, HoldForThisSeed) {
   EXPECT_LE(s.busy, 1.0 + 1e-12);
   EXPECT_LE(s.mfu, 1.0);
   const int pp = r.deployment.pools[0].parallelism.pp;
+  // The contract's keys in summary.json.
+  const auto j = summary_json(r, summarize(r));
+  const auto& par = j["pools"]["default"]["parallelism"];
+  EXPECT_EQ(par["pp"], pp);
+  EXPECT_EQ(par["ep"], r.deployment.pools[0].parallelism.ep);
+  EXPECT_EQ(par["tp"], r.deployment.pools[0].parallelism.tp);
+  EXPECT_EQ(par["crosses_nodes"], false);
+  EXPECT_DOUBLE_EQ(j["model_params"].get<double>(), r.deployment.pools[0].model.total_params());
+  EXPECT_LT(j["model_active_params"].get<double>(), j["model_params"].get<double>() + 1.0);
+  if (s.moe_iterations > 0) EXPECT_DOUBLE_EQ(j["moe"]["dispatch_ms"]["mean"].get<double>(), s.moe_dispatch_ms_mean);
+  if (pp > 1) {
+    EXPECT_DOUBLE_EQ(j["pipeline"]["bubble_fraction"].get<double>(), s.pipeline.bubble_fraction);
+    EXPECT_EQ(j["pipeline"]["stage_busy"].size(), static_cast<std::size_t>(pp));
+  } else {
+    EXPECT_TRUE(j["pipeline"].is_null());
+  }
   if (pp == 1) {
     EXPECT_TRUE(r.stages.empty());
     // ep > 1: the MoE layers paid their dispatch and combine.

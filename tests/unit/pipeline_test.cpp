@@ -237,6 +237,48 @@ TEST(Pipeline, TheDriverPreparesBatchesOneAfterAnother) {
   EXPECT_EQ(pipe.stats().stage_busy[0], g0 + g0);  // CPU time is not stage time
 }
 
+TEST(ExpertParallel, DataParallelAttentionKeepsEachPrefillChunkOnOneRank) {
+  // 1 prefill chunk of 2,048 tokens and 63 decodes over 8 ranks: the busiest holds ceil(64/8)
+  // = 8 of the 64 sequences, but at least the whole chunk, so 2,048 prefill tokens plus
+  // ceil(63 x 8/64) = 8 decodes: 2,056 tokens.
+  BatchShape mixed;
+  mixed.add_prefill(2048, 0);
+  for (int i = 0; i < 63; ++i) mixed.add_decode(1000);
+  EXPECT_EQ(busiest_rank_tokens(mixed, 8), 2056);
+  EXPECT_EQ(busiest_rank_shape(mixed, 8).decode_seqs, 8);
+  // 16 equal decodes over 8 ranks: 2 each.
+  BatchShape decode;
+  for (int i = 0; i < 16; ++i) decode.add_decode(1000);
+  EXPECT_EQ(busiest_rank_tokens(decode, 8), 2);
+  // 8 equal chunks of 100 over 8 ranks: one each (sum q^2 / sum q = 100).
+  BatchShape chunks;
+  for (int i = 0; i < 8; ++i) chunks.add_prefill(100, 0);
+  EXPECT_EQ(busiest_rank_tokens(chunks, 8), 100);
+  // One rank: the whole batch.
+  EXPECT_EQ(busiest_rank_tokens(mixed, 1), mixed.tokens());
+}
+
+TEST(ExpertParallel, DataParallelAttentionHoldsDpTimesOneGpusBlocks) {
+  // Each of the 4 GPUs holds whole heads for its own sequences: the replica's blocks are 4
+  // times one GPU's plan.
+  const std::string toml = R"(name = "dp"
+[model]
+name = "qwen1.5-moe-a2.7b"
+[hardware]
+gpu = "h100-sxm"
+[cluster]
+tp = 4
+ep = 4
+dp_attention = true
+[workload]
+requests = 10
+rate = 1.0
+)";
+  const Deployment d = resolve(scenario_from("dp", toml), catalog());
+  EXPECT_EQ(d.pools[0].kv_blocks, 4 * d.pools[0].memory.kv_blocks);
+  EXPECT_GT(d.pools[0].memory.kv_blocks, 0);
+}
+
 TEST(ExpertParallel, MaxLoadAtUniformRoutingFollowsTheFormula) {
   // 1024 tokens x top-8 = 8192 assignments over 256 experts on 8 ranks: m/n = 1024, plus
   // sqrt(2 x 1024 x ln 8) = 65.26: 1089.26.
