@@ -1,6 +1,7 @@
 #include "sim/cli/commands.hpp"
 #include "sim/cli/sweep_commands.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <filesystem>
 #include <fstream>
@@ -19,6 +20,7 @@
 #include "sim/report/html_report.hpp"
 #include "sim/report/chrome_trace.hpp"
 #include "sim/report/report.hpp"
+#include "sim/cluster/deployment.hpp"
 #include "sim/cluster/simulator.hpp"
 
 namespace servesim::cli {
@@ -108,30 +110,31 @@ TpLayout step_layout(const StepArgs& args, const DeviceSpec& gpu, const Catalog&
     throw Error(fmt::format("--gpus-per-node {}: must be from 1 to 1024", args.gpus_per_node));
   }
   TpLayout layout;
-  if (args.tp <= per_node) {
-    if (args.cross_node_tp || args.nics_per_node != 0) {
+  const int tp = args.layout.tp;
+  if (tp <= per_node) {
+    if (args.layout.cross_node_tp || args.nics_per_node != 0) {
       throw Error(fmt::format("--tp {} fits in one node of {} GPUs: --cross-node-tp and "
                               "--nics-per-node apply only to a tp larger than a node",
-                              args.tp, per_node));
+                              tp, per_node));
     }
     return layout;
   }
-  if (!args.cross_node_tp) {
+  if (!args.layout.cross_node_tp) {
     throw Error(fmt::format("--tp {} is more GPUs than a node holds ({} {} GPUs); add "
                             "--cross-node-tp to price a group across nodes over the NICs",
-                            args.tp, per_node, gpu.name));
+                            tp, per_node, gpu.name));
   }
-  if (args.tp % per_node != 0) {
+  if (tp % per_node != 0) {
     throw Error(fmt::format("--tp {} across nodes of {} GPUs: a group spans whole nodes, so tp "
                             "must be a multiple of {}",
-                            args.tp, per_node, per_node));
+                            tp, per_node, per_node));
   }
   const int nics = args.nics_per_node > 0 ? args.nics_per_node : per_node;
   if (args.nics_per_node < 0 || nics > per_node) {
     throw Error(fmt::format("--nics-per-node {}: must be from 1 to the node's {} GPUs",
                             args.nics_per_node, per_node));
   }
-  layout.nodes = args.tp / per_node;
+  layout.nodes = tp / per_node;
   layout.nic = catalog.link(args.nic);
   layout.nic_share = static_cast<double>(nics) / per_node;
   return layout;
@@ -147,60 +150,30 @@ int step_command(const StepArgs& args) {
   if (args.cuda_graphs != "on" && args.cuda_graphs != "off") {
     throw Error(fmt::format("--cuda-graphs \"{}\": valid values are: on, off", args.cuda_graphs));
   }
-  if (args.tp < 1 || (!args.dp_attention && model.heads % args.tp != 0)) {
+  const PoolConfig& lay = args.layout;
+  if (lay.tp < 1 || (!lay.dp_attention && model.heads % lay.tp != 0)) {
     throw Error(fmt::format("--tp {}: must be a positive divisor of the {} attention heads of {}",
-                            args.tp, model.heads, model.name));
+                            lay.tp, model.heads, model.name));
   }
-  Parallelism par;
-  par.tp = args.tp;
-  par.pp = args.pp;
-  par.ep = args.ep;
-  par.dp_attention = args.dp_attention;
-  par.expert_skew = args.expert_skew;
-  if (args.moe_comm == "all-to-all") {
-    par.moe_comm = MoeComm::kAllToAll;
-  } else if (args.moe_comm == "allgather-reducescatter") {
-    par.moe_comm = MoeComm::kAllGatherReduceScatter;
-  } else {
+  if (lay.moe_comm != "all-to-all" && lay.moe_comm != "allgather-reducescatter") {
     throw Error(fmt::format("--moe-comm \"{}\": valid values are: all-to-all, allgather-reducescatter",
-                            args.moe_comm));
+                            lay.moe_comm));
   }
-  const bool moe_flags = args.ep != 1 || args.dp_attention || args.expert_skew != 0.0 ||
-                         args.moe_comm != "all-to-all";
-  if (moe_flags && !model.is_moe()) {
-    throw Error(fmt::format("--ep, --dp-attention, --moe-comm and --expert-skew are for MoE "
-                            "models; {} is dense",
-                            model.name));
+  if (!(lay.expert_skew >= 0.0 && lay.expert_skew <= 10.0)) {
+    throw Error(fmt::format("--expert-skew {}: must be from 0 to 10", lay.expert_skew));
   }
-  if (model.is_moe() && (args.ep < 1 || args.tp % args.ep != 0 || model.experts % args.ep != 0)) {
-    throw Error(fmt::format("--ep {}: must divide --tp {} (attention tp x dp = ep x moe_tp) and "
-                            "the {} experts of {}",
-                            args.ep, args.tp, model.experts, model.name));
-  }
-  if (!(args.expert_skew >= 0.0 && args.expert_skew <= 10.0)) {
-    throw Error(fmt::format("--expert-skew {}: must be from 0 to 10", args.expert_skew));
-  }
-  if (args.pp < 1 || args.pp > model.layers) {
-    throw Error(fmt::format("--pp {}: must be from 1 to {}'s {} layers", args.pp, model.name,
-                            model.layers));
-  }
-  std::vector<int> split = args.layer_split;
-  if (split.empty()) {
-    split.assign(static_cast<std::size_t>(args.pp), model.layers / args.pp);
-    for (int i = 0; i < model.layers % args.pp; ++i) ++split[static_cast<std::size_t>(i)];
-  } else {
-    int sum = 0;
-    bool positive = true;
-    for (int n : split) {
-      sum += n;
-      positive = positive && n > 0;
-    }
-    if (static_cast<int>(split.size()) != args.pp || sum != model.layers || !positive) {
-      throw Error(fmt::format("--layer-split: needs --pp {} positive counts that sum to {}'s {} "
-                              "layers",
-                              args.pp, model.name, model.layers));
-    }
-  }
+  if (lay.ep < 1 || lay.pp < 1) throw Error("--ep and --pp must be at least 1");
+  // The same checks as a scenario's pool, its keys named as flags.
+  PoolConfig checked = lay;
+  checked.moe_keys_given = lay.ep != 1 || lay.dp_attention || lay.expert_skew != 0.0 ||
+                           lay.moe_comm != "all-to-all";
+  checked.layout_where = "--ep, --dp-attention, --moe-comm or --expert-skew";
+  std::vector<int> split;
+  const Parallelism par = resolve_layout(checked, model, split, [](const char* key) {
+    std::string flag = std::string("--") + key;
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    return flag;
+  });
   BatchShape shape;
   for (const auto& p : args.prefill) {
     auto [b, s] = parse_pair(p, 'x', "--prefill", "BxS (sequences x prompt tokens)");
@@ -228,7 +201,7 @@ int step_command(const StepArgs& args) {
   const CalibrationChoice cal = choose_calibration(args.calibration, catalog, gpu);
   link.measured = cal.collectives;  // used only when measured on this link
   const TpLayout layout = step_layout(args, gpu, catalog);
-  if (args.pp == 1) {
+  if (par.pp == 1) {
     const StepCostModel cost(model, gpu, link, par, rt, cal.params, layout);
     const StepCost c = cost.breakdown(shape);
     if (args.json) {

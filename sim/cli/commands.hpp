@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "sim/config/scenario.hpp"
+
 namespace servesim::cli {
 
 // "8x512" with sep 'x' -> {8, 512}: two whole numbers around `sep`, nothing else; or nullopt.
@@ -29,17 +31,11 @@ struct StepArgs {
   std::string model;
   std::string gpu;
   std::string interconnect;
-  int tp = 1;
+  // tp, cross_node_tp, pp, layer_split, ep, dp_attention, moe_comm, expert_skew: as a pool's.
+  PoolConfig layout;
   int gpus_per_node = 0;     // 0: the GPU file's
   std::string nic = "ib-ndr";
   int nics_per_node = 0;     // 0: one per GPU
-  bool cross_node_tp = false;
-  int pp = 1;
-  std::vector<int> layer_split;
-  int ep = 1;
-  bool dp_attention = false;
-  std::string moe_comm = "all-to-all";
-  double expert_skew = 0.0;
   std::string dtype = "bf16";
   std::string cuda_graphs = "on";
   std::vector<std::string> prefill;  // "BxS"

@@ -37,22 +37,22 @@ int dispatch(int argc, char** argv) {
       "step", "predict one iteration's time with a per-op breakdown (roofline model)");
   step_cmd->add_option("--model", step.model, "catalog model name or path to config.json")->required();
   step_cmd->add_option("--gpu", step.gpu, "catalog GPU name or path to a GPU file")->required();
-  step_cmd->add_option("--tp", step.tp, "tensor-parallel degree")->capture_default_str();
+  step_cmd->add_option("--tp", step.layout.tp, "tensor-parallel degree")->capture_default_str();
   step_cmd->add_option("--interconnect", step.interconnect, "link for all-reduces (default: the GPU's)");
   step_cmd->add_option("--gpus-per-node", step.gpus_per_node, "GPUs of one node (default: the GPU file's)");
-  step_cmd->add_flag("--cross-node-tp", step.cross_node_tp,
+  step_cmd->add_flag("--cross-node-tp", step.layout.cross_node_tp,
                      "let --tp span whole nodes, its collectives priced over the NICs");
   step_cmd->add_option("--nic", step.nic, "with --cross-node-tp: the link between nodes")
       ->capture_default_str();
-  step_cmd->add_option("--pp", step.pp, "pipeline stages: one table per stage")->capture_default_str();
-  step_cmd->add_option("--layer-split", step.layer_split, "with --pp: layers per stage, e.g. 50,30")
+  step_cmd->add_option("--pp", step.layout.pp, "pipeline stages: one table per stage")->capture_default_str();
+  step_cmd->add_option("--layer-split", step.layout.layer_split, "with --pp: layers per stage, e.g. 50,30")
       ->delimiter(',');
-  step_cmd->add_option("--ep", step.ep, "MoE: expert-parallel ranks over the tp GPUs")->capture_default_str();
-  step_cmd->add_flag("--dp-attention", step.dp_attention,
+  step_cmd->add_option("--ep", step.layout.ep, "MoE: expert-parallel ranks over the tp GPUs")->capture_default_str();
+  step_cmd->add_flag("--dp-attention", step.layout.dp_attention,
                      "MoE: attention data-parallel over the tp GPUs (each its own sequences)");
-  step_cmd->add_option("--moe-comm", step.moe_comm, "MoE: all-to-all or allgather-reducescatter")
+  step_cmd->add_option("--moe-comm", step.layout.moe_comm, "MoE: all-to-all or allgather-reducescatter")
       ->capture_default_str();
-  step_cmd->add_option("--expert-skew", step.expert_skew,
+  step_cmd->add_option("--expert-skew", step.layout.expert_skew,
                        "MoE: power-law exponent of the experts' routing shares (0: uniform)")
       ->capture_default_str();
   step_cmd->add_option("--nics-per-node", step.nics_per_node,

@@ -1,6 +1,7 @@
 #include "sim/cluster/deployment.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 
 #include <fmt/format.h>
@@ -44,9 +45,10 @@ std::string divisors(int n) {
   return join(out);
 }
 
-// Pipeline stages and expert parallelism: checked against the model, each mistake named.
-Parallelism resolve_parallelism(const Scenario& s, const PoolConfig& pc, const ModelSpec& m,
-                                std::vector<int>& split) {
+}  // namespace
+
+Parallelism resolve_layout(const PoolConfig& pc, const ModelSpec& m, std::vector<int>& split,
+                           const std::function<std::string(const char*)>& key) {
   Parallelism par;
   par.tp = pc.tp;
   par.pp = pc.pp;
@@ -56,42 +58,42 @@ Parallelism resolve_parallelism(const Scenario& s, const PoolConfig& pc, const M
                                                            : MoeComm::kAllToAll;
   par.expert_skew = pc.expert_skew;
   if (pc.moe_keys_given && !m.is_moe()) {
-    throw Error(fmt::format("{}: {} sets expert parallelism (ep, dp_attention, moe_comm or "
+    throw Error(fmt::format("{} sets expert parallelism (ep, dp_attention, moe_comm or "
                             "expert_skew), but {} is a dense model: it has no experts",
-                            s.file, pc.layout_where, m.name));
+                            pc.layout_where, m.name));
   }
   if (m.is_moe()) {
     // Attention tp x dp = ep x moe_tp, over the stage's tp GPUs.
     if (pc.tp % pc.ep != 0) {
       throw Error(fmt::format(
-          "{}: {} = {} does not divide the stage's {} GPUs: attention tp ({}) x dp ({}) must "
+          "{} = {} does not divide the stage's {} GPUs: attention tp ({}) x dp ({}) must "
           "equal ep x moe_tp; valid ep values are: {}",
-          s.file, layout_key(s, pc, "ep"), pc.ep, pc.tp, par.attention_tp(), par.dp(),
+          key("ep"), pc.ep, pc.tp, par.attention_tp(), par.dp(),
           divisors(pc.tp)));
     }
     if (m.experts % pc.ep != 0) {
-      throw Error(fmt::format("{}: {} = {} does not split the {} experts of {} evenly",
-                              s.file, layout_key(s, pc, "ep"), pc.ep, m.experts, m.name));
+      throw Error(fmt::format("{} = {} does not split the {} experts of {} evenly", key("ep"),
+                              pc.ep, m.experts, m.name));
     }
   }
   if (pc.pp > 1 && pc.role != PoolRole::kColocated) {
-    throw Error(fmt::format("{}: {} = {} in a {} pool: servesim cannot model pipeline stages "
+    throw Error(fmt::format("{} = {} in a {} pool: servesim cannot model pipeline stages "
                             "in prefill/decode disaggregation (each stage's KV would move on "
                             "its own); use pp = 1 there, or a colocated pool",
-                            s.file, layout_key(s, pc, "pp"), pc.pp, role_name(pc.role)));
+                            key("pp"), pc.pp, role_name(pc.role)));
   }
   if (pc.pp > m.layers) {
-    throw Error(fmt::format("{}: {} = {} is more stages than {}'s {} layers", s.file,
-                            layout_key(s, pc, "pp"), pc.pp, m.name, m.layers));
+    throw Error(fmt::format("{} = {} is more stages than {}'s {} layers", key("pp"), pc.pp,
+                            m.name, m.layers));
   }
   if (!pc.layer_split.empty()) {
     int sum = 0;
     for (int n : pc.layer_split) sum += n;
     if (static_cast<int>(pc.layer_split.size()) != pc.pp || sum != m.layers) {
-      throw Error(fmt::format("{}: {} has {} stages summing to {} layers; it needs pp = {} "
+      throw Error(fmt::format("{} has {} stages summing to {} layers; it needs pp = {} "
                               "counts that sum to {}'s {} layers",
-                              s.file, layout_key(s, pc, "layer_split"), pc.layer_split.size(),
-                              sum, pc.pp, m.name, m.layers));
+                              key("layer_split"), pc.layer_split.size(), sum, pc.pp, m.name,
+                              m.layers));
     }
     split = pc.layer_split;
   } else {
@@ -101,6 +103,9 @@ Parallelism resolve_parallelism(const Scenario& s, const PoolConfig& pc, const M
   }
   return par;
 }
+
+namespace {
+
 
 PoolSetup resolve_pool(const Scenario& s, const PoolConfig& pc, const Catalog& catalog) {
   PoolSetup setup;
@@ -121,7 +126,8 @@ PoolSetup resolve_pool(const Scenario& s, const PoolConfig& pc, const Catalog& c
   setup.peak_flops = setup.gpu.peak_for(s.model.dtype);  // fails when the GPU lacks the dtype
 
   const ModelSpec& m = setup.model;
-  setup.parallelism = resolve_parallelism(s, pc, m, setup.layer_split);
+  setup.parallelism = resolve_layout(pc, m, setup.layer_split,
+                                     [&](const char* k) { return layout_key(s, pc, k); });
   // Attention heads split evenly over the GPUs; KV heads split evenly, or each is replicated
   // on a whole number of GPUs. (Data-parallel attention runs whole heads on each GPU.)
   auto tp_ok = [&](int tp) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -77,6 +78,13 @@ struct Deployment {
   int gpus() const;
   int replicas() const;
 };
+
+// Checks a pool's pipeline and expert-parallel layout (pp, layer_split, ep, dp_attention,
+// moe_comm, expert_skew) against the model and gives its Parallelism and each stage's layer
+// count in `split`; each mistake is an Error naming the key as `key(name)` gives it
+// ("cluster.ep", "--ep").
+Parallelism resolve_layout(const PoolConfig& pc, const ModelSpec& m, std::vector<int>& split,
+                           const std::function<std::string(const char*)>& key);
 
 // Resolves every pool of `s`; throws Error with what to change when the model does not fit
 // or a name is unknown (errors name the scenario file).

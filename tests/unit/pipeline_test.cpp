@@ -105,16 +105,31 @@ struct Recorder final : BatchSink {
   void batch_done(SimTime now) override { done.push_back(now); }
 };
 
+// Llama-3-8B's 32 layers as two stages, [0, split) and [split, 32), on H100s in bf16.
+struct TwoStages {
+  explicit TwoStages(int split)
+      : model(catalog().model("llama-3-8b")),
+        gpu(catalog().gpu("h100-sxm")),
+        link(catalog().link("nvlink4")),
+        first(stage_slice(model, 0, split), gpu, link, Parallelism{}, RuntimeOptions{}, gpu.defaults),
+        second(stage_slice(model, split, 32 - split), gpu, link, Parallelism{}, RuntimeOptions{},
+               gpu.defaults) {}
+  ModelSpec model;
+  DeviceSpec gpu;
+  LinkSpec link;
+  StepCostModel first;
+  StepCostModel second;
+};
+
 SimTime ns_of(Seconds s) { return SimTime{std::max<std::int64_t>(1, SimTime::from_seconds(s).ns)}; }
 
 // Two stages of Llama-3-8B (16 layers each, H100, bf16), no network: batch A, a 2048-token
 // prefill, and batch B, one decode step, both launched at time 0 by two virtual engines.
 TEST(Pipeline, TwoBatchesOverlapAndAShortOneLeavesABubble) {
-  const ModelSpec m = catalog().model("llama-3-8b");
-  const DeviceSpec gpu = catalog().gpu("h100-sxm");
-  const LinkSpec link = catalog().link("nvlink4");
-  StepCostModel s0(stage_slice(m, 0, 16), gpu, link, Parallelism{}, RuntimeOptions{}, gpu.defaults);
-  StepCostModel s1(stage_slice(m, 16, 16), gpu, link, Parallelism{}, RuntimeOptions{}, gpu.defaults);
+  TwoStages st2(16);
+  const ModelSpec& m = st2.model;
+  StepCostModel& s0 = st2.first;
+  StepCostModel& s1 = st2.second;
   BatchShape a;
   a.add_prefill(2048, 0);
   BatchShape b;
@@ -171,11 +186,10 @@ TEST(Pipeline, TwoBatchesOverlapAndAShortOneLeavesABubble) {
 // 0 runs them 0, 1, 2, and so does stage 1, which is 7 times as long (4 layers, then 28), so
 // batches 1 and 2 both wait there.
 TEST(Pipeline, StagesServeWaitingBatchesInArrivalOrder) {
-  const ModelSpec m = catalog().model("llama-3-8b");
-  const DeviceSpec gpu = catalog().gpu("h100-sxm");
-  const LinkSpec link = catalog().link("nvlink4");
-  StepCostModel s0(stage_slice(m, 0, 4), gpu, link, Parallelism{}, RuntimeOptions{}, gpu.defaults);
-  StepCostModel s1(stage_slice(m, 4, 28), gpu, link, Parallelism{}, RuntimeOptions{}, gpu.defaults);
+  TwoStages st2(4);
+  const ModelSpec& m = st2.model;
+  StepCostModel& s0 = st2.first;
+  StepCostModel& s1 = st2.second;
   EventLoop loop;
   PipelineExecutor pipe(loop, {&s0, &s1}, 0, 0, m.hidden, 2.0);
   std::vector<StageRecord> log;
@@ -203,11 +217,10 @@ TEST(Pipeline, StagesServeWaitingBatchesInArrivalOrder) {
 // 5 ms of it, two batches launched at 0 enter stage 0 at 5 ms and 10 ms, and stage 0's busy
 // time is only the batches' GPU time.
 TEST(Pipeline, TheDriverPreparesBatchesOneAfterAnother) {
-  const ModelSpec m = catalog().model("llama-3-8b");
-  const DeviceSpec gpu = catalog().gpu("h100-sxm");
-  const LinkSpec link = catalog().link("nvlink4");
-  StepCostModel s0(stage_slice(m, 0, 16), gpu, link, Parallelism{}, RuntimeOptions{}, gpu.defaults);
-  StepCostModel s1(stage_slice(m, 16, 16), gpu, link, Parallelism{}, RuntimeOptions{}, gpu.defaults);
+  TwoStages st2(16);
+  const ModelSpec& m = st2.model;
+  StepCostModel& s0 = st2.first;
+  StepCostModel& s1 = st2.second;
   EventLoop loop;
   PipelineExecutor pipe(loop, {&s0, &s1}, 0, 0, m.hidden, 2.0, Seconds(5e-3));
   std::vector<StageRecord> log;
