@@ -247,9 +247,9 @@ int step_command(const StepArgs& args) {
   } else {
     fmt::print("pipeline: {} stages, {:.4f} ms for one batch through all of them (stage times "
                "added); {:.0f} bytes of activations cross each of the {} boundaries (2 x {} tokens "
-               "x hidden {} x {} bytes), timed over the network by `servesim run`\n",
+               "x hidden {} x {} bytes), timed over the network by `servesim run`\npipeline: {}\n",
                split.size(), total_ms, activation, split.size() - 1, shape.tokens(), model.hidden,
-               dtype_bytes(rt.dtype));
+               dtype_bytes(rt.dtype), kNotMeasuredHere);
   }
   return 0;
 }
