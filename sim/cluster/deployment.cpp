@@ -82,6 +82,12 @@ Parallelism resolve_layout(const PoolConfig& pc, const ModelSpec& m, std::vector
                             "its own); use pp = 1 there, or a colocated pool",
                             key("pp"), pc.pp, role_name(pc.role)));
   }
+  if (pc.dp_attention && pc.role != PoolRole::kColocated) {
+    throw Error(fmt::format("{} = true in a {} pool: servesim does not track which data-parallel "
+                            "rank holds a request's KV, so it cannot move it between pools; "
+                            "use tensor-parallel attention there",
+                            key("dp_attention"), role_name(pc.role)));
+  }
   if (pc.pp > m.layers) {
     throw Error(fmt::format("{} = {} is more stages than {}'s {} layers", key("pp"), pc.pp,
                             m.name, m.layers));

@@ -76,6 +76,27 @@ rate = 1.0
   EXPECT_HAS(moe_error("tp = 8\nep = 8\n"), "cluster.ep = 8 does not split the 60 experts");
   EXPECT_HAS(moe_error("tp = 4\nep = 4\nmoe_comm = \"nvshmem\"\n"), "all-to-all, allgather-reducescatter");
   EXPECT_EQ(moe_error("tp = 4\nep = 4\ndp_attention = true\n"), "");
+  const std::string pd_moe = R"(name = "ep"
+[model]
+name = "qwen1.5-moe-a2.7b"
+[hardware]
+gpu = "h100-sxm"
+[workload]
+requests = 10
+rate = 1.0
+[[cluster.pool]]
+name = "p"
+role = "prefill"
+tp = 4
+ep = 4
+dp_attention = true
+[[cluster.pool]]
+name = "d"
+role = "decode"
+tp = 4
+)";
+  EXPECT_HAS(error_of([&] { resolve(scenario_from("pdmoe", pd_moe), catalog()); }),
+             "the dp_attention of pool \"p\" = true in a prefill pool");
   // Prefill/decode pools cannot be pipelined.
   const std::string pd = kHead + R"(
 [[cluster.pool]]
