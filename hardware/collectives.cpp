@@ -70,19 +70,14 @@ Seconds CollectiveFit::time(Collective c, int gpus, double bytes, bool graphs) c
          Seconds(bus_factor(c, gpus) * bytes / bus_bandwidth.value);
 }
 
-CollectiveFit collective_params(const LinkSpec& link, Collective c, int gpus) {
-  if (link.measured.link == link.name) {
-    const auto it = link.measured.fits.find(CollectiveKey{c, gpus});
-    if (it != link.measured.fits.end()) return it->second;
-  }
-  CollectiveFit f;
-  f.latency = link.latency;
-  f.latency_eager = link.latency_eager;
-  f.bus_bandwidth = link.bandwidth * link.bus_efficiency;
-  return f;
-}
-
 namespace {
+
+// The calibration's fit for `c` over `gpus` GPUs, when it was measured on this link; else null.
+const CollectiveFit* measured_fit(const LinkSpec& link, Collective c, int gpus) {
+  if (link.measured.link != link.name) return nullptr;
+  const auto it = link.measured.fits.find(CollectiveKey{c, gpus});
+  return it == link.measured.fits.end() ? nullptr : &it->second;
+}
 
 // Ring steps of a collective over n GPUs: each step passes one chunk to the next GPU.
 double ring_steps(Collective c, double n) {
@@ -120,13 +115,10 @@ CollectiveTime collective_time(Collective c, const CollectiveGroup& g, double by
   if (g.gpus <= 1) return out;
   const LinkSpec& intra = *g.intra;
   if (g.nodes <= 1) {
-    if (intra.measured.link == intra.name) {
-      const auto it = intra.measured.fits.find(CollectiveKey{c, g.gpus});
-      if (it != intra.measured.fits.end()) {
-        out.time = it->second.time(c, g.gpus, bytes, graphs);
-        out.algorithm = CollectiveAlgorithm::kMeasured;
-        return out;
-      }
+    if (const CollectiveFit* fit = measured_fit(intra, c, g.gpus)) {
+      out.time = fit->time(c, g.gpus, bytes, graphs);
+      out.algorithm = CollectiveAlgorithm::kMeasured;
+      return out;
     }
     // The engine's own all-reduce kernel over NVLink (vLLM's custom all-reduce: 2, 4, 6 or 8
     // GPUs, up to 8 MiB): one-shot reads every peer's whole buffer, two-shot reduces a shard

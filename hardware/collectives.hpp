@@ -59,10 +59,6 @@ struct CollectiveTable {
   bool empty() const { return fits.empty(); }
 };
 
-// The parameters for `c` over `gpus` GPUs of `link`: the measured fit when the link carries one
-// for that collective and count, else the ring model of the link's datasheet bandwidth times
-// its bus efficiency with the link's latencies.
-CollectiveFit collective_params(const LinkSpec& link, Collective c, int gpus);
 
 // The GPUs a collective runs over and the links between them: `gpus` spread evenly over
 // `nodes` nodes; `intra` joins the GPUs of a node, `inter` is each node's NICs to the fabric,

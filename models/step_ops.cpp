@@ -25,6 +25,11 @@ const char* moe_comm_name(MoeComm c) {
 
 double expert_max_load(double m, int experts, int ep, double skew) {
   if (ep <= 1 || m <= 0.0) return m;
+  if (skew == 0.0) {
+    // Equal shares: rank 0 holds ceil(E / ep) of the E experts.
+    const double q = static_cast<double>((experts + ep - 1) / ep) / experts;
+    return m * q + std::sqrt(2.0 * m * q * std::log(static_cast<double>(ep)));
+  }
   double total = 0.0;
   double first = 0.0;  // rank 0's experts: 1, 1 + ep, 1 + 2 ep, ...
   for (int i = 1; i <= experts; ++i) {
@@ -217,13 +222,8 @@ void token_ops(const ModelSpec& model, DType dtype, std::int64_t tokens, Paralle
   }
 
   if (tp > 1 && reduces > 0) {
-    OpCost ar;
-    ar.name = "all_reduce";
-    ar.cls = OpClass::kAllReduce;
     // Each of t * h * b bytes.
-    ar.bytes = t * h * b * reduces;
-    ar.kernels = reduces;
-    out.push_back(ar);
+    out.push_back(collective("all_reduce", OpClass::kAllReduce, t * h * b * reduces, reduces, 0, false));
   }
 }
 
@@ -238,12 +238,7 @@ void sequence_ops(const ModelSpec& model, DType dtype, std::int64_t seqs_i, Para
   out.push_back(memory_op("final_norm", 2.0 * seqs * h * b, 1));
   out.push_back(gemm_op("lm_head", seqs, h, model.vocab / tp, 1, b));
   if (tp > 1) {
-    OpCost ag;
-    ag.name = "logits_gather";
-    ag.cls = OpClass::kAllGather;
-    ag.bytes = seqs * model.vocab * b;
-    ag.kernels = 1;
-    out.push_back(ag);
+    out.push_back(collective("logits_gather", OpClass::kAllGather, seqs * model.vocab * b, 1, 0, false));
   }
   // Sampling reads the fp32 logits a few times (softmax, top-k/p): counted as three passes.
   out.push_back(memory_op("sampler", 3.0 * seqs * model.vocab * 4.0, 1));

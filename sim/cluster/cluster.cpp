@@ -76,14 +76,15 @@ int Cluster::copy(const Replica& replica, double bytes_per_gpu, bool to_host, Fl
 }
 
 void Cluster::connect_pipelines() {
-  std::size_t engine = 0;
   for (std::size_t p = 0; p < pools_.size(); ++p) {
     const PoolSetup& setup = deployment_.pools[p];
     const int pp = setup.parallelism.pp;
     const int tp = setup.parallelism.tp;
-    for (const auto& pipe : pools_[p]->pipelines()) {
-      const ReplicaPlacement& at = deployment_.network.replicas[engine];
-      engine += static_cast<std::size_t>(pp);
+    const auto& pipes = pools_[p]->pipelines();
+    for (std::size_t k = 0; k < pipes.size(); ++k) {
+      // Pipeline k's engines are the pool's engines k * pp ..., all on the replica's GPUs.
+      const ReplicaPlacement& at = placement(*pools_[p]->replicas()[k * static_cast<std::size_t>(pp)]);
+      PipelineExecutor& pipe = *pipes[k];
       // Rank i of each stage sends its share of the activations to rank i of the next; the
       // send's fixed cost is the crossing link's small-collective latency (NCCL send/recv).
       std::vector<StageBoundary> edges;
@@ -100,9 +101,8 @@ void Cluster::connect_pipelines() {
                     (graphs ? send.latency : send.latency_eager).value));
         edges.push_back(std::move(edge));
       }
-      pipe->connect(network_.get(), std::move(edges));
+      pipe.connect(network_.get(), std::move(edges));
     }
-    if (pp == 1) engine += static_cast<std::size_t>(setup.replicas);
   }
 }
 

@@ -269,24 +269,23 @@ void place(const Scenario& s, const Catalog& catalog, Deployment& d) {
     const int tp = p.parallelism.tp;
     const int pp = p.parallelism.pp;
     std::size_t& open = first_open[{p.gpu.name, tp}];
-    for (int r = 0; r < p.replicas * pp; ++r) {
-      // A pipeline's stages are placed one after another as tp groups; its pp virtual
-      // engines all sit on the whole replica's GPUs.
-      if (pp > 1 && r % pp != 0) continue;
-      if (pp > 1) {
-        ReplicaPlacement whole;
-        for (int stage = 0; stage < pp; ++stage) {
-          place_group(p, tp, t, open, used, first_gpu, node_gpu, net);
-          const ReplicaPlacement& g = net.replicas.back();
-          if (stage == 0) whole = g;
-          whole.stage_first_gpu.push_back(g.first_gpu);
-          net.replicas.pop_back();
-        }
-        whole.gpus = tp * pp;
-        for (int v = 0; v < pp; ++v) net.replicas.push_back(whole);
+    for (int r = 0; r < p.replicas; ++r) {
+      if (pp == 1) {
+        place_group(p, tp, t, open, used, first_gpu, node_gpu, net);
         continue;
       }
-      place_group(p, tp, t, open, used, first_gpu, node_gpu, net);
+      // A pipeline's stages are placed one after another as tp groups; its pp virtual
+      // engines all sit on the whole replica's GPUs.
+      ReplicaPlacement whole;
+      for (int stage = 0; stage < pp; ++stage) {
+        place_group(p, tp, t, open, used, first_gpu, node_gpu, net);
+        const ReplicaPlacement& g = net.replicas.back();
+        if (stage == 0) whole = g;
+        whole.stage_first_gpu.push_back(g.first_gpu);
+        net.replicas.pop_back();
+      }
+      whole.gpus = tp * pp;
+      for (int v = 0; v < pp; ++v) net.replicas.push_back(whole);
     }
   }
 }
@@ -311,7 +310,7 @@ void place_group(const PoolSetup& p, int tp, const TopologyConfig& t, std::size_
       node.host = p.host;
       net.nodes.push_back(node);
     }
-    net.replicas.push_back(ReplicaPlacement{n0, first_gpu[static_cast<std::size_t>(n0)], tp});
+    net.replicas.push_back(ReplicaPlacement{n0, first_gpu[static_cast<std::size_t>(n0)], tp, {}});
     return;
   }
   std::size_t n = used.size();  // without [topology], a node of its own
@@ -332,7 +331,7 @@ void place_group(const PoolSetup& p, int tp, const TopologyConfig& t, std::size_
     node.host = p.host;
     net.nodes.push_back(node);
   }
-  net.replicas.push_back(ReplicaPlacement{static_cast<int>(n), first_gpu[n] + used[n], tp});
+  net.replicas.push_back(ReplicaPlacement{static_cast<int>(n), first_gpu[n] + used[n], tp, {}});
   used[n] += tp;
 }
 

@@ -97,7 +97,9 @@ TEST_P(PipelineInvariants, HoldForThisSeed) {
   EXPECT_EQ(par["crosses_nodes"], false);
   EXPECT_DOUBLE_EQ(j["model_params"].get<double>(), r.deployment.pools[0].model.total_params());
   EXPECT_LT(j["model_active_params"].get<double>(), j["model_params"].get<double>() + 1.0);
-  if (s.moe_iterations > 0) EXPECT_DOUBLE_EQ(j["moe"]["dispatch_ms"]["mean"].get<double>(), s.moe_dispatch_ms_mean);
+  if (s.moe_iterations > 0) {
+    EXPECT_DOUBLE_EQ(j["moe"]["dispatch_ms"]["mean"].get<double>(), s.moe_dispatch_ms_mean);
+  }
   if (pp > 1) {
     EXPECT_DOUBLE_EQ(j["pipeline"]["bubble_fraction"].get<double>(), s.pipeline.bubble_fraction);
     EXPECT_EQ(j["pipeline"]["stage_busy"].size(), static_cast<std::size_t>(pp));

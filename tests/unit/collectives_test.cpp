@@ -283,23 +283,21 @@ TEST(CollectiveTime, CatalogNvlink4AgainstPublicNcclFigures) {
   const LinkSpec nvlink4 = catalog().link("nvlink4");
   const double gib = 1073741824.0;
   auto at = [&](int n, double bytes, bool graphs) {
-    return collective_params(nvlink4, Collective::kAllReduce, n)
-        .time(Collective::kAllReduce, n, bytes, graphs);
+    return collective_time(Collective::kAllReduce, CollectiveGroup{n, 1, &nvlink4, nullptr, 1.0},
+                           bytes, graphs)
+        .time;
   };
-  // 8 GPUs, 1 GiB, eager: 25 us + 1.75 * 2^30 / (450 GB/s * 0.81) = 25 + 5155.1 = 5180.1 us,
-  // a bus bandwidth of 1.75 * 2^30 B / 5180.1 us = 362.7 GB/s: 0.6% under the ~365 GB/s that
-  // NCCL's ring reaches on 8 H100s, 2.0% under 370.
+  // 8 GPUs, 1 GiB, eager (NCCL's ring): 25 us + 14 hops x 1 us + 1.75 * 2^30 / (450 GB/s *
+  // 0.81) = 25 + 14 + 5155.1 = 5194.1 us, a bus bandwidth of 1.75 * 2^30 B / 5194.1 us = 361.76
+  // GB/s: 0.9% under the ~365 GB/s that NCCL's ring reaches on 8 H100s, 2.2% under 370.
   const double busbw = 1.75 * gib / at(8, gib, false).value / 1e9;
-  EXPECT_NEAR(busbw, 362.74, 0.01);
-  EXPECT_NEAR(busbw / 365.0 - 1.0, -0.0062, 0.0001);
-  // Small messages: 1 KiB over 8 GPUs eager takes 25.005 us (the public floor is ~25-45 us);
-  // over 2 GPUs from a graph 8.003 us (public: ~6-10 us).
-  EXPECT_NEAR(to_us(at(8, 1024, false)), 25.005, 0.001);
-  EXPECT_NEAR(to_us(at(2, 1024, true)), 8.003, 0.001);
-  // The catalog's floor does not depend on the GPU count: 2 GPUs eager is also 25 us, though
-  // a ring of 2 has 2 steps where a ring of 8 has 14. The measurements owed will say by how
-  // much the floor really differs.
-  EXPECT_NEAR(to_us(at(2, 1024, false)), 25.003, 0.001);
+  EXPECT_NEAR(busbw, 361.76, 0.01);
+  EXPECT_NEAR(busbw / 365.0 - 1.0, -0.0089, 0.0001);
+  // Small messages take the engine's one-shot kernel, 10 us a pass eager, plus (n - 1) x 512 B
+  // at 373.5 GB/s: 8 GPUs 10.0096 us (public 10.1), 4 GPUs 10.0041 (9.1), 2 GPUs 10.0014 (9.5).
+  EXPECT_NEAR(to_us(at(8, 512, false)), 10.0096, 0.0001);
+  EXPECT_NEAR(to_us(at(4, 512, false)), 10.0041, 0.0001);
+  EXPECT_NEAR(to_us(at(2, 512, false)), 10.0014, 0.0001);
 }
 
 // The rows of docs/validation.md's table that collective_time gives (its algorithm choice).

@@ -30,6 +30,16 @@ requests = 10
 rate = 1.0
 )";
 
+const std::string kMoeHead = R"(name = "ep"
+[model]
+name = "qwen1.5-moe-a2.7b"
+[hardware]
+gpu = "h100-sxm"
+[workload]
+requests = 10
+rate = 1.0
+)";
+
 std::vector<int> split_of(const std::string& cluster) {
   return resolve(scenario_from("pp", kHead + "[cluster]\n" + cluster), catalog()).pools[0].layer_split;
 }
@@ -57,16 +67,7 @@ TEST(Pipeline, LayoutMistakesAreNamed) {
   EXPECT_HAS(error_of([] { split_of("tp = 8\nlayer_split = [0]\n"); }), "positive layer counts");
   EXPECT_HAS(error_of([] { split_of("tp = 8\nep = 8\n"); }),
              "sets expert parallelism (ep, dp_attention, moe_comm or expert_skew), but llama-3-70b is a dense model");
-  const std::string moe = R"(name = "ep"
-[model]
-name = "qwen1.5-moe-a2.7b"
-[hardware]
-gpu = "h100-sxm"
-[workload]
-requests = 10
-rate = 1.0
-[cluster]
-)";
+  const std::string moe = kMoeHead + "[cluster]\n";
   auto moe_error = [&](const std::string& c) {
     return error_of([&] { resolve(scenario_from("ep", moe + c), catalog()); });
   };
@@ -76,15 +77,7 @@ rate = 1.0
   EXPECT_HAS(moe_error("tp = 8\nep = 8\n"), "cluster.ep = 8 does not split the 60 experts");
   EXPECT_HAS(moe_error("tp = 4\nep = 4\nmoe_comm = \"nvshmem\"\n"), "all-to-all, allgather-reducescatter");
   EXPECT_EQ(moe_error("tp = 4\nep = 4\ndp_attention = true\n"), "");
-  const std::string pd_moe = R"(name = "ep"
-[model]
-name = "qwen1.5-moe-a2.7b"
-[hardware]
-gpu = "h100-sxm"
-[workload]
-requests = 10
-rate = 1.0
-[[cluster.pool]]
+  const std::string pd_moe = kMoeHead + R"([[cluster.pool]]
 name = "p"
 role = "prefill"
 tp = 4
@@ -295,19 +288,7 @@ TEST(ExpertParallel, DataParallelAttentionKeepsEachPrefillChunkOnOneRank) {
 TEST(ExpertParallel, DataParallelAttentionHoldsDpTimesOneGpusBlocks) {
   // Each of the 4 GPUs holds whole heads for its own sequences: the replica's blocks are 4
   // times one GPU's plan.
-  const std::string toml = R"(name = "dp"
-[model]
-name = "qwen1.5-moe-a2.7b"
-[hardware]
-gpu = "h100-sxm"
-[cluster]
-tp = 4
-ep = 4
-dp_attention = true
-[workload]
-requests = 10
-rate = 1.0
-)";
+  const std::string toml = kMoeHead + "[cluster]\ntp = 4\nep = 4\ndp_attention = true\n";
   const Deployment d = resolve(scenario_from("dp", toml), catalog());
   EXPECT_EQ(d.pools[0].kv_blocks, 4 * d.pools[0].memory.kv_blocks);
   EXPECT_GT(d.pools[0].memory.kv_blocks, 0);
