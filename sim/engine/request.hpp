@@ -51,6 +51,7 @@ struct Request {
   std::uint16_t preemptions = 0;
   RequestState state = RequestState::kWaiting;
   bool cached = false;  // answered by the router's response cache, without a GPU
+  bool warmup = false;  // one of the workload's warm-up requests: out of every metric
   std::int32_t prefix_id = -1;      // shared prompt prefix, or -1
   std::int32_t prefix_tokens = 0;   // its length (the prompt's first tokens)
   std::int32_t shared_blocks = 0;   // KV blocks it uses from the prefix cache (not its own)

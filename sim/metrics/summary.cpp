@@ -182,59 +182,58 @@ PipelineSummary summarize_pipelines(const std::vector<PipelineStats>& pipelines,
   return out;
 }
 
-Summary summarize(const RunResult& run) {
-  Summary s;
-  const Scenario& sc = run.scenario;
-  s.total = static_cast<std::int64_t>(run.requests.size());
-  s.simulated_seconds = run.end.seconds().value;
+void summarize_records(const std::vector<RequestRecord>& records, double seconds,
+                       const SloConfig& slo, Summary& s) {
+  s.total = static_cast<std::int64_t>(records.size());
+  s.simulated_seconds = seconds;
   std::vector<double> ttft, tpot, e2e, queue;
   double in_tokens = 0, out_tokens = 0;
   std::int64_t good = 0;
-  for (const Request& r : run.requests) {
-    s.preemptions += r.preemptions;
-    if (r.state == RequestState::kRejected) {
-      ++s.rejected;
-      ++s.rejected_by_reason[reject_reason_text(r.reject)];
+  for (const RequestRecord& r : records) {
+    if (r.warmup) {
+      ++s.warmup;
       continue;
     }
-    if (r.state != RequestState::kDone) continue;
+    if (r.outcome == Outcome::kRejected) {
+      ++s.rejected;
+      ++s.rejected_by_reason[r.reason];
+      continue;
+    }
+    if (r.outcome != Outcome::kDone) continue;
     ++s.completed;
     in_tokens += r.prompt_tokens;
     out_tokens += r.output_tokens;
-    const double t_ttft = (r.first_token - r.arrival).ms();
-    const double t_e2e = (r.finish - r.arrival).ms();
-    ttft.push_back(t_ttft);
-    e2e.push_back(t_e2e);
-    queue.push_back((r.first_scheduled - r.arrival).ms());
-    // A one-token answer has no TPOT; it meets any TPOT target.
+    ttft.push_back(r.ttft_ms);
+    e2e.push_back(r.e2e_ms);
+    if (r.queue_ms >= 0) queue.push_back(r.queue_ms);
     if (r.cached) ++s.cache_hits;
-    double t_tpot = 0.0;
-    // A cached answer arrives whole: it has no TPOT (and no inter-token gaps).
-    if (r.output_tokens > 1 && !r.cached) {
-      t_tpot = (r.finish - r.first_token).ms() / (r.output_tokens - 1);
-      tpot.push_back(t_tpot);
-    }
-    const bool ok = (!sc.slo.ttft_ms || t_ttft <= *sc.slo.ttft_ms) &&
-                    (!sc.slo.tpot_ms || t_tpot <= *sc.slo.tpot_ms);
+    // A one-token answer, or a cached one, has no TPOT; it meets any TPOT target.
+    if (r.tpot_ms >= 0) tpot.push_back(r.tpot_ms);
+    const bool ok = (!slo.ttft_ms || r.ttft_ms <= *slo.ttft_ms) &&
+                    (!slo.tpot_ms || std::max(r.tpot_ms, 0.0) <= *slo.tpot_ms);
     good += ok ? 1 : 0;
   }
-  const double secs = s.simulated_seconds > 0 ? s.simulated_seconds : 1.0;
+  const std::int64_t judged = s.total - s.warmup;
+  const double secs = seconds > 0 ? seconds : 1.0;
   s.requests_per_s = static_cast<double>(s.completed) / secs;
   s.input_tokens_per_s = in_tokens / secs;
   s.output_tokens_per_s = out_tokens / secs;
-  s.slo_set = sc.slo.ttft_ms || sc.slo.tpot_ms;
-  s.slo_attainment = s.total ? static_cast<double>(good) / static_cast<double>(s.total) : 0.0;
+  s.slo_set = slo.ttft_ms || slo.tpot_ms;
+  s.slo_attainment = judged > 0 ? static_cast<double>(good) / static_cast<double>(judged) : 0.0;
   s.goodput_requests_per_s = static_cast<double>(good) / secs;
-  if (sc.slo.ttft_ms) {
-    s.slo_ttft_met = percentile_within(ttft, s.rejected, sc.slo.percentile, *sc.slo.ttft_ms);
-  }
-  if (sc.slo.tpot_ms) {
-    s.slo_tpot_met = percentile_within(tpot, s.rejected, sc.slo.percentile, *sc.slo.tpot_ms);
-  }
+  if (slo.ttft_ms) s.slo_ttft_met = percentile_within(ttft, s.rejected, slo.percentile, *slo.ttft_ms);
+  if (slo.tpot_ms) s.slo_tpot_met = percentile_within(tpot, s.rejected, slo.percentile, *slo.tpot_ms);
   s.ttft = exact_stats(std::move(ttft));
   s.tpot = exact_stats(std::move(tpot));
   s.e2e = exact_stats(std::move(e2e));
   s.queue = exact_stats(std::move(queue));
+}
+
+Summary summarize(const RunResult& run) {
+  Summary s;
+  const Scenario& sc = run.scenario;
+  for (const Request& r : run.requests) s.preemptions += r.preemptions;
+  summarize_records(request_records(run), run.end.seconds().value, sc.slo, s);
   s.itl = sketch_stats(run.itl_ns);
   s.itl_relative_accuracy = run.itl_ns.relative_accuracy();
 

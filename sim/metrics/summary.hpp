@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "sim/cluster/simulator.hpp"
+#include "sim/metrics/records.hpp"
 
 namespace servesim {
 
@@ -79,6 +80,7 @@ struct LinkSummary {
 
 struct Summary {
   std::int64_t total = 0;
+  std::int64_t warmup = 0;  // warm-up requests, left out of every figure below
   std::int64_t completed = 0;
   std::int64_t rejected = 0;
   std::map<std::string, std::int64_t> rejected_by_reason;
@@ -120,6 +122,12 @@ struct Summary {
 };
 
 Summary summarize(const RunResult& run);
+
+// The request-level part of a summary, from the metric table: counts, throughput over
+// `seconds`, TTFT, TPOT, E2E and queueing (ITL aside), SLO attainment. `summarize` calls it
+// for a simulated run, and an imported run's summary is made by it too.
+void summarize_records(const std::vector<RequestRecord>& records, double seconds,
+                       const SloConfig& slo, Summary& s);
 
 // The pipelines of pool `pool` (kAllPools: of every pool) over a run of `seconds`: each
 // stage's busy fraction (stage i averaged over the pipelines that have it) and the bubble,

@@ -31,10 +31,6 @@ const char* handoff_name(Handoff h) {
   return "?";
 }
 
-double ms_or_never(SimTime t, SimTime arrival) {
-  return t == SimTime::never() ? -1.0 : (t - arrival).ms();
-}
-
 }  // namespace
 
 namespace {
@@ -371,34 +367,57 @@ void write_text_report(std::ostream& out, const RunResult& run, const Summary& s
              s.preemptions, s.swaps, 100.0 * s.prefix_hit_rate);
 }
 
+namespace {
+
+constexpr const char* kRequestsHeader =
+    "id,replica,arrival_s,prompt_tokens,output_tokens,state,queue_ms,ttft_ms,e2e_ms,tpot_ms,"
+    "preemptions,reject_reason,pool,prefill_replica,prefill_ms,decode_queue_ms,transfer_ms,"
+    "transfer_exposed_ms,kv_bytes,handoff,warmup\n";
+
+// A reason as one CSV field: quoted, its own quotes doubled.
+std::string quoted(const std::string& text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"') out += '"';
+    out += c != '\n' && c != '\r' ? c : ' ';
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
 void write_requests_csv(std::ostream& out, const RunResult& run) {
-  out << "id,replica,arrival_s,prompt_tokens,output_tokens,state,queue_ms,ttft_ms,e2e_ms,tpot_ms,"
-         "preemptions,reject_reason,pool,prefill_replica,prefill_ms,decode_queue_ms,transfer_ms,"
-         "transfer_exposed_ms,kv_bytes,handoff\n";
+  const std::vector<RequestRecord> records = request_records(run);
+  out << kRequestsHeader;
   for (std::size_t i = 0; i < run.requests.size(); ++i) {
     const Request& r = run.requests[i];
-    const bool done = r.state == RequestState::kDone;
-    const double tpot = done && r.output_tokens > 1
-                            ? (r.finish - r.first_token).ms() / (r.output_tokens - 1)
-                            : -1.0;
+    const RequestRecord& m = records[i];
+    const bool done = m.outcome == Outcome::kDone;
     // The TTFT breakdown's parts (docs/metrics.md); -1 where a part never happened.
     const bool moved = r.transfer >= 0;
     const TransferRecord t = moved ? run.transfers[static_cast<std::size_t>(r.transfer)] : TransferRecord{};
     const SimTime prefill_end = moved ? t.prefill_end : r.first_token;
     const SimTime from = moved ? std::max(t.start, t.prefill_end) : SimTime::never();
     fmt::print(out,
-               "{},{},{:.9f},{},{},{},{:.6f},{:.6f},{:.6f},{:.6f},{},\"{}\",{},{},{:.6f},{:.6f},"
-               "{:.6f},{:.6f},{:.0f},{}\n",
-               i, r.replica, r.arrival.seconds().value, r.prompt_tokens, r.output_tokens,
-               done ? "done" : (r.state == RequestState::kRejected ? "rejected" : "unfinished"),
-               ms_or_never(r.first_scheduled, r.arrival), ms_or_never(r.first_token, r.arrival),
-               done ? (r.finish - r.arrival).ms() : -1.0, tpot, r.preemptions,
-               reject_reason_text(r.reject),
+               "{},{},{:.9f},{},{},{},{:.6f},{:.6f},{:.6f},{:.6f},{},{},{},{},{:.6f},{:.6f},"
+               "{:.6f},{:.6f},{:.0f},{},{}\n",
+               i, r.replica, m.arrival_s, m.prompt_tokens, m.output_tokens, outcome_name(m.outcome),
+               m.queue_ms, m.ttft_ms, m.e2e_ms, m.tpot_ms, r.preemptions, quoted(m.reason),
                r.replica >= 0 ? run.pool_of(static_cast<std::size_t>(r.replica)).name : "",
                moved ? t.from : r.replica,
                done && !r.cached ? (prefill_end - r.first_scheduled).ms() : -1.0,
                moved ? (from - t.prefill_end).ms() : -1.0, moved ? (t.end - t.start).ms() : -1.0,
-               moved ? (t.end - from).ms() : -1.0, t.bytes, handoff_name(r.handoff));
+               moved ? (t.end - from).ms() : -1.0, t.bytes, handoff_name(r.handoff), m.warmup ? 1 : 0);
+  }
+}
+
+void write_requests_csv(std::ostream& out, const std::vector<RequestRecord>& records) {
+  out << kRequestsHeader;
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    const RequestRecord& m = records[i];
+    fmt::print(out, "{},0,{:.9f},{},{},{},{:.6f},{:.6f},{:.6f},{:.6f},0,{},measured,0,-1,-1,-1,-1,0,none,{}\n",
+               i, m.arrival_s, m.prompt_tokens, m.output_tokens, outcome_name(m.outcome), m.queue_ms,
+               m.ttft_ms, m.e2e_ms, m.tpot_ms, quoted(m.reason), m.warmup ? 1 : 0);
   }
 }
 

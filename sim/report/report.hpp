@@ -22,8 +22,11 @@ nlohmann::ordered_json parallelism_json(Parallelism par, bool crosses_nodes);
 
 nlohmann::ordered_json summary_json(const RunResult& run, const Summary& s);
 void write_text_report(std::ostream& out, const RunResult& run, const Summary& s);
-// One row per request: id, arrival, times, tokens, state, reason.
+// One row per request: id, arrival, times, tokens, state, reason; written from the run's
+// metric table (request_records), as its summary is.
 void write_requests_csv(std::ostream& out, const RunResult& run);
+// The same columns for a measured run's records (replica 0, pool "measured", no breakdown).
+void write_requests_csv(std::ostream& out, const std::vector<RequestRecord>& records);
 // One row per iteration (RunResult::iterations): replica, start, end, batch, KV, queue.
 void write_iterations_csv(std::ostream& out, const RunResult& run);
 // The busiest links' use over time (at most `links` of them, busiest first): one row per link
