@@ -12,20 +12,26 @@ How each iteration becomes a `servesim step` batch (the approximations):
     The CSV's decode contexts are checked against max_ctx on one-sequence decode iterations:
     when max_ctx = ctx + 1 the column already counts cached tokens and C = ctx; when
     max_ctx = ctx it counts the new token too and C = ctx - 1 (--ctx-convention overrides).
-    Using the mean context for every decode is exact for work linear in context (KV reads),
-    not for per-sequence effects (KV split choices, tile rounding).
+    The mean context is exact for the KV bytes but drops the contexts' spread, which the step
+    model's decode attention prices (a CV^2 term). --decode-ctx max puts one decode at the
+    longest context (max_ctx - 1) and the rest at their mean; --decode-ctx moments uses two
+    groups with the exact count, sum and sum of squares of the replayed contexts (below),
+    which is all the step model's attention depends on.
   * prefill (mixed iterations): prefill_seqs chunks, each `--seq Q@C`. With a trace of the
-    run (arrival_s,prompt_tokens,...; `--trace`, or found beside the iterations file as
-    trace_<suffix>.csv) the chunks are rebuilt exactly by replaying the scheduler's order:
-    the running, partly prefilled prompt first (its Q new tokens after the C it already has),
-    then waiting prompts in arrival order, the last one cut to what is left of the
-    iteration's prefill tokens. The rebuild is checked against prefill_seqs and max_ctx;
-    if it fails, or with --no-trace, each chunk gets prefill_tokens / prefill_seqs new tokens
-    after C = 0 cached (this overstates nothing in GEMMs but understates the attention of
-    continued chunks).
-  * contexts (and prefill chunk lengths) are rounded to --ctx-round / --q-round tokens so
-    that identical shapes are costed once; both are doubled until at most --max-calls
-    distinct shapes remain.
+    run (arrival_s,prompt_tokens,output_tokens; `--trace`, or found beside the iterations
+    file as trace_<suffix>.csv) the run is replayed through the scheduler's order: the
+    partly prefilled prompt first (its Q new tokens after the C it already has), then
+    waiting prompts in arrival order, the last one cut to what is left of the iteration's
+    prefill tokens; every prefilled request then decodes once per iteration until it has
+    its output. The replay is checked against prefill_seqs, prefill_tokens, decode_seqs,
+    decode_ctx_sum and max_ctx. Without a trace (or with --no-trace, or if the replay fails)
+    each chunk is APPROXIMATED as prefill_tokens / prefill_seqs new tokens after C = 0
+    cached, which misses the attention of continued chunks over their earlier part.
+  * shapes are deduplicated: decode-only contexts rounded to --ctx-round tokens (16), doubled
+    up to 256 until at most --max-calls (600) distinct shapes remain; in mixed iterations
+    contexts are rounded to --mixed-ctx-round (64) and prefill chunks to a power-of-two step
+    of at most 1/--q-rel (1/32) of their length (coarsened further only if still too many).
+    Mixed iterations are nearly all distinct (~400 here), so they set the floor.
   * CUDA graphs: the measured engine replays a graph for every iteration, mixed ones
     included. `servesim step --cuda-graphs on` replays graphs only for decode-only batches;
     mixed batches are costed eagerly (step_eager + max(GPU, kernels x launch)). The
@@ -87,11 +93,12 @@ def load_iterations(path):
 
 
 def load_trace(path):
+    """(prompt_tokens, output_tokens) of each request, in arrival order."""
     with open(path, newline="") as f:
-        recs = [(float(r["arrival_s"]), i, int(r["prompt_tokens"]))
+        recs = [(float(r["arrival_s"]), i, int(r["prompt_tokens"]), int(r["output_tokens"]))
                 for i, r in enumerate(csv.DictReader(f))]
     recs.sort()
-    return [p for _, _, p in recs]
+    return [(p, o) for _, _, p, o in recs]
 
 
 def find_trace(iterations_path):
@@ -115,47 +122,85 @@ def ctx_convention(rows):
     return ("cached" if cached >= total else "total"), cached, total
 
 
-def rebuild_prefill(rows, prompts):
-    """Exact (Q, C) chunks per iteration by replaying the scheduler's prefill order.
-    Returns (chunks per row or None, error message or None)."""
-    out = [None] * len(rows)
-    nxt = 0
-    partial = None  # [prompt_len, done]
+def replay(rows, reqs):
+    """Replays the scheduler over the trace's requests (arrival order, no preemption):
+    every running request whose prompt is done decodes each iteration (output_tokens - 1
+    decodes; the first token comes with the prompt's last chunk); the partly prefilled prompt
+    goes first, then waiting prompts in arrival order, the last one cut to what is left of
+    the iteration's prefill tokens.
+    Returns (chunks, decode contexts, message): chunks[i] = [(Q, C), ...] per iteration and
+    contexts[i] = the cached tokens of each decode, each None when the replay disagrees with
+    the CSV (prefill_seqs, prefill tokens, max_ctx; decode_seqs, decode_ctx_sum)."""
+    chunks, ctxs = [], []
+    done = [0] * len(reqs)     # prompt tokens prefilled
+    decoded = [0] * len(reqs)  # decode steps run
+    running = []               # prompt done, decodes left
+    nxt, partial = 0, None
+    dec_ok, msg = True, None
     for i, r in enumerate(rows):
+        c = [reqs[k][0] + decoded[k] for k in running]
+        if dec_ok and (len(c) != r["decode_seqs"] or sum(c) != r["decode_ctx_sum"]):
+            dec_ok, msg = False, (f"iteration {i}: replayed decodes {len(c)} / ctx {sum(c)}, "
+                                  f"CSV {r['decode_seqs']} / {r['decode_ctx_sum']}")
+        ctxs.append(c)
+        for k in running:
+            decoded[k] += 1
+        running = [k for k in running if decoded[k] < reqs[k][1] - 1]
         left, n = r["prefill_tokens"], r["prefill_seqs"]
-        if n == 0:
-            if left:
-                return None, f"iteration {i}: prefill tokens without prefill sequences"
-            if partial is not None:
-                return None, f"iteration {i}: no prefill although a prompt is partly prefilled"
-            out[i] = []
-            continue
-        chunks = []
-        if partial is not None:
-            q = min(left, partial[0] - partial[1])
-            chunks.append((q, partial[1]))
-            partial[1] += q
+        ch, finished = [], []
+        if n and partial is not None:
+            k = partial
+            q = min(left, reqs[k][0] - done[k])
+            ch.append((q, done[k]))
+            done[k] += q
             left -= q
-            if partial[1] == partial[0]:
+            if done[k] == reqs[k][0]:
                 partial = None
-        while len(chunks) < n:
-            if nxt >= len(prompts) or left <= 0:
-                return None, f"iteration {i}: the trace's prompts do not fill {n} prefill sequences"
-            p = prompts[nxt]
-            nxt += 1
-            q = min(left, p)
-            chunks.append((q, 0))
+                finished.append(k)
+        while len(ch) < n:
+            if nxt >= len(reqs) or left <= 0:
+                return None, None, f"iteration {i}: the trace's prompts do not fill {n} prefill sequences"
+            k, nxt = nxt, nxt + 1
+            q = min(left, reqs[k][0])
+            ch.append((q, 0))
+            done[k] += q
             left -= q
-            if q < p:
-                if partial is not None:
-                    return None, f"iteration {i}: two prompts cut in one iteration"
-                partial = [p, q]
+            if done[k] == reqs[k][0]:
+                finished.append(k)
+            elif partial is not None:
+                return None, None, f"iteration {i}: two prompts cut in one iteration"
+            else:
+                partial = k
         if left != 0:
-            return None, f"iteration {i}: {left} prefill tokens left over after {n} sequences"
-        if max(q + c for q, c in chunks) > r["max_ctx"]:
-            return None, f"iteration {i}: a rebuilt chunk ends past max_ctx {r['max_ctx']}"
-        out[i] = chunks
-    return out, None
+            return None, None, f"iteration {i}: {left} prefill tokens left after {n} sequences"
+        if n == 0 and partial is not None:
+            return None, None, f"iteration {i}: no prefill although a prompt is partly prefilled"
+        pre_end = max([q + cc for q, cc in ch], default=0)
+        if pre_end > r["max_ctx"]:
+            return None, None, f"iteration {i}: a replayed chunk ends at {pre_end}, past max_ctx {r['max_ctx']}"
+        if dec_ok and max(pre_end, max(c, default=-1) + 1) != r["max_ctx"]:
+            dec_ok, msg = False, f"iteration {i}: replayed longest context differs from max_ctx {r['max_ctx']}"
+        running += [k for k in finished if reqs[k][1] > 1]
+        chunks.append(ch)
+    return chunks, (ctxs if dec_ok else None), msg
+
+
+def two_groups(c):
+    """Two (count, context) groups with the same count, sum and sum of squares as contexts c:
+    the step model's decode attention sees only those (bytes, and the CV^2 spread term)."""
+    n = len(c)
+    mu = sum(c) / n
+    var = max(0.0, sum(x * x for x in c) / n - mu * mu)
+    if n == 1 or var == 0.0:
+        return [(n, mu)]
+    n1 = n // 2
+    while True:
+        n2 = n - n1
+        a = mu - math.sqrt(var * n2 / n1)
+        if a >= 0 or n1 == n - 1:
+            b = mu + math.sqrt(var * n1 / n2)
+            return [(n1, max(0.0, a)), (n2, b)]
+        n1 += 1
 
 
 def equal_split(tokens, n):
@@ -167,32 +212,37 @@ def rnd(x, g):
     return int(round(x / g)) * g if g > 1 else int(round(x))
 
 
-def shape_key(r, chunks, dec_ctx, ctx_g, q_g):
-    pre = []
-    for q, c in chunks:
-        qr = q if q <= q_g else rnd(q, q_g)
-        pre.append((qr, rnd(c, ctx_g)))
-    b = r["decode_seqs"]
-    c = max(0, rnd(dec_ctx, ctx_g)) if b else 0
-    return (tuple(sorted(pre)), b, c)
+def rnd_rel(q, rel):
+    """q rounded to a power-of-two step of at most q / rel (q itself when q <= rel)."""
+    if q <= rel:
+        return q
+    g = 2 ** int(math.log2(q / rel))
+    return int(round(q / g)) * g
+
+
+def shape_key(chunks, groups, ctx_g, mix_g, q_rel):
+    g = mix_g if chunks else ctx_g
+    pre = tuple(sorted((rnd_rel(q, q_rel), rnd(c, g)) for q, c in chunks))
+    dec = {}
+    for cnt, ctx in groups:
+        k = max(0, rnd(ctx, g))
+        dec[k] = dec.get(k, 0) + cnt
+    return (pre, tuple(sorted((cnt, k) for k, cnt in dec.items())))
 
 
 def step_args(key):
-    pre, b, c = key
+    pre, dec = key
     a = []
-    for q, cc in pre:
-        a += ["--seq", f"{q}@{cc}"]
-    if b:
-        a += ["--decode", f"{b}x{c}"]
+    for q, c in pre:
+        a += ["--seq", f"{q}@{c}"]
+    for cnt, c in dec:
+        a += ["--decode", f"{cnt}x{c}"]
     return a
 
 
 def shape_text(key):
-    pre, b, c = key
-    parts = [f"{q}@{cc}" for q, cc in pre]
-    if b:
-        parts.append(f"{b}x{c}")
-    return " ".join(parts)
+    pre, dec = key
+    return " ".join([f"{q}@{c}" for q, c in pre] + [f"{cnt}x{c}" for cnt, c in dec])
 
 
 def read_calibration(path):
@@ -232,11 +282,19 @@ def main():
                     help="reprice mixed batches as CUDA-graph replays (as the engine ran them)")
     ap.add_argument("--trace", default=None, help="the run's trace CSV, to rebuild prefill chunks")
     ap.add_argument("--no-trace", action="store_true", help="equal chunks after 0 cached tokens")
+    ap.add_argument("--decode-ctx", default="mean", choices=["mean", "max", "moments"],
+                    help="decode contexts: all at the mean (default); max: one at max_ctx; "
+                         "moments: the replayed contexts' spread (needs the trace)")
     ap.add_argument("--ctx-convention", default="auto", choices=["auto", "cached", "total"],
                     help="whether decode_ctx_sum counts cached tokens or cached + the new one")
-    ap.add_argument("--ctx-round", type=int, default=16)
-    ap.add_argument("--q-round", type=int, default=16)
-    ap.add_argument("--max-calls", type=int, default=500)
+    ap.add_argument("--ctx-round", type=int, default=16,
+                    help="decode-only contexts rounded to this many tokens (coarsened if needed)")
+    ap.add_argument("--mixed-ctx-round", type=int, default=64,
+                    help="contexts in mixed iterations rounded to this many tokens")
+    ap.add_argument("--q-rel", type=int, default=32,
+                    help="prefill chunks rounded to a power-of-two step of at most 1/Q_REL of them")
+    ap.add_argument("--max-calls", type=int, default=600,
+                    help="distinct shapes allowed; roundings are coarsened until they fit")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 4)
     ap.add_argument("--out", default=None, help="per-iteration CSV")
     args = ap.parse_args()
@@ -256,37 +314,67 @@ def main():
           f"(one-sequence decodes: {n_cached} with max_ctx = ctx+1, {n_total} with max_ctx = ctx); "
           f"--decode BxC uses C = mean ctx{' - 1' if minus else ''} (step attends C+1 keys)")
 
-    # Prefill chunks.
-    chunks, how = None, None
+    # Prefill chunks and (with a trace) every decode's context.
+    chunks, exact_ctx, how = None, None, None
     trace = None if args.no_trace else (args.trace or find_trace(args.iterations))
     if trace:
-        chunks, err = rebuild_prefill(rows, load_trace(trace))
+        chunks, exact_ctx, err = replay(rows, load_trace(trace))
         if chunks is None:
-            print(f"prefill chunks: rebuild from {trace} failed ({err}); falling back")
+            print(f"trace replay of {trace} failed ({err}); falling back to the CSV alone")
         else:
-            how = f"rebuilt exactly from {trace} (scheduler order, checked against prefill_seqs/max_ctx)"
+            how = (f"rebuilt exactly by replaying {trace} through the scheduler's order "
+                   f"(checked against prefill_seqs, prefill_tokens, max_ctx)")
+            print(f"decode contexts: " + ("replayed exactly (decode_seqs, decode_ctx_sum and max_ctx "
+                  "match on every iteration)" if exact_ctx else f"replay disagrees ({err})"))
     if chunks is None:
         chunks = [equal_split(r["prefill_tokens"], r["prefill_seqs"]) if r["prefill_seqs"] else []
                   for r in rows]
-        how = "APPROXIMATION: prefill_tokens/prefill_seqs new tokens per chunk, C = 0 cached"
+        how = "APPROXIMATION: prefill_seqs chunks of prefill_tokens/prefill_seqs new tokens after C = 0"
     print(f"prefill chunks: {how}")
     cont = sum(1 for ch in chunks for q, c in ch if c > 0)
     print(f"  {sum(len(ch) for ch in chunks)} chunks, {cont} of them continue a partly prefilled prompt")
 
-    dec_ctx = [(r["decode_ctx_sum"] / r["decode_seqs"] - minus) if r["decode_seqs"] else 0.0
-               for r in rows]
+    mode = args.decode_ctx
+    if mode == "moments" and exact_ctx is None:
+        sys.exit("--decode-ctx moments needs a trace whose replay matches the decodes")
+    dec_mean, groups = [], []
+    for i, r in enumerate(rows):
+        b = r["decode_seqs"]
+        mean = (r["decode_ctx_sum"] - minus * b) / b if b else 0.0
+        dec_mean.append(mean)
+        if not b:
+            groups.append([])
+        elif mode == "moments":
+            groups.append(two_groups(exact_ctx[i]))
+        elif mode == "max" and r["graph"] == "d" and b > 1:
+            longest = r["max_ctx"] - 1  # cached tokens of the longest decode
+            groups.append([(1, longest), (b - 1, (mean * b - longest) / (b - 1))])
+        else:
+            groups.append([(b, mean)])
+    print({"mean": "decodes: APPROXIMATION: every decode at the iteration's mean context "
+                   "(no context spread; the step model's attention spread term sees CV^2 = 0)",
+           "max": "decodes: one at the longest context (max_ctx - 1), the rest at their mean "
+                  "(decode-only iterations; mixed ones at the mean)",
+           "moments": "decodes: two groups with the replayed contexts' count, sum and sum of "
+                      "squares (what the step model's decode attention depends on)"}[mode])
 
     # Distinct shapes, coarsening the rounding until few enough.
-    ctx_g, q_g = max(1, args.ctx_round), max(1, args.q_round)
+    ctx_g, mix_g, q_rel = max(1, args.ctx_round), max(1, args.mixed_ctx_round), max(1, args.q_rel)
     while True:
-        keys = [shape_key(r, chunks[i], dec_ctx[i], ctx_g, q_g) for i, r in enumerate(rows)]
+        keys = [shape_key(chunks[i], groups[i], ctx_g, mix_g, q_rel) for i in range(n)]
         distinct = sorted(set(keys))
-        if len(distinct) <= args.max_calls or ctx_g >= 4096:
+        if len(distinct) <= args.max_calls:
             break
-        ctx_g, q_g = ctx_g * 2, q_g * 2
+        if ctx_g < 256:
+            ctx_g *= 2
+        elif q_rel > 4 or mix_g < 1024:
+            mix_g, q_rel = min(1024, mix_g * 2), max(4, q_rel // 2)
+        else:
+            break
     n_dec = len({k for k, r in zip(keys, rows) if r["graph"] == "d"})
-    print(f"shapes: {len(distinct)} distinct ({n_dec} decode-only) with contexts rounded to "
-          f"{ctx_g} tokens, prefill chunks longer than {q_g} rounded to {q_g}")
+    print(f"shapes: {len(distinct)} distinct ({n_dec} decode-only, {len(distinct) - n_dec} mixed); "
+          f"contexts rounded to {ctx_g} tokens (decode-only) and {mix_g} (mixed), prefill chunks "
+          f"to a power-of-two step of at most 1/{q_rel} of their length")
 
     base = [args.servesim, "step", "--model", args.model, "--gpu", args.gpu,
             "--cuda-graphs", args.cuda_graphs, "--json"]
@@ -395,11 +483,18 @@ def main():
         print(f"engine loop (iteration + gap), ms: median {statistics.median(loop):.3f}; "
               f"iterations cover {busy:.0f} of the {span:.0f} ms span ({100 * busy / span:.1f}%)")
 
+    def cv(i):
+        c = exact_ctx[i] if exact_ctx else None
+        if not c:
+            return ""
+        mu = sum(c) / len(c)
+        return f"{math.sqrt(max(0.0, sum(v * v for v in c) / len(c) - mu * mu)) / mu:.3f}" if mu else ""
+
     if args.out:
         with open(args.out, "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["iteration", "graph", "tokens", "seqs", "prefill_tokens", "prefill_seqs",
-                        "decode_seqs", "decode_ctx_mean", "step_batch", "step_graphs",
+                        "decode_seqs", "decode_ctx_mean", "max_ctx", "decode_ctx_cv", "step_batch", "step_graphs",
                         "measured_ms", "predicted_ms", "gpu_ms", "overhead_ms", "host_ms",
                         "error_pct", "gap_after_ms"])
             for x in recs:
@@ -407,7 +502,7 @@ def main():
                 gap = gaps[x["i"]] if x["i"] < len(gaps) else ""
                 w.writerow([x["i"], r["graph"], r["tokens"], r["seqs"], r["prefill_tokens"],
                             r["prefill_seqs"], r["decode_seqs"],
-                            f"{dec_ctx[x['i']]:.1f}", shape_text(x["key"]), int(x["graphed"]),
+                            f"{dec_mean[x['i']]:.1f}", r["max_ctx"], cv(x["i"]), shape_text(x["key"]), int(x["graphed"]),
                             f"{x['meas']:.4f}", f"{x['pred']:.4f}", f"{x['gpu']:.4f}",
                             f"{x['over']:.4f}", f"{args.host_ms:g}", f"{x['err']:.2f}",
                             f"{gap:.4f}" if gap != "" else ""])

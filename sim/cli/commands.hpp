@@ -71,4 +71,13 @@ struct ReportArgs {
 };
 int report_command(const ReportArgs& args);
 
+struct ImportArgs {
+  std::string file;
+  std::string format = "auto";
+  std::string out;  // the measured-run folder to write
+  int run = 0;      // which run of a file holding several (1-based); 0: the last
+  bool json = false;
+};
+int import_command(const ImportArgs& args);
+
 }  // namespace servesim::cli

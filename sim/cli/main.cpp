@@ -187,6 +187,22 @@ int dispatch(int argc, char** argv) {
   rep_cmd->add_option("dir", rep.dir, "folder written by run --out, sweep or plan")->required();
   rep_cmd->add_option("--out", rep.out, "HTML file to write (default: DIR/report.html)");
 
+  ImportArgs imp;
+  auto* imp_cmd = app.add_subcommand(
+      "import", "read a real benchmark's per-request results into a measured-run folder");
+  imp_cmd->add_option("file", imp.file, "results file (vllm bench serve --save-detailed JSON, aiperf "
+                                        "profile_export.jsonl, genai-perf profile_export.json, "
+                                        "GuideLLM benchmarks.json, SGLang bench_serving JSONL, or a trace)")
+      ->required();
+  imp_cmd->add_option("--format", imp.format, "auto, vllm, aiperf, genai-perf, guidellm, sglang, vllm-engine or trace")
+      ->capture_default_str();
+  imp_cmd->add_option("--out", imp.out, "folder for requests.csv, summary.json, trace.csv, provenance.json")
+      ->required();
+  imp_cmd->add_option("--run", imp.run,
+                      "which run of a file that holds several (GuideLLM benchmarks, genai-perf "
+                      "experiments, appended lines), from 1 (default: the last)");
+  imp_cmd->add_flag("--json", imp.json, "print summary.json instead of the table");
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (*plan_cmd) return plan_command(plan);
@@ -198,6 +214,7 @@ int dispatch(int argc, char** argv) {
     if (*cal_cmd) return calibrate_command(cal);
     if (*val_cmd) return validate_command(val);
     if (*rep_cmd) return report_command(rep);
+    if (*imp_cmd) return import_command(imp);
   } catch (const servesim::Error& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;

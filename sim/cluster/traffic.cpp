@@ -31,6 +31,7 @@ void Traffic::issue(const RequestSpec& spec) {
   r.prefix_id = spec.prefix_id;
   r.prefix_tokens = spec.prefix_tokens;
   r.output_tokens = spec.output_tokens;
+  r.warmup = spec.warmup;
   requests_->push_back(r);
   ++pending_;
   loop_->at(spec.arrival, Phase::kArrive, arrival_,

@@ -62,33 +62,34 @@ namespace {
 // Overload: arrivals outpace completions while they last, and the wait keeps growing. Both
 // must hold: a burst that the system absorbs grows the queue for a while but then completes
 // at the arrival rate; a steady underload completes at the arrival rate from the start.
-void judge_load(const RunResult& run, Summary& s) {
-  if (run.scenario.workload.arrival == ArrivalKind::kClosedLoop || run.requests.size() < 8) return;
-  const SimTime first = run.requests.front().arrival;
-  const SimTime last = run.requests.back().arrival;
-  const double window = (last - first).seconds().value;
+void judge_load(const std::vector<RequestRecord>& records, Summary& s) {
+  if (records.size() < 8) return;
+  const double first = records.front().arrival_s;
+  const double last = records.back().arrival_s;
+  const double window = last - first;
   if (window <= 0) return;
-  s.arrival_rate = static_cast<double>(run.requests.size() - 1) / window;
+  s.arrival_rate = static_cast<double>(records.size() - 1) / window;
   std::int64_t done_in_window = 0;
-  for (const Request& r : run.requests) {
-    if (r.state == RequestState::kDone && r.finish <= last) ++done_in_window;
+  for (const RequestRecord& r : records) {
+    if (r.outcome == Outcome::kDone && r.arrival_s + r.e2e_ms * 1e-3 <= last) ++done_in_window;
   }
   s.completion_rate_during = static_cast<double>(done_in_window) / window;
-  // Mean queueing of the first and last quarter of requests, by arrival.
-  const std::size_t q = run.requests.size() / 4;
+  // Mean wait of the first and last quarter of requests, by arrival: queueing, or where a
+  // measured run did not record it, TTFT.
+  const std::size_t q = records.size() / 4;
   auto mean_queue = [&](std::size_t from, std::size_t to) {
     double sum = 0;
     std::size_t n = 0;
     for (std::size_t i = from; i < to; ++i) {
-      const Request& r = run.requests[i];
-      if (r.state != RequestState::kDone) continue;
-      sum += (r.first_scheduled - r.arrival).seconds().value;
+      const RequestRecord& r = records[i];
+      if (r.outcome != Outcome::kDone) continue;
+      sum += 1e-3 * (r.queue_ms >= 0 ? r.queue_ms : r.ttft_ms);
       ++n;
     }
     return n ? sum / static_cast<double>(n) : 0.0;
   };
   const double early = mean_queue(0, q);
-  const double late = mean_queue(run.requests.size() - q, run.requests.size());
+  const double late = mean_queue(records.size() - q, records.size());
   // 10 ms keeps a near-empty queue's noise from counting as growth.
   s.queue_growth = (late + 0.01) / (early + 0.01);
   s.overloaded = s.completion_rate_during < 0.9 * s.arrival_rate && s.queue_growth > 3.0;
@@ -183,13 +184,15 @@ PipelineSummary summarize_pipelines(const std::vector<PipelineStats>& pipelines,
 }
 
 void summarize_records(const std::vector<RequestRecord>& records, double seconds,
-                       const SloConfig& slo, Summary& s) {
+                       const SloConfig& slo, bool closed_loop, Summary& s) {
   s.total = static_cast<std::int64_t>(records.size());
   s.simulated_seconds = seconds;
   std::vector<double> ttft, tpot, e2e, queue;
   double in_tokens = 0, out_tokens = 0;
   std::int64_t good = 0;
+  double first = std::numeric_limits<double>::infinity(), end = 0;
   for (const RequestRecord& r : records) {
+    first = std::min(first, r.arrival_s);
     if (r.warmup) {
       ++s.warmup;
       continue;
@@ -201,6 +204,7 @@ void summarize_records(const std::vector<RequestRecord>& records, double seconds
     }
     if (r.outcome != Outcome::kDone) continue;
     ++s.completed;
+    end = std::max(end, r.arrival_s + 1e-3 * r.e2e_ms);
     in_tokens += r.prompt_tokens;
     out_tokens += r.output_tokens;
     ttft.push_back(r.ttft_ms);
@@ -214,6 +218,7 @@ void summarize_records(const std::vector<RequestRecord>& records, double seconds
     good += ok ? 1 : 0;
   }
   const std::int64_t judged = s.total - s.warmup;
+  s.span_s = s.completed > 0 ? end - first : 0.0;
   const double secs = seconds > 0 ? seconds : 1.0;
   s.requests_per_s = static_cast<double>(s.completed) / secs;
   s.input_tokens_per_s = in_tokens / secs;
@@ -227,13 +232,15 @@ void summarize_records(const std::vector<RequestRecord>& records, double seconds
   s.tpot = exact_stats(std::move(tpot));
   s.e2e = exact_stats(std::move(e2e));
   s.queue = exact_stats(std::move(queue));
+  if (!closed_loop) judge_load(records, s);
 }
 
 Summary summarize(const RunResult& run) {
   Summary s;
   const Scenario& sc = run.scenario;
   for (const Request& r : run.requests) s.preemptions += r.preemptions;
-  summarize_records(request_records(run), run.end.seconds().value, sc.slo, s);
+  summarize_records(request_records(run), run.end.seconds().value, sc.slo,
+                    sc.workload.arrival == ArrivalKind::kClosedLoop, s);
   s.itl = sketch_stats(run.itl_ns);
   s.itl_relative_accuracy = run.itl_ns.relative_accuracy();
 
@@ -316,7 +323,6 @@ Summary summarize(const RunResult& run) {
   s.padding_waste = computed > 0 ? padded / computed : 0.0;
   s.prefix_hit_rate = prefix_lookups ? static_cast<double>(prefix_hits) / static_cast<double>(prefix_lookups) : 0.0;
   summarize_transfers(run, s);
-  judge_load(run, s);
   return s;
 }
 

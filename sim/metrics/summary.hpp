@@ -89,6 +89,7 @@ struct Summary {
   std::int64_t cache_hits = 0;  // answered by the router's response cache
   double prefix_hit_rate = 0;   // requests with a shared prefix that found it cached
   double simulated_seconds = 0;
+  double span_s = 0;  // first arrival to the last counted request's end (the busy span)
   double requests_per_s = 0, input_tokens_per_s = 0, output_tokens_per_s = 0;
   LatencyStats ttft, tpot, itl, e2e, queue;
   double itl_relative_accuracy = 0;
@@ -123,11 +124,12 @@ struct Summary {
 
 Summary summarize(const RunResult& run);
 
-// The request-level part of a summary, from the metric table: counts, throughput over
-// `seconds`, TTFT, TPOT, E2E and queueing (ITL aside), SLO attainment. `summarize` calls it
-// for a simulated run, and an imported run's summary is made by it too.
+// The request-level part of a summary, from the metric table (records in arrival order):
+// counts, throughput over `seconds`, TTFT, TPOT, E2E and queueing (ITL aside), SLO
+// attainment, and for open-loop arrivals the load verdict. `summarize` calls it for a
+// simulated run, and an imported run's summary is made by it too.
 void summarize_records(const std::vector<RequestRecord>& records, double seconds,
-                       const SloConfig& slo, Summary& s);
+                       const SloConfig& slo, bool closed_loop, Summary& s);
 
 // The pipelines of pool `pool` (kAllPools: of every pool) over a run of `seconds`: each
 // stage's busy fraction (stage i averaged over the pipelines that have it) and the bubble,

@@ -69,6 +69,43 @@ nlohmann::ordered_json pipeline_json(const PipelineSummary& p) {
 
 }  // namespace
 
+void add_request_metrics(nlohmann::ordered_json& j, const Summary& s, const SloConfig& slo_cfg) {
+  nlohmann::ordered_json reasons = nlohmann::ordered_json::object();
+  for (const auto& [k, v] : s.rejected_by_reason) reasons[k] = v;
+  j["requests"] = {{"total", s.total},
+                   {"completed", s.completed},
+                   {"rejected", s.rejected},
+                   {"rejected_by_reason", reasons},
+                   {"preemptions", s.preemptions},
+                   {"warmup", s.warmup}};
+  j["simulated_seconds"] = s.simulated_seconds;
+  j["span_s"] = s.span_s;
+  j["throughput"] = {{"requests_per_s", s.requests_per_s},
+                     {"input_tokens_per_s", s.input_tokens_per_s},
+                     {"output_tokens_per_s", s.output_tokens_per_s}};
+  j["latency_ms"] = {{"ttft", latency_json(s.ttft)},
+                     {"tpot", latency_json(s.tpot)},
+                     {"itl", latency_json(s.itl)},
+                     {"e2e", latency_json(s.e2e)},
+                     {"queue", latency_json(s.queue)}};
+  nlohmann::ordered_json slo;
+  slo["attainment"] = s.slo_attainment;
+  slo["goodput_requests_per_s"] = s.goodput_requests_per_s;
+  slo["percentile"] = slo_cfg.percentile;
+  slo["ttft_ms"] = slo_cfg.ttft_ms ? nlohmann::ordered_json(*slo_cfg.ttft_ms) : nullptr;
+  slo["tpot_ms"] = slo_cfg.tpot_ms ? nlohmann::ordered_json(*slo_cfg.tpot_ms) : nullptr;
+  slo["ttft_met"] = s.slo_ttft_met ? nlohmann::ordered_json(*s.slo_ttft_met) : nullptr;
+  slo["tpot_met"] = s.slo_tpot_met ? nlohmann::ordered_json(*s.slo_tpot_met) : nullptr;
+  j["slo"] = slo;
+}
+
+void add_load_json(nlohmann::ordered_json& j, const Summary& s) {
+  j["load"] = {{"overloaded", s.overloaded},
+               {"arrival_rate", s.arrival_rate},
+               {"completion_rate_during_arrivals", s.completion_rate_during},
+               {"queue_growth", s.queue_growth}};
+}
+
 nlohmann::ordered_json summary_json(const RunResult& run, const Summary& s) {
   const Scenario& sc = run.scenario;
   // The scenario block describes the first pool (the only one without [[cluster.pool]]);
@@ -98,31 +135,7 @@ nlohmann::ordered_json summary_json(const RunResult& run, const Summary& s) {
                    {"arrival", arrival_name(sc.workload.arrival)}};
   j["model_params"] = su.model.total_params();
   j["model_active_params"] = su.model.active_params();
-  nlohmann::ordered_json reasons = nlohmann::ordered_json::object();
-  for (const auto& [k, v] : s.rejected_by_reason) reasons[k] = v;
-  j["requests"] = {{"total", s.total},
-                   {"completed", s.completed},
-                   {"rejected", s.rejected},
-                   {"rejected_by_reason", reasons},
-                   {"preemptions", s.preemptions}};
-  j["simulated_seconds"] = s.simulated_seconds;
-  j["throughput"] = {{"requests_per_s", s.requests_per_s},
-                     {"input_tokens_per_s", s.input_tokens_per_s},
-                     {"output_tokens_per_s", s.output_tokens_per_s}};
-  j["latency_ms"] = {{"ttft", latency_json(s.ttft)},
-                     {"tpot", latency_json(s.tpot)},
-                     {"itl", latency_json(s.itl)},
-                     {"e2e", latency_json(s.e2e)},
-                     {"queue", latency_json(s.queue)}};
-  nlohmann::ordered_json slo;
-  slo["attainment"] = s.slo_attainment;
-  slo["goodput_requests_per_s"] = s.goodput_requests_per_s;
-  slo["percentile"] = sc.slo.percentile;
-  slo["ttft_ms"] = sc.slo.ttft_ms ? nlohmann::ordered_json(*sc.slo.ttft_ms) : nullptr;
-  slo["tpot_ms"] = sc.slo.tpot_ms ? nlohmann::ordered_json(*sc.slo.tpot_ms) : nullptr;
-  slo["ttft_met"] = s.slo_ttft_met ? nlohmann::ordered_json(*s.slo_ttft_met) : nullptr;
-  slo["tpot_met"] = s.slo_tpot_met ? nlohmann::ordered_json(*s.slo_tpot_met) : nullptr;
-  j["slo"] = slo;
+  add_request_metrics(j, s, sc.slo);
   j["utilization"] = {{"mfu", s.mfu},
                       {"mbu", s.mbu},
                       {"kv_cache_peak", s.kv_cache_peak},
@@ -209,10 +222,7 @@ nlohmann::ordered_json summary_json(const RunResult& run, const Summary& s) {
   links["mean_component"] =
       n.solves > 0 ? static_cast<double>(n.solved_flows) / static_cast<double>(n.solves) : 0.0;
   j["links"] = links;
-  j["load"] = {{"overloaded", s.overloaded},
-               {"arrival_rate", s.arrival_rate},
-               {"completion_rate_during_arrivals", s.completion_rate_during},
-               {"queue_growth", s.queue_growth}};
+  add_load_json(j, s);
   return j;
 }
 

@@ -21,6 +21,10 @@ inline constexpr const char* kNotMeasuredHere =
 nlohmann::ordered_json parallelism_json(Parallelism par, bool crosses_nodes);
 
 nlohmann::ordered_json summary_json(const RunResult& run, const Summary& s);
+// The request-level blocks of summary.json (requests, simulated_seconds, span_s, throughput,
+// latency_ms, slo) and its load block: what a simulated and a measured run's summaries share.
+void add_request_metrics(nlohmann::ordered_json& j, const Summary& s, const SloConfig& slo);
+void add_load_json(nlohmann::ordered_json& j, const Summary& s);
 void write_text_report(std::ostream& out, const RunResult& run, const Summary& s);
 // One row per request: id, arrival, times, tokens, state, reason; written from the run's
 // metric table (request_records), as its summary is.

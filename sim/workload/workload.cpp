@@ -66,6 +66,13 @@ std::vector<RequestSpec> read_csv(const std::string& path) {
     const std::string where = fmt::format("{}:{} (row {})", path, t.line(i), i + 1);
     rows.push_back(checked_row(where, t.number(i, "arrival_s"), t.number(i, "prompt_tokens"),
                                t.number(i, "output_tokens")));
+    if (t.has_column("warmup")) {
+      const std::string& w = t.text(i, "warmup");
+      if (w != "0" && w != "1") {
+        throw Error(fmt::format("{}: warmup must be 0 or 1, got \"{}\"", where, w));
+      }
+      rows.back().warmup = w == "1";
+    }
   }
   return rows;
 }
@@ -93,6 +100,12 @@ std::vector<RequestSpec> read_jsonl(std::ifstream& in, const std::string& path) 
       return j[key].get<double>();
     };
     rows.push_back(checked_row(where, num("arrival_s"), num("prompt_tokens"), num("output_tokens")));
+    if (j.contains("warmup")) {
+      if (!j["warmup"].is_boolean() && !(j["warmup"].is_number_integer() && (j["warmup"] == 0 || j["warmup"] == 1))) {
+        throw Error(fmt::format("{}: \"warmup\" must be true, false, 0 or 1", where));
+      }
+      rows.back().warmup = j["warmup"].is_boolean() ? j["warmup"].get<bool>() : j["warmup"] == 1;
+    }
   }
   return rows;
 }

@@ -20,12 +20,14 @@ struct RequestSpec {
   std::int32_t output_tokens = 0;
   std::int32_t prefix_id = -1;
   std::int32_t prefix_tokens = 0;
+  bool warmup = false;  // a trace row marked warmup = 1: simulated, left out of the metrics
 };
 
 std::int32_t sample_length(const LengthDist& d, RandomStream& rng);
 
 // Rows of a trace: CSV with a header or JSONL, columns arrival_s, prompt_tokens,
-// output_tokens (others ignored). Errors name the file and row.
+// output_tokens, and optionally warmup (0 or 1); others are ignored. Errors name the file and
+// row.
 std::vector<RequestSpec> read_trace(const std::string& path);
 
 class Workload {
