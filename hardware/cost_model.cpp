@@ -156,6 +156,7 @@ bool StepCostModel::uses_graphs(const BatchShape& shape) const {
 
 Seconds StepCostModel::combine(Seconds gpu, double kernels, bool graphs) const {
   const Seconds engine = runtime_.engine_overhead;
+  gpu = Seconds(gpu.value * runtime_.gpu_time_scale);
   if (graphs) {
     return engine + params_.step_graphs + gpu + Seconds(kernels * params_.graph_node.value);
   }
@@ -180,8 +181,8 @@ StepCost StepCostModel::breakdown(const BatchShape& shape) const {
     if (!is_collective(op.cls)) out.bytes += op.bytes;
     out.ops.push_back(std::move(t));
   }
-  out.gpu = Seconds(gpu);
-  out.total = combine(out.gpu, out.kernels, out.graphs);
+  out.total = combine(Seconds(gpu), out.kernels, out.graphs);
+  out.gpu = Seconds(gpu * runtime_.gpu_time_scale);
   out.overhead = out.total - out.gpu;
   return out;
 }

@@ -29,6 +29,8 @@ struct RuntimeOptions {
   // The serving engine's own CPU work per iteration that the GPU waits for (scheduling,
   // input preparation, output processing); 0 for a bare forward pass.
   Seconds engine_overhead{0.0};
+  // Multiplies every step's GPU time (a measured run's fitted scale; 1: the model as is).
+  double gpu_time_scale = 1.0;
 };
 
 struct OpTime {

@@ -32,7 +32,7 @@ int run_command(const RunArgs& args) {
   const TraceWindow window =
       args.trace_window.empty() ? TraceWindow{} : parse_trace_window(args.trace_window);
   const Scenario scenario =
-      load_scenario(args.scenario, common_overrides(args.sets, args.seed, args.calibration));
+      load_scenario(args.scenario, common_overrides(args.sets, args.seed, args.calibration, args.profile));
   Simulator sim(scenario, Catalog::standard());
   if (!args.out_dir.empty() || !args.trace.empty()) sim.record_iterations();
   const RunResult result = sim.run();
@@ -46,7 +46,9 @@ int run_command(const RunArgs& args) {
     write_requests_csv(csv, result);
     std::ofstream its(dir / "iterations.csv");
     write_iterations_csv(its, result);
-    if (!js || !csv || !its) throw Error(fmt::format("could not write to {}", args.out_dir));
+    std::ofstream trace(dir / "trace.csv");
+    write_trace_csv(trace, result);
+    if (!js || !csv || !its || !trace) throw Error(fmt::format("could not write to {}", args.out_dir));
     if (result.network.built) {
       std::ofstream links(dir / "links.csv");
       write_links_csv(links, result);
@@ -65,7 +67,7 @@ int run_command(const RunArgs& args) {
   } else {
     write_text_report(std::cout, result, summary);
     if (!args.out_dir.empty()) {
-      fmt::print("\nwrote {0}/summary.json, {0}/requests.csv{1} and {0}/iterations.csv\n",
+      fmt::print("\nwrote {0}/summary.json, {0}/requests.csv{1}, {0}/trace.csv and {0}/iterations.csv\n",
                  args.out_dir, result.network.built ? fmt::format(", {}/links.csv", args.out_dir) : "");
     }
     if (!args.trace.empty()) fmt::print("\nwrote {} ({} trace events)\n", args.trace, trace_events);

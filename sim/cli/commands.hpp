@@ -17,6 +17,7 @@ std::optional<std::pair<std::int64_t, std::int64_t>> whole_number_pair(const std
 
 struct RunArgs {
   std::string scenario;
+  std::string profile;  // an engine profile (servesim fit --out) laid over the scenario
   std::optional<std::uint64_t> seed;
   std::vector<std::string> sets;
   bool json = false;
@@ -79,5 +80,30 @@ struct ImportArgs {
   bool json = false;
 };
 int import_command(const ImportArgs& args);
+
+struct CompareArgs {
+  std::string a;  // a run folder (measured or simulated)
+  std::string b;  // a run folder, or a scenario to replay A's trace through
+  int seeds = 1;
+  std::optional<std::uint64_t> seed;
+  std::vector<std::string> sets;
+  std::string profile;
+  std::string calibration;
+  std::string out;
+  bool json = false;
+};
+int compare_command(const CompareArgs& args);
+
+struct FitArgs {
+  std::vector<std::string> inputs;  // MEASURED_DIR... SCENARIO.toml
+  std::vector<std::string> params;  // engine keys, optionally KEY=LO:HI
+  std::vector<std::string> holdout;
+  std::vector<std::string> metrics;
+  std::vector<std::string> sets;
+  std::string profile;  // a starting profile
+  std::string calibration;
+  std::string out;  // the profile to write
+};
+int fit_command(const FitArgs& args);
 
 }  // namespace servesim::cli

@@ -19,6 +19,7 @@ int dispatch(int argc, char** argv) {
   auto* run_cmd = app.add_subcommand("run", "simulate a scenario and print its latency report");
   run_cmd->add_option("scenario", run.scenario, "scenario TOML file")->required();
   run_cmd->add_option("--seed", run.seed, "random seed (overrides the scenario's)");
+  run_cmd->add_option("--profile", run.profile, "an engine profile (servesim fit --out) laid over the scenario's [engine]; --set wins over it");
   run_cmd->add_option("--set", run.sets,
                       "override a scenario key, e.g. --set workload.rate=20 (repeatable)");
   run_cmd->add_flag("--json", run.json, "print the summary as JSON instead of text");
@@ -103,6 +104,7 @@ int dispatch(int argc, char** argv) {
   sweep_cmd->add_option("--set", sweep.sets, "override a scenario key for every point (repeatable)")
       ->allow_extra_args(false);
   sweep_cmd->add_option("--seed", sweep.seed, "first random seed (overrides the scenario's)");
+  sweep_cmd->add_option("--profile", sweep.profile, "an engine profile (servesim fit --out) laid over the scenario's [engine]; --set wins over it");
   sweep_cmd->add_option("--seeds", sweep.seeds,
                         "seeds per point (seed, seed+1, ...): means and 95% confidence intervals")
       ->capture_default_str();
@@ -156,6 +158,7 @@ int dispatch(int argc, char** argv) {
   plan_cmd->add_option("--set", plan.sets, "override a scenario key for every candidate (repeatable)")
       ->allow_extra_args(false);
   plan_cmd->add_option("--seed", plan.seed, "random seed (overrides the scenario's)");
+  plan_cmd->add_option("--profile", plan.profile, "an engine profile (servesim fit --out) laid over the scenario's [engine]; --set wins over it");
   plan_cmd->add_option("--calibration", plan.calibration, "auto, none or a calibration file");
   plan_cmd->add_option("--jobs", plan.jobs, "candidates in parallel (0: all cores)")->capture_default_str();
   plan_cmd->add_option("--out", plan.out_dir, "folder for plan.json, plan.csv, plan.svg (default: <scenario>-plan)");
@@ -203,6 +206,42 @@ int dispatch(int argc, char** argv) {
                       "experiments, appended lines), from 1 (default: the last)");
   imp_cmd->add_flag("--json", imp.json, "print summary.json instead of the table");
 
+  CompareArgs cmp;
+  auto* cmp_cmd = app.add_subcommand(
+      "compare", "compare two runs metric by metric; a measured run against a scenario replays its trace");
+  cmp_cmd->add_option("a", cmp.a, "run folder (servesim import --out, or run --out)")->required();
+  cmp_cmd->add_option("b", cmp.b, "run folder, or a scenario TOML to replay A's arrivals and lengths through")
+      ->required();
+  cmp_cmd->add_option("--seeds", cmp.seeds,
+                      "simulate this many seeds: the simulated value is their mean, with a seed-to-seed 95% interval")
+      ->capture_default_str();
+  cmp_cmd->add_option("--seed", cmp.seed, "first seed (default: the scenario's)");
+  cmp_cmd->add_option("--set", cmp.sets, "override a scenario key (repeatable)")->allow_extra_args(false);
+  cmp_cmd->add_option("--profile", cmp.profile, "an engine profile laid over the scenario's [engine]");
+  cmp_cmd->add_option("--calibration", cmp.calibration, "auto, none or a calibration file");
+  cmp_cmd->add_option("--out", cmp.out, "folder for compare.json and both runs' files (servesim report draws it)");
+  cmp_cmd->add_flag("--json", cmp.json, "print compare.json instead of the table");
+
+  FitArgs fit;
+  auto* fit_cmd = app.add_subcommand(
+      "fit", "fit engine parameters to measured runs by replaying them; writes an engine profile");
+  fit_cmd->add_option("inputs", fit.inputs, "MEASURED_DIR... SCENARIO.toml")->required()->expected(2, -1);
+  fit_cmd->add_option("--params", fit.params,
+                      "engine keys to fit, KEY or KEY=LO:HI: engine.cpu_overhead_ms, "
+                      "engine.step_time_scale, engine.framework_launch_us, "
+                      "engine.first_token_overhead_ms, engine.token_overhead_ms, engine.tokenize_us_per_token")
+      ->required()
+      ->delimiter(',');
+  fit_cmd->add_option("--out", fit.out, "the engine profile to write (e.g. engine-profiles/NAME.toml)")->required();
+  fit_cmd->add_option("--holdout", fit.holdout, "measured run folders to check the fit on, not fitted (repeatable)")
+      ->allow_extra_args(false);
+  fit_cmd->add_option("--metrics", fit.metrics,
+                      "metrics to fit (default: TTFT, TPOT, ITL, E2E at p50, p90, p99)")
+      ->delimiter(',');
+  fit_cmd->add_option("--set", fit.sets, "override a scenario key (repeatable)")->allow_extra_args(false);
+  fit_cmd->add_option("--profile", fit.profile, "an engine profile to start from");
+  fit_cmd->add_option("--calibration", fit.calibration, "auto, none or a calibration file");
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (*plan_cmd) return plan_command(plan);
@@ -215,6 +254,8 @@ int dispatch(int argc, char** argv) {
     if (*val_cmd) return validate_command(val);
     if (*rep_cmd) return report_command(rep);
     if (*imp_cmd) return import_command(imp);
+    if (*cmp_cmd) return compare_command(cmp);
+    if (*fit_cmd) return fit_command(fit);
   } catch (const servesim::Error& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;

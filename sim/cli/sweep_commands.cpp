@@ -24,7 +24,12 @@ namespace servesim::cli {
 
 std::vector<std::string> common_overrides(std::vector<std::string> sets,
                                           const std::optional<std::uint64_t>& seed,
-                                          const std::string& calibration) {
+                                          const std::string& calibration,
+                                          const std::string& profile) {
+  if (!profile.empty()) {
+    std::vector<std::string> laid = profile_overrides(profile);
+    sets.insert(sets.begin(), laid.begin(), laid.end());
+  }
   if (seed) sets.push_back(fmt::format("seed={}", *seed));
   // As a TOML string, so that paths with dots or slashes survive.
   if (!calibration.empty()) sets.push_back(fmt::format("hardware.calibration=\"{}\"", calibration));
@@ -132,7 +137,7 @@ void require_a_point_ran(const SweepResult& sw) {
 int sweep_command(const SweepArgs& args) {
   SweepSpec spec;
   spec.scenario = args.scenario;
-  spec.sets = common_overrides(args.sets, args.seed, args.calibration);
+  spec.sets = common_overrides(args.sets, args.seed, args.calibration, args.profile);
   for (const auto& v : args.vary) spec.axes.push_back(parse_axis(v));
   spec.seeds = args.seeds;
   spec.jobs = args.jobs;
@@ -230,7 +235,7 @@ int merge_command(const MergeArgs& args) {
 int plan_command(const PlanArgs& args) {
   PlanSpec spec;
   spec.scenario = args.scenario;
-  spec.sets = common_overrides(args.sets, args.seed, args.calibration);
+  spec.sets = common_overrides(args.sets, args.seed, args.calibration, args.profile);
   spec.rate = args.rate;
   spec.slo = args.slo.empty() ? scenario_slo(load_scenario(args.scenario, spec.sets))
                               : parse_slo(args.slo);

@@ -9,6 +9,7 @@ namespace servesim::cli {
 
 struct SweepArgs {
   std::string scenario;
+  std::string profile;  // an engine profile laid over the scenario
   std::vector<std::string> vary;  // "key.path=v1,v2" or "key.path=a:b:xF"
   std::vector<std::string> sets;
   std::optional<std::uint64_t> seed;
@@ -32,6 +33,7 @@ int merge_command(const MergeArgs& args);
 
 struct PlanArgs {
   std::string scenario;
+  std::string profile;
   double rate = 0;
   std::string slo;                // "ttft.p99=1000ms,tpot.p99=60ms"; "" = the scenario's [slo]
   std::vector<std::string> gpus;  // "" = the scenario's
@@ -55,9 +57,11 @@ struct PlanArgs {
 };
 int plan_command(const PlanArgs& args);
 
-// --set style overrides for --seed N and --calibration X (shared by run, sweep and plan).
+// --set style overrides for --profile P, --seed N and --calibration X (shared by run, sweep,
+// plan and compare): the profile's keys first, so that --set wins over them.
 std::vector<std::string> common_overrides(std::vector<std::string> sets,
                                           const std::optional<std::uint64_t>& seed,
-                                          const std::string& calibration);
+                                          const std::string& calibration,
+                                          const std::string& profile = "");
 
 }  // namespace servesim::cli

@@ -15,7 +15,8 @@ Frontend::Frontend(EventLoop& loop, const FrontendSettings& settings,
       requests_(&requests),
       traffic_(&traffic),
       reply_(loop.handler<&Frontend::on_reply>(this)),
-      tick_(loop.handler<&Frontend::on_dispatch>(this)) {}
+      tick_(loop.handler<&Frontend::on_dispatch>(this)),
+      tokenized_(loop.handler<&Frontend::on_tokenized>(this)) {}
 
 void Frontend::serve(std::vector<Replica*> entry, std::vector<AdmissionLimits> admission,
                      KvHandoff* handoff) {
@@ -59,6 +60,17 @@ void Frontend::arrive(std::uint32_t id, SimTime now) {
     traffic_->ended(now);
     return;
   }
+  if (settings_.tokenize_per_token.ns > 0) {
+    loop_->at(now + SimTime{settings_.tokenize_per_token.ns * r.prompt_tokens}, Phase::kArrive, tokenized_, id);
+    return;
+  }
+  admit(id, now);
+}
+
+void Frontend::on_tokenized(SimTime now, std::uint32_t id, std::uint32_t) { admit(id, now); }
+
+void Frontend::admit(std::uint32_t id, SimTime now) {
+  Request& r = (*requests_)[id];
   // A semantic cache in front of the router answers a share of requests whole, after its
   // lookup latency, without any GPU work.
   if (settings_.response_cache_hit_rate > 0.0 &&
@@ -92,7 +104,22 @@ void Frontend::on_reply(SimTime now, std::uint32_t id, std::uint32_t) {
   traffic_->ended(now);
 }
 
-void Frontend::request_done(std::uint32_t, SimTime now) { traffic_->ended(now); }
+void Frontend::request_done(std::uint32_t id, SimTime now) {
+  if (settings_.first_token_overhead.ns == 0 && settings_.token_overhead.ns == 0) {
+    traffic_->ended(now);
+    return;
+  }
+  // What the client sees: token k at the engine's time + first_token_overhead + k x
+  // token_overhead (docs/calibration-runs.md).
+  Request& r = (*requests_)[id];
+  const SimTime later = settings_.first_token_overhead +
+                        SimTime{settings_.token_overhead.ns * std::max(0, r.output_tokens - 1)};
+  r.first_token = r.first_token + settings_.first_token_overhead;
+  r.finish = r.finish + later;
+  r.last_token = r.finish;
+  last_reply_ = std::max(last_reply_, r.finish);
+  traffic_->ended(r.finish);
+}
 
 void Frontend::on_dispatch(SimTime now, std::uint32_t replica, std::uint32_t) {
   dispatch(replica, now);

@@ -36,6 +36,12 @@ struct FrontendSettings {
   // every `window`, instead of being routed on arrival.
   bool staggered = false;
   SimTime window;
+  // The API server (docs/calibration-runs.md): tokenizing before the engine sees a request,
+  // per prompt token; and on the way out, time added to the first token and to every later
+  // one. A request's client-side times move by these; the engine's do not.
+  SimTime tokenize_per_token{0};
+  SimTime first_token_overhead{0};
+  SimTime token_overhead{0};
 };
 
 class Frontend final : public ArrivalSink, public RequestSink {
@@ -58,6 +64,8 @@ class Frontend final : public ArrivalSink, public RequestSink {
   bool admissible(Request& r) const;
   void route(std::uint32_t request, SimTime now);
   void on_reply(SimTime now, std::uint32_t request, std::uint32_t);
+  void on_tokenized(SimTime now, std::uint32_t request, std::uint32_t);
+  void admit(std::uint32_t request, SimTime now);
   void on_dispatch(SimTime now, std::uint32_t replica, std::uint32_t);
   void dispatch(std::size_t replica, SimTime now);
 
@@ -74,6 +82,7 @@ class Frontend final : public ArrivalSink, public RequestSink {
   Traffic* traffic_;
   EventLoop::HandlerId reply_;
   EventLoop::HandlerId tick_;
+  EventLoop::HandlerId tokenized_;
   std::deque<std::uint32_t> buffer_;  // staggered: requests waiting for a tick, oldest first
   SimTime last_reply_{0};
 };

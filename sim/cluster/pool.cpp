@@ -36,8 +36,11 @@ Pool::Pool(const PoolSetup& setup, DType dtype, const ReplicaEnv& env, std::uint
   rt.cuda_graphs = e.cuda_graphs;
   rt.framework_launches = e.framework_launch;
   rt.engine_overhead = milliseconds(e.cpu_overhead_ms);
+  rt.gpu_time_scale = e.step_time_scale;
+  CostParams params = setup.params;
+  if (e.framework_launch_us) params.framework_launch = Seconds(*e.framework_launch_us * 1e-6);
   cost_ = std::make_unique<StepCostModel>(setup.model, setup.gpu, setup.link, setup.parallelism,
-                                          rt, setup.params, setup.layout);
+                                          rt, params, setup.layout);
   SchedulerSettings settings;
   settings.chunk_size = e.chunk_size;
   settings.batch_timeout = SimTime::from_seconds(milliseconds(e.batch_timeout_ms));
@@ -63,7 +66,7 @@ Pool::Pool(const PoolSetup& setup, DType dtype, const ReplicaEnv& env, std::uint
   for (int n : setup.layer_split) {
     stage_costs_.push_back(std::make_unique<StepCostModel>(stage_slice(setup.model, first, n),
                                                            setup.gpu, setup.link, setup.parallelism,
-                                                           stage_rt, setup.params, setup.layout));
+                                                           stage_rt, params, setup.layout));
     first += n;
   }
   std::vector<StepCostModel*> stages;

@@ -29,10 +29,14 @@ Simulator::Simulator(const Scenario& scenario, const Catalog& catalog)
       SimTime::from_seconds(milliseconds(scenario.cluster.response_cache_latency_ms));
   fs.staggered = find_scheduler(first.engine.scheduler).buffers_globally;
   fs.window = SimTime::from_seconds(milliseconds(first.engine.stagger_window_ms));
+  const EngineConfig& fe = scenario.engine;  // the frontend's keys are [engine]'s
+  fs.tokenize_per_token = SimTime::from_seconds(Seconds(fe.tokenize_us_per_token * 1e-6));
+  fs.first_token_overhead = SimTime::from_seconds(milliseconds(fe.first_token_overhead_ms));
+  fs.token_overhead = SimTime::from_seconds(milliseconds(fe.token_overhead_ms));
   // The frontend is made before the replicas it feeds, which report back to it.
   frontend_ = std::make_unique<Frontend>(loop_, fs, find_router(scenario.cluster.router).make(),
                                          scenario.seed, requests_, *traffic_);
-  const ReplicaEnv env{&loop_, &requests_, &itl_, frontend_.get(), nullptr};
+  const ReplicaEnv env{&loop_, &requests_, &itl_, frontend_.get(), nullptr, fs.token_overhead};
   cluster_ = std::make_unique<Cluster>(loop_, deployment_, scenario.model.dtype, scenario.seed, env);
   std::vector<AdmissionLimits> admission;
   for (const auto& pool : cluster_->pools()) {

@@ -17,7 +17,7 @@ void Traffic::start() {
   if (workload_.closed_loop()) {
     const std::int64_t users = std::min(workload_.concurrency(), workload_.total());
     for (std::int64_t u = 0; u < users; ++u) {
-      if (auto spec = workload_.next_at(SimTime{0})) issue(*spec);
+      if (auto spec = workload_.next_at(workload_.start_of_user(u, users))) issue(*spec);
     }
   } else if (auto spec = workload_.next()) {
     issue(*spec);

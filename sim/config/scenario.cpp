@@ -1,8 +1,10 @@
 #include "sim/config/scenario.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <filesystem>
+#include <sstream>
 
 #include <fmt/format.h>
 
@@ -271,6 +273,15 @@ void read_engine(TableReader& t, EngineConfig& e) {
   e.prefix_caching = t.boolean("prefix_caching").value_or(e.prefix_caching);
   e.stagger_window_ms = number_in(t, "stagger_window_ms", e.stagger_window_ms, 0.0, 60'000.0, true);
   e.swap_space_gib = number_in(t, "swap_space_gib", e.swap_space_gib, 0.0, 1e6, false);
+  e.step_time_scale = number_in(t, "step_time_scale", e.step_time_scale, 0.0, 100.0, true);
+  if (t.number("framework_launch_us")) {
+    e.framework_launch_us = number_in(t, "framework_launch_us", 0.0, 0.0, 1e6, false);
+  }
+  e.first_token_overhead_ms =
+      number_in(t, "first_token_overhead_ms", e.first_token_overhead_ms, 0.0, 600'000.0, false);
+  e.token_overhead_ms = number_in(t, "token_overhead_ms", e.token_overhead_ms, 0.0, 60'000.0, false);
+  e.tokenize_us_per_token =
+      number_in(t, "tokenize_us_per_token", e.tokenize_us_per_token, 0.0, 1e6, false);
 }
 
 // A name that reads well in keys, files and messages.
@@ -311,6 +322,13 @@ PoolConfig read_pool(TableReader& t, const EngineConfig& engine) {
   p.engine = engine;
   if (auto e = t.table("engine")) {
     read_engine(*e, p.engine);
+    for (const char* key : {"first_token_overhead_ms", "token_overhead_ms", "tokenize_us_per_token"}) {
+      if (e->number(key)) {
+        throw Error(fmt::format("{}: {} belongs to the frontend in front of every pool: set it in "
+                                "[engine]",
+                                e->location_of(key), e->key_path(key)));
+      }
+    }
     e->finish();
   }
   t.finish();
@@ -470,9 +488,82 @@ void section(TableReader& root, const char* name, F&& read) {
 
 }  // namespace
 
+namespace {
+
+// An engine profile's [engine] table, checked: nothing else may be in the file.
+toml::table profile_engine(const std::string& path) {
+  const toml::table root = parse_toml_file(path);
+  for (const auto& [key, node] : root) {
+    if (key.str() != "engine" || !node.is_table()) {
+      throw Error(fmt::format("{}: an engine profile holds one [engine] table of engine keys; "
+                              "\"{}\" is not one (servesim fit writes profiles)",
+                              path, key.str()));
+    }
+  }
+  const toml::table* e = root["engine"].as_table();
+  if (e == nullptr) throw Error(fmt::format("{}: an engine profile needs an [engine] table", path));
+  if (e->contains("profile")) throw Error(fmt::format("{}: a profile cannot name another profile", path));
+  return *e;
+}
+
+// engine.profile = "NAME": NAME.toml in engine-profiles/ beside the scenario, above it, or in
+// servesim's own folder; or a path to a .toml file, relative to the scenario.
+std::string resolve_profile(const std::string& name, const std::string& scenario, const std::string& where) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(scenario).parent_path();
+  std::vector<fs::path> tried;
+  if (name.ends_with(".toml") || name.find('/') != std::string::npos) {
+    fs::path p(name);
+    tried.push_back(p.is_relative() ? dir / p : p);
+  } else {
+    for (const fs::path& base : {dir, dir / "..", fs::path(SERVESIM_SOURCE_DIR)}) {
+      tried.push_back(base / "engine-profiles" / (name + ".toml"));
+    }
+  }
+  for (const auto& p : tried) {
+    if (fs::exists(p)) return p.string();
+  }
+  std::vector<std::string> names;
+  for (const auto& p : tried) names.push_back(p.string());
+  throw Error(fmt::format("{}: engine profile \"{}\" not found (looked for {})", where, name, join(names)));
+}
+
+}  // namespace
+
+std::vector<std::string> profile_overrides(const std::string& path) {
+  std::vector<std::string> out;
+  for (const auto& [key, node] : profile_engine(path)) {
+    std::ostringstream value;
+    node.visit([&](auto&& el) { value << el; });
+    out.push_back(fmt::format("engine.{}={}", key.str(), value.str()));
+  }
+  return out;
+}
+
 Scenario load_scenario(const std::string& path, const std::vector<std::string>& overrides) {
   toml::table root = parse_toml_file(path);
+  // The keys the file's own [engine] sets: a profile it names may not set them too.
+  std::vector<std::string> own;
+  if (const toml::table* e = root["engine"].as_table()) {
+    for (const auto& [key, node] : *e) own.push_back(std::string(key.str()));
+  }
   for (const auto& o : overrides) apply_override(root, o);
+  if (toml::table* e = root["engine"].as_table(); e && e->contains("profile")) {
+    const auto name = (*e)["profile"].value<std::string>();
+    const std::string where = fmt::format("{}: engine.profile", path);
+    if (!name) throw Error(fmt::format("{}: must be a profile name or a path to a .toml file", where));
+    const std::string file = resolve_profile(*name, path, where);
+    for (const auto& [key, node] : profile_engine(file)) {
+      const std::string k(key.str());
+      if (std::find(own.begin(), own.end(), k) != own.end() && k != "profile") {
+        throw Error(fmt::format("{}: engine.{} is set both here and in the profile {} it names; "
+                                "keep one",
+                                path, k, file));
+      }
+      if (!e->contains(k)) e->insert(k, node);  // an override (--set, --profile) wins
+    }
+    e->erase("profile");
+  }
 
   Scenario s;
   s.file = path;
@@ -594,6 +685,34 @@ Scenario load_scenario(const std::string& path, const std::vector<std::string>& 
     w.rate = number_in(t, "rate", 1.0, 0.0, 1e7, true);
     w.burstiness = number_in(t, "burstiness", 1.0, 0.0, 100.0, true);
     w.concurrency = int_in(t, "concurrency", 1, 1, 1000000);
+    w.ramp_up_s = number_in(t, "ramp_up_s", 0.0, 0.0, 1e6, false);
+    w.warmup_requests = int_in(t, "warmup_requests", 0, 0, 100000000);
+    if (auto timing = t.string("trace_timing")) {
+      using T = WorkloadConfig::TraceTiming;
+      if (*timing == "recorded") {
+        w.trace_timing = T::kRecorded;
+      } else if (*timing == "rate") {
+        w.trace_timing = T::kRate;
+      } else if (*timing == "concurrency") {
+        w.trace_timing = T::kConcurrency;
+      } else {
+        throw Error(fmt::format("{}: {} \"{}\": valid values are: recorded, rate, concurrency",
+                                t.location_of("trace_timing"), t.key_path("trace_timing"), *timing));
+      }
+      if (w.arrival != ArrivalKind::kTrace) {
+        throw Error(fmt::format("{}: {} applies to arrival = \"trace\" only", t.location_of("trace_timing"),
+                                t.key_path("trace_timing")));
+      }
+      if (w.trace_timing == T::kRate && !t.number("rate")) {
+        throw Error(fmt::format("{}: trace_timing \"rate\" needs workload.rate", t.location()));
+      }
+    }
+    if (t.number("ramp_up_s") && w.arrival != ArrivalKind::kClosedLoop &&
+        w.trace_timing != WorkloadConfig::TraceTiming::kConcurrency) {
+      throw Error(fmt::format("{}: {} applies to closed-loop users only (arrival = \"closed-loop\", "
+                              "or a trace with trace_timing = \"concurrency\")",
+                              t.location_of("ramp_up_s"), t.key_path("ramp_up_s")));
+    }
     check_workload(w, t.location());
     if (auto tr = t.string("trace")) {
       std::filesystem::path p(*tr);

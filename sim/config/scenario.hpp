@@ -31,7 +31,17 @@ struct WorkloadConfig {
   double rate = 1.0;        // requests/s (poisson, gamma, constant)
   double burstiness = 1.0;  // coefficient of variation of gamma inter-arrival times
   std::int64_t concurrency = 1;  // closed-loop users
+  // Closed loop: users start evenly spread over this many seconds (0: all at t = 0), as
+  // benchmark clients ramp up.
+  double ramp_up_s = 0.0;
+  // The first this many requests issued are warm-up: simulated, left out of every metric.
+  std::int64_t warmup_requests = 0;
   std::string trace;             // resolved path
+  // A trace's timing: its recorded arrivals, or its lengths (in row order) with arrivals drawn
+  // at `rate` (poisson, or gamma when burstiness != 1) or from `concurrency` closed-loop users:
+  // for runs whose start times are unknown.
+  enum class TraceTiming { kRecorded, kRate, kConcurrency };
+  TraceTiming trace_timing = TraceTiming::kRecorded;
   LengthDist prompt_tokens;
   LengthDist output_tokens;
   // Shared prompt prefixes: this share of requests starts with one of `prefix_distinct`
@@ -73,6 +83,15 @@ struct EngineConfig {
   bool prefix_caching = true;                  // keep shared prefixes' KV for later requests
   double stagger_window_ms = 50.0;             // staggered: dispatch period per replica
   double swap_space_gib = 4.0;                 // host memory per GPU for swapped KV
+  // Calibrating against real runs (docs/calibration-runs.md): a scale on every step's GPU
+  // time, the host cost of each eagerly launched framework kernel (overrides the calibration's
+  // framework_launch), and the frontend: API-server time added to the first token, to every
+  // later token, and tokenizing time per prompt token before a request reaches the engine.
+  double step_time_scale = 1.0;
+  std::optional<double> framework_launch_us;
+  double first_token_overhead_ms = 0.0;
+  double token_overhead_ms = 0.0;
+  double tokenize_us_per_token = 0.0;
 };
 
 enum class PoolRole { kColocated, kPrefill, kDecode };
@@ -168,11 +187,22 @@ struct Scenario {
   bool disaggregated() const;
 };
 
+// Whether requests come from closed-loop users (a new one when an answer is complete).
+inline bool is_closed_loop(const WorkloadConfig& w) {
+  return w.arrival == ArrivalKind::kClosedLoop ||
+         (w.arrival == ArrivalKind::kTrace && w.trace_timing == WorkloadConfig::TraceTiming::kConcurrency);
+}
+
 // Checks what a workload's fields must satisfy together (e.g. that it spans a time simulated
 // time can hold); `where` starts the message.
 void check_workload(const WorkloadConfig& w, const std::string& where);
 
-// Reads and validates a scenario. `overrides` are "key.path=value" strings (the CLI's --set),
+// An engine profile (servesim fit --out) as --set style assignments, "engine.KEY=VALUE": what
+// --profile lays over a scenario. Errors name the file.
+std::vector<std::string> profile_overrides(const std::string& path);
+
+// Reads and validates a scenario. [engine] profile = "NAME" lays the profile's keys under the
+// file's (a key set in both is an error; --set and --profile still win). `overrides` are "key.path=value" strings (the CLI's --set),
 // applied to the TOML before it is read; values parse as TOML, or as a string if they do not.
 Scenario load_scenario(const std::string& path, const std::vector<std::string>& overrides = {});
 

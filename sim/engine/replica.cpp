@@ -270,7 +270,7 @@ void Replica::record_token(std::uint32_t r, SimTime now) {
   if (req.first_token == SimTime::never()) {
     req.first_token = now;
   } else {
-    env_.itl->add(static_cast<double>((now - req.last_token).ns), 1);
+    env_.itl->add(static_cast<double>((now - req.last_token + env_.itl_offset).ns), 1);
   }
   req.last_token = now;
   req.generated += 1;
@@ -398,7 +398,7 @@ void Replica::emit_prefill_token(const PrefillChunk& c, SimTime now) {
   if (req.first_token == SimTime::never()) {
     req.first_token = now;
   } else {
-    env_.itl->add(static_cast<double>((now - req.last_token).ns), 1);
+    env_.itl->add(static_cast<double>((now - req.last_token + env_.itl_offset).ns), 1);
   }
   outstanding_tokens_ -= 1;
   req.generated += 1;
@@ -422,7 +422,7 @@ void Replica::complete(SimTime now) {
     outstanding_tokens_ -= shape_.decode_seqs;
     pool_.step(
         now, [&](SimTime gap, std::int64_t count) {
-          env_.itl->add(static_cast<double>(gap.ns), static_cast<std::uint64_t>(count));
+          env_.itl->add(static_cast<double>((gap + env_.itl_offset).ns), static_cast<std::uint64_t>(count));
         },
         [&](const DecodePool::Removed& r) { finish(r.request, now, r.kv_blocks); });
   }

@@ -102,6 +102,9 @@ struct ReplicaEnv {
   QuantileSketch* itl = nullptr;
   RequestSink* done = nullptr;
   std::vector<IterationRecord>* log = nullptr;  // every iteration started, or nullptr: none
+  // Added to every inter-token gap recorded: the frontend's per-token streaming time
+  // (engine.token_overhead_ms), which delays each token the client sees by as much again.
+  SimTime itl_offset{0};
 };
 
 class Replica final : public SchedulerContext, private BatchSink, private FlowSink {

@@ -240,7 +240,7 @@ Summary summarize(const RunResult& run) {
   const Scenario& sc = run.scenario;
   for (const Request& r : run.requests) s.preemptions += r.preemptions;
   summarize_records(request_records(run), run.end.seconds().value, sc.slo,
-                    sc.workload.arrival == ArrivalKind::kClosedLoop, s);
+                    is_closed_loop(sc.workload), s);
   s.itl = sketch_stats(run.itl_ns);
   s.itl_relative_accuracy = run.itl_ns.relative_accuracy();
 

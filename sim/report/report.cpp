@@ -431,6 +431,14 @@ void write_requests_csv(std::ostream& out, const std::vector<RequestRecord>& rec
   }
 }
 
+void write_trace_csv(std::ostream& out, const RunResult& run) {
+  out << "arrival_s,prompt_tokens,output_tokens,warmup\n";
+  for (const Request& r : run.requests) {
+    fmt::print(out, "{:.9f},{},{},{}\n", r.arrival.seconds().value, r.prompt_tokens, r.output_tokens,
+               r.warmup ? 1 : 0);
+  }
+}
+
 void write_iterations_csv(std::ostream& out, const RunResult& run) {
   out << "replica,start_s,end_s,kind,prefill_seqs,prefill_tokens,decode_seqs,kv_used_blocks,"
          "kv_used,waiting,running\n";

@@ -31,6 +31,8 @@ void write_text_report(std::ostream& out, const RunResult& run, const Summary& s
 void write_requests_csv(std::ostream& out, const RunResult& run);
 // The same columns for a measured run's records (replica 0, pool "measured", no breakdown).
 void write_requests_csv(std::ostream& out, const std::vector<RequestRecord>& records);
+// The run's requests as a replayable trace: arrival_s, prompt_tokens, output_tokens, warmup.
+void write_trace_csv(std::ostream& out, const RunResult& run);
 // One row per iteration (RunResult::iterations): replica, start, end, batch, KV, queue.
 void write_iterations_csv(std::ostream& out, const RunResult& run);
 // The busiest links' use over time (at most `links` of them, busiest first): one row per link

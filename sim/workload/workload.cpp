@@ -153,11 +153,31 @@ RequestSpec Workload::draw(SimTime at) {
   return r;
 }
 
+SimTime Workload::start_of_user(std::int64_t u, std::int64_t users) const {
+  if (cfg_.ramp_up_s <= 0 || users <= 0) return SimTime{0};
+  return SimTime::from_seconds(Seconds(cfg_.ramp_up_s * static_cast<double>(u) / static_cast<double>(users)));
+}
+
 std::optional<RequestSpec> Workload::next() {
   if (issued_ >= total_) return std::nullopt;
   const std::int64_t i = issued_++;
-  switch (cfg_.arrival) {
-    case ArrivalKind::kTrace: return trace_[static_cast<std::size_t>(i)];
+  const bool warm = i < cfg_.warmup_requests;
+  ArrivalKind process = cfg_.arrival;
+  if (process == ArrivalKind::kTrace) {
+    RequestSpec row = trace_[static_cast<std::size_t>(i)];
+    row.warmup = row.warmup || warm;
+    if (cfg_.trace_timing == WorkloadConfig::TraceTiming::kRecorded) return row;
+    // The row's lengths, at an arrival drawn as the rate's process would.
+    if (i > 0) {
+      const double k = 1.0 / (cfg_.burstiness * cfg_.burstiness);
+      clock_s_ += cfg_.burstiness == 1.0 ? arrivals_.exponential(cfg_.rate)
+                                         : arrivals_.gamma(k, 1.0 / (cfg_.rate * k));
+    }
+    row.arrival = SimTime::from_seconds(Seconds(clock_s_));
+    return row;
+  }
+  switch (process) {
+    case ArrivalKind::kTrace: break;
     case ArrivalKind::kPoisson:
       if (i > 0) clock_s_ += arrivals_.exponential(cfg_.rate);
       break;
@@ -171,13 +191,23 @@ std::optional<RequestSpec> Workload::next() {
     case ArrivalKind::kConstant: clock_s_ = static_cast<double>(i) / cfg_.rate; break;
     case ArrivalKind::kClosedLoop: break;
   }
-  return draw(SimTime::from_seconds(Seconds(clock_s_)));
+  RequestSpec r = draw(SimTime::from_seconds(Seconds(clock_s_)));
+  r.warmup = warm;
+  return r;
 }
 
 std::optional<RequestSpec> Workload::next_at(SimTime now) {
   if (issued_ >= total_) return std::nullopt;
-  ++issued_;
-  return draw(now);
+  const std::int64_t i = issued_++;
+  RequestSpec r;
+  if (cfg_.arrival == ArrivalKind::kTrace) {
+    r = trace_[static_cast<std::size_t>(i)];  // its lengths, in row order
+    r.arrival = now;
+  } else {
+    r = draw(now);
+  }
+  r.warmup = r.warmup || i < cfg_.warmup_requests;
+  return r;
 }
 
 }  // namespace servesim

@@ -38,7 +38,9 @@ class Workload {
   std::optional<RequestSpec> next();
   // Closed loop: a new request from a user at `now`, or nothing once all were issued.
   std::optional<RequestSpec> next_at(SimTime now);
-  bool closed_loop() const { return cfg_.arrival == ArrivalKind::kClosedLoop; }
+  bool closed_loop() const { return is_closed_loop(cfg_); }
+  // Closed loop: when user `u` of `users` issues its first request (spread over ramp_up_s).
+  SimTime start_of_user(std::int64_t u, std::int64_t users) const;
   std::int64_t concurrency() const { return cfg_.concurrency; }
   // Requests this workload will issue in all.
   std::int64_t total() const { return total_; }
