@@ -225,7 +225,7 @@ int dispatch(int argc, char** argv) {
   FitArgs fit;
   auto* fit_cmd = app.add_subcommand(
       "fit", "fit engine parameters to measured runs by replaying them; writes an engine profile");
-  fit_cmd->add_option("inputs", fit.inputs, "MEASURED_DIR... SCENARIO.toml")->required()->expected(2, -1);
+  fit_cmd->add_option("inputs", fit.inputs, "MEASURED_DIR... SCENARIO.toml")->required();
   fit_cmd->add_option("--params", fit.params,
                       "engine keys to fit, KEY or KEY=LO:HI: engine.cpu_overhead_ms, "
                       "engine.step_time_scale, engine.framework_launch_us, "
@@ -236,7 +236,7 @@ int dispatch(int argc, char** argv) {
   fit_cmd->add_option("--holdout", fit.holdout, "measured run folders to check the fit on, not fitted (repeatable)")
       ->allow_extra_args(false);
   fit_cmd->add_option("--metrics", fit.metrics,
-                      "metrics to fit (default: TTFT, TPOT, ITL, E2E at p50, p90, p99)")
+                      "metrics to fit (default: TTFT, TPOT, ITL, E2E: mean, p50, p90, p99)")
       ->delimiter(',');
   fit_cmd->add_option("--set", fit.sets, "override a scenario key (repeatable)")->allow_extra_args(false);
   fit_cmd->add_option("--profile", fit.profile, "an engine profile to start from");

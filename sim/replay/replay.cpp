@@ -223,7 +223,7 @@ FitParam parse_fit_param(const std::string& text) {
 std::vector<std::string> default_fit_metrics(const std::map<std::string, double>& measured) {
   std::vector<std::string> out;
   for (const char* m : {"ttft", "tpot", "itl", "e2e"}) {
-    for (const char* s : {"p50", "p90", "p99"}) {
+    for (const char* s : {"mean", "p50", "p90", "p99"}) {
       const std::string k = fmt::format("{}.{}", m, s);
       if (measured.count(k) && measured.at(k) > 0) out.push_back(k);
     }
@@ -411,7 +411,7 @@ FitResult fit_params(const std::string& scenario_path, const std::vector<std::st
       for (std::size_t i = 1; i <= k; ++i) {
         for (std::size_t d = 0; d < k; ++d) span = std::max(span, std::abs(simplex[i][d] - simplex[0][d]));
       }
-      if (span < 5e-4 || f[k] - f[0] < 1e-14) break;
+      if (span < 5e-4) break;
       std::vector<double> centroid(k, 0.0);
       for (std::size_t i = 0; i < k; ++i) {
         for (std::size_t d = 0; d < k; ++d) centroid[d] += simplex[i][d] / static_cast<double>(k);

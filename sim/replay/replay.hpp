@@ -96,8 +96,9 @@ RunError run_error(const std::string& scenario_path, const std::vector<std::stri
                    const std::vector<FitParam>& params, bool fitted, const FitRun& run,
                    const std::vector<std::string>& metrics);
 
-// The metrics a fit uses by default: TTFT, TPOT, ITL and E2E at P50, P90 and P99, those the
-// measured run has.
+// The metrics a fit uses by default: TTFT, TPOT, ITL and E2E, their means (which move almost
+// continuously with the parameters, where a percentile of a few hundred requests moves in
+// steps) and P50, P90 and P99; those the measured run has.
 std::vector<std::string> default_fit_metrics(const std::map<std::string, double>& measured);
 
 }  // namespace servesim

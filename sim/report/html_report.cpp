@@ -288,17 +288,46 @@ std::string plan_page(const fs::path& dir) {
   return page.html();
 }
 
+std::string compare_page(const fs::path& dir) {
+  const Json c = read_json(dir / "compare.json");
+  const Json metrics = c.value("metrics", Json::object());
+  if (!metrics.is_object()) throw Error(fmt::format("{}: \"metrics\" must be an object", (dir / "compare.json").string()));
+  Page page;
+  page.title = "servesim compare";
+  page.source = fmt::format("from {}: A = {}, B = {}", dir.string(), cell(c.value("a", Json(""))),
+                            cell(c.value("b", Json(""))));
+  std::vector<std::vector<std::string>> rows;
+  for (auto it = metrics.begin(); it != metrics.end(); ++it) {
+    const Json& m = *it;
+    const Json err = m.value("error", Json());
+    std::string interval;
+    if (m.contains("b_interval_95") && m["b_interval_95"].is_array() && m["b_interval_95"].size() == 2) {
+      interval = fmt::format("{} .. {}", cell(m["b_interval_95"][0]), cell(m["b_interval_95"][1]));
+    }
+    rows.push_back({it.key(), cell(m.value("a", Json())), cell(m.value("b", Json())),
+                    err.is_number() ? fmt::format("{:+.1f}%", 100 * err.get<double>()) : cell(err), interval});
+  }
+  std::string html = table({"metric", "A", "B", "error (B - A) / A", "B 95% over seeds"}, rows);
+  if (c.contains("worst") && c["worst"].is_string()) {
+    html += fmt::format("<p>The worst metric: <b>{}</b>.</p>\n", esc(c["worst"].get<std::string>()));
+  }
+  page.section("compare", "Metric by metric", html);
+  page.section("plots", "A and B", figures_html(compare_figures(dir.string(), "A", "B")));
+  return page.html();
+}
+
 }  // namespace
 
 OutputKind detect_output(const std::string& dir) {
   const fs::path d(dir);
   if (!fs::is_directory(d)) throw Error(fmt::format("{}: no such folder", dir));
+  if (fs::exists(d / "compare.json")) return OutputKind::kCompare;
   if (fs::exists(d / "summary.json") && fs::exists(d / "requests.csv")) return OutputKind::kRun;
   if (fs::exists(d / "sweep.csv")) return OutputKind::kSweep;
   if (fs::exists(d / "plan.json")) return OutputKind::kPlan;
   throw Error(fmt::format(
-      "{} is not an output folder: expected summary.json and requests.csv (servesim run --out), "
-      "sweep.csv (servesim sweep) or plan.json",
+      "{} is not an output folder: expected summary.json and requests.csv (servesim run --out "
+      "or import), sweep.csv (servesim sweep), plan.json or compare.json (servesim compare --out)",
       dir));
 }
 
@@ -307,6 +336,7 @@ std::string report_html(const std::string& dir) {
     case OutputKind::kRun: return run_page(dir);
     case OutputKind::kSweep: return sweep_page(dir);
     case OutputKind::kPlan: return plan_page(dir);
+    case OutputKind::kCompare: return compare_page(dir);
   }
   return "";
 }

@@ -6,10 +6,10 @@
 
 namespace servesim {
 
-enum class OutputKind { kRun, kSweep, kPlan };
+enum class OutputKind { kRun, kSweep, kPlan, kCompare };
 
 // A run folder has summary.json and requests.csv; a sweep folder sweep.csv; a plan folder
-// plan.json. Throws Error for a missing folder or one with none of them.
+// plan.json; a compare folder compare.json. Throws Error for a missing folder or one with none of them.
 OutputKind detect_output(const std::string& dir);
 
 // The page for the folder. Throws Error for unreadable or malformed files.

@@ -1,6 +1,8 @@
 #include "sim/report/run_plots.hpp"
 
 #include <algorithm>
+#include <optional>
+#include <tuple>
 #include <charconv>
 #include <cmath>
 #include <filesystem>
@@ -423,6 +425,122 @@ std::vector<ReportFigure> run_figures(const std::string& dir) {
     const CsvTable t = CsvTable::read(links.string());
     if (t.rows() > 0) out.push_back(link_use_figure(t));
   }
+  return out;
+}
+
+namespace {
+
+// One run's distribution for an overlay: its sorted values, drawn as a step CDF through at
+// most kMaxPlotPoints ranks; or quantiles read as they are (x at cumulative share y).
+plot::Series cdf_series(const std::string& label, std::vector<double> v, int color) {
+  std::sort(v.begin(), v.end());
+  plot::Series s = series(label, plot::Mark::kStep);
+  s.color = color;
+  for (std::size_t i : even_picks(v.size(), kMaxPlotPoints)) {
+    s.x.push_back(v[i]);
+    s.y.push_back(static_cast<double>(i + 1) / static_cast<double>(v.size()));
+  }
+  return s;
+}
+
+// ITL of one side of a compare folder: every gap (itl.csv) or a simulated run's quantiles
+// (itl_quantiles.csv); none when the run recorded no gaps.
+std::optional<plot::Series> itl_series(const std::filesystem::path& side, const std::string& label, int color) {
+  if (std::filesystem::exists(side / "itl.csv")) {
+    const CsvTable t = CsvTable::read((side / "itl.csv").string());
+    std::vector<double> v;
+    for (std::size_t i = 0; i < t.rows(); ++i) v.push_back(t.number(i, "gap_ms"));
+    return cdf_series(label, std::move(v), color);
+  }
+  if (std::filesystem::exists(side / "itl_quantiles.csv")) {
+    const CsvTable t = CsvTable::read((side / "itl_quantiles.csv").string());
+    plot::Series s = series(label, plot::Mark::kStep);
+    s.color = color;
+    for (std::size_t i = 0; i < t.rows(); ++i) {
+      s.x.push_back(t.number(i, "gap_ms"));
+      s.y.push_back(t.number(i, "quantile"));
+    }
+    return s;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::vector<ReportFigure> compare_figures(const std::string& dir, const std::string& a_label,
+                                          const std::string& b_label) {
+  const auto root = std::filesystem::path(dir);
+  const std::vector<RequestRow> a = read_requests(CsvTable::read((root / "a" / "requests.csv").string()));
+  const std::vector<RequestRow> b = read_requests(CsvTable::read((root / "b" / "requests.csv").string()));
+  std::vector<ReportFigure> out;
+  for (const char* metric : {"ttft", "tpot"}) {
+    const Metric& m = latency_metric(metric);
+    auto values = [&](const std::vector<RequestRow>& rows) {
+      std::vector<double> v;
+      for (const auto& r : rows) {
+        if (r.done && r.*m.field >= 0) v.push_back(r.*m.field);
+      }
+      return v;
+    };
+    ReportFigure fig;
+    fig.id = fmt::format("compare-{}-cdf", metric);
+    fig.figure.title = fmt::format("{}: A and B", m.title);
+    fig.figure.x_label = fmt::format("{} (ms)", m.title);
+    fig.figure.y_label = "fraction of requests";
+    std::vector<double> va = values(a), vb = values(b);
+    std::vector<double> all = va;
+    all.insert(all.end(), vb.begin(), vb.end());
+    fig.figure.log_x = wide(all, 50);
+    fig.figure.series.push_back(cdf_series(a_label, std::move(va), 0));
+    fig.figure.series.push_back(cdf_series(b_label, std::move(vb), 1));
+    fig.caption = fmt::format("Cumulative distributions of {} of the two runs' completed requests{}: "
+                              "where B's line lies right of A's, B's {} is longer at that share.",
+                              m.title, metric == std::string("tpot") ? " with more than one output token" : "",
+                              m.title);
+    out.push_back(std::move(fig));
+  }
+  auto ia = itl_series(root / "a", a_label, 0);
+  auto ib = itl_series(root / "b", b_label, 1);
+  if (ia && ib) {
+    ReportFigure fig;
+    fig.id = "compare-itl-cdf";
+    fig.figure.title = "ITL: A and B";
+    fig.figure.x_label = "ITL (ms)";
+    fig.figure.y_label = "fraction of token gaps";
+    std::vector<double> all = ia->x;
+    all.insert(all.end(), ib->x.begin(), ib->x.end());
+    fig.figure.log_x = wide(all, 50);
+    fig.figure.series.push_back(std::move(*ia));
+    fig.figure.series.push_back(std::move(*ib));
+    fig.caption = "Cumulative distributions of the gaps between consecutive tokens (every gap of "
+                  "every request pooled; a simulated run's drawn through 999 quantiles of its "
+                  "sketch).";
+    out.push_back(std::move(fig));
+  }
+  ReportFigure scatter;
+  scatter.id = "compare-ttft-by-prompt";
+  scatter.figure.title = "TTFT against prompt length: A and B";
+  scatter.figure.x_label = "prompt tokens";
+  scatter.figure.y_label = "TTFT (ms)";
+  std::vector<double> ys;
+  for (const auto& [rows, label, color] : {std::tuple{&a, a_label, 0}, std::tuple{&b, b_label, 1}}) {
+    plot::Series s = series(label, plot::Mark::kPoints, 0.35);
+    s.color = color;
+    const std::size_t stride = std::max<std::size_t>(1, (rows->size() + kMaxScatterPoints - 1) / kMaxScatterPoints);
+    for (std::size_t i = 0; i < rows->size(); i += stride) {
+      const RequestRow& r = (*rows)[i];
+      if (!r.done || r.ttft_ms < 0) continue;
+      s.x.push_back(r.prompt_tokens);
+      s.y.push_back(r.ttft_ms);
+      ys.push_back(r.ttft_ms);
+    }
+    scatter.figure.series.push_back(std::move(s));
+  }
+  scatter.figure.log_y = wide(ys, 100);
+  scatter.figure.y_from_zero = true;
+  scatter.caption = "Each completed request's TTFT against its prompt length, both runs: a replay "
+                    "has the same prompts, so the two clouds differ only by the time each took.";
+  out.push_back(std::move(scatter));
   return out;
 }
 

@@ -73,6 +73,12 @@ ReportFigure link_use_figure(const CsvTable& links);
 // present.
 std::vector<ReportFigure> run_figures(const std::string& dir);
 
+// A compare folder's plots (servesim compare --out: a/ and b/ hold the two runs' files): CDF
+// overlays of TTFT, TPOT and ITL, and TTFT against prompt length, A and B on the same axes.
+// `a_label`, `b_label` name them in the legends.
+std::vector<ReportFigure> compare_figures(const std::string& dir, const std::string& a_label,
+                                          const std::string& b_label);
+
 // The columns of sweep.csv strictly between `point` and `seeds`: the varied scenario keys.
 std::vector<std::string> sweep_keys(const CsvTable& sweep);
 // Throughput and latency against workload.rate, one series per combination of the other

@@ -112,6 +112,17 @@ TEST(Fit, RecoversPlantedEngineParametersWithinTwoPercent) {
     EXPECT_GT(f.error_before, 0.3);
   }
   {
+    // All three at once, from 1.0, 1.0 and 0 ms.
+    std::vector<FitParam> p = {parse_fit_param("engine.cpu_overhead_ms"), parse_fit_param("engine.step_time_scale"),
+                               parse_fit_param("engine.first_token_overhead_ms")};
+    p[0].start = 1.0;
+    p[1].start = 1.0;
+    const FitResult f = fit_params(scenario, {}, p, runs, metrics);
+    EXPECT_NEAR(f.params[0].value, 2.5, 0.02 * 2.5);
+    EXPECT_NEAR(f.params[1].value, 1.3, 0.02 * 1.3);
+    EXPECT_NEAR(f.params[2].value, 30.0, 0.02 * 30.0);
+  }
+  {
     // The frontend's two on one run, the engine's given: 30 ms and 0 ms per token.
     std::vector<FitParam> p = {parse_fit_param("engine.first_token_overhead_ms"),
                                parse_fit_param("engine.token_overhead_ms")};
