@@ -16,6 +16,9 @@ Summary summarize_measured(const MeasuredRun& run) {
   summarize_records(run.requests, run.duration_s, SloConfig{},
                     run.arrivals == ArrivalSource::kConcurrency, s);
   s.itl = exact_stats(run.itl_ms);
+  // The busy span is the benchmark's duration (the same as the records' span when the
+  // arrivals were recorded; the only one when they were rebuilt).
+  s.span_s = run.duration_s;
   return s;
 }
 
