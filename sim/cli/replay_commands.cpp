@@ -223,8 +223,11 @@ int fit_command(const FitArgs& args) {
        "# ([engine] profile = \"" << out.stem().string() << "\") or lay it over one with --profile.\n";
   f << "# scenario: " << scenario << "\n# metrics: " << join(metrics) << " (RMS of log errors)\n";
   for (const FitRun& r : runs) {
-    const std::string sha = r.measured.provenance.is_object() ? r.measured.provenance.value("sha256", "") : "";
-    f << "# run: " << r.measured.dir << (sha.empty() ? "" : " (source sha256 " + sha + ")") << "\n";
+    const nlohmann::json& p = r.measured.provenance;
+    const std::string sha = p.is_object() ? p.value("sha256", "") : "";
+    const std::string file = p.is_object() ? p.value("file", "") : "";
+    f << "# run: " << r.measured.dir
+      << (sha.empty() ? "" : fmt::format(" (imported from {}, sha256 {})", file, sha)) << "\n";
   }
   for (const std::string& l : lines) f << l << "\n";
   f << "[engine]\n";
