@@ -292,9 +292,9 @@ FitResult fit_params(const std::string& scenario_path, const std::vector<std::st
   const std::size_t k = params.size();
   if (k == 0) throw Error("servesim fit needs --params: the engine keys to fit");
   const std::size_t n = metrics.size() * runs.size();
-  if (k >= n) {
+  if (k > n) {
     throw Error(fmt::format("{} parameters cannot be determined by {} measured figures ({} runs x "
-                            "{} metrics): fit fewer, or add runs",
+                            "{} metrics): fit fewer, or add runs or metrics",
                             k, n, runs.size(), metrics.size()));
   }
   // Each parameter moves in [0, 1] between its bounds (clamped), so that one simplex step

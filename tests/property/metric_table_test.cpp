@@ -31,11 +31,14 @@ TEST(MetricTable, RequestsCsvReproducesTheSummaryForEverySchedulerAndSeed) {
       ASSERT_EQ(t.rows(), run.requests.size());
       std::vector<double> ttft, tpot, e2e;
       std::int64_t done = 0, rejected = 0, cached_with_tpot = 0;
+      double first = 1e300, end = 0;
       for (std::size_t i = 0; i < t.rows(); ++i) {
         const std::string state = t.text(i, "state");
+        first = std::min(first, t.number(i, "arrival_s"));
         rejected += state == "rejected";
         if (state != "done") continue;
         ++done;
+        end = std::max(end, t.number(i, "arrival_s") + 1e-3 * t.number(i, "e2e_ms"));
         ttft.push_back(t.number(i, "ttft_ms"));
         e2e.push_back(t.number(i, "e2e_ms"));
         // -1 marks "no TPOT": one-token answers and cached answers.
@@ -60,6 +63,8 @@ TEST(MetricTable, RequestsCsvReproducesTheSummaryForEverySchedulerAndSeed) {
           EXPECT_NEAR(lat[metric][k].get<double>(), want, 1e-6) << where << " " << metric << "." << k;
         }
       };
+      // The busy span: first arrival to the last done request's end (to the CSV's ns).
+      EXPECT_NEAR(js["span_s"].get<double>(), end - first, 1e-8) << where;
       same("ttft", ttft);
       same("tpot", tpot);
       same("e2e", e2e);

@@ -159,6 +159,10 @@ TEST(Fit, RefusesWhatTheDataCannotDetermine) {
                runs, {"ttft.p50"});
   });
   EXPECT_HAS(e, "cannot be determined by 1 measured figures");
+  // One parameter, one figure: determined (TTFT P50 of this run at the 1.0 ms it was made
+  // with).
+  const FitResult one = fit_params(scenario, {}, {parse_fit_param("engine.cpu_overhead_ms")}, runs, {"ttft.p50"});
+  EXPECT_LT(one.error_after, 0.01);
   EXPECT_HAS(testing::error_of([] { parse_fit_param("engine.max_num_seqs"); }), "servesim fit can fit");
   EXPECT_HAS(testing::error_of([] { parse_fit_param("engine.cpu_overhead_ms=5:1"); }), "LO:HI");
 }
@@ -227,6 +231,32 @@ TEST(Workload, WarmupRequestsAreSimulatedButLeftOutOfTheMetrics) {
   int marked = 0;
   for (std::size_t i = 0; i < t.rows(); ++i) marked += t.text(i, "warmup") == "1";
   EXPECT_EQ(marked, 50);
+}
+
+TEST(Workload, ClosedLoopWarmupCountsTheFirstIssued) {
+  const RunResult r = testing::simulate(
+      "warm-closed", kEngine, {"workload.arrival=\"closed-loop\"", "workload.concurrency=4", "workload.warmup_requests=8"});
+  // 300 requests from 4 users; the first 8 issued (the 4 at t = 0 and the next 4) are warm-up.
+  EXPECT_EQ(summarize(r).warmup, 8);
+  for (std::size_t i = 0; i < r.requests.size(); ++i) EXPECT_EQ(r.requests[i].warmup, i < 8) << i;
+}
+
+TEST(Replay, ARunWithoutStartTimesReplaysAsTheClientSent) {
+  // vLLM's legacy fixture: request_rate inf, max_concurrency 2, no start times: a closed
+  // loop of 2 users.
+  const MeasuredRun m = import_run(std::string(SERVESIM_TEST_DATA) + "/import/vllm_legacy_inf_rate.json");
+  const fs::path dir = testing::scratch("legacy-replay");
+  write_measured(m, dir.string());
+  const Scenario sc = replay_scenario(testing::write_temp("legacy.toml", kEngine), {}, read_run_folder(dir.string()));
+  EXPECT_EQ(sc.workload.trace_timing, WorkloadConfig::TraceTiming::kConcurrency);
+  EXPECT_EQ(sc.workload.concurrency, 2);
+  Simulator sim(sc, testing::catalog());
+  const RunResult r = sim.run();
+  // Two users: the first two requests at 0, the third when one of them is answered.
+  ASSERT_EQ(r.requests.size(), 3u);
+  EXPECT_EQ(r.requests[0].arrival.ns, 0);
+  EXPECT_EQ(r.requests[1].arrival.ns, 0);
+  EXPECT_GT(r.requests[2].arrival.ns, 0);
 }
 
 TEST(Workload, ClosedLoopUsersRampUpEvenly) {

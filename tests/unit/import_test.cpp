@@ -110,7 +110,13 @@ TEST(Import, AiperfHonoursUnitsAndKeepsFailedAndCancelled) {
   const MeasuredRun run = import_run(kFixtures + "aiperf_export.jsonl");
   EXPECT_EQ(run.format, "aiperf");
   const Summary s = summarize_measured(run);
-  EXPECT_EQ(s.total, 4);
+  // 5 records: a warm-up one (kept, in no metric: its 500 ms TTFT and 500 ms gap would
+  // show), two done, a failed and a cancelled one.
+  EXPECT_EQ(s.total, 5);
+  EXPECT_EQ(s.warmup, 1);
+  EXPECT_EQ(s.itl.count, 5u);
+  EXPECT_LT(s.itl.max, 100.0);
+  EXPECT_LT(s.ttft.max, 200.0);
   EXPECT_EQ(s.completed, 2);
   EXPECT_EQ(s.rejected, 1);  // the HTTP 500; the cancelled one is unfinished
   EXPECT_EQ(s.rejected_by_reason.at("failed: Internal Server Error"), 1);
@@ -119,9 +125,12 @@ TEST(Import, AiperfHonoursUnitsAndKeepsFailedAndCancelled) {
   EXPECT_NEAR(s.ttft.mean, 135.0, 1e-9);
   EXPECT_NEAR(s.tpot.mean, 22.5, 1e-9);
   EXPECT_NEAR(s.itl.p99, 24.88, 1e-9);
-  // Arrivals from request_start_ns: 0, 0.25 s, 0.3671 s (the cancelled one), 0.3 s.
-  EXPECT_NEAR(run.requests[1].arrival_s, 0.25, 1e-9);
-  // Duration: first start to last end = 8007900363 - 7532900363 ns = 0.475 s.
+  // Arrivals from request_start_ns, counted from the warm-up record's (7000000000 ns): the
+  // first profiling one at 0.5329 s, the next 0.25 s later.
+  EXPECT_NEAR(run.requests[2].arrival_s - run.requests[1].arrival_s, 0.25, 1e-9);
+  EXPECT_TRUE(run.requests[0].warmup);
+  // Duration, over the profiling records: first start to last end = 8007900363 -
+  // 7532900363 ns = 0.475 s.
   EXPECT_NEAR(run.duration_s, 0.475, 1e-9);
 }
 
@@ -209,6 +218,9 @@ TEST(Import, MeasuredFolderHasTheSimulatedRunsFiles) {
   EXPECT_NEAR(js["latency_ms"]["ttft"]["mean"].get<double>(), 135.0, 1e-9);
   EXPECT_NEAR(js["latency_ms"]["tpot"]["p99"].get<double>(), 24.95, 1e-9);
   EXPECT_NEAR(js["throughput"]["output_tokens_per_s"].get<double>(), 8.75, 1e-9);
+  // The busy span of a measured run is the benchmark's duration, 0.8 s (its records end at
+  // 0.425 s; vLLM's clock runs until every task has returned).
+  EXPECT_NEAR(js["span_s"].get<double>(), 0.8, 1e-12);
   const auto prov = nlohmann::json::parse(testing::slurp(dir / "provenance.json"));
   EXPECT_EQ(prov["sha256"], sha256_hex(testing::slurp(kFixtures + "vllm_detailed.json")));
   EXPECT_EQ(prov["failed"], 1);
@@ -219,6 +231,13 @@ TEST(Import, MeasuredFolderHasTheSimulatedRunsFiles) {
   EXPECT_EQ(req.text(2, "state"), "rejected");
   EXPECT_EQ(req.text(2, "reject_reason"), "failed: Bad Request");
   EXPECT_EQ(read_trace((dir / "trace.csv").string()).size(), 2u);
+  // A failed request that streamed some tokens is still not replayed: what it asked for is
+  // not known.
+  MeasuredRun partial = run;
+  partial.requests[2].output_tokens = 5;
+  const auto dir2 = testing::scratch("imported-partial");
+  write_measured(partial, dir2.string());
+  EXPECT_EQ(read_trace((dir2 / "trace.csv").string()).size(), 2u);
 }
 
 TEST(Import, Sha256MatchesTheStandardsVectors) {
