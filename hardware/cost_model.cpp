@@ -154,8 +154,9 @@ bool StepCostModel::uses_graphs(const BatchShape& shape) const {
          shape.seqs() <= runtime_.graph_max_batch;
 }
 
-Seconds StepCostModel::combine(Seconds gpu, double kernels, bool graphs) const {
-  const Seconds engine = runtime_.engine_overhead;
+Seconds StepCostModel::combine(Seconds gpu, double kernels, bool graphs, std::int64_t seqs) const {
+  const Seconds engine =
+      runtime_.engine_overhead + Seconds(runtime_.engine_overhead_per_seq.value * static_cast<double>(seqs));
   gpu = Seconds(gpu.value * runtime_.gpu_time_scale);
   if (graphs) {
     return engine + params_.step_graphs + gpu + Seconds(kernels * params_.graph_node.value);
@@ -181,7 +182,7 @@ StepCost StepCostModel::breakdown(const BatchShape& shape) const {
     if (!is_collective(op.cls)) out.bytes += op.bytes;
     out.ops.push_back(std::move(t));
   }
-  out.total = combine(Seconds(gpu), out.kernels, out.graphs);
+  out.total = combine(Seconds(gpu), out.kernels, out.graphs, shape.seqs());
   out.gpu = Seconds(gpu * runtime_.gpu_time_scale);
   out.overhead = out.total - out.gpu;
   return out;
@@ -241,7 +242,7 @@ StepCostModel::Quick StepCostModel::quick(const BatchShape& shape) {
   const double gpu = tok.time + seq.time + attn.time;
   const double kernels = tok.kernels + seq.kernels + attn.kernels;
   Quick q;
-  q.time = combine(Seconds(gpu), kernels, graphs);
+  q.time = combine(Seconds(gpu), kernels, graphs, shape.seqs());
   q.flops = tok.flops + seq.flops + attn.flops;
   q.bytes = tok.bytes + seq.bytes + attn.bytes;
   q.moe_comm = tok.moe;

@@ -29,6 +29,9 @@ struct RuntimeOptions {
   // The serving engine's own CPU work per iteration that the GPU waits for (scheduling,
   // input preparation, output processing); 0 for a bare forward pass.
   Seconds engine_overhead{0.0};
+  // And per sequence in the batch (building its inputs, processing its output token), as
+  // engines' host work grows with the batch.
+  Seconds engine_overhead_per_seq{0.0};
   // Multiplies every step's GPU time (a measured run's fitted scale; 1: the model as is).
   double gpu_time_scale = 1.0;
 };
@@ -114,7 +117,7 @@ class StepCostModel {
   CollectiveGroup group_of(const OpCost& op) const;
   Part sum(const std::vector<OpCost>& ops, bool graphs) const;
   bool uses_graphs(const BatchShape& shape) const;
-  Seconds combine(Seconds gpu, double kernels, bool graphs) const;
+  Seconds combine(Seconds gpu, double kernels, bool graphs, std::int64_t seqs) const;
   static constexpr std::int64_t kMaxCached = 1 << 16;  // token or sequence counts cached
   Part cached(std::vector<Part>& table, std::int64_t n, bool tokens, bool graphs);
 

@@ -163,6 +163,7 @@ int fit_command(const FitArgs& args) {
     const std::string k = fp.key.substr(7);
     fp.start = k == "cpu_overhead_ms"           ? e.cpu_overhead_ms
                : k == "step_time_scale"         ? e.step_time_scale
+               : k == "seq_overhead_us"         ? e.seq_overhead_us
                : k == "framework_launch_us"     ? e.framework_launch_us.value_or(10.0)
                : k == "first_token_overhead_ms" ? e.first_token_overhead_ms
                : k == "token_overhead_ms"       ? e.token_overhead_ms

@@ -82,6 +82,12 @@ Parallelism resolve_layout(const PoolConfig& pc, const ModelSpec& m, std::vector
                             "its own); use pp = 1 there, or a colocated pool",
                             key("pp"), pc.pp, role_name(pc.role)));
   }
+  if (pc.pp > 1 && pc.engine.seq_overhead_us > 0) {
+    throw Error(fmt::format("{} = {} with engine.seq_overhead_us: a pipeline's driver pays "
+                            "engine.cpu_overhead_ms per batch, but servesim does not model its "
+                            "per-sequence CPU work; leave seq_overhead_us at 0 with pp > 1",
+                            key("pp"), pc.pp));
+  }
   if (pc.dp_attention && pc.role != PoolRole::kColocated) {
     throw Error(fmt::format("{} = true in a {} pool: servesim does not track which data-parallel "
                             "rank holds a request's KV, so it cannot move it between pools; "

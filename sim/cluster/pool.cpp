@@ -37,6 +37,7 @@ Pool::Pool(const PoolSetup& setup, DType dtype, const ReplicaEnv& env, std::uint
   rt.framework_launches = e.framework_launch;
   rt.engine_overhead = milliseconds(e.cpu_overhead_ms);
   rt.gpu_time_scale = e.step_time_scale;
+  rt.engine_overhead_per_seq = Seconds(e.seq_overhead_us * 1e-6);
   CostParams params = setup.params;
   if (e.framework_launch_us) params.framework_launch = Seconds(*e.framework_launch_us * 1e-6);
   cost_ = std::make_unique<StepCostModel>(setup.model, setup.gpu, setup.link, setup.parallelism,
@@ -63,6 +64,7 @@ Pool::Pool(const PoolSetup& setup, DType dtype, const ReplicaEnv& env, std::uint
   int first = 0;
   RuntimeOptions stage_rt = rt;
   stage_rt.engine_overhead = Seconds(0.0);
+  stage_rt.engine_overhead_per_seq = Seconds(0.0);
   for (int n : setup.layer_split) {
     stage_costs_.push_back(std::make_unique<StepCostModel>(stage_slice(setup.model, first, n),
                                                            setup.gpu, setup.link, setup.parallelism,

@@ -274,6 +274,7 @@ void read_engine(TableReader& t, EngineConfig& e) {
   e.stagger_window_ms = number_in(t, "stagger_window_ms", e.stagger_window_ms, 0.0, 60'000.0, true);
   e.swap_space_gib = number_in(t, "swap_space_gib", e.swap_space_gib, 0.0, 1e6, false);
   e.step_time_scale = number_in(t, "step_time_scale", e.step_time_scale, 0.0, 100.0, true);
+  e.seq_overhead_us = number_in(t, "seq_overhead_us", e.seq_overhead_us, 0.0, 1e6, false);
   if (t.number("framework_launch_us")) {
     e.framework_launch_us = number_in(t, "framework_launch_us", 0.0, 0.0, 1e6, false);
   }

@@ -88,6 +88,7 @@ struct EngineConfig {
   // framework_launch), and the frontend: API-server time added to the first token, to every
   // later token, and tokenizing time per prompt token before a request reaches the engine.
   double step_time_scale = 1.0;
+  double seq_overhead_us = 0.0;  // the engine's CPU work per sequence per iteration, beyond cpu_overhead_ms
   std::optional<double> framework_launch_us;
   double first_token_overhead_ms = 0.0;
   double token_overhead_ms = 0.0;

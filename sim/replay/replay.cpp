@@ -186,6 +186,7 @@ nlohmann::ordered_json comparison_json(const Comparison& c, const std::string& a
 const std::vector<FitParam>& fittable_params() {
   static const std::vector<FitParam> p = {
       {"engine.cpu_overhead_ms", 0.0, 20.0},
+      {"engine.seq_overhead_us", 0.0, 200.0},
       {"engine.step_time_scale", 0.5, 3.0},
       {"engine.framework_launch_us", 0.0, 100.0},
       {"engine.first_token_overhead_ms", 0.0, 500.0},

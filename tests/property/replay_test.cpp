@@ -135,6 +135,33 @@ TEST(Fit, RecoversPlantedEngineParametersWithinTwoPercent) {
   }
 }
 
+TEST(Fit, RecoversAPlantedPerSequenceOverhead) {
+  const std::string scenario = testing::write_temp("fit-seq.toml", kEngine);
+  std::vector<FitRun> runs;
+  for (int rate : {3, 14}) {
+    runs.push_back(fit_run(run_folder(fmt::format("planted-seq-{}", rate),
+                                      {"engine.seq_overhead_us=40", "engine.step_time_scale=1.3",
+                                       fmt::format("workload.rate={}", rate)})));
+  }
+  std::vector<FitParam> p = {parse_fit_param("engine.seq_overhead_us"), parse_fit_param("engine.step_time_scale")};
+  p[1].start = 1.0;
+  const FitResult f = fit_params(scenario, {}, p, runs, default_fit_metrics(runs.front().targets));
+  // 40 us per sequence and x1.3, from 0 and 1.
+  EXPECT_NEAR(f.params[0].value, 40.0, 0.02 * 40.0);
+  EXPECT_NEAR(f.params[1].value, 1.3, 0.02 * 1.3);
+}
+
+TEST(Fit, PerSequenceOverheadIsRefusedForPipelines) {
+  EXPECT_HAS(testing::error_of([] {
+               testing::simulate("seq-pp", kEngine, {"cluster.pp=2", "engine.seq_overhead_us=10"});
+             }),
+             "seq_overhead_us");
+  // The GPU-time scale applies to every stage: a pipeline runs with it.
+  const RunResult r = testing::simulate("scale-pp", kEngine, {"cluster.pp=2", "engine.step_time_scale=1.2",
+                                                              "workload.requests=20"});
+  EXPECT_EQ(summarize(r).completed, 20);
+}
+
 TEST(Fit, RefusesWhatTheDataCannotDetermine) {
   const std::string scenario = testing::write_temp("fit-refuse.toml", kEngine);
   const std::vector<FitRun> runs = {fit_run(run_folder("refuse", {}))};

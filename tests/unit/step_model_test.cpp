@@ -232,3 +232,35 @@ TEST(StepCostModel, UnmeasuredFrameworkLaunchFallsBackToLaunch) {
 
 }  // namespace
 }  // namespace servesim
+
+namespace servesim {
+namespace {
+
+TEST(StepCost, EngineOverheadPerSequenceAndGpuScaleComposeAsDefined) {
+  const auto make = [](double per_seq_us, double scale) {
+    RuntimeOptions rt;
+    rt.engine_overhead = Seconds(1e-3);
+    rt.engine_overhead_per_seq = Seconds(per_seq_us * 1e-6);
+    rt.gpu_time_scale = scale;
+    return StepCostModel(catalog().model("llama-3-8b"), catalog().gpu("h100-sxm"), catalog().link("nvlink4"),
+                         Parallelism{1}, rt, catalog().gpu("h100-sxm").defaults);
+  };
+  BatchShape s;
+  for (int i = 0; i < 24; ++i) s.add_decode(900);
+  s.add_prefill(300, 0);
+  const StepCost base = make(0, 1.0).breakdown(s);
+  const StepCost per_seq = make(20, 1.0).breakdown(s);
+  const StepCost scaled = make(0, 1.5).breakdown(s);
+  // 25 sequences x 20 us = 0.5 ms more, and the GPU part unchanged.
+  EXPECT_NEAR(per_seq.total.value - base.total.value, 25 * 20e-6, 1e-12);
+  EXPECT_DOUBLE_EQ(per_seq.gpu.value, base.gpu.value);
+  // x1.5 on the GPU time alone (this eager mixed batch is GPU-bound, not launch-bound).
+  EXPECT_NEAR(scaled.gpu.value, 1.5 * base.gpu.value, 1e-12);
+  EXPECT_NEAR(scaled.total.value - base.total.value, 0.5 * base.gpu.value, 1e-12);
+  // quick() prices the same.
+  StepCostModel q = make(20, 1.5);
+  EXPECT_NEAR(q.quick(s).time.value, q.breakdown(s).total.value, 1e-9);
+}
+
+}  // namespace
+}  // namespace servesim
