@@ -512,6 +512,43 @@ MeasuredRun read_aiperf(const std::string& path, const std::string& text) {
     if (r.counted()) run.itl_ms.insert(run.itl_ms.end(), gaps[i].begin(), gaps[i].end());
   }
   run.duration_s = p1 > p0 ? static_cast<double>(p1 - p0) * 1e-9 : 0.0;
+  // aiperf's own summary, profile_export_aiperf.json beside the records: its figures under
+  // our names (its inter_token_latency is per request, our TPOT; inter_chunk_latency is our
+  // ITL; times in the unit each states).
+  const auto aggregate = std::filesystem::path(path).parent_path() / "profile_export_aiperf.json";
+  if (std::filesystem::exists(aggregate)) {
+    const Json a = parse_json(read_file(aggregate.string()), aggregate.string());
+    const Where aw{aggregate.string(), ""};
+    static const std::pair<const char*, const char*> tags[] = {{"time_to_first_token", "ttft"},
+                                                               {"inter_token_latency", "tpot"},
+                                                               {"inter_chunk_latency", "itl"},
+                                                               {"request_latency", "e2e"}};
+    for (const auto& [tag, ours] : tags) {
+      const Json* m = optional_member(a, tag);
+      if (m == nullptr || !m->is_object()) continue;
+      const Json* unit = optional_member(*m, "unit");
+      if (unit == nullptr || !unit->is_string()) continue;
+      for (const auto& [theirs, stat] : {std::pair{"avg", "mean"}, {"p50", "p50"}, {"p90", "p90"}, {"p99", "p99"}}) {
+        if (const Json* v = optional_member(*m, theirs); v && v->is_number()) {
+          run.tool_summary[fmt::format("{}.{}", ours, stat)] =
+              time_ms(v->get<double>(), unit->get<std::string>(), aw, std::string(tag) + ".unit");
+        }
+      }
+    }
+    if (const Json* t = optional_member(a, "output_token_throughput")) {
+      if (const Json* v = optional_member(*t, "avg"); v && v->is_number()) {
+        run.tool_summary["throughput.output_tokens_per_s"] = v->get<double>();
+      }
+    }
+    for (const char* k : {"aiperf_version", "schema_version"}) {
+      if (const Json* v = optional_member(a, k); v && (v->is_string() || v->is_number())) run.versions[k] = *v;
+    }
+    if (const Json* cfg = optional_member(a, "input_config")) {
+      const Json* ep = optional_member(*cfg, "endpoint");
+      const Json* names = ep ? optional_member(*ep, "model_names") : nullptr;
+      if (names && names->is_array() && !names->empty() && (*names)[0].is_string()) run.model = (*names)[0].get<std::string>();
+    }
+  }
   return run;
 }
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -91,6 +92,33 @@ TEST(CompareCli, FitWritesAProfileThatRunTakes) {
   EXPECT_NEAR(std::stod(profile.substr(at + 27)), 1.4, 0.02 * 1.4) << profile;
   r = run(fmt::format("run {} --profile {} --json", scenario, (dir / "p.toml").string()));
   EXPECT_EQ(r.status, 0) << r.err;
+}
+
+TEST(CompareCli, SweepAndPlanTakeAProfile) {
+  const fs::path dir = testing::scratch("profile-cli");
+  const std::string scenario = testing::write_temp("profile-cli.toml", kScenario);
+  std::ofstream(dir / "slow.toml") << "[engine]\nstep_time_scale = 2.0\n";
+  const std::string bin = SERVESIM_BINARY;
+  auto run = [&](const std::string& args) { return testing::shell(bin + " " + args, dir); };
+  auto e2e = [&](const std::string& profile) {
+    const auto r = run(fmt::format("sweep {} --vary workload.rate=1,2 --json --out {}{}", scenario,
+                                   (dir / ("s" + std::to_string(profile.size()))).string(), profile));
+    EXPECT_EQ(r.status, 0) << r.err;
+    return nlohmann::json::parse(r.out)["points"][0]["metrics"]["e2e_p50_ms"].get<double>();
+  };
+  // Twice the GPU time per step: E2E P50 grows (by less than 2x: the CPU overhead is not
+  // scaled), and it does grow.
+  const double base = e2e(""), slow = e2e(" --profile " + (dir / "slow.toml").string());
+  EXPECT_GT(slow, 1.3 * base);
+  EXPECT_LT(slow, 2.0 * base);
+  // A slower engine sustains a lower rate per replica.
+  auto per_replica = [&](const std::string& profile) {
+    const auto r = run(fmt::format("plan {} --rate 2 --slo ttft.p99=500ms --json --out {}{}", scenario,
+                                   (dir / ("p" + std::to_string(profile.size()))).string(), profile));
+    EXPECT_EQ(r.status, 0) << r.err;
+    return nlohmann::json::parse(r.out)["candidates"][0]["max_rate_per_replica"].get<double>();
+  };
+  EXPECT_LT(per_replica(" --profile " + (dir / "slow.toml").string()), per_replica(""));
 }
 
 TEST(CompareCli, BadInputExitsTwo) {

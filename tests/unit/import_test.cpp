@@ -134,6 +134,18 @@ TEST(Import, AiperfHonoursUnitsAndKeepsFailedAndCancelled) {
   EXPECT_NEAR(run.duration_s, 0.475, 1e-9);
 }
 
+TEST(Import, AiperfAggregateBesideTheRecordsIsReproduced) {
+  // profile_export_aiperf.json beside profile_export.jsonl (the same records): TTFT {120,
+  // 150}: P90 = 120 + 0.9 x 30 = 147; TPOT (aiperf's inter_token_latency) {20, 25}; ITL
+  // (inter_chunk_latency) {18, 20, 20, 22, 25}: P90 at 3.6 -> 22 + 0.6 x 3 = 23.8; output
+  // tokens (5 + 2) / 0.475 s.
+  const MeasuredRun run = import_run(kFixtures + "aiperf/profile_export.jsonl");
+  EXPECT_EQ(run.model, "meta-llama/Llama-3.1-8B-Instruct");
+  EXPECT_EQ(run.versions.value("aiperf_version", ""), "0.3.0");
+  EXPECT_EQ(run.tool_summary.size(), 17u);
+  expect_tool_summary(run, summarize_measured(run), 1e-9);
+}
+
 TEST(Import, GenaiPerfDropsEmptyChunksAndSaysWhatItCannotKnow) {
   const MeasuredRun run = import_run(kFixtures + "genai_perf_export.json");
   EXPECT_EQ(run.format, "genai-perf");
