@@ -567,6 +567,16 @@ std::size_t pick_run(std::size_t count, int run, const std::string& what, const 
   return run > 0 ? static_cast<std::size_t>(run - 1) : count - 1;
 }
 
+// The chosen entry of a file's top-level list of runs (genai-perf's "experiments", GuideLLM's
+// "benchmarks"), and its index.
+std::pair<const Json*, std::size_t> listed_run(const Json& j, const char* list, int which, const Where& file,
+                                               MeasuredRun& run) {
+  const Json& runs = member(j, list, file);
+  if (!runs.is_array()) throw Error(fmt::format("{}: expected a list", file.at(list)));
+  const std::size_t i = pick_run(runs.size(), which, list, file, run);
+  return {&runs[i], i};
+}
+
 // Whether a genai-perf response chunk carries generated text (genai-perf drops the others,
 // with their timestamps: role-only deltas, usage-only chunks, [DONE]).
 bool has_text(const Json& output) {
@@ -605,10 +615,8 @@ MeasuredRun read_genai_perf(const std::string& path, const std::string& text, in
   run.tool = "genai-perf profile";
   const Json j = parse_json(text, path);
   const Where file{path, ""};
-  const Json& experiments = member(j, "experiments", file);
-  if (!experiments.is_array()) throw Error(fmt::format("{}: expected a list", file.at("experiments")));
-  const std::size_t e = pick_run(experiments.size(), which, "experiments", file, run);
-  const Json& exp = experiments[e];
+  const auto [chosen, e] = listed_run(j, "experiments", which, file, run);
+  const Json& exp = *chosen;
   const Where ew{path, fmt::format("experiments[{}]", e)};
   if (const Json* x = optional_member(exp, "experiment")) {
     const Json* mode = optional_member(*x, "mode");
@@ -697,10 +705,8 @@ MeasuredRun read_guidellm(const std::string& path, const std::string& text, int 
   run.tool = "guidellm benchmark";
   const Json j = parse_json(text, path);
   const Where file{path, ""};
-  const Json& benchmarks = member(j, "benchmarks", file);
-  if (!benchmarks.is_array()) throw Error(fmt::format("{}: expected a list", file.at("benchmarks")));
-  const std::size_t b = pick_run(benchmarks.size(), which, "benchmarks", file, run);
-  const Json& bench = benchmarks[b];
+  const auto [chosen, b] = listed_run(j, "benchmarks", which, file, run);
+  const Json& bench = *chosen;
   const Where bw{path, fmt::format("benchmarks[{}]", b)};
   if (const Json* meta = optional_member(j, "metadata")) version_fields(*meta, run);
   for (const Json* cfg : {optional_member(j, "config"), optional_member(j, "args")}) {
