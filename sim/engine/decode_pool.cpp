@@ -25,7 +25,7 @@ std::int64_t DecodePool::blocks_needed() const {
 }
 
 void DecodePool::join(std::uint32_t request, std::int64_t tokens, std::int64_t final_tokens,
-                      SimTime last_token) {
+                      SimTime last_token, bool counted) {
   std::uint32_t s;
   if (!free_slots_.empty()) {
     s = free_slots_.back();
@@ -38,6 +38,8 @@ void DecodePool::join(std::uint32_t request, std::int64_t tokens, std::int64_t f
   slot.request = request;
   slot.base = tokens - step_;
   slot.live = true;
+  slot.counted = counted;
+  counted_ += counted ? 1 : 0;
   slot.prev = tail_;
   slot.next = kNil;
   if (tail_ != kNil) slots_[tail_].next = s;
@@ -64,6 +66,7 @@ DecodePool::Removed DecodePool::remove(std::uint32_t s) {
   if (slot.prev != kNil) slots_[slot.prev].next = slot.next; else head_ = slot.next;
   if (slot.next != kNil) slots_[slot.next].prev = slot.prev; else tail_ = slot.prev;
   --count_;
+  counted_ -= slot.counted ? 1 : 0;
   sum_base_ -= slot.base;
   sum_base_sq_ -= static_cast<double>(slot.base) * static_cast<double>(slot.base);
   --by_residue_[residue(slot.base)];

@@ -22,9 +22,10 @@ class DecodePool {
   explicit DecodePool(int block_size);
 
   // A sequence with `tokens` tokens so far, done when it has `final_tokens`; its latest token
-  // was emitted at `last_token`.
+  // was emitted at `last_token`. Its gaps are reported to step's `gap` unless `counted` is
+  // false (a warm-up request's, left out of the metrics).
   void join(std::uint32_t request, std::int64_t tokens, std::int64_t final_tokens,
-            SimTime last_token);
+            SimTime last_token, bool counted = true);
 
   std::int64_t size() const { return count_; }
   bool empty() const { return count_ == 0; }
@@ -61,6 +62,7 @@ class DecodePool {
     std::uint32_t next = kNil;
     std::uint32_t generation = 0;
     bool live = false;
+    bool counted = true;
   };
   struct Finish {
     std::int64_t at_step;  // value of step_ after the step that completes it
@@ -84,6 +86,7 @@ class DecodePool {
   int block_size_;
   std::int64_t step_ = 0;
   std::int64_t count_ = 0;
+  std::int64_t counted_ = 0;  // members whose gaps are reported
   std::int64_t sum_base_ = 0;
   double sum_base_sq_ = 0.0;
   SimTime last_step_end_;
@@ -100,12 +103,13 @@ template <class Gap, class Done>
 void DecodePool::step(SimTime now, Gap&& gap, Done&& done) {
   std::int64_t fresh = 0;
   for (const Joiner& j : joiners_) {
-    if (slots_[j.slot].generation != j.generation || !slots_[j.slot].live) continue;
+    const Slot& slot = slots_[j.slot];
+    if (slot.generation != j.generation || !slot.live || !slot.counted) continue;
     ++fresh;
     gap(now - j.last_token, 1);
   }
   joiners_.clear();
-  if (count_ > fresh) gap(now - last_step_end_, count_ - fresh);
+  if (counted_ > fresh) gap(now - last_step_end_, counted_ - fresh);
   last_step_end_ = now;
   ++step_;
   while (!heap_.empty() && heap_.front().at_step <= step_) {

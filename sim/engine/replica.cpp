@@ -95,7 +95,7 @@ void Replica::join_arrived() {
     // It now holds the prompt's KV here: a prefix it carries becomes cached on this replica.
     offer_prefix(req, req.prompt_tokens);
     pool_.join(r, std::int64_t{req.prompt_tokens} + req.generated,
-               std::int64_t{req.prompt_tokens} + req.output_tokens, req.last_token);
+               std::int64_t{req.prompt_tokens} + req.output_tokens, req.last_token, !req.warmup);
   }
   arrived_.clear();
 }
@@ -248,7 +248,7 @@ std::int64_t Replica::swap_in() {
     swap_in_bytes_ += static_cast<double>(s.blocks) * limits_.swap_bytes_per_block;
     const Request& req = this->req(s.request);
     pool_.join(s.request, s.tokens, std::int64_t{req.prompt_tokens} + req.output_tokens,
-               s.last_token);
+               s.last_token, !req.warmup);
     swapped_.pop_front();
     ++back;
   }
@@ -269,7 +269,7 @@ void Replica::record_token(std::uint32_t r, SimTime now) {
   Request& req = this->req(r);
   if (req.first_token == SimTime::never()) {
     req.first_token = now;
-  } else {
+  } else if (!req.warmup) {
     env_.itl->add(static_cast<double>((now - req.last_token + env_.itl_offset).ns), 1);
   }
   req.last_token = now;
@@ -397,7 +397,7 @@ void Replica::emit_prefill_token(const PrefillChunk& c, SimTime now) {
   }
   if (req.first_token == SimTime::never()) {
     req.first_token = now;
-  } else {
+  } else if (!req.warmup) {
     env_.itl->add(static_cast<double>((now - req.last_token + env_.itl_offset).ns), 1);
   }
   outstanding_tokens_ -= 1;
@@ -408,7 +408,7 @@ void Replica::emit_prefill_token(const PrefillChunk& c, SimTime now) {
     return;
   }
   pool_.join(c.request, std::int64_t{req.prompt_tokens} + req.generated,
-             std::int64_t{req.prompt_tokens} + req.output_tokens, now);
+             std::int64_t{req.prompt_tokens} + req.output_tokens, now, !req.warmup);
 }
 
 void Replica::complete(SimTime now) {

@@ -244,20 +244,35 @@ TEST(Frontend, OverheadsMoveEachRequestsClientTimesExactly) {
 }
 
 TEST(Workload, WarmupRequestsAreSimulatedButLeftOutOfTheMetrics) {
-  const RunResult r = testing::simulate("warm", kEngine, {"workload.warmup_requests=50"});
-  const Summary s = summarize(r);
-  // 300 issued, the first 50 warm-up: 250 counted, each in TTFT's count.
-  EXPECT_EQ(s.total, 300);
-  EXPECT_EQ(s.warmup, 50);
-  EXPECT_EQ(s.completed, 250);
-  EXPECT_EQ(s.ttft.count, 250u);
-  for (std::size_t i = 0; i < r.requests.size(); ++i) EXPECT_EQ(r.requests[i].warmup, i < 50) << i;
-  std::ostringstream csv;
-  write_requests_csv(csv, r);
-  const CsvTable t = CsvTable::read(testing::write_temp("warm.csv", csv.str()));
-  int marked = 0;
-  for (std::size_t i = 0; i < t.rows(); ++i) marked += t.text(i, "warmup") == "1";
-  EXPECT_EQ(marked, 50);
+  for (const auto& config : testing::scheduler_variety()) {
+    auto sets = config;
+    sets.push_back("workload.warmup_requests=50");
+    const RunResult r = testing::simulate("warm", kEngine, sets);
+    const Summary s = summarize(r);
+    const std::string where = fmt::format("config {}", fmt::join(config, " "));
+    // 300 issued, the first 50 warm-up: the rest are counted (done or rejected).
+    EXPECT_EQ(s.total, 300) << where;
+    EXPECT_EQ(s.warmup, 50) << where;
+    std::int64_t done = 0;
+    std::uint64_t gaps = 0;
+    for (std::size_t i = 0; i < r.requests.size(); ++i) {
+      const Request& q = r.requests[i];
+      EXPECT_EQ(q.warmup, i < 50) << i << " " << where;
+      if (i < 50 || q.state != RequestState::kDone) continue;
+      ++done;
+      // ITL: the counted requests' gaps only, O - 1 each (none for a cached answer).
+      if (!q.cached) gaps += static_cast<std::uint64_t>(q.output_tokens - 1);
+    }
+    EXPECT_EQ(s.completed, done) << where;
+    EXPECT_EQ(s.ttft.count, static_cast<std::uint64_t>(done)) << where;
+    EXPECT_EQ(s.itl.count, gaps) << where;
+    std::ostringstream csv;
+    write_requests_csv(csv, r);
+    const CsvTable t = CsvTable::read(testing::write_temp("warm.csv", csv.str()));
+    int marked = 0;
+    for (std::size_t i = 0; i < t.rows(); ++i) marked += t.text(i, "warmup") == "1";
+    EXPECT_EQ(marked, 50) << where;
+  }
 }
 
 TEST(Workload, ClosedLoopWarmupCountsTheFirstIssued) {
@@ -265,6 +280,9 @@ TEST(Workload, ClosedLoopWarmupCountsTheFirstIssued) {
       "warm-closed", kEngine, {"workload.arrival=\"closed-loop\"", "workload.concurrency=4", "workload.warmup_requests=8"});
   // 300 requests from 4 users; the first 8 issued (the 4 at t = 0 and the next 4) are warm-up.
   EXPECT_EQ(summarize(r).warmup, 8);
+  std::uint64_t gaps = 0;
+  for (std::size_t i = 8; i < r.requests.size(); ++i) gaps += static_cast<std::uint64_t>(r.requests[i].output_tokens - 1);
+  EXPECT_EQ(summarize(r).itl.count, gaps);
   for (std::size_t i = 0; i < r.requests.size(); ++i) EXPECT_EQ(r.requests[i].warmup, i < 8) << i;
 }
 
