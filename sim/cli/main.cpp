@@ -186,8 +186,8 @@ int dispatch(int argc, char** argv) {
       ->delimiter(',');
   ReportArgs rep;
   auto* rep_cmd = app.add_subcommand(
-      "report", "turn a run, sweep or plan output folder into one HTML page of tables and plots");
-  rep_cmd->add_option("dir", rep.dir, "folder written by run --out, sweep or plan")->required();
+      "report", "turn a run, sweep, plan or compare output folder into one HTML page of tables and plots");
+  rep_cmd->add_option("dir", rep.dir, "folder written by run --out, import, sweep, plan or compare --out")->required();
   rep_cmd->add_option("--out", rep.out, "HTML file to write (default: DIR/report.html)");
 
   ImportArgs imp;
@@ -195,11 +195,13 @@ int dispatch(int argc, char** argv) {
       "import", "read a real benchmark's per-request results into a measured-run folder");
   imp_cmd->add_option("file", imp.file, "results file (vllm bench serve --save-detailed JSON, aiperf "
                                         "profile_export.jsonl, genai-perf profile_export.json, "
-                                        "GuideLLM benchmarks.json, SGLang bench_serving JSONL, or a trace)")
+                                        "GuideLLM benchmarks.json, SGLang bench_serving JSONL, a vLLM "
+                                        "engine request log, or a trace)")
       ->required();
   imp_cmd->add_option("--format", imp.format, "auto, vllm, aiperf, genai-perf, guidellm, sglang, vllm-engine or trace")
       ->capture_default_str();
-  imp_cmd->add_option("--out", imp.out, "folder for requests.csv, summary.json, trace.csv, provenance.json")
+  imp_cmd->add_option("--out", imp.out,
+                      "folder for requests.csv, summary.json, trace.csv, itl.csv, provenance.json")
       ->required();
   imp_cmd->add_option("--run", imp.run,
                       "which run of a file that holds several (GuideLLM benchmarks, genai-perf "
@@ -228,7 +230,7 @@ int dispatch(int argc, char** argv) {
   fit_cmd->add_option("inputs", fit.inputs, "MEASURED_DIR... SCENARIO.toml")->required();
   fit_cmd->add_option("--params", fit.params,
                       "engine keys to fit, KEY or KEY=LO:HI: engine.cpu_overhead_ms, "
-                      "engine.step_time_scale, engine.framework_launch_us, "
+                      "engine.seq_overhead_us, engine.step_time_scale, engine.framework_launch_us, "
                       "engine.first_token_overhead_ms, engine.token_overhead_ms, engine.tokenize_us_per_token")
       ->required()
       ->delimiter(',');

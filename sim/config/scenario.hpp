@@ -202,9 +202,10 @@ void check_workload(const WorkloadConfig& w, const std::string& where);
 // --profile lays over a scenario. Errors name the file.
 std::vector<std::string> profile_overrides(const std::string& path);
 
-// Reads and validates a scenario. [engine] profile = "NAME" lays the profile's keys under the
-// file's (a key set in both is an error; --set and --profile still win). `overrides` are "key.path=value" strings (the CLI's --set),
+// Reads and validates a scenario. `overrides` are "key.path=value" strings (the CLI's --set),
 // applied to the TOML before it is read; values parse as TOML, or as a string if they do not.
+// [engine] profile = "NAME" lays the profile's keys under the file's (a key set in both is an
+// error; overrides still win).
 Scenario load_scenario(const std::string& path, const std::vector<std::string>& overrides = {});
 
 }  // namespace servesim
