@@ -91,6 +91,14 @@ std::vector<RequestSpec> read_jsonl(std::ifstream& in, const std::string& path) 
     } catch (const nlohmann::json::exception& e) {
       throw Error(fmt::format("{}: not valid JSON: {}", where, e.what()));
     }
+    // A benchmark client's results are not a trace: say how to turn them into one.
+    if (j.is_object() && (j.contains("input_lens") || j.contains("experiments") || j.contains("benchmarks") ||
+                          (j.contains("metadata") && j.contains("metrics")))) {
+      throw Error(fmt::format("{}: this is a benchmark client's results file, not a trace; import it "
+                              "(servesim import {} --out DIR) and use DIR/trace.csv, or compare "
+                              "against it with servesim compare DIR SCENARIO.toml",
+                              where, path));
+    }
     auto num = [&](const char* key) {
       if (!j.contains(key) || !j[key].is_number()) {
         throw Error(fmt::format("{}: needs a number \"{}\" (columns arrival_s, prompt_tokens, "

@@ -301,6 +301,15 @@ TEST(Import, MalformedFilesNameTheRecordAndTheField) {
   EXPECT_HAS(e, "before the request");
 }
 
+TEST(Import, AResultsFileGivenAsATraceSaysToImportIt) {
+  // A one-line vLLM result JSONL (as --append-result writes it) given as workload.trace.
+  const std::string path = testing::write_temp(
+      "as-trace.jsonl", R"({"input_lens":[1],"output_lens":[2],"ttfts":[0.1],"itls":[[0.1]]})" "\n");
+  const std::string e = testing::error_of([&] { read_trace(path); });
+  EXPECT_HAS(e, "benchmark client's results file");
+  EXPECT_HAS(e, "servesim import");
+}
+
 TEST(Import, CliExitsTwoWithTheMessage) {
   const auto dir = testing::scratch("import-cli");
   const std::string bad = testing::write_temp("cli-bad.json", R"({"input_lens":[1],"output_lens":[1],"ttfts":[true],"itls":[[]]})");
