@@ -544,6 +544,7 @@ std::vector<std::string> profile_overrides(const std::string& path) {
 Scenario load_scenario(const std::string& path, const std::vector<std::string>& overrides) {
   toml::table root = parse_toml_file(path);
   // The keys the file's own [engine] sets: a profile it names may not set them too.
+  std::string profile_file;
   std::vector<std::string> own;
   if (const toml::table* e = root["engine"].as_table()) {
     for (const auto& [key, node] : *e) own.push_back(std::string(key.str()));
@@ -564,6 +565,7 @@ Scenario load_scenario(const std::string& path, const std::vector<std::string>& 
       if (!e->contains(k)) e->insert(k, node);  // an override (--set, --profile) wins
     }
     e->erase("profile");
+    profile_file = file;
   }
 
   Scenario s;
@@ -611,6 +613,7 @@ Scenario load_scenario(const std::string& path, const std::vector<std::string>& 
 
   // [engine] first: pools start from it.
   section(r, "engine", [&](TableReader& t) { read_engine(t, s.engine); });
+  s.engine.profile = profile_file;
 
   section(r, "cluster", [&](TableReader& t) {
     ClusterConfig& c = s.cluster;

@@ -93,6 +93,7 @@ struct EngineConfig {
   double first_token_overhead_ms = 0.0;
   double token_overhead_ms = 0.0;
   double tokenize_us_per_token = 0.0;
+  std::string profile;  // the engine profile file [engine] profile named ("" = none)
 };
 
 enum class PoolRole { kColocated, kPrefill, kDecode };

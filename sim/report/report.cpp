@@ -131,6 +131,14 @@ nlohmann::ordered_json summary_json(const RunResult& run, const Summary& s) {
                    {"block_size", e.block_size},
                    {"cuda_graphs", e.cuda_graphs},
                    {"framework_launch", e.framework_launch},
+                   {"cpu_overhead_ms", e.cpu_overhead_ms},
+                   {"seq_overhead_us", e.seq_overhead_us},
+                   {"step_time_scale", e.step_time_scale},
+                   {"first_token_overhead_ms", sc.engine.first_token_overhead_ms},
+                   {"token_overhead_ms", sc.engine.token_overhead_ms},
+                   {"tokenize_us_per_token", sc.engine.tokenize_us_per_token},
+                   {"engine_profile", sc.engine.profile.empty() ? nlohmann::ordered_json(nullptr)
+                                                                 : nlohmann::ordered_json(sc.engine.profile)},
                    {"calibration", su.calibration},
                    {"arrival", arrival_name(sc.workload.arrival)}};
   j["model_params"] = su.model.total_params();
@@ -297,6 +305,18 @@ void write_text_report(std::ostream& out, const RunResult& run, const Summary& s
                   "CUDA graphs {}\n",
              su.engine.scheduler, sc.cluster.router, su.engine.max_num_seqs,
              su.max_num_batched_tokens, su.engine.cuda_graphs ? "on" : "off");
+  {
+    const EngineConfig& e = su.engine;
+    std::string host = fmt::format("CPU {} ms per iteration", e.cpu_overhead_ms);
+    if (e.seq_overhead_us > 0) host += fmt::format(" + {} us per sequence", e.seq_overhead_us);
+    if (e.step_time_scale != 1.0) host += fmt::format(", GPU time x {}", e.step_time_scale);
+    const EngineConfig& f = sc.engine;
+    if (f.first_token_overhead_ms > 0 || f.token_overhead_ms > 0 || f.tokenize_us_per_token > 0) {
+      host += fmt::format("; frontend +{} ms first token, +{} ms per later token, {} us per prompt token",
+                          f.first_token_overhead_ms, f.token_overhead_ms, f.tokenize_us_per_token);
+    }
+    fmt::print(out, "  host      {}{}\n", host, sc.engine.profile.empty() ? "" : fmt::format(" (profile {})", sc.engine.profile));
+  }
   fmt::print(out, "  KV cache  {} blocks x {} tokens per replica{} ({:.1f} GiB weights/GPU)\n",
              su.kv_blocks, su.engine.block_size,
              su.kv_blocks_pinned ? " (pinned by num_gpu_blocks)" : "",
