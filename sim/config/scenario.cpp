@@ -565,7 +565,7 @@ Scenario load_scenario(const std::string& path, const std::vector<std::string>& 
       if (!e->contains(k)) e->insert(k, node);  // an override (--set, --profile) wins
     }
     e->erase("profile");
-    profile_file = file;
+    profile_file = *name;  // as written: output bytes do not depend on where servesim lives
   }
 
   Scenario s;

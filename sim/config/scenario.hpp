@@ -93,7 +93,7 @@ struct EngineConfig {
   double first_token_overhead_ms = 0.0;
   double token_overhead_ms = 0.0;
   double tokenize_us_per_token = 0.0;
-  std::string profile;  // the engine profile file [engine] profile named ("" = none)
+  std::string profile;  // the engine profile [engine] profile named, as written ("" = none)
 };
 
 enum class PoolRole { kColocated, kPrefill, kDecode };

@@ -352,6 +352,7 @@ TEST(Profile, LaysEngineKeysUnderTheScenarioAndRefusesConflicts) {
   plain.replace(plain.find("cpu_overhead_ms = 1.0\n"), 22, "profile = \"slow\"\n");
   std::ofstream(dir / "plain.toml") << plain;
   const Scenario s = load_scenario((dir / "plain.toml").string());
+  EXPECT_EQ(s.engine.profile, "slow");
   EXPECT_EQ(s.engine.cpu_overhead_ms, 3.25);
   EXPECT_EQ(s.engine.step_time_scale, 1.5);
   // --set wins over the profile.
