@@ -8,10 +8,10 @@
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 
-#include "sim/cli/commands.hpp"
-#include "sim/core/error.hpp"
 #include "hardware/catalog.hpp"
+#include "sim/cli/commands.hpp"
 #include "sim/cli/sweep_commands.hpp"
+#include "sim/core/error.hpp"
 #include "sim/replay/measured.hpp"
 #include "sim/replay/replay.hpp"
 #include "sim/report/report.hpp"
@@ -32,9 +32,6 @@ int import_command(const ImportArgs& args) {
   return 0;
 }
 
-}  // namespace servesim::cli
-
-namespace servesim::cli {
 namespace {
 
 namespace fs = std::filesystem;
