@@ -44,12 +44,13 @@ std::string percent(double e) {
 }
 
 void print_comparison(const Comparison& c, const std::string& a, const std::string& b) {
-  fmt::print("{:<32}{:>14}{:>14}{:>10}{}\n", "metric", "A", "B", "error", c.seeds > 1 ? "   B 95% (seeds)" : "");
+  fmt::print("{:<32}{:>14}{:>14}{:>14}{:>10}{}\n", "metric", "A", "B", "B - A", "error",
+             c.seeds > 1 ? "   B 95% (seeds)" : "");
   for (const std::string& name : compare_metric_names()) {
     const auto it = c.metrics.find(name);
     if (it == c.metrics.end()) continue;
     const MetricComparison& m = it->second;
-    fmt::print("{:<32}{:>14.3f}{:>14.3f}{:>10}", name, m.a, m.b, percent(m.error));
+    fmt::print("{:<32}{:>14.3f}{:>14.3f}{:>+14.3f}{:>10}", name, m.a, m.b, m.b - m.a, percent(m.error));
     if (m.lo) fmt::print("   {:.3f} .. {:.3f}{}", *m.lo, *m.hi, m.a >= *m.lo && m.a <= *m.hi ? "" : "  (A outside)");
     fmt::print("\n");
   }

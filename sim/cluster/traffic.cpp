@@ -49,7 +49,7 @@ void Traffic::on_arrival(SimTime now, std::uint32_t request, std::uint32_t) {
 
 void Traffic::ended(SimTime now) {
   if (!workload_.closed_loop()) return;
-  if (auto spec = workload_.next_at(now)) issue(*spec);
+  if (auto spec = workload_.next_at(now, true)) issue(*spec);
 }
 
 bool Traffic::more_to_come() const {

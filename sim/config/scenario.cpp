@@ -176,25 +176,37 @@ double positive_number(TableReader& r, const std::string& key, double fallback) 
   return *v;
 }
 
-LengthDist read_length(TableReader& parent, const std::string& key, double fallback) {
+// What a distribution's values may be: tokens (whole, from 1) or seconds (from 0).
+struct DistBounds {
+  double lo, hi;
+  const char* unit;   // "tokens", "seconds"
+  bool whole;         // a plain value must be an integer
+};
+constexpr DistBounds kTokens{1, 1e7, "tokens", true};
+constexpr DistBounds kThinkSeconds{0, 1e5, "seconds", false};
+
+LengthDist read_distribution(TableReader& parent, const std::string& key, double fallback, const DistBounds& b) {
   LengthDist d;
   d.value = fallback;
+  d.min = b.lo;
+  d.max = b.hi;
   const toml::node* n = parent.raw(key);
   if (n == nullptr) return d;
-  if (n->is_integer()) {
-    d.value = static_cast<double>(*n->value<std::int64_t>());
-    if (d.value < 1 || d.value > 1e7) {
-      throw Error(fmt::format("{}: \"{}\" must be from 1 to 10000000 tokens, got {}",
-                              parent.location_of(key), parent.key_path(key), d.value));
+  if (n->is_integer() || (!b.whole && n->is_floating_point())) {
+    d.value = n->is_integer() ? static_cast<double>(*n->value<std::int64_t>()) : *n->value<double>();
+    if (!(d.value >= b.lo && d.value <= b.hi)) {
+      throw Error(fmt::format("{}: \"{}\" must be from {} to {} {}, got {}", parent.location_of(key),
+                              parent.key_path(key), b.lo, b.hi, b.unit, d.value));
     }
-    d.max = d.value;
+    d.min = d.max = d.value;
     return d;
   }
   if (!n->is_table()) {
-    throw Error(fmt::format("{}: \"{}\" must be a token count or a table such as "
+    throw Error(fmt::format("{}: \"{}\" must be {} or a table such as "
                             "{{ distribution = \"lognormal\", mean = 1000, stddev = 500, "
                             "min = 1, max = 8000 }}",
-                            parent.location_of(key), parent.key_path(key)));
+                            parent.location_of(key), parent.key_path(key),
+                            b.whole ? "a token count" : "a number of seconds"));
   }
   TableReader r = *parent.table(key);
   const std::string dist = r.required(r.string("distribution"), "distribution");
@@ -202,12 +214,13 @@ LengthDist read_length(TableReader& parent, const std::string& key, double fallb
   auto need = [&](const char* k) {
     auto v = r.number(k);
     if (!v) {
-      throw Error(fmt::format("{}: a \"{}\" length distribution needs \"{}\"", where, dist, k));
+      throw Error(fmt::format("{}: a \"{}\" distribution needs \"{}\"", where, dist, k));
     }
+    if (!std::isfinite(*v)) throw Error(fmt::format("{}: \"{}\" must be a finite number, got {}", where, k, *v));
     return *v;
   };
-  d.min = r.number("min").value_or(1.0);
-  d.max = r.number("max").value_or(1e7);
+  d.min = r.number("min").value_or(b.lo);
+  d.max = r.number("max").value_or(b.hi);
   if (dist == "fixed") {
     d.kind = LengthDist::Kind::kFixed;
     d.value = need("value");
@@ -232,15 +245,19 @@ LengthDist read_length(TableReader& parent, const std::string& key, double fallb
   r.number("mean");
   r.number("stddev");
   r.finish();
-  if (!(d.min >= 1 && d.max >= d.min && d.max <= 1e7)) {
-    throw Error(fmt::format("{}: need 1 <= min <= max <= 10000000 tokens, got min {} max {}",
-                            where, d.min, d.max));
+  if (!(d.min >= b.lo && d.max >= d.min && d.max <= b.hi)) {
+    throw Error(fmt::format("{}: need {} <= min <= max <= {} {}, got min {} max {}", where, b.lo, b.hi,
+                            b.unit, d.min, d.max));
   }
   if (d.kind == LengthDist::Kind::kFixed && !(d.value >= d.min && d.value <= d.max)) {
-    throw Error(fmt::format("{}: the fixed length {} must lie in [min, max] = [{}, {}]", where,
+    throw Error(fmt::format("{}: the fixed value {} must lie in [min, max] = [{}, {}]", where,
                             d.value, d.min, d.max));
   }
   return d;
+}
+
+LengthDist read_length(TableReader& parent, const std::string& key, double fallback) {
+  return read_distribution(parent, key, fallback, kTokens);
 }
 
 // The keys of an [engine] table, over the settings in `e` (the defaults, or for a pool the
@@ -709,6 +726,14 @@ Scenario load_scenario(const std::string& path, const std::vector<std::string>& 
       }
       if (w.trace_timing == T::kRate && !t.number("rate")) {
         throw Error(fmt::format("{}: trace_timing \"rate\" needs workload.rate", t.location()));
+      }
+    }
+    if (t.raw("think_time")) {
+      w.think_time = read_distribution(t, "think_time", 0.0, kThinkSeconds);
+      if (w.arrival != ArrivalKind::kClosedLoop &&
+          w.trace_timing != WorkloadConfig::TraceTiming::kConcurrency) {
+        throw Error(fmt::format("{}: {} applies to closed-loop users only", t.location_of("think_time"),
+                                t.key_path("think_time")));
       }
     }
     if (t.number("ramp_up_s") && w.arrival != ArrivalKind::kClosedLoop &&

@@ -36,6 +36,9 @@ struct WorkloadConfig {
   double ramp_up_s = 0.0;
   // The first this many requests issued are warm-up: simulated, left out of every metric.
   std::int64_t warmup_requests = 0;
+  // Closed loop: seconds a user waits after an answer before sending the next request
+  // (a number, or a distribution as for lengths, not rounded); none: at once.
+  std::optional<LengthDist> think_time;
   std::string trace;             // resolved path
   // A trace's timing: its recorded arrivals, or its lengths (in row order) with arrivals drawn
   // at `rate` (poisson, or gamma when burstiness != 1) or from `concurrency` closed-loop users:

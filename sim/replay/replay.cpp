@@ -169,7 +169,7 @@ nlohmann::ordered_json comparison_json(const Comparison& c, const std::string& a
     const auto it = c.metrics.find(name);
     if (it == c.metrics.end()) continue;
     const MetricComparison& m = it->second;
-    nlohmann::ordered_json row = {{"a", m.a}, {"b", m.b}, {"error", m.error}};
+    nlohmann::ordered_json row = {{"a", m.a}, {"b", m.b}, {"change", m.b - m.a}, {"error", m.error}};
     if (m.lo) {
       row["b_interval_95"] = {*m.lo, *m.hi};
       row["a_within"] = m.a >= *m.lo && m.a <= *m.hi;

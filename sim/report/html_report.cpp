@@ -304,10 +304,10 @@ std::string compare_page(const fs::path& dir) {
     if (m.contains("b_interval_95") && m["b_interval_95"].is_array() && m["b_interval_95"].size() == 2) {
       interval = fmt::format("{} .. {}", cell(m["b_interval_95"][0]), cell(m["b_interval_95"][1]));
     }
-    rows.push_back({it.key(), cell(m.value("a", Json())), cell(m.value("b", Json())),
+    rows.push_back({it.key(), cell(m.value("a", Json())), cell(m.value("b", Json())), cell(m.value("change", Json())),
                     err.is_number() ? fmt::format("{:+.1f}%", 100 * err.get<double>()) : cell(err), interval});
   }
-  std::string html = table({"metric", "A", "B", "error (B - A) / A", "B 95% over seeds"}, rows);
+  std::string html = table({"metric", "A", "B", "B - A", "error (B - A) / A", "B 95% over seeds"}, rows);
   if (c.contains("worst") && c["worst"].is_string()) {
     html += fmt::format("<p>The worst metric: <b>{}</b>.</p>\n", esc(c["worst"].get<std::string>()));
   }

@@ -14,7 +14,9 @@
 
 namespace servesim {
 
-std::int32_t sample_length(const LengthDist& d, RandomStream& rng) {
+namespace {
+
+double sample_raw(const LengthDist& d, RandomStream& rng) {
   double x = 0.0;
   switch (d.kind) {
     case LengthDist::Kind::kFixed: x = d.value; break;
@@ -31,8 +33,18 @@ std::int32_t sample_length(const LengthDist& d, RandomStream& rng) {
       break;
     }
   }
-  x = std::clamp(std::round(x), d.min, d.max);
-  return static_cast<std::int32_t>(x);
+  return x;
+}
+
+}  // namespace
+
+std::int32_t sample_length(const LengthDist& d, RandomStream& rng) {
+  return static_cast<std::int32_t>(std::clamp(std::round(sample_raw(d, rng)), d.min, d.max));
+}
+
+double sample_seconds(const LengthDist& d, RandomStream& rng) {
+  if (d.kind == LengthDist::Kind::kUniform) return rng.uniform(d.min, d.max);  // continuous
+  return std::clamp(sample_raw(d, rng), d.min, d.max);
 }
 
 namespace {
@@ -134,7 +146,7 @@ std::vector<RequestSpec> read_trace(const std::string& path) {
 
 Workload::Workload(const WorkloadConfig& cfg, std::uint64_t seed)
     : cfg_(cfg), arrivals_(seed, "arrivals"), prompts_(seed, "prompt_tokens"),
-      outputs_(seed, "output_tokens"), prefixes_(seed, "prefixes") {
+      outputs_(seed, "output_tokens"), prefixes_(seed, "prefixes"), think_(seed, "think_time") {
   total_ = cfg_.requests;
   if (cfg_.arrival == ArrivalKind::kTrace) {
     trace_ = read_trace(cfg_.trace);
@@ -204,9 +216,12 @@ std::optional<RequestSpec> Workload::next() {
   return r;
 }
 
-std::optional<RequestSpec> Workload::next_at(SimTime now) {
+std::optional<RequestSpec> Workload::next_at(SimTime now, bool after_answer) {
   if (issued_ >= total_) return std::nullopt;
   const std::int64_t i = issued_++;
+  if (after_answer && cfg_.think_time) {
+    now = now + SimTime::from_seconds(Seconds(sample_seconds(*cfg_.think_time, think_)));
+  }
   RequestSpec r;
   if (cfg_.arrival == ArrivalKind::kTrace) {
     r = trace_[static_cast<std::size_t>(i)];  // its lengths, in row order

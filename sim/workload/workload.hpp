@@ -24,6 +24,8 @@ struct RequestSpec {
 };
 
 std::int32_t sample_length(const LengthDist& d, RandomStream& rng);
+// A duration in seconds from the same distributions, clipped to [min, max], not rounded.
+double sample_seconds(const LengthDist& d, RandomStream& rng);
 
 // Rows of a trace: CSV with a header or JSONL, columns arrival_s, prompt_tokens,
 // output_tokens, and optionally warmup (0 or 1); others are ignored. Errors name the file and
@@ -36,8 +38,9 @@ class Workload {
 
   // Open loop: the next request in arrival order, or nothing when the workload is done.
   std::optional<RequestSpec> next();
-  // Closed loop: a new request from a user at `now`, or nothing once all were issued.
-  std::optional<RequestSpec> next_at(SimTime now);
+  // Closed loop: a new request from a user at `now` (its first), or `now` plus a think time
+  // when `after_answer` (the user just had an answer); nothing once all were issued.
+  std::optional<RequestSpec> next_at(SimTime now, bool after_answer = false);
   bool closed_loop() const { return is_closed_loop(cfg_); }
   // Closed loop: when user `u` of `users` issues its first request (spread over ramp_up_s).
   SimTime start_of_user(std::int64_t u, std::int64_t users) const;
@@ -52,6 +55,7 @@ class Workload {
   RandomStream prompts_;
   RandomStream outputs_;
   RandomStream prefixes_;
+  RandomStream think_;
   std::vector<RequestSpec> trace_;
   std::int64_t issued_ = 0;
   std::int64_t total_ = 0;

@@ -2,6 +2,7 @@
 // and keys, and clear errors with exit code 2.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -46,6 +47,7 @@ TEST(CompareCli, ImportCompareReportAndTheContractKeys) {
     const auto& row = c["metrics"][m];
     const double a = row["a"], b = row["b"];
     EXPECT_NEAR(row["error"].get<double>(), (b - a) / a, 1e-12) << m;
+    EXPECT_NEAR(row["change"].get<double>(), b - a, 1e-9 * std::max(1.0, std::abs(a))) << m;
   }
   // The fixture's measured TTFT P50: the median of {120, 150} ms.
   EXPECT_NEAR(c["metrics"]["ttft.p50"]["a"].get<double>(), 135.0, 1e-9);

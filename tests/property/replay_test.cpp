@@ -313,6 +313,33 @@ TEST(Workload, ClosedLoopUsersRampUpEvenly) {
              "closed-loop users only");
 }
 
+TEST(Workload, ClosedLoopUsersThinkBeforeTheirNextRequest) {
+  // One user, 0.5 s of thinking: each request is sent 0.5 s after the previous answer.
+  const RunResult r = testing::simulate("think", kEngine,
+                                        {"workload.arrival=\"closed-loop\"", "workload.concurrency=1",
+                                         "workload.requests=20", "workload.think_time=0.5"});
+  ASSERT_EQ(r.requests.size(), 20u);
+  EXPECT_EQ(r.requests[0].arrival.ns, 0);
+  for (std::size_t i = 1; i < r.requests.size(); ++i) {
+    EXPECT_EQ((r.requests[i].arrival - r.requests[i - 1].finish).ns, 500'000'000) << i;
+  }
+  // Four users, lognormal think times (mean 1 s): every user's next request is at least its
+  // previous answer's end, and the run lasts longer than without thinking.
+  const RunResult l = testing::simulate(
+      "think2", kEngine,
+      {"workload.arrival=\"closed-loop\"", "workload.concurrency=4", "workload.requests=60",
+       "workload.think_time={ distribution = \"lognormal\", mean = 1.0, stddev = 0.5, min = 0.1, max = 5 }"});
+  const RunResult none = testing::simulate(
+      "think3", kEngine, {"workload.arrival=\"closed-loop\"", "workload.concurrency=4", "workload.requests=60"});
+  EXPECT_GT(l.end.ns, none.end.ns + 10'000'000'000LL);  // 56 later requests x ~1 s / 4 users
+  EXPECT_HAS(testing::error_of([] { testing::simulate("think4", kEngine, {"workload.think_time=1"}); }),
+             "closed-loop users only");
+  EXPECT_HAS(testing::error_of([] {
+               testing::simulate("think5", kEngine, {"workload.arrival=\"closed-loop\"", "workload.think_time=-1"});
+             }),
+             "from 0 to");
+}
+
 TEST(Workload, TraceLengthsAtRebuiltArrivals) {
   const std::string trace = testing::write_temp("rebuilt.csv", "arrival_s,prompt_tokens,output_tokens\n0,100,10\n0,200,20\n0,300,30\n0,400,40\n");
   const std::string toml = fmt::format(R"(
