@@ -89,11 +89,10 @@ Scenario replay_scenario(const std::string& scenario_path, const std::vector<std
                          const RunFolder& m) {
   if (m.trace.empty()) {
     const std::string why = m.provenance.is_object() && m.provenance.value("format", "") == "genai-perf"
-                                ? "genai-perf's files hold no token counts"
-                                : "it has no trace.csv";
-    throw Error(fmt::format("{}: cannot be replayed: {} (servesim import writes one with the "
-                            "requests' arrivals and lengths)",
-                            m.dir, why));
+                                ? "genai-perf's files hold no token counts, so its import has no trace.csv"
+                                : "it has no trace.csv (servesim import and servesim run --out write one: "
+                                  "the requests' arrivals and lengths)";
+    throw Error(fmt::format("{}: cannot be replayed: {}", m.dir, why));
   }
   Scenario sc = load_scenario(scenario_path, overrides);
   WorkloadConfig w;

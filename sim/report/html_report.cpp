@@ -218,7 +218,8 @@ std::string latency_table(const Json& latency) {
   static const char* columns[] = {"count", "mean", "p50", "p90", "p95", "p99", "max"};
   std::vector<std::vector<std::string>> out;
   for (const auto& [key, name] : rows) {
-    if (!latency.contains(key)) continue;
+    // null: not recorded (an imported run whose client keeps no per-chunk times).
+    if (!latency.contains(key) || !latency[key].is_object()) continue;
     std::vector<std::string> r{name};
     for (const char* c : columns) {
       const Json& v = latency[key].value(c, Json());

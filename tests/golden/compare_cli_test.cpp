@@ -73,6 +73,20 @@ TEST(CompareCli, ImportCompareReportAndTheContractKeys) {
   EXPECT_HAS(html, "ttft.p50");
 }
 
+TEST(CompareCli, AnImportedRunHasAReportPage) {
+  // GuideLLM records no per-token times: the imported summary's ITL is null, and its page
+  // has the other latencies.
+  const fs::path dir = testing::scratch("import-report");
+  const std::string bin = SERVESIM_BINARY;
+  auto run = [&](const std::string& args) { return testing::shell(bin + " " + args, dir); };
+  ASSERT_EQ(run(fmt::format("import {}guidellm_benchmarks.json --out {}", kData, (dir / "m").string())).status, 0);
+  const auto r = run(fmt::format("report {}", (dir / "m").string()));
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::string html = testing::slurp(dir / "m" / "report.html");
+  EXPECT_HAS(html, "TTFT");
+  EXPECT_HAS(html, "ttft-cdf");
+}
+
 TEST(CompareCli, FitWritesAProfileThatRunTakes) {
   const fs::path dir = testing::scratch("fit-cli");
   std::string text = kScenario;
