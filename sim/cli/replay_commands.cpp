@@ -223,8 +223,11 @@ int fit_command(const FitArgs& args) {
   f << "# scenario: " << scenario << "\n# metrics: " << join(metrics) << " (RMS of log errors)\n";
   for (const FitRun& r : runs) {
     const nlohmann::json& p = r.measured.provenance;
-    const std::string sha = p.is_object() ? p.value("sha256", "") : "";
-    const std::string file = p.is_object() ? p.value("file", "") : "";
+    auto text = [&](const char* key) {
+      return p.is_object() && p.contains(key) && p[key].is_string() ? p[key].get<std::string>() : std::string();
+    };
+    const std::string sha = text("sha256");
+    const std::string file = text("file");
     f << "# run: " << r.measured.dir
       << (sha.empty() ? "" : fmt::format(" (imported from {}, sha256 {})", file, sha)) << "\n";
   }

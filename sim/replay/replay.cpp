@@ -71,7 +71,8 @@ std::map<std::string, double> metric_values(const Json& summary) {
   for (const char* m : {"ttft", "tpot", "itl", "e2e"}) {
     const auto it = lat.find(m);
     if (it == lat.end() || !it->is_object()) continue;  // null: not recorded
-    if (it->value("count", 0.0) <= 0) continue;
+    const auto count = it->find("count");
+    if (count == it->end() || !count->is_number() || count->get<double>() <= 0) continue;
     for (const char* s : {"mean", "p50", "p90", "p99"}) {
       if (it->contains(s) && (*it)[s].is_number()) out[fmt::format("{}.{}", m, s)] = (*it)[s].get<double>();
     }
@@ -88,7 +89,8 @@ std::map<std::string, double> metric_values(const Json& summary) {
 Scenario replay_scenario(const std::string& scenario_path, const std::vector<std::string>& overrides,
                          const RunFolder& m) {
   if (m.trace.empty()) {
-    const std::string why = m.provenance.is_object() && m.provenance.value("format", "") == "genai-perf"
+    const bool genai = m.provenance.is_object() && m.provenance.contains("format") && m.provenance["format"] == "genai-perf";
+    const std::string why = genai
                                 ? "genai-perf's files hold no token counts, so its import has no trace.csv"
                                 : "it has no trace.csv (servesim import and servesim run --out write one: "
                                   "the requests' arrivals and lengths)";
@@ -100,11 +102,22 @@ Scenario replay_scenario(const std::string& scenario_path, const std::vector<std
   w.trace = m.trace;
   w.requests = 0;
   const Json& p = m.provenance;
-  if (p.is_object() && !p.value("arrivals_recorded", true)) {
+  const std::string where = fmt::format("{}/provenance.json", m.dir);
+  const Json recorded = p.is_object() ? p.value("arrivals_recorded", Json(true)) : Json(true);
+  if (!recorded.is_boolean()) throw Error(fmt::format("{}: \"arrivals_recorded\" must be true or false", where));
+  if (!recorded.get<bool>()) {
     const Json rate = p.value("request_rate", Json());
     const Json conc = p.value("max_concurrency", Json());
-    const bool finite_rate = rate.is_number() && rate.get<double>() > 0;
-    if (finite_rate && conc.is_number()) {
+    const Json burst = p.value("burstiness", Json(1.0));
+    const bool finite_rate = rate.is_number() && std::isfinite(rate.get<double>()) && rate.get<double>() > 0;
+    if (!conc.is_null() && !(conc.is_number_integer() && conc.get<std::int64_t>() >= 1 &&
+                             conc.get<std::int64_t>() <= 1000000)) {
+      throw Error(fmt::format("{}: \"max_concurrency\" must be null or a whole number from 1 to 1000000", where));
+    }
+    if (!(burst.is_number() && burst.get<double>() > 0 && burst.get<double>() <= 100)) {
+      throw Error(fmt::format("{}: \"burstiness\" must be a number in (0, 100]", where));
+    }
+    if (finite_rate && !conc.is_null()) {
       throw Error(fmt::format("{}: the client sent at {} requests/s with at most {} in flight and "
                               "recorded no start times; servesim replays a rate or a concurrency, "
                               "not both at once",
@@ -113,8 +126,8 @@ Scenario replay_scenario(const std::string& scenario_path, const std::vector<std
     if (finite_rate) {
       w.trace_timing = WorkloadConfig::TraceTiming::kRate;
       w.rate = rate.get<double>();
-      w.burstiness = p.value("burstiness", 1.0);
-    } else if (conc.is_number()) {
+      w.burstiness = burst.get<double>();
+    } else if (!conc.is_null()) {
       w.trace_timing = WorkloadConfig::TraceTiming::kConcurrency;
       w.concurrency = conc.get<std::int64_t>();
     }

@@ -21,7 +21,7 @@ struct RunFolder {
   nlohmann::json summary;
   nlohmann::json provenance;  // null for a simulated run
   std::string trace;          // DIR/trace.csv, or "" when it has none
-  bool measured() const { return summary.value("source", "") == "measured"; }
+  bool measured() const { return summary.contains("source") && summary["source"] == "measured"; }
 };
 RunFolder read_run_folder(const std::string& dir);
 

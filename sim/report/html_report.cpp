@@ -300,6 +300,10 @@ std::string compare_page(const fs::path& dir) {
   std::vector<std::vector<std::string>> rows;
   for (auto it = metrics.begin(); it != metrics.end(); ++it) {
     const Json& m = *it;
+    if (!m.is_object()) {
+      throw Error(fmt::format("{}: metrics.{} must be an object {{a, b, change, error}}",
+                              (dir / "compare.json").string(), it.key()));
+    }
     const Json err = m.value("error", Json());
     std::string interval;
     if (m.contains("b_interval_95") && m["b_interval_95"].is_array() && m["b_interval_95"].size() == 2) {
