@@ -337,11 +337,20 @@ OutputKind detect_output(const std::string& dir) {
 }
 
 std::string report_html(const std::string& dir) {
-  switch (detect_output(dir)) {
-    case OutputKind::kRun: return run_page(dir);
-    case OutputKind::kSweep: return sweep_page(dir);
-    case OutputKind::kPlan: return plan_page(dir);
-    case OutputKind::kCompare: return compare_page(dir);
+  const OutputKind kind = detect_output(dir);
+  try {
+    switch (kind) {
+      case OutputKind::kRun: return run_page(dir);
+      case OutputKind::kSweep: return sweep_page(dir);
+      case OutputKind::kPlan: return plan_page(dir);
+      case OutputKind::kCompare: return compare_page(dir);
+    }
+  } catch (const nlohmann::json::exception& e) {
+    // A JSON file that parses but has the wrong shape (a key of the wrong type).
+    throw Error(fmt::format("{}: a JSON file in it does not have the shape servesim writes ({}); "
+                            "servesim report reads the folders of run --out, import, sweep, plan "
+                            "and compare --out",
+                            dir, e.what()));
   }
   return "";
 }

@@ -85,6 +85,13 @@ TEST(CompareCli, AnImportedRunHasAReportPage) {
   const std::string html = testing::slurp(dir / "m" / "report.html");
   EXPECT_HAS(html, "TTFT");
   EXPECT_HAS(html, "ttft-cdf");
+  // A summary.json of the wrong shape (load a list) is a clear error, exit 2.
+  std::string js = testing::slurp(dir / "m" / "summary.json");
+  js.replace(js.find("\"load\": {"), 9, "\"load\": [1], \"x\": {");
+  std::ofstream(dir / "m" / "summary.json") << js;
+  const auto bad = run(fmt::format("report {}", (dir / "m").string()));
+  EXPECT_EQ(bad.status, 2) << bad.err;
+  EXPECT_HAS(bad.err, "does not have the shape servesim writes");
 }
 
 TEST(CompareCli, FitWritesAProfileThatRunTakes) {
