@@ -396,7 +396,7 @@ FitResult fit_params(const std::string& scenario_path, const std::vector<std::st
   std::vector<double> best_u = u0;
   double best_f = before;
   const int max_evaluations = 200 + 200 * static_cast<int>(k);
-  // Restarts cycle through the steps until a whole cycle improves nothing.
+  // Eleven restarts, large and small steps in turn (within the evaluation budget).
   const std::vector<double> steps = {0.2, 0.08, 0.03, 0.01, 0.2, 0.05, 0.01, 0.003, 0.1, 0.02, 0.005};
   for (double step : steps) {
     simplex = {best_u};
