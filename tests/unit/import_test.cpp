@@ -218,6 +218,25 @@ TEST(Import, H200SampleReproducesVllmsOwnSummaryInBothFormats) {
   }
 }
 
+TEST(Import, VllmEngineLogReproducesTheRtx4090RunsPublishedFigures) {
+  // calibration/validation/rtx4090-vllm/README.md: TTFT = first_token_ts - queued_ts, TPOT =
+  // (last_token_ts - first_token_ts) / (output_toks - 1); mean 65,457 / P50 60,111 / P99
+  // 137,356 ms TTFT, mean 32.4 / P90 38.1 ms TPOT, P99 153,628 ms E2E (rounded as printed).
+  const MeasuredRun run =
+      import_run(std::string(SERVESIM_SOURCE_DIR) + "/calibration/validation/rtx4090-vllm/requests.jsonl");
+  EXPECT_EQ(run.format, "vllm-engine");  // detected by queued_ts and first_token_ts
+  EXPECT_EQ(run.model, "meta-llama/Llama-3.1-8B");  // from meta.json beside it
+  const Summary s = summarize_measured(run);
+  EXPECT_EQ(s.completed, 300);
+  EXPECT_NEAR(s.ttft.mean, 65457, 0.5);
+  EXPECT_NEAR(s.ttft.p50, 60111, 0.5);
+  EXPECT_NEAR(s.ttft.p99, 137356, 0.5);
+  EXPECT_NEAR(s.tpot.mean, 32.4, 0.05);
+  EXPECT_NEAR(s.tpot.p90, 38.1, 0.05);
+  EXPECT_NEAR(s.e2e.p99, 153628, 0.5);
+  EXPECT_FALSE(run.has_itl);
+}
+
 TEST(Import, MeasuredFolderHasTheSimulatedRunsFiles) {
   const MeasuredRun run = import_run(kFixtures + "vllm_detailed.json");
   const auto dir = testing::scratch("imported");
