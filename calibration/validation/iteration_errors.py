@@ -278,6 +278,8 @@ def main():
     ap.add_argument("--cuda-graphs", default="on", choices=["on", "off"])
     ap.add_argument("--host-ms", type=float, default=0.0, help="added to every prediction")
     ap.add_argument("--scale", type=float, default=1.0, help="multiplies the GPU part (gpu_ms)")
+    ap.add_argument("--seq-us", type=float, default=0.0,
+                    help="added per sequence of the iteration (engine.seq_overhead_us)")
     ap.add_argument("--mixed-graphs", action="store_true",
                     help="reprice mixed batches as CUDA-graph replays (as the engine ran them)")
     ap.add_argument("--trace", default=None, help="the run's trace CSV, to rebuild prefill chunks")
@@ -419,7 +421,8 @@ def main():
     print(f"CUDA graphs in step: decode-only {'on' if args.cuda_graphs == 'on' else 'off'}; mixed "
           f"batches costed {'as graph replays (--mixed-graphs)' if args.mixed_graphs else 'eagerly'}"
           f" ({g_mixed} mixed shapes graphed by step itself; {eager_launch_bound} eager shapes launch-bound)")
-    print(f"prediction = {args.scale:g} x gpu_ms + overhead_ms + {args.host_ms:g} ms host")
+    print(f"prediction = {args.scale:g} x gpu_ms + overhead_ms + {args.host_ms:g} ms host"
+          + (f" + {args.seq_us:g} us x sequences" if args.seq_us else ""))
 
     def predict(key, graph):
         res = results[key]
@@ -436,6 +439,7 @@ def main():
     for i, (r, k) in enumerate(zip(rows, keys)):
         meas = (r["end_s"] - r["start_s"]) * 1e3
         pred, gpu, over, graphed = predict(k, r["graph"])
+        pred += args.seq_us * 1e-3 * r["seqs"]
         recs.append({"i": i, "r": r, "key": k, "meas": meas, "pred": pred, "gpu": gpu,
                      "over": over, "graphed": graphed, "err": 100.0 * (pred - meas) / meas})
 
