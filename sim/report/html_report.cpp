@@ -317,7 +317,15 @@ std::string compare_page(const fs::path& dir) {
     html += fmt::format("<p>The worst metric: <b>{}</b>.</p>\n", esc(c["worst"].get<std::string>()));
   }
   page.section("compare", "Metric by metric", html);
-  page.section("plots", "A and B", figures_html(compare_figures(dir.string(), "A", "B")));
+  // Each side named by what it is: a measured (imported) run or a simulated one.
+  auto side = [&](const char* folder, const char* label) {
+    const fs::path summary = dir / folder / "summary.json";
+    if (!fs::exists(summary)) return std::string(label);
+    const Json j = read_json(summary);
+    const bool measured = j.is_object() && j.contains("source") && j["source"] == "measured";
+    return fmt::format("{}: {}", label, measured ? "measured" : "simulated");
+  };
+  page.section("plots", "A and B", figures_html(compare_figures(dir.string(), side("a", "A"), side("b", "B"))));
   return page.html();
 }
 

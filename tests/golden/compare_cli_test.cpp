@@ -71,6 +71,9 @@ TEST(CompareCli, ImportCompareReportAndTheContractKeys) {
     EXPECT_HAS(html, id);
   }
   EXPECT_HAS(html, "ttft.p50");
+  // The legends say which run is which.
+  EXPECT_HAS(html, "A: measured");
+  EXPECT_HAS(html, "B: simulated");
 }
 
 TEST(CompareCli, AnImportedRunHasAReportPage) {
