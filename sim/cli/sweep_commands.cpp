@@ -112,6 +112,13 @@ void report_whole(const std::filesystem::path& dir, const SweepResult& sw,
                   const std::string& latency, bool json) {
   std::vector<std::string> written;
   const SweepAnalysis a = write_whole(dir, sw, latency, written);
+  for (const std::string& key : a.idle_axes) {
+    fmt::print(stderr,
+               "warning: --vary {} changed nothing: at every setting of the other axes, each of its "
+               "values gave the same results (does the scenario read it? a scheduler ignores the "
+               "knobs of others)\n",
+               key);
+  }
   if (json) {
     std::cout << sweep_json(sw, &a).dump(2) << "\n";
     return;

@@ -81,7 +81,33 @@ SweepAnalysis analyse_sweep(const SweepResult& sw, const std::string& latency) {
   }
   a.frontier = pareto_frontier(lat, thr);
   find_knees(sw, a);
+  a.idle_axes = idle_axes(sw);
   return a;
+}
+
+std::vector<std::string> idle_axes(const SweepResult& sw) {
+  std::vector<std::string> out;
+  for (std::size_t k = 0; k < sw.axes.size(); ++k) {
+    if (sw.axes[k].values.size() < 2) continue;
+    // Points that differ only in axis k, grouped by the other axes' values: each group's
+    // points must all have run and have the same figures.
+    std::map<std::vector<std::string>, std::vector<const PointResult*>> groups;
+    for (const PointResult& p : sw.points) {
+      std::vector<std::string> rest = p.values;
+      rest.erase(rest.begin() + static_cast<std::ptrdiff_t>(k));
+      groups[rest].push_back(&p);
+    }
+    bool idle = !groups.empty();
+    for (const auto& [rest, points] : groups) {
+      if (points.size() < 2) idle = false;
+      for (const PointResult* p : points) {
+        if (!p->ok() || p->mean != points.front()->mean) idle = false;
+      }
+      if (!idle) break;
+    }
+    if (idle) out.push_back(sw.axes[k].key);
+  }
+  return out;
 }
 
 }  // namespace servesim

@@ -27,10 +27,15 @@ struct SweepAnalysis {
   std::size_t throughput_index = 0;  // output_tokens_per_s_per_gpu
   std::vector<bool> frontier;        // per SweepResult::points; overloaded points are never on it
   std::vector<Knee> knees;           // empty unless workload.rate is an axis
+  // Axes (of two or more values) that changed nothing: at every setting of the other axes,
+  // each of their values gave the same figures, bit for bit. A key the scenario's scheduler
+  // never reads, for example.
+  std::vector<std::string> idle_axes;
 };
 
 // `latency` is a metric name or its short form ("ttft.p99").
 SweepAnalysis analyse_sweep(const SweepResult& sweep, const std::string& latency);
+std::vector<std::string> idle_axes(const SweepResult& sweep);
 
 // The rate axis's key.
 inline constexpr const char* kRateKey = "workload.rate";

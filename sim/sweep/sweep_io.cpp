@@ -93,6 +93,7 @@ nlohmann::ordered_json sweep_json(const SweepResult& sw, const SweepAnalysis* a)
       knees.push_back(kj);
     }
     j["knees"] = knees;
+    j["idle_axes"] = a->idle_axes;
   }
   return j;
 }

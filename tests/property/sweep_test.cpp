@@ -179,3 +179,25 @@ TEST(Sweep, KneeAndFrontierOfARateSweep) {
 
 }  // namespace
 }  // namespace servesim
+
+namespace servesim {
+namespace {
+
+TEST(SweepIdleAxes, AKnobTheSchedulerNeverReadsIsNamed) {
+  // The default scheduler (continuous) never reads engine.chunk_size: every pair of points
+  // that differ only in it gives identical figures, so it is named; the rate is not.
+  const SweepResult idle = run_sweep(spec_for({"engine.chunk_size=128,256", "workload.rate=2,6"}), testing::catalog());
+  EXPECT_EQ(idle_axes(idle), std::vector<std::string>{"engine.chunk_size"});
+  // The chunked scheduler reads it: nothing is idle.
+  SweepSpec chunked = spec_for({"engine.chunk_size=128,256", "workload.rate=2,6"});
+  chunked.sets.push_back("engine.scheduler=\"chunked\"");
+  EXPECT_TRUE(idle_axes(run_sweep(chunked, testing::catalog())).empty());
+  // sweep.json says it too.
+  const auto j = sweep_json(idle, nullptr);
+  const SweepAnalysis a = analyse_sweep(idle, "ttft.p99");
+  EXPECT_EQ(sweep_json(idle, &a)["idle_axes"], nlohmann::ordered_json::array({"engine.chunk_size"}));
+  EXPECT_FALSE(j.contains("idle_axes"));
+}
+
+}  // namespace
+}  // namespace servesim
