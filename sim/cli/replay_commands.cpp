@@ -61,13 +61,6 @@ void print_comparison(const Comparison& c, const std::string& a, const std::stri
   }
 }
 
-// B's figures as summary.json has them.
-std::map<std::string, double> values_of(const Summary& s) {
-  nlohmann::ordered_json j;
-  add_request_metrics(j, s, SloConfig{});
-  return metric_values(nlohmann::json::parse(j.dump()));
-}
-
 void copy_if_there(const fs::path& from, const fs::path& to) {
   if (fs::exists(from)) fs::copy_file(from, to, fs::copy_options::overwrite_existing);
 }
@@ -91,7 +84,7 @@ int compare_command(const CompareArgs& args) {
       Simulator sim(sc, Catalog::standard());
       if (s == 0 && !args.out.empty()) sim.record_iterations();
       RunResult r = sim.run();
-      bv.push_back(values_of(summarize(r)));
+      bv.push_back(metric_values(summarize(r)));
       if (s == 0) first = std::move(r);
     }
     b_name = fmt::format("{} replaying {}{}", args.b, args.a,

@@ -65,25 +65,39 @@ const std::vector<std::string>& compare_metric_names() {
   return names;
 }
 
-std::map<std::string, double> metric_values(const Json& summary) {
+namespace {
+
+// metric_values over either JSON flavour (a summary.json read back, or one just built).
+template <class J>
+std::map<std::string, double> values_of(const J& summary) {
   std::map<std::string, double> out;
   const Json& lat = summary.at("latency_ms");
   for (const char* m : {"ttft", "tpot", "itl", "e2e"}) {
     const auto it = lat.find(m);
     if (it == lat.end() || !it->is_object()) continue;  // null: not recorded
     const auto count = it->find("count");
-    if (count == it->end() || !count->is_number() || count->get<double>() <= 0) continue;
+    if (count == it->end() || !count->is_number() || count->template get<double>() <= 0) continue;
     for (const char* s : {"mean", "p50", "p90", "p99"}) {
-      if (it->contains(s) && (*it)[s].is_number()) out[fmt::format("{}.{}", m, s)] = (*it)[s].get<double>();
+      if (it->contains(s) && (*it)[s].is_number()) out[fmt::format("{}.{}", m, s)] = (*it)[s].template get<double>();
     }
   }
   if (const auto t = summary.find("throughput"); t != summary.end() && t->is_object()) {
     for (const char* k : {"output_tokens_per_s", "requests_per_s"}) {
-      if (t->contains(k) && (*t)[k].is_number()) out[fmt::format("throughput.{}", k)] = (*t)[k].get<double>();
+      if (t->contains(k) && (*t)[k].is_number()) out[fmt::format("throughput.{}", k)] = (*t)[k].template get<double>();
     }
   }
-  if (const auto s = summary.find("span_s"); s != summary.end() && s->is_number()) out["span_s"] = s->get<double>();
+  if (const auto s = summary.find("span_s"); s != summary.end() && s->is_number()) out["span_s"] = s->template get<double>();
   return out;
+}
+
+}  // namespace
+
+std::map<std::string, double> metric_values(const Json& summary) { return values_of(summary); }
+
+std::map<std::string, double> metric_values(const Summary& s) {
+  nlohmann::ordered_json j;
+  add_request_metrics(j, s, SloConfig{});
+  return values_of(j);
 }
 
 Scenario replay_scenario(const std::string& scenario_path, const std::vector<std::string>& overrides,
@@ -235,11 +249,9 @@ FitParam parse_fit_param(const std::string& text) {
 
 std::vector<std::string> default_fit_metrics(const std::map<std::string, double>& measured) {
   std::vector<std::string> out;
-  for (const char* m : {"ttft", "tpot", "itl", "e2e"}) {
-    for (const char* s : {"mean", "p50", "p90", "p99"}) {
-      const std::string k = fmt::format("{}.{}", m, s);
-      if (measured.count(k) && measured.at(k) > 0) out.push_back(k);
-    }
+  for (const std::string& k : compare_metric_names()) {
+    const bool latency = k.find('.') != std::string::npos && !k.starts_with("throughput.");
+    if (latency && measured.count(k) && measured.at(k) > 0) out.push_back(k);
   }
   return out;
 }
@@ -260,10 +272,7 @@ std::vector<double> residuals(const std::string& scenario_path, const std::vecto
   const Scenario sc = replay_scenario(scenario_path, overrides, run.measured);
   Simulator sim(sc, Catalog::standard());
   const RunResult r = sim.run();
-  const Summary s = summarize(r);
-  nlohmann::ordered_json j;
-  add_request_metrics(j, s, SloConfig{});
-  const auto sim_values = metric_values(Json::parse(j.dump()));
+  const auto sim_values = metric_values(summarize(r));
   std::vector<double> out;
   for (const std::string& m : metrics) {
     const auto a = run.targets.find(m);

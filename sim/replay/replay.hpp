@@ -29,6 +29,8 @@ RunFolder read_run_folder(const std::string& dir);
 // p90, p99, ms), throughput.output_tokens_per_s, throughput.requests_per_s and span_s. A
 // metric the run lacks (ITL of a client that records no chunks) is left out.
 std::map<std::string, double> metric_values(const nlohmann::json& summary);
+// The same figures of a summary just made (a simulated run's).
+std::map<std::string, double> metric_values(const Summary& s);
 const std::vector<std::string>& compare_metric_names();
 
 // The scenario with its workload replaced by the measured run's trace: its recorded arrivals,
