@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <numeric>
 
 #include <Eigen/Dense>
@@ -287,6 +288,98 @@ std::vector<double> residuals(const std::string& scenario_path, const std::vecto
   return out;
 }
 
+using Objective = std::function<double(const std::vector<double>&)>;
+
+// One Nelder-Mead run (reflection 1, expansion 2, contraction 1/2, shrink 1/2) in [0, 1]^k
+// from `best` with a simplex of `step`, until it spans under 5e-4 or `evaluations` reaches
+// `budget`; `best` and `best_f` take the best point it found if it improves on them.
+void nelder_mead(const Objective& objective, std::vector<double>& best, double& best_f, double step,
+                 const int& evaluations, int budget) {
+  const std::size_t k = best.size();
+  auto clamp01 = [](std::vector<double> v) {
+    for (double& x : v) x = std::clamp(x, 0.0, 1.0);
+    return v;
+  };
+  // The vertices and their values, kept sorted best first.
+  std::vector<std::pair<double, std::vector<double>>> simplex{{best_f, best}};
+  for (std::size_t i = 0; i < k; ++i) {
+    std::vector<double> v = best;
+    v[i] = best[i] + (best[i] + step <= 1.0 ? step : -step);
+    simplex.emplace_back(objective(v), v);
+  }
+  auto by_value = [](const auto& x, const auto& y) { return x.first < y.first; };
+  while (evaluations < budget) {
+    std::sort(simplex.begin(), simplex.end(), by_value);
+    double span = 0;
+    for (std::size_t i = 1; i <= k; ++i) {
+      for (std::size_t d = 0; d < k; ++d) span = std::max(span, std::abs(simplex[i].second[d] - simplex[0].second[d]));
+    }
+    if (span < 5e-4) break;
+    std::vector<double> centroid(k, 0.0);
+    for (std::size_t i = 0; i < k; ++i) {
+      for (std::size_t d = 0; d < k; ++d) centroid[d] += simplex[i].second[d] / static_cast<double>(k);
+    }
+    auto& worst = simplex[k];
+    auto along = [&](double t) {
+      std::vector<double> v(k);
+      for (std::size_t d = 0; d < k; ++d) v[d] = centroid[d] + t * (worst.second[d] - centroid[d]);
+      return clamp01(v);
+    };
+    const auto xr = along(-1.0);
+    const double fr = objective(xr);
+    if (fr < simplex[0].first) {
+      const auto xe = along(-2.0);
+      const double fe = objective(xe);
+      worst = fe < fr ? std::pair{fe, xe} : std::pair{fr, xr};
+    } else if (fr < simplex[k - 1].first) {
+      worst = {fr, xr};
+    } else {
+      const auto xc = fr < worst.first ? along(-0.5) : along(0.5);
+      const double fc = objective(xc);
+      if (fc < std::min(fr, worst.first)) {
+        worst = {fc, xc};
+      } else {
+        for (std::size_t i = 1; i <= k; ++i) {
+          for (std::size_t d = 0; d < k; ++d) {
+            simplex[i].second[d] = simplex[0].second[d] + 0.5 * (simplex[i].second[d] - simplex[0].second[d]);
+          }
+          simplex[i].first = objective(simplex[i].second);
+        }
+      }
+    }
+  }
+  const auto it = std::min_element(simplex.begin(), simplex.end(), by_value);
+  if (it->first < best_f) {
+    best_f = it->first;
+    best = it->second;
+  }
+}
+
+// A compass search from `best`: each parameter up and down by a step, the step halved when
+// neither helps, down to 1e-5 of the range or until `evaluations` reaches `budget`. It cannot
+// collapse as a simplex can, and settles the last digits.
+void compass_search(const Objective& objective, std::vector<double>& best, double& best_f,
+                    const int& evaluations, int budget) {
+  for (double step = 0.02; step > 1e-5 && evaluations < budget;) {
+    bool moved = false;
+    for (std::size_t i = 0; i < best.size(); ++i) {
+      for (double dir : {1.0, -1.0}) {
+        std::vector<double> v = best;
+        v[i] = std::clamp(v[i] + dir * step, 0.0, 1.0);
+        if (v[i] == best[i]) continue;
+        const double fv = objective(v);
+        if (fv < best_f) {
+          best_f = fv;
+          best = v;
+          moved = true;
+          break;
+        }
+      }
+    }
+    if (!moved) step /= 2;
+  }
+}
+
 }  // namespace
 
 RunError run_error(const std::string& scenario_path, const std::vector<std::string>& overrides,
@@ -392,117 +485,22 @@ FitResult fit_params(const std::string& scenario_path, const std::vector<std::st
     }
   }
 
-  // Nelder-Mead (reflection 1, expansion 2, contraction 1/2, shrink 1/2), restarted from its
-  // best point with a fresh, smaller simplex while that still improves: a simplex on a
-  // piecewise-constant objective can collapse early.
-  auto clamp01 = [](std::vector<double> v) {
-    for (double& x : v) x = std::clamp(x, 0.0, 1.0);
-    return v;
-  };
-  std::vector<std::vector<double>> simplex;
-  std::vector<double> f;
   const double before = objective(u0);
   std::vector<double> best_u = u0;
   double best_f = before;
-  const int max_evaluations = 200 + 200 * static_cast<int>(k);
-  // Eleven restarts, large and small steps in turn (within the evaluation budget).
-  const std::vector<double> steps = {0.2, 0.08, 0.03, 0.01, 0.2, 0.05, 0.01, 0.003, 0.1, 0.02, 0.005};
-  for (double step : steps) {
-    simplex = {best_u};
-    f = {best_f};
-    for (std::size_t i = 0; i < k; ++i) {
-      std::vector<double> v = best_u;
-      v[i] = best_u[i] + (best_u[i] + step <= 1.0 ? step : -step);
-      simplex.push_back(v);
-      f.push_back(objective(v));
-    }
-    while (evaluations < max_evaluations) {
-      std::vector<std::size_t> order(simplex.size());
-      std::iota(order.begin(), order.end(), 0);
-      std::sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) { return f[x] < f[y]; });
-      std::vector<std::vector<double>> s2;
-      std::vector<double> f2;
-      for (std::size_t i : order) {
-        s2.push_back(simplex[i]);
-        f2.push_back(f[i]);
-      }
-      simplex = std::move(s2);
-      f = std::move(f2);
-      // Converged: the simplex spans under 0.05% of each range, or its values agree.
-      double span = 0;
-      for (std::size_t i = 1; i <= k; ++i) {
-        for (std::size_t d = 0; d < k; ++d) span = std::max(span, std::abs(simplex[i][d] - simplex[0][d]));
-      }
-      if (span < 5e-4) break;
-      std::vector<double> centroid(k, 0.0);
-      for (std::size_t i = 0; i < k; ++i) {
-        for (std::size_t d = 0; d < k; ++d) centroid[d] += simplex[i][d] / static_cast<double>(k);
-      }
-      auto along = [&](double t) {
-        std::vector<double> v(k);
-        for (std::size_t d = 0; d < k; ++d) v[d] = centroid[d] + t * (simplex[k][d] - centroid[d]);
-        return clamp01(v);
-      };
-      const auto xr = along(-1.0);
-      const double fr = objective(xr);
-      if (fr < f[0]) {
-        const auto xe = along(-2.0);
-        const double fe = objective(xe);
-        simplex[k] = fe < fr ? xe : xr;
-        f[k] = std::min(fe, fr);
-      } else if (fr < f[k - 1]) {
-        simplex[k] = xr;
-        f[k] = fr;
-      } else {
-        const auto xc = fr < f[k] ? along(-0.5) : along(0.5);
-        const double fc = objective(xc);
-        if (fc < std::min(fr, f[k])) {
-          simplex[k] = xc;
-          f[k] = fc;
-        } else {
-          for (std::size_t i = 1; i <= k; ++i) {
-            for (std::size_t d = 0; d < k; ++d) simplex[i][d] = simplex[0][d] + 0.5 * (simplex[i][d] - simplex[0][d]);
-            f[i] = objective(simplex[i]);
-          }
-        }
-      }
-    }
-    const auto it = std::min_element(f.begin(), f.end());
-    if (*it < best_f) {
-      best_f = *it;
-      best_u = simplex[static_cast<std::size_t>(it - f.begin())];
-    }
-    if (evaluations >= max_evaluations) break;
+  const int budget = 200 + 200 * static_cast<int>(k);
+  // Eleven Nelder-Mead restarts from the best point, large and small steps in turn (a
+  // simplex on a piecewise-constant objective can collapse early), within the budget.
+  for (double step : {0.2, 0.08, 0.03, 0.01, 0.2, 0.05, 0.01, 0.003, 0.1, 0.02, 0.005}) {
+    nelder_mead(objective, best_u, best_f, step, evaluations, budget);
+    if (evaluations >= budget) break;
   }
-  // Then a compass search from the best point: each parameter up and down by a step, the
-  // step halved when neither helps, down to 1e-5 of the range. It cannot collapse as a
-  // simplex can, and settles the last digits.
-  for (double step = 0.02; step > 1e-5 && evaluations < max_evaluations + 400;) {
-    bool moved = false;
-    for (std::size_t i = 0; i < k; ++i) {
-      for (double dir : {1.0, -1.0}) {
-        std::vector<double> v = best_u;
-        v[i] = std::clamp(v[i] + dir * step, 0.0, 1.0);
-        if (v[i] == best_u[i]) continue;
-        const double fv = objective(v);
-        if (fv < best_f) {
-          best_f = fv;
-          best_u = v;
-          moved = true;
-          break;
-        }
-      }
-    }
-    if (!moved) step /= 2;
-  }
-  simplex = {best_u};
-  f = {best_f};
-  const std::size_t best = static_cast<std::size_t>(std::min_element(f.begin(), f.end()) - f.begin());
+  compass_search(objective, best_u, best_f, evaluations, budget + 400);
   FitResult out;
-  for (std::size_t i = 0; i < k; ++i) params[i].value = value_of(i, simplex[best][i]);
+  for (std::size_t i = 0; i < k; ++i) params[i].value = value_of(i, best_u[i]);
   out.params = params;
   out.error_before = std::sqrt(before / static_cast<double>(n));
-  out.error_after = std::sqrt(f[best] / static_cast<double>(n));
+  out.error_after = std::sqrt(best_f / static_cast<double>(n));
   out.evaluations = evaluations;
   return out;
 }

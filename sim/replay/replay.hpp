@@ -76,7 +76,6 @@ struct FitResult {
   std::vector<FitParam> params;
   double error_before = 0;  // RMS of log(simulated / measured) over every run's metrics
   double error_after = 0;
-  std::string worst_before, worst_after;  // "run: metric (+x%)"
   int evaluations = 0;
 };
 
