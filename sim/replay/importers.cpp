@@ -151,17 +151,17 @@ std::int32_t token_count(const Json& v, const Where& w, const std::string& field
   return static_cast<std::int32_t>(x);
 }
 
+// "a, b, c": the first keys of an object, for a message about one it lacks.
+std::string first_keys(const Json& j) {
+  if (!j.is_object()) return "not an object";
+  std::vector<std::string> keys;
+  for (auto it = j.begin(); it != j.end() && keys.size() < 12; ++it) keys.push_back(it.key());
+  return join(keys);
+}
+
 const Json& member(const Json& j, const std::string& key, const Where& w) {
   if (!j.is_object() || !j.contains(key)) {
-    throw Error(fmt::format("{}: missing (the record has: {})", w.at(key),
-                            j.is_object() ? [&] {
-                              std::vector<std::string> keys;
-                              for (auto it = j.begin(); it != j.end() && keys.size() < 12; ++it) {
-                                keys.push_back(it.key());
-                              }
-                              return join(keys);
-                            }()
-                                          : std::string("not an object")));
+    throw Error(fmt::format("{}: missing (the record has: {})", w.at(key), first_keys(j)));
   }
   return j.at(key);
 }
@@ -367,13 +367,9 @@ void read_lists(const Json& j, const Where& file, MeasuredRun& run, bool sglang)
 std::size_t pick_run(std::size_t count, int run, const std::string& what, const Where& w,
                      MeasuredRun& out);
 
-// One JSON object, or (vLLM --append-result, SGLang) one per line: each with the line it
-// starts on.
-std::vector<std::pair<Json, int>> json_objects(const std::string& text, const std::string& path) {
-  try {
-    return {{Json::parse(quote_python_specials(text)), 1}};
-  } catch (const Json::exception&) {
-  }
+// The records of a JSONL text (one JSON object a line; blank lines skipped), each with its
+// line number.
+std::vector<std::pair<Json, int>> jsonl_records(const std::string& text, const std::string& path) {
   std::vector<std::pair<Json, int>> out;
   std::istringstream in(text);
   std::string line;
@@ -384,6 +380,21 @@ std::vector<std::pair<Json, int>> json_objects(const std::string& text, const st
     out.emplace_back(parse_json(line, fmt::format("{}:{}", path, line_no)), line_no);
   }
   return out;
+}
+
+// "line 40 (record 38)": where record `n` (from 0) of jsonl_records is, for messages.
+Where jsonl_where(const std::string& path, int line_no, std::size_t n) {
+  return Where{path, fmt::format("line {} (record {})", line_no, n + 1)};
+}
+
+// One JSON object, or (vLLM --append-result, SGLang) one per line: each with the line it
+// starts on.
+std::vector<std::pair<Json, int>> json_objects(const std::string& text, const std::string& path) {
+  try {
+    return {{Json::parse(quote_python_specials(text)), 1}};
+  } catch (const Json::exception&) {
+  }
+  return jsonl_records(text, path);
 }
 
 MeasuredRun read_lists_file(const std::string& path, const std::string& text, int which, bool sglang) {
@@ -407,18 +418,13 @@ MeasuredRun read_aiperf(const std::string& path, const std::string& text) {
   MeasuredRun run;
   run.format = "aiperf";
   run.tool = "aiperf profile";
-  std::istringstream in(text);
-  std::string line;
-  int line_no = 0, record = 0;
   std::vector<std::int64_t> start_ns, end_ns;
   std::vector<std::vector<double>> gaps;
   bool any_chunks = false;
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    ++record;
-    const Where w{path, fmt::format("line {} (record {})", line_no, record)};
-    const Json j = parse_json(line, fmt::format("{}:{}", path, line_no));
+  const auto records = jsonl_records(text, path);
+  for (std::size_t n = 0; n < records.size(); ++n) {
+    const auto& [j, line_no] = records[n];
+    const Where w = jsonl_where(path, line_no, n);
     const Json& meta = member(j, "metadata", w);
     const Json& metrics = member(j, "metrics", w);
     if (!metrics.is_object()) throw Error(fmt::format("{}: expected an object", w.at("metrics")));
@@ -830,17 +836,12 @@ MeasuredRun read_vllm_engine(const std::string& path, const std::string& text) {
   MeasuredRun run;
   run.format = "vllm-engine";
   run.tool = "vllm engine request log";
-  std::istringstream in(text);
-  std::string line;
-  int line_no = 0, record = 0;
   std::vector<double> queued;
   double t0 = kInf, t_end = 0;
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    ++record;
-    const Where w{path, fmt::format("line {} (record {})", line_no, record)};
-    const Json j = parse_json(line, fmt::format("{}:{}", path, line_no));
+  const auto records = jsonl_records(text, path);
+  for (std::size_t n = 0; n < records.size(); ++n) {
+    const auto& [j, line_no] = records[n];
+    const Where w = jsonl_where(path, line_no, n);
     RequestRecord r;
     r.prompt_tokens = token_count(member(j, "input_toks", w), w, "input_toks");
     r.output_tokens = token_count(member(j, "output_toks", w), w, "output_toks");
