@@ -364,8 +364,20 @@ void read_lists(const Json& j, const Where& file, MeasuredRun& run, bool sglang)
   }
 }
 
+// Which of a file's several runs to read: `run` (1-based), or the last.
 std::size_t pick_run(std::size_t count, int run, const std::string& what, const Where& w,
-                     MeasuredRun& out);
+                     MeasuredRun& out) {
+  if (count == 0) throw Error(fmt::format("{}: the list is empty", w.at(what)));
+  if (run > static_cast<int>(count)) {
+    throw Error(fmt::format("{}: --run {}: the file holds {} runs (1 to {})", w.at(what), run, count, count));
+  }
+  if (run <= 0 && count > 1) {
+    out.notes.push_back(fmt::format("the file holds {} runs in \"{}\": the last is imported "
+                                    "(choose another with --run N)",
+                                    count, what));
+  }
+  return run > 0 ? static_cast<std::size_t>(run - 1) : count - 1;
+}
 
 // The records of a JSONL text (one JSON object a line; blank lines skipped), each with its
 // line number.
@@ -558,21 +570,6 @@ MeasuredRun read_aiperf(const std::string& path, const std::string& text) {
   return run;
 }
 
-// Which of a file's several runs to read: `run` (1-based), or the last.
-std::size_t pick_run(std::size_t count, int run, const std::string& what, const Where& w,
-                     MeasuredRun& out) {
-  if (count == 0) throw Error(fmt::format("{}: the list is empty", w.at(what)));
-  if (run > static_cast<int>(count)) {
-    throw Error(fmt::format("{}: --run {}: the file holds {} runs (1 to {})", w.at(what), run, count, count));
-  }
-  if (run <= 0 && count > 1) {
-    out.notes.push_back(fmt::format("the file holds {} runs in \"{}\": the last is imported "
-                                    "(choose another with --run N)",
-                                    count, what));
-  }
-  return run > 0 ? static_cast<std::size_t>(run - 1) : count - 1;
-}
-
 // The chosen entry of a file's top-level list of runs (genai-perf's "experiments", GuideLLM's
 // "benchmarks"), and its index.
 std::pair<const Json*, std::size_t> listed_run(const Json& j, const char* list, int which, const Where& file,
@@ -582,6 +579,8 @@ std::pair<const Json*, std::size_t> listed_run(const Json& j, const char* list, 
   const std::size_t i = pick_run(runs.size(), which, list, file, run);
   return {&runs[i], i};
 }
+
+bool nonempty_string(const Json* v) { return v != nullptr && v->is_string() && !v->get<std::string>().empty(); }
 
 // Whether a genai-perf response chunk carries generated text (genai-perf drops the others,
 // with their timestamps: role-only deltas, usage-only chunks, [DONE]).
@@ -604,13 +603,9 @@ bool has_text(const Json& output) {
   const Json* choices = optional_member(chunk, "choices");
   if (choices == nullptr || !choices->is_array() || choices->empty()) return false;
   const Json& c = (*choices)[0];
-  for (const char* key : {"text", "content"}) {
-    if (const Json* t = optional_member(c, key); t && t->is_string() && !t->get<std::string>().empty()) return true;
-  }
-  if (const Json* d = optional_member(c, "delta")) {
-    if (const Json* t = optional_member(*d, "content"); t && t->is_string() && !t->get<std::string>().empty()) return true;
-  }
-  return false;
+  const Json* delta = optional_member(c, "delta");
+  return nonempty_string(optional_member(c, "text")) || nonempty_string(optional_member(c, "content")) ||
+         (delta != nullptr && nonempty_string(optional_member(*delta, "content")));
 }
 
 // ---- genai-perf profile_export.json: experiments[].requests[] with ns timestamps. The file
