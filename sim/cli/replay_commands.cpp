@@ -149,17 +149,7 @@ int fit_command(const FitArgs& args) {
     for (const FitParam& q : params) {
       if (q.key == fp.key) throw Error(fmt::format("--params: {} is named twice", fp.key));
     }
-    // Start from the scenario's own value.
-    const EngineConfig& e = base.engine;
-    const std::string k = fp.key.substr(7);
-    fp.start = k == "cpu_overhead_ms"           ? e.cpu_overhead_ms
-               : k == "step_time_scale"         ? e.step_time_scale
-               : k == "seq_overhead_us"         ? e.seq_overhead_us
-               : k == "framework_launch_us"     ? e.framework_launch_us.value_or(10.0)
-               : k == "first_token_overhead_ms" ? e.first_token_overhead_ms
-               : k == "token_overhead_ms"       ? e.token_overhead_ms
-                                                : e.tokenize_us_per_token;
-    fp.start = std::clamp(fp.start, fp.lo, fp.hi);
+    fp.start = std::clamp(fp.current(base.engine), fp.lo, fp.hi);  // the scenario's own value
     params.push_back(fp);
   }
   auto load = [&](const std::string& dir) {

@@ -211,14 +211,16 @@ nlohmann::ordered_json comparison_json(const Comparison& c, const std::string& a
 // ---- fitting
 
 const std::vector<FitParam>& fittable_params() {
+  // framework_launch_us unset means the calibration's cost: the search starts at 10 us.
   static const std::vector<FitParam> p = {
-      {"engine.cpu_overhead_ms", 0.0, 20.0},
-      {"engine.seq_overhead_us", 0.0, 200.0},
-      {"engine.step_time_scale", 0.5, 3.0},
-      {"engine.framework_launch_us", 0.0, 100.0},
-      {"engine.first_token_overhead_ms", 0.0, 500.0},
-      {"engine.token_overhead_ms", 0.0, 20.0},
-      {"engine.tokenize_us_per_token", 0.0, 100.0},
+      {"engine.cpu_overhead_ms", 0.0, 20.0, [](const EngineConfig& e) { return e.cpu_overhead_ms; }},
+      {"engine.seq_overhead_us", 0.0, 200.0, [](const EngineConfig& e) { return e.seq_overhead_us; }},
+      {"engine.step_time_scale", 0.5, 3.0, [](const EngineConfig& e) { return e.step_time_scale; }},
+      {"engine.framework_launch_us", 0.0, 100.0,
+       [](const EngineConfig& e) { return e.framework_launch_us.value_or(10.0); }},
+      {"engine.first_token_overhead_ms", 0.0, 500.0, [](const EngineConfig& e) { return e.first_token_overhead_ms; }},
+      {"engine.token_overhead_ms", 0.0, 20.0, [](const EngineConfig& e) { return e.token_overhead_ms; }},
+      {"engine.tokenize_us_per_token", 0.0, 100.0, [](const EngineConfig& e) { return e.tokenize_us_per_token; }},
   };
   return p;
 }

@@ -59,6 +59,8 @@ nlohmann::ordered_json comparison_json(const Comparison& c, const std::string& a
 struct FitParam {
   std::string key;  // "engine.cpu_overhead_ms"
   double lo = 0, hi = 0;
+  // The key's value in a scenario's [engine]: where the search starts.
+  double (*current)(const EngineConfig&) = nullptr;
   double start = 0;
   double value = 0;  // fitted
 };
