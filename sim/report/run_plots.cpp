@@ -186,6 +186,22 @@ std::vector<IterationRow> read_iterations(const CsvTable& t) {
   return out;
 }
 
+namespace {
+
+// A distribution drawn as a step CDF: its values sorted, through at most kMaxPlotPoints ranks.
+plot::Series cdf_series(const std::string& label, std::vector<double> v, int color) {
+  std::sort(v.begin(), v.end());
+  plot::Series s = series(label, plot::Mark::kStep);
+  s.color = color;
+  for (std::size_t i : even_picks(v.size(), kMaxPlotPoints)) {
+    s.x.push_back(v[i]);
+    s.y.push_back(static_cast<double>(i + 1) / static_cast<double>(v.size()));
+  }
+  return s;
+}
+
+}  // namespace
+
 ReportFigure latency_cdf_figure(const std::vector<RequestRow>& requests, const std::string& metric) {
   const Metric& m = latency_metric(metric);
   std::vector<double> v;
@@ -193,7 +209,6 @@ ReportFigure latency_cdf_figure(const std::vector<RequestRow>& requests, const s
     const double x = r.*m.field;
     if (r.done && x >= 0) v.push_back(x);
   }
-  std::sort(v.begin(), v.end());
   ReportFigure out;
   out.id = std::string(m.name) + "-cdf";
   plot::Figure& f = out.figure;
@@ -201,19 +216,14 @@ ReportFigure latency_cdf_figure(const std::vector<RequestRow>& requests, const s
   f.x_label = fmt::format("{} (ms)", m.title);
   f.y_label = "fraction of requests";
   f.log_x = wide(v, 50);
-  plot::Series s;
-  s.mark = plot::Mark::kStep;
-  for (std::size_t i : even_picks(v.size(), kMaxPlotPoints)) {
-    s.x.push_back(v[i]);
-    s.y.push_back(static_cast<double>(i + 1) / static_cast<double>(v.size()));
-  }
-  f.series.push_back(std::move(s));
+  const std::size_t n = v.size();
+  f.series.push_back(cdf_series("", std::move(v), -1));
   out.caption = fmt::format(
       "Cumulative distribution of {} over {} completed requests{}: the height at x is the "
       "fraction of requests with {} at most x.{}",
-      m.title, v.size(), metric == "tpot" ? " with more than one output token" : "", m.title,
+      m.title, n, metric == "tpot" ? " with more than one output token" : "", m.title,
       f.log_x ? " Log scale: the values span more than 50x." : "");
-  if (v.size() > kMaxPlotPoints) {
+  if (n > kMaxPlotPoints) {
     out.caption += fmt::format(" Drawn through {} evenly spaced ranks.", kMaxPlotPoints);
   }
   return out;
@@ -429,19 +439,6 @@ std::vector<ReportFigure> run_figures(const std::string& dir) {
 }
 
 namespace {
-
-// One run's distribution for an overlay: its sorted values, drawn as a step CDF through at
-// most kMaxPlotPoints ranks; or quantiles read as they are (x at cumulative share y).
-plot::Series cdf_series(const std::string& label, std::vector<double> v, int color) {
-  std::sort(v.begin(), v.end());
-  plot::Series s = series(label, plot::Mark::kStep);
-  s.color = color;
-  for (std::size_t i : even_picks(v.size(), kMaxPlotPoints)) {
-    s.x.push_back(v[i]);
-    s.y.push_back(static_cast<double>(i + 1) / static_cast<double>(v.size()));
-  }
-  return s;
-}
 
 // ITL of one side of a compare folder: every gap (itl.csv) or a simulated run's quantiles
 // (itl_quantiles.csv); none when the run recorded no gaps.
