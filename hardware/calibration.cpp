@@ -206,6 +206,7 @@ CalibrationChoice choose_calibration(const std::string& setting, const Catalog& 
   const std::string shown = setting.empty() || setting == "auto"
                                ? "calibration/results/" + gpu.name + ".toml"
                                : path;
+  choice.source = c.provenance.count("derived_from") ? "derived" : "measured";
   if (c.provenance.count("derived_from")) {
     choice.description = fmt::format("{} (derived from {}, not measured on this GPU)", shown,
                                      get("derived_from"));

@@ -38,6 +38,9 @@ void write_calibration(const std::string& path, const Calibration& c);
 struct CalibrationChoice {
   CostParams params;
   std::string description;  // one line for reports
+  // "measured" (a calibration fitted on this GPU), "derived" (a calibration carried over from
+  // another GPU, marked derived_from) or "uncalibrated" (the catalog's datasheet defaults).
+  std::string source = "uncalibrated";
   std::string path;         // "" when none
   CollectiveTable collectives;  // measured collectives, for LinkSpec::measured
 };

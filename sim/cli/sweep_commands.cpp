@@ -326,6 +326,7 @@ int plan_command(const PlanArgs& args) {
   write_file(dir / "plan.csv", csv.str());
   write_file(dir / "plan.svg", plan_svg(plan));
   if (args.json) {
+    for (const std::string& n : plan.notices) fmt::print(stderr, "notice: {}\n", n);
     std::cout << plan_json(plan).dump(2) << "\n";
   } else {
     write_plan_text(std::cout, plan, seconds);

@@ -135,6 +135,7 @@ PoolSetup resolve_pool(const Scenario& s, const PoolConfig& pc, const Catalog& c
   setup.params = cal.params;
   setup.link.measured = cal.collectives;  // used only when measured on this link
   setup.calibration = cal.description;
+  setup.calibration_source = cal.source;
   setup.peak_flops = setup.gpu.peak_for(s.model.dtype);  // fails when the GPU lacks the dtype
 
   const ModelSpec& m = setup.model;

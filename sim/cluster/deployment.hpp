@@ -33,6 +33,7 @@ struct PoolSetup {
   int gpus_per_node = 8;  // the node a group stays inside (the topology's, or the GPU's)
   CostParams params;
   std::string calibration;  // which parameters were used, in words
+  std::string calibration_source;  // CalibrationChoice::source
   MemoryPlan memory;
   std::int64_t kv_blocks = 0;  // per replica
   bool kv_blocks_pinned = false;

@@ -52,6 +52,24 @@ const std::vector<SchedulerRow>& scheduler_table() {
   return table;
 }
 
+UnusedKey engine_key_unused(const EngineConfig& e, const std::string& key) {
+  // The keys one scheduler alone reads (sim/cluster/pool.cpp and simulator.cpp pass them).
+  static const std::pair<const char*, const char*> own[] = {
+      {"chunk_size", "chunked"},
+      {"batch_timeout_ms", "static"},
+      {"stagger_window_ms", "staggered"},
+  };
+  for (const auto& [k, scheduler] : own) {
+    if (key == k && e.scheduler != scheduler) {
+      return {fmt::format("the {} scheduler", e.scheduler), fmt::format("only {} reads it", scheduler)};
+    }
+  }
+  if (key == "swap_space_gib" && !e.swap_preemption) {
+    return {"engine.preemption = \"recompute\"", "only \"swap\" uses host memory"};
+  }
+  return {};
+}
+
 const std::vector<RouterRow>& router_table() {
   static const std::vector<RouterRow> table = {
       {"round-robin", "each request to the next replica in turn",

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "sim/config/scenario.hpp"
 #include "sim/policy/routers.hpp"
 #include "sim/engine/replica.hpp"
 
@@ -44,6 +45,16 @@ struct DecodeRouterRow {
 };
 
 const std::vector<SchedulerRow>& scheduler_table();
+
+// Why an [engine] key (written without "engine.", e.g. "chunk_size") has no effect on an
+// engine with settings `e`: it belongs to a scheduler other than e.scheduler, or to a
+// preemption mode e does not use. `setting` is what e has ("the mixed scheduler"), `reader`
+// what would read the key ("only chunked reads it"); both empty when the key may matter.
+struct UnusedKey {
+  std::string setting, reader;
+  bool unused() const { return !setting.empty(); }
+};
+UnusedKey engine_key_unused(const EngineConfig& e, const std::string& key);
 const std::vector<DecodeRouterRow>& decode_router_table();
 const DecodeRouterRow& find_decode_router(const std::string& name);
 const std::vector<RouterRow>& router_table();

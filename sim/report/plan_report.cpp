@@ -8,6 +8,7 @@
 #include "sim/core/csv_table.hpp"
 #include "sim/report/plot.hpp"
 #include "sim/report/report.hpp"
+#include "sim/report/text_table.hpp"
 #include "sim/sweep/sweep_io.hpp"
 
 namespace servesim {
@@ -23,21 +24,68 @@ void write_plan_text(std::ostream& out, const PlanResult& p, double seconds) {
   std::string targets;
   for (const SloTarget& t : p.slo) targets += (targets.empty() ? "" : ", ") + t.text();
   fmt::print(out, "plan for {}: {} requests/s within {}\n", p.scenario_name, p.rate, targets);
-  fmt::print(out, "{} candidates, {} simulations, {:.1f} s; ranked by {}\n\n", p.candidates.size(),
+  fmt::print(out, "{} candidates, {} simulations, {:.1f} s; ranked by {}\n", p.candidates.size(),
              p.simulations, seconds, p.priced ? "cost per hour" : "GPUs (give --price for cost)");
-  fmt::print(out, "{:>4}  {:<40}{:>11}{:>9}{:>6}{:>10}{:>11}{:>10}{:>10}  {}\n", "rank",
-             "candidate", "req/s/rep", "replicas", "GPUs", "$/hour", "$/M tok", "SLO room",
-             "capacity", "held by");
+  for (const std::string& n : p.notices) fmt::print(out, "notice: {}\n", n);
+  fmt::print(out, "\n");
+
+  // The ranking: every knob in full, in its own column.
+  bool any_disaggregated = false;
+  bool any_cross = false;
+  for (const Candidate& c : p.candidates) {
+    any_disaggregated = any_disaggregated || c.disaggregated;
+    any_cross = any_cross || c.crosses_nodes;
+  }
+  TextTable rank_table;
+  rank_table.columns = {{"#", true}, {"gpu"}, {"layout"}};
+  for (const Axis& a : p.vary) rank_table.columns.push_back({a.key.substr(a.key.rfind('.') + 1)});
+  for (TextTable::Column col : std::vector<TextTable::Column>{
+           {"req/s/rep", true}, {"binding"}, {any_disaggregated ? "replicas/units" : "replicas", true},
+           {"GPUs", true}, {"$/hour", true}, {"$/Mtok", true}, {"calibration"}, {"crosses nodes"}}) {
+    rank_table.columns.push_back(col);
+  }
+  TextTable at_table;
+  at_table.columns = {{"#", true}};
+  for (const SloTarget& t : p.slo) {
+    at_table.columns.push_back({t.metric + "." + t.stat + " ms", true});
+    at_table.columns.push_back({"room", true});
+  }
+  at_table.columns.push_back({"room at size", true});
+  at_table.columns.push_back({"evidence for the binding limit"});
   int rank = 0;
   for (const Candidate& c : p.candidates) {
     if (!c.ok()) continue;
-    std::string label = c.label.size() > 39 ? c.label.substr(0, 36) + "..." : c.label;
-    fmt::print(
-        out, "{:>4}  {:<40}{:>11.3g}{:>9}{:>6}{:>10}{:>11}{:>9.0f}%{:>9.0f}%  {}{}\n", ++rank,
-        label, c.max_rate, c.disaggregated ? fmt::format("{}u", c.replicas) : fmt::format("{}", c.replicas),
-        c.gpus_total, money(c.cost_per_hour), money(c.cost_per_million_tokens),
-        100.0 * c.slo_headroom, 100.0 * c.capacity_headroom, c.limit.empty() ? "-" : c.limit,
-        c.extra_replicas > 0 ? fmt::format("  (+{} for routing imbalance)", c.extra_replicas) : "");
+    ++rank;
+    std::vector<std::string> row = {fmt::format("{}", rank), gpu_text(c), layout_text(c)};
+    for (const std::string& v : c.values) row.push_back(v);
+    row.push_back(fmt::format("{:.3g}", c.max_rate));
+    row.push_back(c.binding.empty() ? "-" : c.binding);
+    std::string n = fmt::format("{}{}", c.replicas, c.disaggregated ? "u" : "");
+    if (c.extra_replicas > 0) n += fmt::format(" (+{})", c.extra_replicas);
+    row.push_back(n);
+    row.push_back(fmt::format("{}", c.gpus_total));
+    row.push_back(money(c.cost_per_hour));
+    row.push_back(money(c.cost_per_million_tokens));
+    row.push_back(c.calibration);
+    row.push_back(c.crosses_nodes ? "yes" : "no");
+    rank_table.add(std::move(row));
+    std::vector<std::string> at = {fmt::format("{}", rank)};
+    for (std::size_t t = 0; t < p.slo.size(); ++t) {
+      at.push_back(fmt::format("{:.1f}", c.at_rate[t]));
+      at.push_back(fmt::format("{:.0f}%", 100.0 * c.headroom[t]));
+    }
+    at.push_back(fmt::format("{:.0f}%", 100.0 * c.slo_headroom));
+    at.push_back(c.binding_detail.empty() ? "no rate the search tried missed" : c.binding_detail);
+    at_table.add(std::move(at));
+  }
+  if (rank == 0) {
+    fmt::print(out, "no candidate meets the SLO at this rate\n");
+  } else {
+    rank_table.print(out);
+    fmt::print(out, "\none replica (or unit) at its req/s/rep: each target's measured value and the "
+                    "room left to it\n");
+    at_table.print(out);
+    fmt::print(out, "\n{}\n", p.why_first());
   }
   if (p.disaggregated) {
     const PlanComparison cmp = p.comparison();
@@ -55,7 +103,6 @@ void write_plan_text(std::ostream& out, const PlanResult& p, double seconds) {
     line("disaggregated", cmp.disaggregated);
     fmt::print(out, "  {}.\n", cmp.reason);
   }
-  if (rank == 0) fmt::print(out, "  no candidate meets the SLO at this rate\n");
   bool header = false;
   for (const Candidate& c : p.candidates) {
     if (c.ok()) continue;
@@ -65,10 +112,14 @@ void write_plan_text(std::ostream& out, const PlanResult& p, double seconds) {
   }
   fmt::print(out,
              "\nreq/s/rep: the highest rate one replica sustains within the SLO (for xP+yD "
-             "candidates, one unit of x prefill and y decode replicas; their replicas column counts "
-             "units, \"u\"). held by: what the replica missed just above that rate. SLO room: 1 - "
-             "worst measured/target at the chosen size. capacity: replicas x req/s/rep over the "
-             "target rate, less 1.\n");
+             "candidates, one unit of x prefill and y decode replicas, counted in units, \"u\"; "
+             "\"(+n)\": replicas added for the router's imbalance). binding: what stops one replica "
+             "just above that rate: kv-capacity (it preempts, rejects for KV or fills its KV "
+             "cache), compute (it no longer keeps up), or the SLO target furthest over. room: 1 - "
+             "measured / target; room at size: the least room of the whole cluster at its chosen "
+             "size. calibration: measured on this GPU, derived from another GPU's, or "
+             "uncalibrated (datasheet rooflines).{}\n",
+             any_cross ? " crosses nodes: its tensor-parallel group spans nodes over the NICs." : "");
   bool multi_gpu = false;
   for (const Candidate& c : p.candidates) {
     multi_gpu = multi_gpu || c.tp > 1 || c.pp > 1 || (c.disaggregated && (c.pd.prefill_tp > 1 || c.pd.decode_tp > 1));
@@ -87,6 +138,7 @@ nlohmann::ordered_json plan_json(const PlanResult& p) {
   j["slo"] = slo;
   j["ranked_by"] = p.priced ? "cost_per_hour" : "gpus";
   j["simulations"] = p.simulations;
+  j["notices"] = p.notices;
   nlohmann::ordered_json cands = nlohmann::ordered_json::array();
   int rank = 0;
   for (const Candidate& c : p.candidates) {
@@ -95,6 +147,7 @@ nlohmann::ordered_json plan_json(const PlanResult& p) {
     cj["label"] = c.label;
     cj["kind"] = c.disaggregated ? "disaggregated" : "colocated";
     cj["gpu"] = c.gpu;
+    cj["layout"] = layout_text(c);
     cj["tp"] = c.tp;
     cj["pp"] = c.pp;
     cj["ep"] = c.ep;
@@ -105,14 +158,27 @@ nlohmann::ordered_json plan_json(const PlanResult& p) {
     }
     cj["gpus_per_unit"] = c.gpus_per_unit;
     cj["crosses_nodes"] = c.crosses_nodes;
+    cj["calibration"] = c.calibration;
     nlohmann::ordered_json values = nlohmann::ordered_json::object();
-    for (std::size_t k = 0; k < p.vary.size(); ++k) values[p.vary[k].key] = c.values[k];
+    // null: the knob does not apply to this candidate (see notices).
+    for (std::size_t k = 0; k < p.vary.size(); ++k)
+      values[p.vary[k].key] = c.values[k] == "-" ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(c.values[k]);
     cj["values"] = values;
     cj["feasible"] = c.ok();
     if (!c.ok()) {
       cj["reason"] = c.infeasible;
     } else {
       cj["max_rate_per_replica"] = c.max_rate;
+      cj["binding"] = c.binding.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(c.binding);
+      cj["binding_detail"] = c.binding_detail;
+      nlohmann::ordered_json room = nlohmann::ordered_json::object();
+      nlohmann::ordered_json at = nlohmann::ordered_json::object();
+      for (std::size_t t = 0; t < p.slo.size(); ++t) {
+        room[p.slo[t].metric + "." + p.slo[t].stat] = c.headroom[t];
+        at[p.slo[t].metric + "." + p.slo[t].stat + "_ms"] = c.at_rate[t];
+      }
+      cj["headroom"] = room;
+      cj["at_max_rate"] = at;
       cj["limit"] = c.limit.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(c.limit);
       cj["missed_rate_per_replica"] = json_number(c.missed_rate > 0 ? c.missed_rate : NAN);
       cj["replicas"] = c.replicas;
@@ -133,6 +199,7 @@ nlohmann::ordered_json plan_json(const PlanResult& p) {
     cands.push_back(cj);
   }
   j["candidates"] = cands;
+  j["why_first"] = p.why_first();
   if (p.disaggregated) {
     const PlanComparison cmp = p.comparison();
     j["comparison"] = {{"colocated", cmp.colocated ? nlohmann::ordered_json(cmp.colocated->label) : nullptr},

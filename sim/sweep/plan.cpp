@@ -11,6 +11,8 @@
 #include "sim/core/error.hpp"
 #include "sim/core/quantity_parse.hpp"
 #include "sim/cluster/simulator.hpp"
+#include "sim/engine/request.hpp"
+#include "sim/policy/registry.hpp"
 
 namespace servesim {
 namespace {
@@ -195,6 +197,45 @@ std::string miss_reason(const Summary& s, const std::vector<SloTarget>& slo) {
   return worst.empty() ? "no completions" : worst;
 }
 
+// What one run of one replica showed, kept for every rate the search tried.
+struct Observation {
+  bool met = false;
+  std::string miss;             // miss_reason, when it missed
+  std::vector<double> values;   // per SLO target (ms)
+  bool overloaded = false;
+  std::int64_t rejected_kv = 0;  // turned away because the sequence outgrows the KV cache
+  std::int64_t preemptions = 0;
+  double kv_peak = 0;
+};
+
+// The KV cache counts as full from this share of its blocks (a block or two of slack stays
+// free while admission waits for a whole sequence's worth).
+constexpr double kKvFull = 0.95;
+
+// What binds a replica, from the run just above the rate it sustains (docs/sweeps.md).
+std::string binding_of(const Observation& above) {
+  if (above.rejected_kv > 0 || above.preemptions > 0 || above.kv_peak >= kKvFull)
+    return "kv-capacity";
+  if (above.overloaded) return "compute";
+  return above.miss;  // the SLO target furthest over its limit
+}
+
+std::string binding_detail(const Observation& above, double rate,
+                           const std::vector<SloTarget>& slo) {
+  std::vector<std::string> parts;
+  if (above.overloaded) parts.push_back("does not keep up");
+  if (above.preemptions > 0) parts.push_back(fmt::format("{} preemptions", above.preemptions));
+  if (above.rejected_kv > 0) parts.push_back(fmt::format("{} requests too long for the KV cache", above.rejected_kv));
+  parts.push_back(fmt::format("KV cache peak {:.0f}%", 100.0 * above.kv_peak));
+  for (std::size_t t = 0; t < slo.size(); ++t) {
+    if (!(above.values[t] <= slo[t].limit_ms)) {
+      parts.push_back(fmt::format("{}.{} {:.1f} ms over {} ms", slo[t].metric, slo[t].stat,
+                                  above.values[t], slo[t].limit_ms));
+    }
+  }
+  return fmt::format("at {:.3g} req/s: {}", rate, join(parts, ", "));
+}
+
 // The simulations of one candidate, each a copy of its scenario resized.
 class Evaluator {
  public:
@@ -227,15 +268,23 @@ class Evaluator {
     return true;
   }
 
-  // One replica (or unit) at `rate`; a miss is remembered with its reason.
+  // One replica (or unit) at `rate`, remembered with what it showed.
   bool one_replica_meets(double rate) {
     const Summary s = run(1, rate, requests_);
-    if (meets(s)) return true;
-    misses[rate] = miss_reason(s, spec_.slo);
-    return false;
+    Observation o;
+    o.met = meets(s);
+    if (!o.met) o.miss = miss_reason(s, spec_.slo);
+    for (const SloTarget& t : spec_.slo) o.values.push_back(t.value(s));
+    o.overloaded = s.overloaded;
+    const auto kv = s.rejected_by_reason.find(reject_reason_text(RejectReason::kLongerThanKvCache));
+    o.rejected_kv = kv == s.rejected_by_reason.end() ? 0 : kv->second;
+    o.preemptions = s.preemptions;
+    o.kv_peak = s.kv_cache_peak;
+    observed[rate] = o;
+    return o.met;
   }
   const Scenario& scenario() const { return scenario_; }
-  std::map<double, std::string> misses;
+  std::map<double, Observation> observed;
 
   int simulations = 0;
 
@@ -291,7 +340,18 @@ double search_rate(Evaluator& ev, double precision, double& missed) {
 // The rate search and the cluster's size, for a candidate that fits.
 void search_and_size(const PlanSpec& spec, Evaluator& ev, std::int64_t requests, Candidate& c) {
   c.max_rate = search_rate(ev, spec.precision, c.missed_rate);
-  if (c.missed_rate > 0) c.limit = ev.misses.at(c.missed_rate);
+  if (c.missed_rate > 0) {
+    const Observation& above = ev.observed.at(c.missed_rate);
+    c.limit = above.miss;
+    c.binding = binding_of(above);
+    c.binding_detail = binding_detail(above, c.missed_rate, spec.slo);
+  }
+  if (c.max_rate > 0) {
+    const Observation& at = ev.observed.at(c.max_rate);
+    c.at_rate = at.values;
+    for (std::size_t t = 0; t < spec.slo.size(); ++t)
+      c.headroom.push_back(1.0 - at.values[t] / spec.slo[t].limit_ms);
+  }
   if (c.max_rate == 0) {
     const Summary s = ev.run(1, kLowestRate, requests);
     std::string why;
@@ -358,6 +418,13 @@ void evaluate(const PlanSpec& spec, const Catalog& catalog, const std::vector<st
     }
     const Deployment d = resolve(scenario, catalog);
     for (const PoolSetup& p : d.pools) c.crosses_nodes = c.crosses_nodes || p.crosses_nodes();
+    // The least measured pool names the candidate's calibration.
+    static const std::vector<std::string> order = {"uncalibrated", "derived", "measured"};
+    c.calibration = "measured";
+    for (const PoolSetup& p : d.pools) {
+      const auto rank = [&](const std::string& v) { return std::find(order.begin(), order.end(), v) - order.begin(); };
+      if (rank(p.calibration_source) < rank(c.calibration)) c.calibration = p.calibration_source;
+    }
     if (c.crosses_nodes) c.label += " (crosses nodes)";
     Simulator probe(scenario, catalog);
   } catch (const Error& e) {
@@ -411,6 +478,77 @@ std::vector<PdShape> pd_shapes(const PlanSpec& spec, const Scenario& base,
   return out;
 }
 
+// The vary grid's points that differ in effect: a knob that does not apply to a point's
+// scheduler (engine_key_unused) reads "-" there, and points left equal merge into the first.
+// Each notice names a dropped knob, why, and how many settings it merged.
+struct KnobPoints {
+  std::vector<std::size_t> points;               // grid points to run, in grid order
+  std::vector<std::vector<std::string>> values;  // their values, "-" where dropped
+  std::vector<std::string> notices;
+};
+
+KnobPoints applicable_points(const PlanSpec& spec, const Grid& grid) {
+  KnobPoints out;
+  // Per dropped knob: the settings it did not apply to, what reads it, and how often.
+  struct Dropped {
+    std::vector<std::string> settings;
+    std::string reader;
+    std::size_t count = 0;
+  };
+  std::vector<std::pair<std::string, Dropped>> dropped;
+  std::map<std::vector<std::string>, std::size_t> seen;
+  for (std::size_t i = 0; i < grid.size(); ++i) {
+    std::vector<std::string> values = grid.values(i);
+    if (!spec.vary.empty()) {
+      std::vector<std::string> sets = spec.sets;
+      for (auto& a : grid.assignments(i)) sets.push_back(a);
+      const Scenario sc = load_scenario(spec.scenario, sets);
+      for (std::size_t k = 0; k < spec.vary.size(); ++k) {
+        const std::string& key = spec.vary[k].key;
+        if (key.rfind("engine.", 0) != 0) continue;
+        // Unused only where neither [engine] nor any pool's engine reads it.
+        UnusedKey why = engine_key_unused(sc.engine, key.substr(7));
+        for (const PoolConfig& pool : sc.cluster.pools) {
+          if (!why.unused()) break;
+          if (!engine_key_unused(pool.engine, key.substr(7)).unused()) why = {};
+        }
+        if (!why.unused()) continue;
+        values[k] = "-";
+        auto it = std::find_if(dropped.begin(), dropped.end(), [&](const auto& d) { return d.first == key; });
+        if (it == dropped.end()) it = dropped.insert(dropped.end(), {key, Dropped{{}, why.reader, 0}});
+        auto& d = it->second;
+        if (std::find(d.settings.begin(), d.settings.end(), why.setting) == d.settings.end())
+          d.settings.push_back(why.setting);
+        ++d.count;
+      }
+    }
+    if (seen.count(values)) continue;
+    seen[values] = i;
+    out.points.push_back(i);
+    out.values.push_back(std::move(values));
+  }
+  for (const auto& [key, d] : dropped) {
+    out.notices.push_back(fmt::format("{} does not apply to {} ({}): dropped from {} of {} knob settings",
+                                      key, join(d.settings, " or "), d.reader, d.count, grid.size()));
+  }
+  if (out.points.size() < grid.size()) {
+    out.notices.push_back(fmt::format("{} knob settings merge into {} distinct ones",
+                                      grid.size(), out.points.size()));
+  }
+  return out;
+}
+
+// "name=value, ..." of the knobs that apply (as point_label writes them; "-" left out).
+std::string knob_label(const std::vector<Axis>& axes, const std::vector<std::string>& values) {
+  std::vector<std::string> parts;
+  for (std::size_t k = 0; k < axes.size(); ++k) {
+    if (values[k] == "-") continue;
+    const auto dot = axes[k].key.rfind('.');
+    parts.push_back(axes[k].key.substr(dot == std::string::npos ? 0 : dot + 1) + "=" + values[k]);
+  }
+  return join(parts, ", ");
+}
+
 }  // namespace
 
 PlanComparison PlanResult::comparison() const {
@@ -457,6 +595,75 @@ PlanComparison PlanResult::comparison() const {
   return c;
 }
 
+std::string layout_text(const Candidate& c) {
+  if (c.disaggregated) {
+    return fmt::format("{}P tp={} + {}D tp={}, {}", c.pd.prefill, c.pd.prefill_tp, c.pd.decode,
+                       c.pd.decode_tp, transfer_mode_name(c.pd.transfer));
+  }
+  std::string out = fmt::format("tp={}", c.tp);
+  if (c.pp > 1) out += fmt::format(" pp={}", c.pp);
+  if (c.ep > 1) out += fmt::format(" ep={}", c.ep);
+  return out;
+}
+
+std::string gpu_text(const Candidate& c) {
+  if (c.disaggregated && c.pd.prefill_gpu != c.pd.decode_gpu)
+    return c.pd.prefill_gpu + " -> " + c.pd.decode_gpu;
+  return c.gpu;
+}
+
+std::string PlanResult::why_first() const {
+  std::vector<const Candidate*> ok;
+  for (const Candidate& c : candidates) {
+    if (c.ok()) ok.push_back(&c);
+  }
+  if (ok.empty()) return "No candidate meets the SLO at this rate.";
+  const Candidate& a = *ok[0];
+  if (ok.size() == 1) {
+    return fmt::format("#1 ({}) is the only candidate that meets the SLO at {} requests/s.",
+                       a.label, rate);
+  }
+  const Candidate& b = *ok[1];
+  const double ka = priced ? a.cost_per_hour : a.gpus_total;
+  const double kb = priced ? b.cost_per_hour : b.gpus_total;
+  auto bound = [](const Candidate& k) { return k.binding.empty() ? std::string("nothing seen") : k.binding; };
+  auto fmt_cost = [&](double v) {
+    return priced ? fmt::format("${:.2f} an hour", v) : fmt::format("{} GPUs", static_cast<long long>(v));
+  };
+  // Requests/s each GPU sustains within the SLO.
+  const double ra = a.max_rate / a.gpus_per_unit;
+  const double rb = b.max_rate / b.gpus_per_unit;
+  if (ka == kb) {
+    return fmt::format(
+        "#1 ({}) and #2 ({}) both take {}; #1 ranks first for more SLO room at that size ({:.0f}% "
+        "against {:.0f}%).",
+        a.label, b.label, fmt_cost(ka), 100.0 * a.slo_headroom, 100.0 * b.slo_headroom);
+  }
+  const std::string head = fmt::format("#1 ({}) wins over #2 ({}) with {} against {}", a.label,
+                                       b.label, fmt_cost(ka),
+                                       priced ? fmt::format("${:.2f}", kb) : fmt::format("{}", static_cast<long long>(kb)));
+  if (ra >= rb) {
+    return fmt::format(
+        "{}: per GPU it sustains {:.3g} requests/s within the SLO against {:.3g} (#1 is bound by {}, "
+        "#2 by {}).",
+        head, ra, rb, bound(a), bound(b));
+  }
+  // #2 does more per GPU, yet costs more: dearer GPUs, or whole replicas overshoot.
+  const double pa = priced ? a.cost_per_hour / a.gpus_total : 0;
+  const double pb = priced ? b.cost_per_hour / b.gpus_total : 0;
+  if (priced && pa < pb) {
+    return fmt::format(
+        "{}: its GPU-hour costs ${:.2f} against ${:.2f}, which outweighs #2's higher rate per GPU "
+        "({:.3g} requests/s against {:.3g}).",
+        head, pa, pb, rb, ra);
+  }
+  return fmt::format(
+      "{}: #2 sustains more per GPU ({:.3g} requests/s against {:.3g}), but the target needs whole "
+      "{}: {} of {} GPUs for #2 against {} of {} for #1.",
+      head, rb, ra, b.disaggregated ? "units" : "replicas", b.replicas, b.gpus_per_unit, a.replicas,
+      a.gpus_per_unit);
+}
+
 PlanResult run_plan(const PlanSpec& spec, const Catalog& catalog, const Progress& progress) {
   if (!(spec.rate > 0) || !std::isfinite(spec.rate)) {
     throw Error(fmt::format("--rate {}: must be a positive request rate (requests/s)", spec.rate));
@@ -500,6 +707,14 @@ PlanResult run_plan(const PlanSpec& spec, const Catalog& catalog, const Progress
     if (!(p > 0) || !std::isfinite(p)) throw Error(fmt::format("--price {}: must be positive", g));
   }
   const Grid grid(spec.vary);
+  // A mistyped --vary key fails here, not in every candidate.
+  {
+    std::vector<std::string> sets = spec.sets;
+    for (auto& a : grid.assignments(0)) sets.push_back(a);
+    load_scenario(spec.scenario, sets);
+  }
+  const KnobPoints knobs = applicable_points(spec, grid);
+  out.notices = knobs.notices;
   const PoolConfig& first = base.cluster.pools.front();
   const std::vector<int> pps = spec.pps.empty() ? std::vector<int>{first.pp} : spec.pps;
   const std::vector<int> eps = spec.eps.empty() ? std::vector<int>{first.ep} : spec.eps;
@@ -524,18 +739,20 @@ PlanResult run_plan(const PlanSpec& spec, const Catalog& catalog, const Progress
     for (int tp : tps) {
       for (int pp : pps) {
         for (int ep : eps) {
-          for (std::size_t i = 0; i < grid.size(); ++i) {
+          for (std::size_t i = 0; i < knobs.points.size(); ++i) {
             Candidate c;
             c.gpu = g;
             c.tp = tp;
             c.pp = pp;
             c.ep = ep;
             c.gpus_per_unit = tp * pp;
-            c.values = grid.values(i);
+            c.point = knobs.points[i];
+            c.values = knobs.values[i];
             c.label = fmt::format("{} tp={}", g, tp);
             if (pp > 1 || pps.size() > 1) c.label += fmt::format(" pp={}", pp);
             if (ep > 1 || eps.size() > 1) c.label += fmt::format(" ep={}", ep);
-            if (!spec.vary.empty()) c.label += ", " + point_label(spec.vary, c.values);
+            const std::string knob = knob_label(spec.vary, c.values);
+            if (!knob.empty()) c.label += ", " + knob;
             out.candidates.push_back(std::move(c));
           }
         }
@@ -545,14 +762,15 @@ PlanResult run_plan(const PlanSpec& spec, const Catalog& catalog, const Progress
   out.disaggregated = spec.disaggregated;
   if (spec.disaggregated) {
     for (const PdShape& shape : pd_shapes(spec, base, gpus, tps)) {
-      for (std::size_t i = 0; i < grid.size(); ++i) {
+      for (std::size_t i = 0; i < knobs.points.size(); ++i) {
         Candidate c;
         c.disaggregated = true;
         c.pd = shape;
         c.gpu = shape.prefill_gpu;
         c.tp = shape.prefill_tp;
         c.gpus_per_unit = shape.gpus();
-        c.values = grid.values(i);
+        c.point = knobs.points[i];
+        c.values = knobs.values[i];
         c.label = shape.prefill_gpu == shape.decode_gpu
                       ? fmt::format("{} {}P tp={} + {}D tp={}, {}", shape.prefill_gpu,
                                     shape.prefill, shape.prefill_tp, shape.decode,
@@ -561,23 +779,18 @@ PlanResult run_plan(const PlanSpec& spec, const Catalog& catalog, const Progress
                                     shape.prefill_gpu, shape.prefill_tp, shape.decode,
                                     shape.decode_gpu, shape.decode_tp,
                                     transfer_mode_name(shape.transfer));
-        if (!spec.vary.empty()) c.label += ", " + point_label(spec.vary, c.values);
+        const std::string knob = knob_label(spec.vary, c.values);
+        if (!knob.empty()) c.label += ", " + knob;
         out.candidates.push_back(std::move(c));
       }
     }
-  }
-  // A mistyped --vary key fails here, not in every candidate.
-  {
-    std::vector<std::string> sets = spec.sets;
-    for (auto& a : grid.assignments(0)) sets.push_back(a);
-    load_scenario(spec.scenario, sets);
   }
   std::atomic<std::size_t> done{0};
   const std::size_t n = out.candidates.size();
   auto work = [&](std::size_t k) {
     Candidate& c = out.candidates[k];
     std::vector<std::string> sets = spec.sets;
-    for (auto& a : grid.assignments(k % grid.size())) sets.push_back(a);
+    for (auto& a : grid.assignments(c.point)) sets.push_back(a);
     try {
       evaluate(spec, catalog, sets, base.workload.requests, c);
     } catch (const Error& e) {

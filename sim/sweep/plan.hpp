@@ -73,7 +73,10 @@ struct Candidate {
   PdShape pd;       // disaggregated candidates
   int gpus_per_unit = 1;  // a replica's GPUs, or a disaggregated unit's
   bool crosses_nodes = false;  // a replica's tensor-parallel group spans nodes
-  std::vector<std::string> values;  // one per PlanSpec::vary axis
+  // One per PlanSpec::vary axis; "-" where the knob does not apply to this candidate (its
+  // scheduler does not read it), such settings merged into one candidate.
+  std::vector<std::string> values;
+  std::size_t point = 0;  // the vary grid's point it runs
   std::string label;
   std::string infeasible;  // why it cannot serve (does not fit, misses the SLO unloaded, ...)
   double max_rate = 0;     // requests/s one replica (or unit) sustains within the SLO
@@ -81,6 +84,17 @@ struct Candidate {
   // target furthest over its limit ("tpot.p99").
   std::string limit;
   double missed_rate = 0;  // the lowest rate the search saw miss it (0: none; below 2% above)
+  // What binds one replica, read from its runs at max_rate and at missed_rate (docs/sweeps.md):
+  // "kv-capacity" (the run above preempted, rejected for KV or filled the KV cache),
+  // "compute" (it could not keep up), else the SLO target furthest over ("ttft.p99"); ""
+  // when no rate the search tried missed.
+  std::string binding;
+  std::string binding_detail;  // the evidence, one phrase ("at 5.1 req/s: KV cache 100% full, ...")
+  std::vector<double> at_rate;   // per target, one replica at max_rate (ms)
+  std::vector<double> headroom;  // per target, 1 - at_rate / limit
+  // "measured", "derived" or "uncalibrated" (CalibrationChoice::source), the least measured
+  // of its pools.
+  std::string calibration;
   int replicas = 0;        // for PlanSpec::rate (units, for disaggregated candidates)
   int extra_replicas = 0;  // added beyond rate / max_rate because the cluster missed the SLO
   int gpus_total = 0;
@@ -111,8 +125,20 @@ struct PlanResult {
   std::vector<Candidate> candidates;  // ranked, cheapest first; infeasible ones last
   int simulations = 0;
   bool disaggregated = false;  // disaggregated candidates were searched
+  // One line per --vary knob dropped where it does not apply ("engine.chunk_size does not
+  // apply to the mixed scheduler ...: dropped from 2 of 4 settings, which merge into 1").
+  std::vector<std::string> notices;
   PlanComparison comparison() const;
+  // One sentence: why the first-ranked candidate wins over the runner-up ("#1 wins over #2
+  // with 4 GPUs against 8: ..."), or that it is the only one meeting the SLO.
+  std::string why_first() const;
 };
+
+// How a candidate's GPUs are laid out: "tp=4", "tp=2 pp=2 ep=8", or for a disaggregated
+// unit "1P tp=1 + 2D tp=2, layerwise".
+std::string layout_text(const Candidate& c);
+// Its GPU: "h100-sxm", or "h100-sxm -> h200" for prefill and decode pools of two GPUs.
+std::string gpu_text(const Candidate& c);
 
 PlanResult run_plan(const PlanSpec& spec, const Catalog& catalog, const Progress& progress = {});
 

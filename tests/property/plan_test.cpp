@@ -7,6 +7,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <sstream>
+
+#include "sim/report/plan_report.hpp"
 
 #include "sim/core/error.hpp"
 #include "tests/test_util.hpp"
@@ -156,6 +159,140 @@ TEST(Plan, NeedsARateDrivenWorkloadAndTargets) {
   EXPECT_THROW(run_plan(no_slo, testing::catalog()), Error);
   PlanSpec bad_rate = spec_for(0.0);
   EXPECT_THROW(run_plan(bad_rate, testing::catalog()), Error);
+}
+
+// One candidate (h100-sxm tp 1) of the test scenario with `slo` and `sets`, planned for one
+// request/s so that one replica serves it.
+Candidate plan_one(const std::string& slo, std::vector<std::string> sets = {}) {
+  PlanSpec spec = spec_for(1.0);
+  spec.slo = parse_slo(slo);
+  spec.sets = std::move(sets);
+  const PlanResult plan = run_plan(spec, testing::catalog());
+  EXPECT_EQ(plan.candidates.size(), 1U);
+  return plan.candidates.front();
+}
+
+// The test scenario, one replica at `rate`, with `sets`.
+Summary one_replica(double rate, std::vector<std::string> sets = {}) {
+  sets.push_back(fmt::format("workload.rate={}", rate));
+  return summarize(testing::simulate("binding", kScenario, sets));
+}
+
+TEST(Plan, TheBindingLimitIsTheTargetThatMissesJustAboveTheRate) {
+  // TTFT: a 300 ms P99 target with TPOT left loose (1 s). Queueing grows with the rate, so
+  // TTFT crosses 300 ms first, long before one replica stops keeping up.
+  const Candidate ttft = plan_one("ttft.p99=300ms,tpot.p99=1000ms");
+  ASSERT_TRUE(ttft.ok()) << ttft.infeasible;
+  EXPECT_EQ(ttft.binding, "ttft.p99") << ttft.binding_detail;
+  const Summary ttft_above = one_replica(ttft.missed_rate);
+  EXPECT_GT(ttft_above.ttft.p99, 300.0);     // the miss is TTFT's ...
+  EXPECT_LE(ttft_above.tpot.p99, 1000.0);    // ... not TPOT's,
+  EXPECT_FALSE(ttft_above.overloaded);       // and the replica still keeps up.
+  EXPECT_LT(ttft_above.kv_cache_peak, 0.95);
+
+  // TPOT: 12 ms P99 against a loose 20 s TTFT. A lone Llama-3-8B decode step on an H100 reads
+  // 16 GB of weights at ~3 TB/s (about 5 ms) plus the engine's 1.5 ms CPU work, so TPOT
+  // starts near 7 ms and reaches 12 ms as batches grow, at a few requests/s.
+  const Candidate tpot = plan_one("ttft.p99=20s,tpot.p99=12ms");
+  ASSERT_TRUE(tpot.ok()) << tpot.infeasible;
+  EXPECT_EQ(tpot.binding, "tpot.p99") << tpot.binding_detail;
+  const Summary tpot_above = one_replica(tpot.missed_rate);
+  EXPECT_GT(tpot_above.tpot.p99, 12.0);
+  EXPECT_LE(tpot_above.ttft.p99, 20000.0);
+  EXPECT_FALSE(tpot_above.overloaded);
+
+  // Compute: both targets loose (60 s, 5 s), so the replica is stopped by no longer keeping
+  // up. Its KV cache cannot fill first: at most max_num_seqs = 256 sequences of at most
+  // 4,000 + 200 tokens, ~900 on average, are ~230k tokens against the ~430k that 72 GB less
+  // 16 GB of weights hold at 128 KiB per token.
+  const Candidate compute = plan_one("ttft.p99=60s,tpot.p99=5s");
+  ASSERT_TRUE(compute.ok()) << compute.infeasible;
+  EXPECT_EQ(compute.binding, "compute") << compute.binding_detail;
+  const Summary compute_above = one_replica(compute.missed_rate);
+  EXPECT_TRUE(compute_above.overloaded);
+  EXPECT_EQ(compute_above.preemptions, 0);
+  EXPECT_LT(compute_above.kv_cache_peak, 0.95);
+
+  // KV capacity: the same loose targets with the KV cache pinned to 1,000 blocks of 16 tokens
+  // (16,000 tokens, some 17 average sequences): it fills, and the replica preempts or stalls
+  // admission before its compute runs out.
+  const std::vector<std::string> small_kv = {"engine.num_gpu_blocks=1000"};
+  const Candidate kv = plan_one("ttft.p99=60s,tpot.p99=5s", small_kv);
+  ASSERT_TRUE(kv.ok()) << kv.infeasible;
+  EXPECT_EQ(kv.binding, "kv-capacity") << kv.binding_detail;
+  const Summary kv_above = one_replica(kv.missed_rate, small_kv);
+  EXPECT_TRUE(kv_above.preemptions > 0 || kv_above.kv_cache_peak >= 0.95);
+  // A KV-bound replica sustains less than the compute-bound one.
+  EXPECT_LT(kv.max_rate, compute.max_rate);
+
+  // Headroom at the sustainable rate: 1 - value / limit for each target, from the replica's
+  // run at max_rate.
+  const Summary at = one_replica(ttft.max_rate);
+  ASSERT_EQ(ttft.headroom.size(), 2U);
+  EXPECT_NEAR(ttft.headroom[0], 1.0 - at.ttft.p99 / 300.0, 1e-12);
+  EXPECT_NEAR(ttft.headroom[1], 1.0 - at.tpot.p99 / 1000.0, 1e-12);
+  EXPECT_GE(ttft.headroom[0], 0.0);  // it meets the target there
+  // h100-sxm has calibration/results/h100-sxm.toml fitted on that GPU; a100-80gb's is derived.
+  EXPECT_EQ(ttft.calibration, "measured");
+}
+
+TEST(Plan, KnobsThatDoNotApplyAreDroppedAndTheirCandidatesMerged) {
+  PlanSpec spec = spec_for(1.0);
+  spec.slo = parse_slo("ttft.p99=1000ms,tpot.p99=100ms");
+  spec.vary = {parse_axis("engine.scheduler=mixed,chunked,continuous"),
+               parse_axis("engine.chunk_size=256,512")};
+  const PlanResult plan = run_plan(spec, testing::catalog());
+  // 3 x 2 settings; chunk_size is read by chunked alone, so mixed and continuous each keep
+  // one: 2 (chunked) + 1 + 1 = 4 candidates.
+  ASSERT_EQ(plan.candidates.size(), 4U);
+  int chunked = 0;
+  for (const Candidate& c : plan.candidates) {
+    const bool reads = c.values[0] == "chunked";
+    chunked += reads;
+    EXPECT_EQ(c.values[1] == "-", !reads) << c.label;
+    EXPECT_EQ(c.label.find("chunk_size") != std::string::npos, reads) << c.label;
+  }
+  EXPECT_EQ(chunked, 2);
+  ASSERT_EQ(plan.notices.size(), 2U);
+  EXPECT_HAS(plan.notices[0], "engine.chunk_size does not apply to the mixed scheduler or the "
+                              "continuous scheduler (only chunked reads it)");
+  EXPECT_HAS(plan.notices[0], "dropped from 4 of 6");
+  EXPECT_HAS(plan.notices[1], "6 knob settings merge into 4");
+  // A knob every candidate reads draws no notice.
+  PlanSpec all = spec;
+  all.vary = {parse_axis("engine.scheduler=chunked"), parse_axis("engine.chunk_size=256,512")};
+  const PlanResult kept = run_plan(all, testing::catalog());
+  EXPECT_EQ(kept.candidates.size(), 2U);
+  EXPECT_TRUE(kept.notices.empty());
+}
+
+TEST(Plan, LabelsAndKnobValuesAreNeverCut) {
+  PlanSpec spec = spec_for(1.0);
+  spec.slo = parse_slo("ttft.p99=1000ms,tpot.p99=100ms");
+  // Two settings that differ only after their first 60 characters.
+  const std::string a = R"({ distribution = "lognormal", mean = 800, stddev = 400, min = 16, max = 4000 })";
+  const std::string b = R"({ distribution = "lognormal", mean = 800, stddev = 400, min = 16, max = 3000 })";
+  spec.vary = {parse_axis("workload.prompt_tokens=" + a + "," + b)};
+  const PlanResult plan = run_plan(spec, testing::catalog());
+  ASSERT_EQ(plan.candidates.size(), 2U);
+  std::ostringstream text;
+  write_plan_text(text, plan, 0.0);
+  const auto json = plan_json(plan);
+  for (std::size_t i = 0; i < plan.candidates.size(); ++i) {
+    const Candidate& c = plan.candidates[i];
+    ASSERT_TRUE(c.ok()) << c.infeasible;
+    // Row #i+1 of the text table carries the value in full.
+    const std::string row = fmt::format("\n{}  h100-sxm", i + 1);
+    const auto at = text.str().find(row);
+    ASSERT_NE(at, std::string::npos) << text.str();
+    const std::string line = text.str().substr(at + 1, text.str().find('\n', at + 1) - at - 1);
+    EXPECT_HAS(line, c.values[0]);
+    EXPECT_EQ(json["candidates"][i]["label"], c.label);
+    EXPECT_HAS(c.label, c.values[0]);
+  }
+  // The closing sentence names both by their full labels.
+  EXPECT_HAS(text.str(), "#1 (" + plan.candidates[0].label + ")");
+  EXPECT_HAS(text.str(), "#2 (" + plan.candidates[1].label + ")");
 }
 
 // What the plan's own check says of `units` units of a disaggregated candidate at `rate`.
