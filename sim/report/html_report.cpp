@@ -1,6 +1,7 @@
 #include "sim/report/html_report.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <filesystem>
@@ -37,6 +38,11 @@ th, td { border-bottom: 1px solid #e5e5e5; padding: 4px 10px; text-align: right;
 th { background: #f6f6f6; font-weight: 600; }
 th:first-child, td:first-child { text-align: left; }
 table.kv td:last-child { text-align: left; }
+body.wide { max-width: 1340px; }
+table.wrap th { white-space: normal; vertical-align: bottom; }
+table.wrap th, table.wrap td { padding: 4px 6px; }
+table.wrap .text { text-align: left; }
+table.wrap td.long { white-space: normal; text-align: left; min-width: 14em; }
 figure { margin: 28px 0; }
 figure svg { max-width: 100%; height: auto; display: block; }
 figcaption { font-size: 13px; color: #444; max-width: 720px; margin-top: 6px; }
@@ -178,6 +184,7 @@ struct Page {
   std::string source;
   std::string body;
   std::vector<std::pair<std::string, std::string>> contents;  // section id, heading
+  bool wide = false;  // tables of many columns: the page may take up to 1340 px
 
   void section(const std::string& id, const std::string& heading, const std::string& html) {
     contents.emplace_back(id, heading);
@@ -191,8 +198,8 @@ struct Page {
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
         "<link rel=\"icon\" href=\"data:,\">\n<title>{0}</title>\n<style>{1}</style>\n</head>\n"
-        "<body>\n<h1>{0}</h1>\n<p class=\"source\">{2}</p>\n<nav>{3}</nav>\n{4}</body>\n</html>\n",
-        esc(title), kStyle, esc(source), nav, body);
+        "<body{5}>\n<h1>{0}</h1>\n<p class=\"source\">{2}</p>\n<nav>{3}</nav>\n{4}</body>\n</html>\n",
+        esc(title), kStyle, esc(source), nav, body, wide ? " class=\"wide\"" : "");
   }
 };
 
@@ -279,12 +286,134 @@ std::string sweep_page(const fs::path& dir) {
   return page.html();
 }
 
+// A table whose text cells wrap, so that it fits the page instead of scrolling sideways.
+std::string wrapping_table(const std::vector<std::string>& header,
+                           const std::vector<std::vector<std::string>>& rows) {
+  // Columns of text align left, columns of numbers right ("-" and "" count as either).
+  std::vector<bool> text(header.size(), false);
+  for (const auto& r : rows) {
+    for (std::size_t c = 0; c < r.size() && c < text.size(); ++c) {
+      const std::string& v = r[c];
+      if (v.empty() || v == "-") continue;
+      if (!(std::isdigit(static_cast<unsigned char>(v[0])) || v[0] == '-' || v[0] == '$')) text[c] = true;
+    }
+  }
+  std::string out = "<div class=\"table-wrap\"><table class=\"wrap\">\n<tr>";
+  for (std::size_t c = 0; c < header.size(); ++c)
+    out += (text[c] ? "<th class=\"text\">" : "<th>") + esc(header[c]) + "</th>";
+  out += "</tr>\n";
+  for (const auto& r : rows) {
+    out += "<tr>";
+    // Long text (a distribution, a reason) wraps at its spaces; short cells stay whole.
+    for (std::size_t c = 0; c < r.size(); ++c) {
+      std::string cls = c < text.size() && text[c] ? "text" : "";
+      if (r[c].size() > 24) cls += cls.empty() ? "long" : " long";
+      out += (cls.empty() ? "<td>" : "<td class=\"" + cls + "\">") + esc(r[c]) + "</td>";
+    }
+    out += "</tr>\n";
+  }
+  return out + "</table></div>\n";
+}
+
+std::string money_cell(const Json& v) {
+  return v.is_number() ? fmt::format("{:.2f}", v.get<double>()) : "-";
+}
+
+std::string percent_cell(const Json& v) {
+  return v.is_number() ? fmt::format("{:.0f}%", 100.0 * v.get<double>()) : "";
+}
+
 std::string plan_page(const fs::path& dir) {
   const Json plan = read_json(dir / "plan.json");
+  const Json& slo = plan.at("slo");
+  const Json& candidates = plan.at("candidates");
   Page page;
-  page.title = "servesim plan";
-  page.source = fmt::format("from {}", dir.string());
-  page.section("plan", "Plan", key_value_table(plan) + array_tables(plan, ""));
+  page.wide = true;
+  page.title = fmt::format("servesim plan: {}", cell(plan.value("scenario", Json(""))));
+  std::vector<std::string> targets;
+  for (const Json& t : slo) {
+    targets.push_back(fmt::format("{}.{} <= {} ms", cell(t.at("metric")), cell(t.at("stat")),
+                                  cell(t.at("limit_ms"))));
+  }
+  page.source = fmt::format("from {}: {} requests/s within {}; {} simulations; ranked by {}",
+                            dir.string(), cell(plan.at("rate")), join(targets),
+                            cell(plan.value("simulations", Json())),
+                            plan.value("ranked_by", Json("")) == "cost_per_hour" ? "cost per hour" : "GPUs");
+  std::string html;
+  for (const Json& n : plan.value("notices", Json::array())) {
+    html += "<p class=\"warning\">notice: " + esc(cell(n)) + "</p>\n";
+  }
+  if (plan.contains("why_first")) html += "<p><b>" + esc(cell(plan["why_first"])) + "</b></p>\n";
+  // Knob columns: the keys of the candidates' "values", in order.
+  std::vector<std::string> knobs;
+  for (const Json& c : candidates) {
+    const Json values = c.value("values", Json::object());
+    for (const auto& [k, v] : values.items()) {
+      if (std::find(knobs.begin(), knobs.end(), k) == knobs.end()) knobs.push_back(k);
+    }
+  }
+  std::vector<std::string> header = {"#", "GPU", "layout", "replicas", "GPUs", "$/hour",
+                                     "$/Mtok", "binding"};
+  for (const auto& k : knobs) header.push_back(k.substr(k.rfind('.') + 1));
+  header.push_back("req/s per replica");
+  for (const std::string& t : targets) header.push_back(t.substr(0, t.find(' ')) + " at that rate (room)");
+  header.push_back("calibration");
+  header.push_back("crosses nodes");
+  std::vector<std::vector<std::string>> ranked, evidence, refused;
+  for (const Json& c : candidates) {
+    if (!c.value("feasible", false)) {
+      refused.push_back({cell(c.value("label", Json(""))), cell(c.value("reason", Json("")))});
+      continue;
+    }
+    const std::string rank = cell(c.at("rank"));
+    std::string replicas = cell(c.at("replicas"));
+    if (c.value("kind", Json("")) == "disaggregated") replicas += " units";
+    std::vector<std::string> r = {rank,
+                                  cell(c.at("gpu")),
+                                  cell(c.value("layout", Json(""))),
+                                  replicas,
+                                  cell(c.at("gpus")),
+                                  money_cell(c.value("cost_per_hour", Json())),
+                                  money_cell(c.value("cost_per_million_output_tokens", Json())),
+                                  c.value("binding", Json()).is_null() ? "-" : cell(c["binding"])};
+    const Json values = c.value("values", Json::object());
+    for (const auto& k : knobs) {
+      r.push_back(values.contains(k) && !values[k].is_null() ? cell(values[k]) : "-");
+    }
+    r.push_back(fmt::format("{:.3g}", c.at("max_rate_per_replica").get<double>()));
+    const Json at = c.value("at_max_rate", Json::object());
+    const Json room = c.value("headroom", Json::object());
+    for (const Json& t : slo) {
+      const std::string key = cell(t.at("metric")) + "." + cell(t.at("stat"));
+      const Json v = at.value(key + "_ms", Json());
+      r.push_back(v.is_number() ? fmt::format("{:.1f} ms ({})", v.get<double>(), percent_cell(room.value(key, Json())))
+                                : "");
+    }
+    r.push_back(cell(c.value("calibration", Json(""))));
+    r.push_back(c.value("crosses_nodes", false) ? "yes" : "no");
+    ranked.push_back(std::move(r));
+    evidence.push_back({rank, cell(c.value("label", Json(""))), c.value("binding", Json()).is_null() ? "-" : cell(c["binding"]),
+                        cell(c.value("binding_detail", Json(""))),
+                        percent_cell(c.value("slo_headroom", Json()))});
+  }
+  if (ranked.empty()) html += "<p>No candidate meets the SLO at this rate.</p>\n";
+  else html += wrapping_table(header, ranked);
+  html += "<p class=\"source\">binding: what stops one replica just above its rate: kv-capacity (it "
+          "preempts, rejects for KV or fills its KV cache), compute (it no longer keeps up), or the "
+          "SLO target furthest over. room: 1 - measured / target, one replica at its rate. "
+          "calibration: measured on this GPU, derived from another GPU's, or uncalibrated "
+          "(datasheet rooflines). plan.json and plan.csv hold every field.</p>\n";
+  page.section("plan", "Ranking", html);
+  if (!evidence.empty()) {
+    page.section("binding", "What binds each candidate",
+                 wrapping_table({"#", "candidate", "binding", "evidence, just above its rate",
+                                 "SLO room of the whole cluster"},
+                                evidence));
+  }
+  if (plan.contains("comparison") && plan["comparison"].is_object()) {
+    page.section("comparison", "Colocated against disaggregated", key_value_table(plan["comparison"]));
+  }
+  if (!refused.empty()) page.section("refused", "Cannot serve", wrapping_table({"candidate", "why"}, refused));
   add_svg_files(page, dir);
   return page.html();
 }

@@ -4,6 +4,7 @@
 
 #include <sys/wait.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -38,7 +39,7 @@ std::string chromium_path() {
 
 // Loads the page in headless Chromium (private profile, bounded time) and returns the
 // serialized DOM and Chromium's log (page console messages appear there as "CONSOLE" lines).
-Ran open_in_chromium(const fs::path& html, const fs::path& dir) {
+Ran open_in_chromium(const fs::path& html, const fs::path& dir, const std::string& mode = "--dump-dom") {
   const std::string chromium = chromium_path();
   if (chromium.empty()) {
     ADD_FAILURE() << "chromium is not installed; the report tests need it: run ./setup.sh";
@@ -48,7 +49,7 @@ Ran open_in_chromium(const fs::path& html, const fs::path& dir) {
   return shell("timeout 120 " + chromium +
                    " --headless --no-sandbox --disable-gpu --no-first-run --disable-extensions"
                    " --enable-logging=stderr --v=0 --user-data-dir=" + profile.string() +
-                   " --dump-dom file://" + fs::absolute(html).string(),
+                   " " + mode + " file://" + fs::absolute(html).string(),
                dir);
 }
 
@@ -197,6 +198,99 @@ tpot_ms = 50
     EXPECT_EQ(console_errors(page.err), "") << folder;
     expect_figures(page.out, figures);
   }
+}
+
+// A PNG's width, from its IHDR chunk (bytes 16-19, big-endian); 0 when it is not a PNG.
+std::uint32_t png_width(const fs::path& png) {
+  const std::string bytes = slurp(png);
+  if (bytes.size() < 24 || bytes.compare(1, 3, "PNG") != 0) return 0;
+  std::uint32_t w = 0;
+  for (int i = 16; i < 20; ++i) w = (w << 8) | static_cast<unsigned char>(bytes[i]);
+  return w;
+}
+
+// The page with a script that, once laid out, records on <body data-overflow=...> what is
+// wider than its box: the page against the window, each .table-wrap against its own width.
+std::string with_overflow_probe(std::string html) {
+  const std::string probe =
+      "<script>{const o=[];const d=document.documentElement;"
+      "if(d.scrollWidth>window.innerWidth)o.push('page '+d.scrollWidth+'>'+window.innerWidth);"
+      "document.querySelectorAll('.table-wrap').forEach((e,i)=>{if(e.scrollWidth>e.clientWidth)"
+      "o.push('table '+i+': '+e.scrollWidth+'>'+e.clientWidth)});"
+      "document.body.setAttribute('data-overflow',o.join('; ')||'none');}</script>";
+  const auto at = html.rfind("</body>");
+  return html.insert(at == std::string::npos ? html.size() : at, probe);
+}
+
+std::string overflow_of(const std::string& dom) {
+  const std::string key = "data-overflow=\"";
+  const auto at = dom.find(key);
+  if (at == std::string::npos) return "no probe result";
+  return dom.substr(at + key.size(), dom.find('"', at + key.size()) - at - key.size());
+}
+
+TEST(ReportHtml, PlanPageFitsA1400PixelWindowWithTheKeyColumnsFirst) {
+  const fs::path dir = scratch("report-plan-width");
+  const fs::path scenario = dir / "s.toml";
+  std::ofstream(scenario) << R"(name = "plan-width"
+[model]
+name = "llama-3-8b"
+[hardware]
+gpu = "h100-sxm"
+[workload]
+requests = 100
+arrival = "poisson"
+rate = 4
+prompt_tokens = { distribution = "lognormal", mean = 800, stddev = 400, min = 16, max = 4000 }
+output_tokens = { distribution = "uniform", min = 20, max = 200 }
+[slo]
+ttft_ms = 500
+tpot_ms = 50
+)";
+  // Three knobs, one of them a long distribution, two GPUs and two tp degrees: some 20
+  // columns, the kind of table that scrolled sideways when every field was a column.
+  const fs::path plan = dir / "plan";
+  const std::string vary =
+      " --vary engine.scheduler=mixed,chunked --vary engine.chunk_size=256,512"
+      " --vary 'workload.output_tokens={ distribution = \"uniform\", min = 20, max = 200 },"
+      "{ distribution = \"uniform\", min = 200, max = 2000 }'";
+  Ran made = shell(kBinary + " plan " + scenario.string() + " --rate 10 --gpus h100-sxm,h200 --tp 1,2" +
+                       " --price h100-sxm=3 --price h200=4" + vary + " --out " + plan.string(),
+                   dir);
+  ASSERT_EQ(made.status, 0) << made.err;
+  ASSERT_EQ(shell(kBinary + " report " + plan.string(), dir).status, 0);
+  const std::string html = slurp(plan / "report.html");
+  expect_self_contained(html);
+  // The ranking's header starts with rank, GPU, layout, replicas, GPUs, $/hour, $/Mtok and
+  // the binding limit, then the knobs.
+  EXPECT_HAS(html, "<th>#</th><th class=\"text\">GPU</th><th class=\"text\">layout</th><th>replicas</th>"
+                   "<th>GPUs</th><th>$/hour</th><th>$/Mtok</th><th class=\"text\">binding</th>"
+                   "<th class=\"text\">scheduler</th>");
+  std::ofstream(dir / "probed.html") << with_overflow_probe(html);
+  const Ran page = open_in_chromium(dir / "probed.html", dir, "--window-size=1400,900 --dump-dom");
+  ASSERT_EQ(page.status, 0) << page.err;
+  EXPECT_EQ(console_errors(page.err), "");
+  EXPECT_EQ(overflow_of(page.out), "none");
+  // The screenshot at 1400 px, kept beside the page for a look.
+  const fs::path shot = dir / "plan-1400.png";
+  const Ran taken = open_in_chromium(plan / "report.html", dir,
+                                     "--window-size=1400,900 --screenshot=" + shot.string());
+  ASSERT_EQ(taken.status, 0) << taken.err;
+  EXPECT_EQ(png_width(shot), 1400U);
+}
+
+// The probe sees overflow where there is some: a table too wide for a 1400 px window.
+TEST(ReportHtml, TheOverflowProbeWouldSeeATableTooWide) {
+  const fs::path dir = scratch("report-overflow-probe");
+  std::string cells;
+  for (int i = 0; i < 60; ++i) cells += "<td style=\"white-space:nowrap\">column-number-" + std::to_string(i) + "</td>";
+  std::ofstream(dir / "wide.html") << with_overflow_probe(
+      "<!DOCTYPE html><html><head><link rel=\"icon\" href=\"data:,\"><title>x</title></head><body>"
+      "<div class=\"table-wrap\" style=\"overflow-x:auto\"><table><tr>" + cells +
+      "</tr></table></div></body></html>\n");
+  const Ran page = open_in_chromium(dir / "wide.html", dir, "--window-size=1400,900 --dump-dom");
+  ASSERT_EQ(page.status, 0) << page.err;
+  EXPECT_HAS(overflow_of(page.out), "table 0: ");
 }
 
 TEST(ReportHtml, ConsoleErrorsWouldBeSeen) {
