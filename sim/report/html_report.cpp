@@ -84,7 +84,7 @@ std::string cell(const Json& v) {
   return v.dump();
 }
 
-// Nested objects flattened to dotted keys; arrays of objects are left to array_tables.
+// Nested objects flattened to dotted keys; arrays of objects are left out.
 void flatten(const Json& j, const std::string& prefix, std::vector<std::pair<std::string, std::string>>& out) {
   for (const auto& [k, v] : j.items()) {
     const std::string key = prefix.empty() ? k : prefix + "." + k;
@@ -127,34 +127,6 @@ std::string table(const std::vector<std::string>& header, const std::vector<std:
     out += "</tr>\n";
   }
   return out + "</table></div>\n";
-}
-
-// Every array of objects in `j` (at any depth) as a table, its columns the union of the
-// objects' keys in order of first appearance.
-std::string array_tables(const Json& j, const std::string& prefix) {
-  std::string out;
-  for (const auto& [k, v] : j.items()) {
-    const std::string key = prefix.empty() ? k : prefix + "." + k;
-    if (v.is_object()) {
-      out += array_tables(v, key);
-    } else if (v.is_array() && !v.empty() && v.front().is_object()) {
-      std::vector<std::string> header;
-      for (const auto& row : v) {
-        if (!row.is_object()) continue;
-        for (const auto& [c, unused] : row.items()) {
-          if (std::find(header.begin(), header.end(), c) == header.end()) header.push_back(c);
-        }
-      }
-      std::vector<std::vector<std::string>> rows;
-      for (const auto& row : v) {
-        std::vector<std::string> r;
-        for (const auto& c : header) r.push_back(row.is_object() && row.contains(c) ? cell(row[c]) : "");
-        rows.push_back(std::move(r));
-      }
-      out += "<h3>" + esc(key) + "</h3>\n" + table(header, rows);
-    }
-  }
-  return out;
 }
 
 std::string figure_html(const ReportFigure& f) {
