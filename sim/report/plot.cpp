@@ -24,7 +24,7 @@ constexpr const char* kMinorGrid = "#f3f3f3";
 
 // Width of `text` at `size` px in a proportional sans-serif face: an estimate (no font
 // metrics are available), slightly generous so that labels do not collide.
-double text_width(const std::string& text, double size) {
+double estimate_width(const std::string& text, double size) {
   std::size_t chars = 0;
   for (unsigned char c : text) chars += (c & 0xC0) != 0x80;  // count UTF-8 code points
   return static_cast<double>(chars) * size * 0.62;
@@ -109,7 +109,7 @@ Axis make_axis(const Range& r, bool log, int target) {
 
 double widest(const std::vector<std::string>& labels, double size) {
   double w = 0;
-  for (const auto& l : labels) w = std::max(w, text_width(l, size));
+  for (const auto& l : labels) w = std::max(w, estimate_width(l, size));
   return w;
 }
 
@@ -121,11 +121,11 @@ void text(std::string& out, double x, double y, const std::string& s, double siz
 
 // Legend entries cut to the width available, with an ellipsis.
 std::string fit_label(const std::string& label, double max_width) {
-  if (text_width(label, kLegendSize) <= max_width) return label;
+  if (estimate_width(label, kLegendSize) <= max_width) return label;
   std::string cut;
   for (std::size_t i = 0; i < label.size(); ++i) {
     if ((static_cast<unsigned char>(label[i]) & 0xC0) != 0x80 &&
-        text_width(cut + "..", kLegendSize) > max_width) {
+        estimate_width(cut + "..", kLegendSize) > max_width) {
       break;
     }
     cut += label[i];
@@ -235,10 +235,21 @@ void draw_series(std::string& out, const Frame& f, const Series& s, std::size_t 
   for (const auto& run : parts) {
     if (points || run.size() == 1) dots.insert(dots.end(), run.begin(), run.end());
   }
-  if (!dots.empty()) {
+  auto is_hollow = [&](std::size_t i) { return i < s.hollow.size() && s.hollow[i]; };
+  std::vector<std::size_t> filled, rings;
+  for (std::size_t i : dots) (is_hollow(i) ? rings : filled).push_back(i);
+  if (!filled.empty()) {
     out += fmt::format("<g fill=\"{}\" stroke=\"#ffffff\" stroke-width=\"0.6\">\n", color);
-    for (std::size_t i : dots) {
+    for (std::size_t i : filled) {
       out += fmt::format("<circle cx=\"{}\" cy=\"{}\" r=\"3.2\"/>\n", px(f.px_x(s.x[i])),
+                         px(f.px_y(s.y[i])));
+    }
+    out += "</g>\n";
+  }
+  if (!rings.empty()) {
+    out += fmt::format("<g fill=\"#ffffff\" stroke=\"{}\" stroke-width=\"1.6\">\n", color);
+    for (std::size_t i : rings) {
+      out += fmt::format("<circle cx=\"{}\" cy=\"{}\" r=\"3.6\"/>\n", px(f.px_x(s.x[i])),
                          px(f.px_y(s.y[i])));
     }
     out += "</g>\n";
@@ -265,7 +276,7 @@ void draw_point_labels(std::string& out, const Frame& f, const Series& s, std::v
       if (i >= s.point_labels.size() || s.point_labels[i].empty()) continue;
       const double x = f.px_x(s.x[i]);
       const double y = f.px_y(s.y[i]);
-      const double w = text_width(s.point_labels[i], kPointLabelSize);
+      const double w = estimate_width(s.point_labels[i], kPointLabelSize);
       const double h = kPointLabelSize;
       struct Spot {
         double x, y;
@@ -292,7 +303,37 @@ void draw_point_labels(std::string& out, const Frame& f, const Series& s, std::v
   out += "</g>\n";
 }
 
-void draw_annotations(std::string& out, const Frame& f, const std::vector<Annotation>& notes) {
+// The drawn line segments of every line series, in pixels.
+struct Segment {
+  double x1, y1, x2, y2;
+};
+std::vector<Segment> line_segments(const Frame& f, const std::vector<Series>& series) {
+  std::vector<Segment> out;
+  for (const Series& s : series) {
+    if (s.mark == Mark::kPoints) continue;
+    for (const auto& run : runs(s, f.log_x, f.log_y)) {
+      for (std::size_t k = 1; k < run.size(); ++k) {
+        const double x1 = f.px_x(s.x[run[k - 1]]);
+        const double y1 = f.px_y(s.y[run[k - 1]]);
+        const double x2 = f.px_x(s.x[run[k]]);
+        const double y2 = f.px_y(s.y[run[k]]);
+        if (s.mark == Mark::kStep) {  // H then V
+          out.push_back({x1, y1, x2, y1});
+          out.push_back({x2, y1, x2, y2});
+        } else {
+          out.push_back({x1, y1, x2, y2});
+        }
+      }
+    }
+  }
+  return out;
+}
+
+// Each annotation's text goes to the first of a ring of spots around its point, nearest
+// first, whose box stays inside the plot and crosses no line and no label already placed;
+// when none does, to the first spot inside the plot.
+void draw_annotations(std::string& out, const Frame& f, const std::vector<Annotation>& notes,
+                      const std::vector<Segment>& lines, std::vector<Box>& placed) {
   for (const Annotation& a : notes) {
     if (!usable(a.x, f.log_x) || !usable(a.y, f.log_y)) continue;
     const double x = f.px_x(a.x);
@@ -301,11 +342,47 @@ void draw_annotations(std::string& out, const Frame& f, const std::vector<Annota
         "<circle cx=\"{}\" cy=\"{}\" r=\"8\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"/>\n",
         px(x), px(y), kInk);
     if (a.text.empty()) continue;
-    const double w = text_width(a.text, kLegendSize);
-    const bool left = x + 12 + w > f.left + f.width;
-    const bool below = y - 12 - kLegendSize < f.top;
-    text(out, left ? x - 12 : x + 12, below ? y + 22 : y - 12, a.text, kLegendSize,
-         left ? "end" : "start",
+    const double w = estimate_width(a.text, kLegendSize);
+    const double h = kLegendSize;
+    struct Spot {
+      double tx, ty;  // the text's anchor point (baseline)
+      const char* anchor;
+      Box box;
+    };
+    std::vector<Spot> spots;
+    for (double d : {12.0, 28.0, 48.0, 72.0}) {
+      spots.push_back({x + d, y - d, "start", {x + d, y - d - h, x + d + w, y - d + 3}});
+      spots.push_back({x + d, y + d + h, "start", {x + d, y + d, x + d + w, y + d + h + 3}});
+      spots.push_back({x - d, y - d, "end", {x - d - w, y - d - h, x - d, y - d + 3}});
+      spots.push_back({x - d, y + d + h, "end", {x - d - w, y + d, x - d, y + d + h + 3}});
+      spots.push_back({x, y - d - 4, "middle", {x - w / 2, y - d - 4 - h, x + w / 2, y - d - 1}});
+      spots.push_back({x, y + d + h + 4, "middle", {x - w / 2, y + d + 4, x + w / 2, y + d + h + 7}});
+    }
+    auto inside = [&](const Box& b) {
+      return b.x0 >= f.left && b.x1 <= f.left + f.width && b.y0 >= f.top && b.y1 <= f.top + f.height;
+    };
+    auto clear = [&](const Box& b) {
+      for (const Box& p : placed) {
+        if (b.overlaps(p)) return false;
+      }
+      for (const Segment& l : lines) {
+        if (segment_crosses_box(l.x1, l.y1, l.x2, l.y2, b.x0, b.y0, b.x1, b.y1)) return false;
+      }
+      return true;
+    };
+    const Spot* chosen = nullptr;
+    for (const Spot& sp : spots) {
+      if (inside(sp.box) && clear(sp.box)) {
+        chosen = &sp;
+        break;
+      }
+    }
+    for (const Spot& sp : spots) {
+      if (chosen == nullptr && inside(sp.box)) chosen = &sp;
+    }
+    if (chosen == nullptr) chosen = &spots.front();
+    placed.push_back(chosen->box);
+    text(out, chosen->tx, chosen->ty, a.text, kLegendSize, chosen->anchor,
          fmt::format(" font-weight=\"bold\" fill=\"{}\" stroke=\"#ffffff\" stroke-width=\"3\" "
                      "paint-order=\"stroke\"",
                      kInk));
@@ -327,12 +404,17 @@ void draw_legend(std::string& out, const Figure& fig, const Frame& f, double lab
     const Series& s = fig.series[entries[k]];
     const std::string& color = palette_color(series_color(s, entries[k]));
     const double cy = y + kLegendRow / 2;
-    if (s.mark != Mark::kPoints) {
+    if (s.mark != Mark::kPoints && !s.hollow_legend) {
       out += fmt::format(
           "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{}\" stroke-width=\"2\"/>\n",
           px(x), px(cy), px(x + 20), px(cy), color);
     }
-    if (s.mark == Mark::kPoints || s.mark == Mark::kLinePoints) {
+    if (s.hollow_legend) {
+      out += fmt::format(
+          "<circle cx=\"{}\" cy=\"{}\" r=\"3.6\" fill=\"#ffffff\" stroke=\"{}\" "
+          "stroke-width=\"1.6\"/>\n",
+          px(x + 10), px(cy), color);
+    } else if (s.mark == Mark::kPoints || s.mark == Mark::kLinePoints) {
       out += fmt::format("<circle cx=\"{}\" cy=\"{}\" r=\"3.2\" fill=\"{}\"/>\n", px(x + 10),
                          px(cy), color);
     }
@@ -446,6 +528,42 @@ std::string xml_escape(const std::string& text) {
   return out;
 }
 
+double text_width(const std::string& text, double size) { return estimate_width(text, size); }
+
+Series ring_legend(const std::string& label) {
+  Series s;
+  s.label = label;
+  s.mark = Mark::kPoints;
+  s.hollow_legend = true;
+  s.color = 6;  // the palette's black: the rings themselves take each series' colour
+  return s;
+}
+
+bool segment_crosses_box(double x1, double y1, double x2, double y2, double bx0, double by0,
+                         double bx1, double by1) {
+  // Liang-Barsky: clip the segment's parameter range [0, 1] to each side of the box.
+  const double dx = x2 - x1;
+  const double dy = y2 - y1;
+  double t0 = 0.0;
+  double t1 = 1.0;
+  const double p[4] = {-dx, dx, -dy, dy};
+  const double q[4] = {x1 - bx0, bx1 - x1, y1 - by0, by1 - y1};
+  for (int i = 0; i < 4; ++i) {
+    if (p[i] == 0.0) {
+      if (q[i] < 0.0) return false;  // parallel to this side and outside it
+      continue;
+    }
+    const double r = q[i] / p[i];
+    if (p[i] < 0.0) {
+      t0 = std::max(t0, r);
+    } else {
+      t1 = std::min(t1, r);
+    }
+    if (t0 > t1) return false;
+  }
+  return true;
+}
+
 std::string to_svg(const Figure& fig) {
   const double width = std::max(fig.width, 160);
   const double height = std::max(fig.height, 120);
@@ -484,7 +602,7 @@ std::string to_svg(const Figure& fig) {
   f.left = 14 + y_title + (empty ? 0 : widest(f.y.labels, kTickSize)) + 8;
 
   double legend_labels = 0;
-  for (const Series& s : fig.series) legend_labels = std::max(legend_labels, text_width(s.label, kLegendSize));
+  for (const Series& s : fig.series) legend_labels = std::max(legend_labels, estimate_width(s.label, kLegendSize));
   const double legend_cap = width * 0.3;
   legend_labels = std::min(legend_labels, legend_cap);
   const double right = legend_labels > 0 ? 16 + 26 + legend_labels + 18 : 24;
@@ -540,7 +658,7 @@ std::string to_svg(const Figure& fig) {
     // a reader looks for (a frontier over the points it dominates, say).
     std::vector<Box> placed;
     for (std::size_t i = fig.series.size(); i-- > 0;) draw_point_labels(out, f, fig.series[i], placed);
-    draw_annotations(out, f, fig.annotations);
+    draw_annotations(out, f, fig.annotations, line_segments(f, fig.series), placed);
   }
   draw_legend(out, fig, f, legend_labels);
   out += "</svg>\n";

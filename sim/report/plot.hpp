@@ -19,9 +19,14 @@ struct Series {
   // already placed is left out (later series place theirs first).
   std::vector<std::string> point_labels;
   int color = -1;                         // palette index; -1: the series' position
+  // Per point: drawn as an open ring instead of a dot (an overloaded run, say); empty: none.
+  std::vector<bool> hollow;
+  bool hollow_legend = false;  // its legend marker is an open ring ("overloaded")
 };
 
-struct Annotation {  // a highlighted point: ring + text
+// A highlighted point: a ring, and its text placed where it crosses no line of the plot,
+// no other label and no edge, when such a place is near.
+struct Annotation {
   double x = 0, y = 0;
   std::string text;
 };
@@ -34,6 +39,16 @@ struct Figure {
   std::vector<Annotation> annotations;
   int width = 720, height = 450;
 };
+
+// A legend entry with no points: an open ring named `label`, saying what open rings mean
+// (for example "overloaded (open rings)").
+Series ring_legend(const std::string& label);
+
+// The width of `text` at `size` px, as the layout estimates it (no font metrics).
+double text_width(const std::string& text, double size);
+// Whether the segment from (x1, y1) to (x2, y2) touches the box [x0, x1b] x [y0, y1b].
+bool segment_crosses_box(double x1, double y1, double x2, double y2, double bx0, double by0,
+                         double bx1, double by1);
 
 // A standalone <svg xmlns=...> document. Non-finite points are skipped, and so are
 // non-positive values on a log axis. A figure with no points left is drawn as an empty

@@ -552,6 +552,17 @@ std::vector<std::string> sweep_keys(const CsvTable& sweep) {
   return {point + 1, seeds};
 }
 
+bool geometric(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  values.erase(std::unique(values.begin(), values.end()), values.end());
+  if (values.size() < 3 || !(values.front() > 0)) return false;
+  const double ratio = values[1] / values[0];
+  for (std::size_t i = 2; i < values.size(); ++i) {
+    if (std::abs(values[i] / values[i - 1] / ratio - 1.0) > 1e-6) return false;
+  }
+  return ratio > 1.0 + 1e-9;
+}
+
 std::vector<ReportFigure> sweep_figures(const CsvTable& sweep) {
   const auto keys = sweep_keys(sweep);
   const std::string rate = "workload.rate";
@@ -587,6 +598,20 @@ std::vector<ReportFigure> sweep_figures(const CsvTable& sweep) {
       {"tpot_p99_ms", "sweep-tpot-p99", "TPOT P99 against request rate", "TPOT P99 (ms)"},
       {"e2e_p50_ms", "sweep-e2e-p50", "E2E P50 against request rate", "E2E P50 (ms)"},
   };
+  // A geometric rate axis (1:64:x2) is drawn on a log scale, where its points are evenly
+  // spaced; a linear one on a linear scale.
+  std::vector<double> rates;
+  for (const auto& label : labels) {
+    for (std::size_t i : rows[label]) rates.push_back(sweep.number(i, rate));
+  }
+  const bool log_rate = geometric(rates);
+  const bool has_overloaded = sweep.has_column("overloaded");
+  auto overloaded = [&](std::size_t i) {
+    // The share of seeds overloaded ("0.5"), or true/false.
+    if (!has_overloaded) return false;
+    const std::string& v = sweep.text(i, "overloaded");
+    return !(v.empty() || v == "0" || v == "false");
+  };
   std::vector<ReportFigure> out;
   for (const Plotted& p : plotted) {
     if (!sweep.has_column(p.column)) continue;
@@ -596,6 +621,7 @@ std::vector<ReportFigure> sweep_figures(const CsvTable& sweep) {
     fig.figure.x_label = "request rate (requests/s)";
     fig.figure.y_label = p.y_label;
     std::vector<double> all;
+    bool any_overloaded = false;
     for (const auto& label : labels) {
       auto& idx = rows[label];
       std::stable_sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) {
@@ -605,15 +631,22 @@ std::vector<ReportFigure> sweep_figures(const CsvTable& sweep) {
       for (std::size_t i : idx) {
         s.x.push_back(sweep.number(i, rate));
         s.y.push_back(sweep.text(i, p.column).empty() ? kNaN : sweep.number(i, p.column));
+        s.hollow.push_back(overloaded(i));
+        any_overloaded = any_overloaded || s.hollow.back();
         all.push_back(s.y.back());
       }
       fig.figure.series.push_back(std::move(s));
     }
+    if (any_overloaded) fig.figure.series.push_back(plot::ring_legend("overloaded (open rings)"));
+    fig.figure.log_x = log_rate;
     fig.figure.log_y = wide(all, 100);
     fig.figure.y_from_zero = true;
-    fig.caption = fmt::format("{} of each sweep point against workload.rate{}.{}", p.y_label,
-                              labels.size() > 1 ? ", one line per combination of the other varied keys" : "",
-                              fig.figure.log_y ? " Log scale: past saturation queueing grows without bound." : "");
+    fig.caption = fmt::format(
+        "{} of each sweep point against workload.rate{}.{}{}{}", p.y_label,
+        labels.size() > 1 ? ", one line per combination of the other varied keys" : "",
+        log_rate ? " The rates grow by a constant factor: log rate axis." : "",
+        fig.figure.log_y ? " Log latency scale: past saturation queueing grows without bound." : "",
+        any_overloaded ? " Open rings: overloaded points, whose latency grows with the run's length." : "");
     out.push_back(std::move(fig));
   }
   return out;

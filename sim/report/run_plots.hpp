@@ -84,5 +84,8 @@ std::vector<std::string> sweep_keys(const CsvTable& sweep);
 // Throughput and latency against workload.rate, one series per combination of the other
 // varied keys; none when the rate was not varied.
 std::vector<ReportFigure> sweep_figures(const CsvTable& sweep);
+// Whether `values` (three or more distinct, all positive) grow by one constant factor, as
+// a --vary a:b:xF range does: such an axis is drawn on a log scale.
+bool geometric(std::vector<double> values);
 
 }  // namespace servesim

@@ -79,8 +79,24 @@ SweepAnalysis analyse_sweep(const SweepResult& sw, const std::string& latency) {
     lat.push_back(steady ? p.mean[a.latency_index] : NAN);
     thr.push_back(steady ? p.mean[a.throughput_index] : NAN);
   }
-  a.frontier = pareto_frontier(lat, thr);
   find_knees(sw, a);
+  if (!a.knees.empty()) {
+    // A rate sweep: each configuration competes with its best point within the SLO.
+    const std::size_t met = metric_index("slo_met", "");
+    std::vector<bool> best(sw.points.size(), false);
+    for (Knee& k : a.knees) {
+      for (std::size_t p : k.points) {
+        const PointResult& pt = sw.points[p];
+        if (pt.mean[over] != 0.0 || pt.mean[met] != 1.0) continue;
+        if (!k.best || pt.mean[a.throughput_index] > sw.points[*k.best].mean[a.throughput_index]) k.best = p;
+      }
+      if (k.best) best[*k.best] = true;
+    }
+    for (std::size_t i = 0; i < sw.points.size(); ++i) {
+      if (!best[i]) lat[i] = thr[i] = NAN;
+    }
+  }
+  a.frontier = pareto_frontier(lat, thr);
   a.idle_axes = idle_axes(sw);
   return a;
 }

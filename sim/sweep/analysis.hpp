@@ -19,13 +19,19 @@ struct Knee {
   double max_output_tokens_per_s = 0;  // the most any rate reached: the saturation throughput
   // The highest rate at which no seed's run was overloaded (NaN: none).
   double max_rate_not_overloaded = 0;
+  // The configuration's best point within the SLO: of its points that no seed overloaded and
+  // every seed met the [slo] at (slo_met), the one of most output tokens/s per GPU.
+  std::optional<std::size_t> best;
 };
 
 struct SweepAnalysis {
   std::string latency;  // the metric the frontier uses, e.g. "ttft_p99_ms"
   std::size_t latency_index = 0;
   std::size_t throughput_index = 0;  // output_tokens_per_s_per_gpu
-  std::vector<bool> frontier;        // per SweepResult::points; overloaded points are never on it
+  // Per SweepResult::points. With workload.rate among the axes, the frontier is across
+  // configurations: only each configuration's best point (Knee::best) takes part. Without, each
+  // point is a configuration and every point that is not overloaded takes part.
+  std::vector<bool> frontier;
   std::vector<Knee> knees;           // empty unless workload.rate is an axis
   // Axes (of two or more values) that changed nothing: at every setting of the other axes,
   // each of their values gave the same figures, bit for bit. A key the scenario's scheduler

@@ -53,6 +53,11 @@ const std::vector<SweepMetric>& sweep_metrics() {
       {"kv_cache_peak", [](const Summary& s, int) { return s.kv_cache_peak; }},
       {"preemptions", [](const Summary& s, int) { return static_cast<double>(s.preemptions); }},
       {"rejected", [](const Summary& s, int) { return static_cast<double>(s.rejected); }},
+      // Every target the scenario's [slo] sets met at its percentile (1 when it sets none); with
+      // several seeds, the share of seeds that met them.
+      {"slo_met", [](const Summary& s, int) {
+         return (!s.slo_ttft_met || *s.slo_ttft_met) && (!s.slo_tpot_met || *s.slo_tpot_met) ? 1.0 : 0.0;
+       }},
       // With several seeds: the share of seeds whose run was overloaded.
       {"overloaded", [](const Summary& s, int) { return s.overloaded ? 1.0 : 0.0; }},
   };

@@ -90,6 +90,8 @@ nlohmann::ordered_json sweep_json(const SweepResult& sw, const SweepAnalysis* a)
           k.knee ? nlohmann::ordered_json(k.knee_rate) : nlohmann::ordered_json(nullptr);
       kj["saturation_output_tokens_per_s"] = k.max_output_tokens_per_s;
       kj["max_rate_not_overloaded"] = json_number(k.max_rate_not_overloaded);
+      kj["best_point"] = k.best ? nlohmann::ordered_json(sw.points[*k.best].index)
+                                : nlohmann::ordered_json(nullptr);
       knees.push_back(kj);
     }
     j["knees"] = knees;
@@ -157,10 +159,20 @@ void write_sweep_text(std::ostream& out, const SweepResult& sw, const SweepAnaly
   }
   std::size_t on = 0;
   for (bool f : a.frontier) on += f ? 1 : 0;
-  fmt::print(out,
-             "\nPareto frontier (output tokens/s per GPU against {}, overloaded points "
-             "excluded): {} of {} points\n",
-             a.latency, on, sw.points.size());
+  if (a.knees.empty()) {
+    fmt::print(out,
+               "\nPareto frontier (output tokens/s per GPU against {}, overloaded points "
+               "excluded): {} of {} points\n",
+               a.latency, on, sw.points.size());
+  } else {
+    std::size_t with_best = 0;
+    for (const Knee& k : a.knees) with_best += k.best ? 1 : 0;
+    fmt::print(out,
+               "\nPareto frontier across configurations (each one's best point within the SLO, "
+               "not overloaded: output tokens/s per GPU against {}): {} of {} configurations "
+               "({} have a point within the SLO)\n",
+               a.latency, on, a.knees.size(), with_best);
+  }
   for (const Knee& k : a.knees) {
     const std::string who = k.group.empty() ? "rate sweep" : k.group;
     if (k.knee) {

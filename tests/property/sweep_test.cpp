@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <sstream>
 
 #include "sim/core/error.hpp"
@@ -157,24 +158,64 @@ TEST(Sweep, KneeAndFrontierOfARateSweep) {
   const std::size_t k = *a.knees[0].knee;
   EXPECT_GT(k, 0U);
   EXPECT_LT(k, r.points.size() - 1);
+  // One configuration: its frontier is its one best point within the SLO (no [slo] here, so
+  // the steady point of most throughput per GPU).
   const std::size_t over = metric_index("overloaded", "");
-  std::size_t on = 0;
+  ASSERT_TRUE(a.knees[0].best.has_value());
   for (std::size_t i = 0; i < r.points.size(); ++i) {
-    const PointResult& p = r.points[i];
-    if (p.mean[over] > 0.0) {
-      EXPECT_FALSE(a.frontier[i]) << i;  // overloaded: never on it
-    }
-    if (!a.frontier[i]) continue;
-    ++on;
-    // No steady point is at least as fast and as productive, and strictly better in one.
-    for (const PointResult& q : r.points) {
-      if (q.mean[over] > 0.0) continue;
-      const double lp = p.mean[a.latency_index], lq = q.mean[a.latency_index];
-      const double tp = p.mean[a.throughput_index], tq = q.mean[a.throughput_index];
-      EXPECT_FALSE(lq <= lp && tq >= tp && (lq < lp || tq > tp)) << i << " by " << q.index;
+    EXPECT_EQ(a.frontier[i], i == *a.knees[0].best) << i;
+    if (r.points[i].mean[over] == 0.0) {
+      EXPECT_LE(r.points[i].mean[a.throughput_index], r.points[*a.knees[0].best].mean[a.throughput_index]);
     }
   }
-  EXPECT_GT(on, 0U);
+  EXPECT_EQ(r.points[*a.knees[0].best].mean[over], 0.0);
+}
+
+TEST(Sweep, WithARateAxisTheFrontierIsAcrossConfigurations) {
+  // Three configurations (max_num_seqs 8, 64, 256) over rates 1..64, under a 1 s P99 TTFT
+  // target: each competes with its best point within the SLO.
+  SweepSpec spec = spec_for({"workload.rate=1:64:x2", "engine.max_num_seqs=8,64,256"});
+  spec.sets = {"slo.ttft_ms=1000", "slo.percentile=99"};
+  const SweepResult r = run_sweep(spec, testing::catalog());
+  const SweepAnalysis a = analyse_sweep(r, "ttft.p99");
+  ASSERT_EQ(a.knees.size(), 3U);
+  const std::size_t over = metric_index("overloaded", "");
+  const std::size_t met = metric_index("slo_met", "");
+  std::vector<std::size_t> best;
+  for (const Knee& k : a.knees) {
+    ASSERT_TRUE(k.best.has_value()) << k.group;
+    const PointResult& b = r.points[*k.best];
+    EXPECT_EQ(b.mean[over], 0.0) << k.group;
+    EXPECT_EQ(b.mean[met], 1.0) << k.group;
+    EXPECT_LE(b.mean[a.latency_index], 1000.0) << k.group;  // slo_met: P99 TTFT within 1 s
+    // No other point of the configuration within the SLO does more per GPU.
+    for (std::size_t p : k.points) {
+      const PointResult& q = r.points[p];
+      if (q.mean[over] == 0.0 && q.mean[met] == 1.0) {
+        EXPECT_LE(q.mean[a.throughput_index], b.mean[a.throughput_index]) << k.group << " " << p;
+      }
+    }
+    best.push_back(*k.best);
+  }
+  // Only best points are on the frontier; a best point is on it exactly when no other best
+  // point is at least as fast and as productive, strictly better in one.
+  std::size_t on = 0;
+  for (std::size_t i = 0; i < r.points.size(); ++i) {
+    const bool is_best = std::find(best.begin(), best.end(), i) != best.end();
+    if (!is_best) {
+      EXPECT_FALSE(a.frontier[i]) << i;
+      continue;
+    }
+    bool dominated = false;
+    for (std::size_t j : best) {
+      const double li = r.points[i].mean[a.latency_index], lj = r.points[j].mean[a.latency_index];
+      const double ti = r.points[i].mean[a.throughput_index], tj = r.points[j].mean[a.throughput_index];
+      dominated = dominated || (lj <= li && tj >= ti && (lj < li || tj > ti));
+    }
+    EXPECT_EQ(a.frontier[i], !dominated) << i;
+    on += a.frontier[i];
+  }
+  EXPECT_GE(on, 1U);
 }
 
 }  // namespace

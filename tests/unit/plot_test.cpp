@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <limits>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -265,6 +266,81 @@ TEST(PlotSvg, LegendOpacityAndAnnotations) {
   EXPECT_TRUE(well_formed(svg));
   EXPECT_EQ(palette_color(0), palette_color(8));  // the palette cycles
   EXPECT_EQ(palette_color(-1), palette_color(7));
+}
+
+TEST(PlotSvg, OpenRingsMarkHollowPointsAndTheLegendNamesThem) {
+  Figure f;
+  f.series.push_back(make("rate sweep", {1, 2, 3}, {1, 2, 30}, Mark::kLinePoints));
+  f.series[0].hollow = {false, false, true};
+  f.series.push_back(ring_legend("overloaded (open rings)"));
+  const std::string svg = to_svg(f);
+  // Two filled dots (r 3.2) and one ring (r 3.6, white fill, the series' colour as stroke)
+  // in the plot, and one more ring in the legend.
+  const std::string ring_group = "<g fill=\"#ffffff\" stroke=\"" + palette_color(0) + "\"";
+  ASSERT_EQ(count(svg, ring_group), 1U) << svg;
+  const auto group = svg.find(ring_group);
+  EXPECT_EQ(count(svg.substr(group, svg.find("</g>", group) - group), "<circle"), 1U);
+  EXPECT_EQ(count(svg, "r=\"3.6\""), 2U);  // the ring and its legend marker
+  EXPECT_EQ(count(svg, "r=\"3.2\""), 3U);  // two dots and the line series' legend dot
+  EXPECT_NE(svg.find(">overloaded (open rings)<"), std::string::npos);
+  EXPECT_TRUE(well_formed(svg));
+}
+
+TEST(PlotGeometry, SegmentsAgainstBoxes) {
+  // The box [0, 10] x [0, 10].
+  EXPECT_TRUE(segment_crosses_box(-5, 5, 15, 5, 0, 0, 10, 10));   // straight through
+  EXPECT_TRUE(segment_crosses_box(2, 2, 3, 3, 0, 0, 10, 10));     // wholly inside
+  EXPECT_TRUE(segment_crosses_box(-5, -5, 5, 5, 0, 0, 10, 10));   // ends inside
+  EXPECT_FALSE(segment_crosses_box(-5, 0, 0, -5, 0, 0, 10, 10));  // passes the corner outside
+  EXPECT_FALSE(segment_crosses_box(11, 0, 11, 10, 0, 0, 10, 10)); // parallel, beside it
+  EXPECT_FALSE(segment_crosses_box(-5, 20, 20, 12, 0, 0, 10, 10));
+}
+
+// The numbers of attribute `name` in `tag`'s text, e.g. x="12.5".
+double attr(const std::string& tag, const std::string& name) {
+  const auto at = tag.find(" " + name + "=\"");
+  return at == std::string::npos ? NAN : std::stod(tag.substr(at + name.size() + 3));
+}
+
+TEST(PlotSvg, AnnotationTextCrossesNoLine) {
+  // Two lines through the annotated point (2, 2): one rising to the upper right, where a label
+  // would go first, one falling to the lower right. Its text must find a spot clear of both.
+  Figure f;
+  f.width = 500;
+  f.height = 400;
+  f.series.push_back(make("up", {0, 2, 4}, {0, 2, 4.2}, Mark::kLinePoints));
+  f.series.push_back(make("down", {0, 2, 4}, {1.5, 2, 0.2}, Mark::kLinePoints));
+  f.annotations.push_back({2, 2, "knee: rate 16"});
+  const std::string svg = to_svg(f);
+  // The label: a bold <text> with its anchor; its box as the layout reckons it (12 px text,
+  // from 12 px above the baseline to 3 px below).
+  const auto t = svg.find("font-weight=\"bold\" fill=\"#222222\" stroke=\"#ffffff\"");
+  ASSERT_NE(t, std::string::npos) << svg;
+  const auto open = svg.rfind("<text", t);
+  const std::string tag = svg.substr(open, svg.find('>', t) - open);
+  const double tx = attr(tag, "x");
+  const double ty = attr(tag, "y");
+  const double w = text_width("knee: rate 16", 12);
+  const std::string anchor = tag.substr(tag.find("text-anchor=\"") + 13, 3);
+  const double x0 = anchor == "sta" ? tx : anchor == "end" ? tx - w : tx - w / 2;
+  // Every straight piece of every drawn line ("M x y L x y L x y").
+  std::size_t segments = 0;
+  for (auto at = svg.find("<path d=\"M"); at != std::string::npos; at = svg.find("<path d=\"M", at + 1)) {
+    std::istringstream d(svg.substr(at + 10, svg.find('"', at + 10) - at - 10));
+    double px = 0, py = 0;
+    char c = 0;
+    d >> px >> py;
+    while (d >> c && c == 'L') {
+      double qx = 0, qy = 0;
+      d >> qx >> qy;
+      EXPECT_FALSE(segment_crosses_box(px, py, qx, qy, x0, ty - 12, x0 + w, ty + 3))
+          << "the label at " << tx << "," << ty << " crosses " << px << "," << py << " - " << qx << "," << qy;
+      ++segments;
+      px = qx;
+      py = qy;
+    }
+  }
+  EXPECT_EQ(segments, 4U);  // two lines of two pieces each
 }
 
 }  // namespace

@@ -155,6 +155,38 @@ TEST(ReportPlots, SweepKeysAndRateSeries) {
   EXPECT_THROW(sweep_keys(CsvTable::read(bad)), Error);
 }
 
+TEST(ReportPlots, AGeometricRateAxisIsLogAndOverloadedPointsAreOpenRings) {
+  EXPECT_TRUE(geometric({1, 2, 4, 8, 16}));
+  EXPECT_TRUE(geometric({16, 1, 4, 2, 8, 4}));  // order and repeats do not matter
+  EXPECT_FALSE(geometric({1, 2, 3, 4}));        // a linear grid
+  EXPECT_FALSE(geometric({1, 2}));              // two values make any ratio
+  EXPECT_FALSE(geometric({0, 1, 2}));
+  // A x2 grid (1, 2, 4, 8) with the two highest rates overloaded.
+  const auto x2 = testing::write_temp(
+      "sweep_x2.csv",
+      "point,workload.rate,seeds,output_tokens_per_s,ttft_p99_ms,overloaded\n"
+      "0,1,1,100,50,0\n1,2,1,200,60,0\n2,4,1,380,900,1\n3,8,1,400,9000,1\n");
+  const auto figs = sweep_figures(CsvTable::read(x2));
+  ASSERT_EQ(figs.size(), 2U);
+  for (const auto& f : figs) {
+    EXPECT_TRUE(f.figure.log_x) << f.id;
+    ASSERT_EQ(f.figure.series.size(), 2U);  // the sweep's line and the "overloaded" entry
+    EXPECT_EQ(f.figure.series[0].hollow, (std::vector<bool>{false, false, true, true}));
+    EXPECT_TRUE(f.figure.series[1].hollow_legend);
+    EXPECT_TRUE(f.figure.series[1].x.empty());
+    EXPECT_HAS(f.figure.series[1].label, "overloaded");
+  }
+  // A linear grid with nothing overloaded: a linear axis and no legend entry for rings.
+  const auto lin = testing::write_temp(
+      "sweep_lin.csv",
+      "point,workload.rate,seeds,output_tokens_per_s,overloaded\n"
+      "0,2,1,200,0\n1,4,1,400,0\n2,6,1,590,0\n");
+  const auto flat = sweep_figures(CsvTable::read(lin));
+  ASSERT_EQ(flat.size(), 1U);
+  EXPECT_FALSE(flat[0].figure.log_x);
+  EXPECT_EQ(flat[0].figure.series.size(), 1U);
+}
+
 TEST(ReportHtml, FoldersWithoutOutputsAreErrors) {
   const auto dir = std::filesystem::path(testing::write_temp("unrelated.txt", "")).parent_path() / "empty_out";
   std::filesystem::create_directories(dir);
