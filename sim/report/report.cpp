@@ -358,6 +358,28 @@ void write_text_report(std::ostream& out, const RunResult& run, const Summary& s
                "grows without bound, so latencies depend on how long the run is.\n",
                s.arrival_rate, s.completion_rate_during, s.queue_growth);
   }
+  const WorkloadConfig& w = sc.workload;
+  if (w.arrival == ArrivalKind::kClosedLoop && w.concurrency > 1 && w.ramp_up_s == 0 &&
+      w.warmup_requests == 0) {
+    // Every user's first request leaves at t = 0 and they queue together: compare their TTFT
+    // with the rest's.
+    double first = 0, rest = 0;
+    std::int64_t n_first = 0, n_rest = 0;
+    const auto records = request_records(run);
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      if (!records[i].counted()) continue;
+      const bool early = static_cast<std::int64_t>(i) < w.concurrency;
+      (early ? first : rest) += records[i].ttft_ms;
+      ++(early ? n_first : n_rest);
+    }
+    if (n_first > 0 && n_rest > 0) {
+      fmt::print(out,
+                 "START-UP   all {} users send their first request at t = 0; those requests' mean "
+                 "TTFT is {:.1f} ms against {:.1f} ms for the rest. Benchmark clients spread the "
+                 "start (workload.ramp_up_s) or leave it out (workload.warmup_requests).\n",
+                 w.concurrency, first / n_first, rest / n_rest);
+    }
+  }
   fmt::print(out, "throughput {:.3f} requests/s, {:.1f} input tokens/s, {:.1f} output tokens/s\n\n",
              s.requests_per_s, s.input_tokens_per_s, s.output_tokens_per_s);
 

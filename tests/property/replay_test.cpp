@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include <fmt/format.h>
 
@@ -311,6 +312,31 @@ TEST(Workload, ClosedLoopUsersRampUpEvenly) {
   for (int u = 0; u < 8; ++u) EXPECT_EQ(r.requests[static_cast<std::size_t>(u)].arrival.ns, u * 500'000'000LL) << u;
   EXPECT_HAS(testing::error_of([] { testing::simulate("ramp2", kEngine, {"workload.ramp_up_s=4"}); }),
              "closed-loop users only");
+}
+
+TEST(Workload, TheRunReportNamesTheClosedLoopStartUpBurst) {
+  const std::vector<std::string> closed = {"workload.arrival=\"closed-loop\"", "workload.concurrency=8",
+                                           "workload.requests=80"};
+  const RunResult r = testing::simulate("burst", kEngine, closed);
+  std::ostringstream text;
+  write_text_report(text, r, summarize(r));
+  // The first 8 requests (one per user, all at t = 0) against the other 72, from the records.
+  const auto rec = request_records(r);
+  double first = 0, rest = 0;
+  for (std::size_t i = 0; i < rec.size(); ++i) (i < 8 ? first : rest) += rec[i].ttft_ms;
+  EXPECT_HAS(text.str(), fmt::format("all 8 users send their first request at t = 0; those requests' "
+                                     "mean TTFT is {:.1f} ms against {:.1f} ms for the rest",
+                                     first / 8, rest / 72));
+  EXPECT_GT(first / 8, rest / 72);  // they queue behind one another
+  // With a ramp-up, or the burst left out as warm-up, there is nothing to warn of.
+  for (const char* fix : {"workload.ramp_up_s=2", "workload.warmup_requests=8"}) {
+    std::vector<std::string> sets = closed;
+    sets.push_back(fix);
+    const RunResult f = testing::simulate("burst-fixed", kEngine, sets);
+    std::ostringstream t;
+    write_text_report(t, f, summarize(f));
+    EXPECT_EQ(t.str().find("START-UP"), std::string::npos) << fix;
+  }
 }
 
 TEST(Workload, ClosedLoopUsersThinkBeforeTheirNextRequest) {
