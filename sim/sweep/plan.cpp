@@ -573,14 +573,14 @@ PlanComparison PlanResult::comparison() const {
   // Requests/s each GPU sustains within the SLO: what the ranking comes down to.
   const double ra = a.max_rate / a.gpus_per_unit;
   const double rb = b.max_rate / b.gpus_per_unit;
-  auto limit = [](const Candidate& k) { return k.limit.empty() ? std::string("nothing seen") : k.limit; };
+  auto limit = [](const Candidate& k) { return k.binding.empty() ? std::string("nothing seen") : k.binding; };
   const std::string measure =
       priced ? fmt::format("${:.2f} against ${:.2f} an hour", std::min(ka, kb), std::max(ka, kb))
              : fmt::format("{} GPUs against {}", static_cast<int>(std::min(ka, kb)),
                            static_cast<int>(std::max(ka, kb)));
   if (ka == kb) {
-    c.reason = fmt::format("a tie at {}: per GPU colocated sustains {:.3g} requests/s (held by {}), "
-                           "disaggregated {:.3g} (held by {})",
+    c.reason = fmt::format("a tie at {}: per GPU colocated sustains {:.3g} requests/s (bound by {}), "
+                           "disaggregated {:.3g} (bound by {})",
                            priced ? fmt::format("${:.2f} an hour", ka) : fmt::format("{} GPUs", ka),
                            ra, limit(a), rb, limit(b));
     return c;
@@ -589,7 +589,7 @@ PlanComparison PlanResult::comparison() const {
   c.winner = split_wins ? "disaggregated" : "colocated";
   c.reason = fmt::format(
       "{} wins with {}: per GPU it sustains {:.3g} requests/s within the SLO, {} {:.3g}; the "
-      "colocated rate is held by {}, the disaggregated one by {}",
+      "colocated replica is bound by {}, the disaggregated unit by {}",
       c.winner, measure, split_wins ? rb : ra, split_wins ? "colocated" : "disaggregated",
       split_wins ? ra : rb, limit(a), limit(b));
   return c;
