@@ -8,7 +8,7 @@
 #include "sim/core/csv_table.hpp"
 #include "sim/report/plot.hpp"
 #include "sim/report/report.hpp"
-#include "sim/report/text_table.hpp"
+#include "sim/core/text_table.hpp"
 #include "sim/sweep/sweep_io.hpp"
 
 namespace servesim {

@@ -8,6 +8,7 @@
 
 #include "sim/core/csv_table.hpp"
 #include "sim/core/error.hpp"
+#include "sim/core/text_table.hpp"
 
 namespace servesim {
 
@@ -126,34 +127,42 @@ void write_sweep_text(std::ostream& out, const SweepResult& sw, const SweepAnaly
              sw.seeds.size(), ci ? " (values are means; +- is the 95% confidence half-width)" : "");
   // The frontier's latency gets a column of its own unless it is one of the two shown anyway.
   const bool extra = a.latency_index != ttft && a.latency_index != tpot;
-  const int w = ci ? 20 : 14;  // a cell, wider for "mean+-half-width"
-  fmt::print(out, "{:>6}  {:<36}{:>5}{:>{}}{:>{}}{:>{}}{:>{}}{}\n", "point", "configuration",
-             "GPUs", "out tok/s", w, "tok/s/GPU", w, "TTFT p99 ms", w, "TPOT p99 ms", w,
-             extra ? fmt::format("{:>{}}", a.latency, w + 2) : "");
-  auto cell = [&](const PointResult& p, std::size_t m, int width, int prec) {
+  TextTable table;
+  table.columns = {{"point", true}, {"configuration"}, {"GPUs", true}, {"out tok/s", true},
+                   {"tok/s/GPU", true}, {"TTFT p99 ms", true}, {"TPOT p99 ms", true}};
+  if (extra) table.columns.push_back({a.latency, true});
+  table.columns.push_back({""});
+  auto cell = [&](const PointResult& p, std::size_t m, int prec) {
     const std::string v = fmt::format("{:.{}f}", p.mean[m], prec);
-    const std::string s = ci ? fmt::format("{}+-{:.{}f}", v, p.ci95[m], prec) : v;
-    return fmt::format("{:>{}}", s, width);
+    return ci ? fmt::format("{}+-{:.{}f}", v, p.ci95[m], prec) : v;
   };
   std::size_t shown = 0;
+  std::vector<std::string> cannot;
   for (std::size_t i = 0; i < sw.points.size() && shown < max_rows; ++i, ++shown) {
     const PointResult& p = sw.points[i];
-    std::string label = point_label(sw.axes, p.values);
-    if (label.size() > 35) label = label.substr(0, 32) + "...";
+    // The whole label: rows that differ only in their last knob stay apart.
+    const std::string label = point_label(sw.axes, p.values);
     if (!p.ok()) {
-      fmt::print(out, "{:>6}  {:<36}{:>5}  cannot run: {}\n", p.index, label, p.gpus, p.error);
+      std::vector<std::string> row = {fmt::format("{}", p.index), label, fmt::format("{}", p.gpus)};
+      while (row.size() + 1 < table.columns.size()) row.emplace_back("");
+      row.push_back("cannot run: " + p.error);
+      table.add(std::move(row));
       continue;
     }
     std::string flags;
-    if (a.frontier[i]) flags += " pareto";
-    if (p.mean[over] > 0) flags += " OVERLOADED";
+    if (a.frontier[i]) flags += "pareto";
+    if (p.mean[over] > 0) flags += flags.empty() ? "OVERLOADED" : " OVERLOADED";
     for (const Knee& k : a.knees) {
-      if (k.knee == i) flags += " knee";
+      if (k.knee == i) flags += flags.empty() ? "knee" : " knee";
     }
-    fmt::print(out, "{:>6}  {:<36}{:>5}{}{}{}{}{} {}\n", p.index, label, p.gpus, cell(p, tps, w, 1),
-               cell(p, a.throughput_index, w, 1), cell(p, ttft, w, 1), cell(p, tpot, w, 2),
-               extra ? cell(p, a.latency_index, w + 2, 1) : "", flags);
+    std::vector<std::string> row = {fmt::format("{}", p.index), label, fmt::format("{}", p.gpus),
+                                    cell(p, tps, 1), cell(p, a.throughput_index, 1), cell(p, ttft, 1),
+                                    cell(p, tpot, 2)};
+    if (extra) row.push_back(cell(p, a.latency_index, 1));
+    row.push_back(flags);
+    table.add(std::move(row));
   }
+  table.print(out);
   if (shown < sw.points.size()) {
     fmt::print(out, "... {} more points in sweep.csv\n", sw.points.size() - shown);
   }

@@ -1,4 +1,4 @@
-#include "sim/report/text_table.hpp"
+#include "sim/core/text_table.hpp"
 
 #include <algorithm>
 
