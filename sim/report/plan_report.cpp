@@ -216,7 +216,9 @@ void write_plan_csv(std::ostream& out, const PlanResult& p) {
   out << ",max_rate_per_replica,replicas,extra_replicas,gpus,cost_per_hour,"
          "cost_per_million_output_tokens,slo_headroom,capacity_headroom,output_tokens_per_s,"
          "reason,kind,prefill_gpu,prefill_tp,prefill_per_unit,decode_gpu,decode_tp,"
-         "decode_per_unit,transfer,limit,crosses_nodes,pp,ep\n";
+         "decode_per_unit,transfer,limit,crosses_nodes,pp,ep,binding,calibration";
+  for (const SloTarget& t : p.slo) out << ",headroom_" << t.metric << "." << t.stat;
+  out << "\n";
   int rank = 0;
   for (const Candidate& c : p.candidates) {
     out << (c.ok() ? std::to_string(++rank) : "") << "," << csv_quote(c.label) << "," << c.gpu
@@ -240,7 +242,10 @@ void write_plan_csv(std::ostream& out, const PlanResult& p) {
       out << ",,,,,,,";
     }
     out << "," << csv_quote(c.limit) << "," << (c.crosses_nodes ? "true" : "false") << "," << c.pp
-        << "," << c.ep << "\n";
+        << "," << c.ep << "," << c.binding << "," << c.calibration;
+    for (std::size_t t = 0; t < p.slo.size(); ++t)
+      out << "," << (t < c.headroom.size() ? exact_number(c.headroom[t]) : "");
+    out << "\n";
   }
 }
 
