@@ -36,12 +36,19 @@ CollectiveFit read_collective_fit(TableReader& e) {
   f.latency_eager = Seconds(e.required(e.quantity("latency_eager", Dimension::kTime), "latency_eager"));
   f.bus_bandwidth = BytesPerSecond(
       e.required(e.quantity("bus_bandwidth", Dimension::kBandwidth), "bus_bandwidth"));
+  for (const char* key : {"latency", "latency_eager"}) {
+    const Seconds v = std::string(key) == "latency" ? f.latency : f.latency_eager;
+    if (!(v.value <= 1.0)) {
+      throw Error(fmt::format("{}: \"{}\" is one collective's fixed time and must be at most 1 s",
+                              e.location_of(key), e.key_path(key)));
+    }
+  }
   if (!(f.bus_bandwidth.value > 0.0)) {
     throw Error(fmt::format("{}: \"{}\" must be positive", e.location_of("bus_bandwidth"),
                             e.key_path("bus_bandwidth")));
   }
-  f.rms_relative = e.number("rms_relative").value_or(0.0);
-  f.points = static_cast<int>(e.integer("points").value_or(0));
+  f.rms_relative = e.number_in("rms_relative", 0.0, 1e6).value_or(0.0);
+  f.points = static_cast<int>(e.integer_in("points", 0, 100000000).value_or(0));
   if (f.rms_relative < 0.0 || f.points < 0) {
     throw Error(fmt::format("{}: rms_relative and points must be zero or more", e.location()));
   }
@@ -114,14 +121,15 @@ Calibration load_calibration(const std::string& path) {
     f.set(c.params, v);
   }
   params->finish();
+  check_cost_params(c.params, path);
   if (auto res = r.table("residuals")) {
     for (const auto& [k, v] : *t["residuals"].as_table()) {
       const std::string key(k.str());
       auto entry = res->table(key);
       if (!entry) continue;
       FitResidual fr;
-      fr.rms_relative = entry->required(entry->number("rms_relative"), "rms_relative");
-      fr.points = static_cast<int>(entry->required(entry->integer("points"), "points"));
+      fr.rms_relative = entry->required(entry->number_in("rms_relative", 0.0, 1e6), "rms_relative");
+      fr.points = static_cast<int>(entry->required(entry->integer_in("points", 0, 100000000), "points"));
       entry->finish();
       c.residuals[key] = fr;
     }

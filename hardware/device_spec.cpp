@@ -18,7 +18,7 @@ const std::vector<CostParamField>& cost_param_fields() {
       {"attention_decode", R::kFraction, &CostParams::attention_decode},
       {"attention_decode_waves", R::kFraction, &CostParams::attention_decode_waves},
       {"memory", R::kFraction, &CostParams::memory},
-      {"knee", R::kPositive, &CostParams::knee},
+      {"knee", R::kExponent, &CostParams::knee},
       {"gemm_memory", R::kFraction, &CostParams::gemm_memory},
       {"attention_spread", R::kNonNegative, &CostParams::attention_spread},
       {"attention_keys_half", R::kNonNegative, &CostParams::attention_keys_half},
@@ -46,10 +46,11 @@ const CostParamField& cost_param_field(std::string_view key) {
 bool CostParamField::valid(double v) const {
   switch (range) {
     case Range::kFraction: return v > 0.0 && v <= 1.0;
-    case Range::kPositive: return v > 0.0;
-    case Range::kNonNegative:
-    case Range::kTime: return v >= 0.0;
-    case Range::kSignedTime: return true;
+    case Range::kPositive: return v > 0.0 && v <= 1e7;
+    case Range::kNonNegative: return v >= 0.0 && v <= 1e7;
+    case Range::kExponent: return v >= 1.0 && v <= 64.0;
+    case Range::kTime: return v >= 0.0 && v <= 1.0;
+    case Range::kSignedTime: return v >= -1.0 && v <= 1.0;
   }
   return false;
 }
@@ -57,12 +58,23 @@ bool CostParamField::valid(double v) const {
 const char* CostParamField::range_text() const {
   switch (range) {
     case Range::kFraction: return "a fraction in (0, 1]";
-    case Range::kPositive: return "positive";
-    case Range::kNonNegative: return "zero or positive";
-    case Range::kTime: return "a time of zero or more";
-    case Range::kSignedTime: return "a time";
+    case Range::kPositive: return "positive, at most 1e7";
+    case Range::kNonNegative: return "from 0 to 1e7";
+    case Range::kExponent: return "from 1 to 64";
+    case Range::kTime: return "a time from 0 to 1 s";
+    case Range::kSignedTime: return "a time from -1 s to 1 s";
   }
   return "";
+}
+
+void check_cost_params(const CostParams& p, const std::string& where) {
+  if (p.graph_node.value < -p.kernel.value) {
+    throw Error(fmt::format(
+        "{}: graph_node = {:.4g} us would save more per kernel under CUDA-graph replay than a "
+        "kernel's whole fixed GPU time (kernel = {:.4g} us), so steps would take less than "
+        "nothing; it must be at least -kernel",
+        where, to_us(p.graph_node), to_us(p.kernel)));
+  }
 }
 
 FlopsPerSecond DeviceSpec::peak_for(DType d) const {
@@ -85,18 +97,29 @@ double fraction(TableReader& r, const std::string& key) {
   return v;
 }
 
-double positive(TableReader& r, const std::string& key) {
+// A plain cost parameter of the GPU file's [efficiency], in the range its field allows.
+double param(TableReader& r, const std::string& key) {
+  const CostParamField& f = cost_param_field(key);
   const double v = r.required(r.number(key), key);
-  if (!(v > 0.0)) {
-    throw Error(fmt::format("{}: \"{}\" must be positive, got {}", r.location_of(key),
-                            r.key_path(key), v));
+  if (!f.valid(v)) {
+    throw Error(fmt::format("{}: \"{}\" must be {}, got {}", r.location_of(key), r.key_path(key),
+                            f.range_text(), v));
   }
   return v;
 }
 
-Seconds time_of(TableReader& r, const std::string& key) {
-  return Seconds(r.required(r.quantity(key, Dimension::kTime), key));
+// A time of [overhead] (per kernel or per step): from 0 to 1 s, or -1 s to 1 s when signed.
+Seconds time_of(TableReader& r, const std::string& key, bool is_signed = false) {
+  const double v = r.required(r.quantity(key, Dimension::kTime, is_signed), key);
+  if (!(v >= (is_signed ? -1.0 : 0.0) && v <= 1.0)) {
+    throw Error(fmt::format("{}: \"{}\" is a per-kernel or per-step time and must be from {} to 1 s",
+                            r.location_of(key), r.key_path(key), is_signed ? "-1 s" : "0"));
+  }
+  return Seconds(v);
 }
+
+// A link's time (a latency or a setup): from 0 to 1 s.
+Seconds link_time(TableReader& r, const std::string& key) { return time_of(r, key); }
 
 }  // namespace
 
@@ -113,8 +136,12 @@ DeviceSpec load_device_file(const std::string& path, const std::string& name) {
   d.memory_bandwidth = BytesPerSecond(
       r.required(r.quantity("memory_bandwidth", Dimension::kBandwidth), "memory_bandwidth"));
   d.l2_cache = Bytes(r.required(r.quantity("l2_cache", Dimension::kBytes), "l2_cache"));
-  d.sm_count = static_cast<int>(r.required(r.integer("sm_count"), "sm_count"));
+  d.sm_count = static_cast<int>(r.required(r.integer_in("sm_count", 1, 100000), "sm_count"));
   d.tdp_watts = r.required(r.quantity("tdp", Dimension::kPower), "tdp");
+  for (const auto& [key, v] : {std::pair<const char*, double>{"memory", d.memory.value},
+                               {"tdp", d.tdp_watts}}) {
+    if (!(v > 0)) throw Error(fmt::format("{}: \"{}\" must be positive", r.location_of(key), key));
+  }
   d.interconnect = r.required(r.string("interconnect"), "interconnect");
   d.host_link = r.required(r.string("host_link"), "host_link");
   if (auto n = r.integer("gpus_per_node")) {
@@ -138,18 +165,18 @@ DeviceSpec load_device_file(const std::string& path, const std::string& name) {
   if (!eff) throw Error(fmt::format("{}: missing required table [efficiency]", path));
   CostParams& p = d.defaults;
   p.gemm = fraction(*eff, "gemm");
-  p.gemm_m_half = positive(*eff, "gemm_m_half");
+  p.gemm_m_half = param(*eff, "gemm_m_half");
   p.attention_prefill = fraction(*eff, "attention_prefill");
   p.attention_decode = fraction(*eff, "attention_decode");
   p.memory = fraction(*eff, "memory");
-  p.knee = positive(*eff, "knee");
+  p.knee = param(*eff, "knee");
   // Optional refinements; without them GEMMs stream at `memory` and contexts' spread is free.
   p.gemm_memory = eff->number("gemm_memory") ? fraction(*eff, "gemm_memory") : p.memory;
-  p.attention_spread = eff->number("attention_spread").value_or(0.0);
+  p.attention_spread = eff->number("attention_spread") ? param(*eff, "attention_spread") : 0.0;
   p.attention_decode_waves = eff->number("attention_decode_waves")
                                  ? fraction(*eff, "attention_decode_waves")
                                  : p.attention_decode;
-  p.attention_keys_half = eff->number("attention_keys_half").value_or(0.0);
+  p.attention_keys_half = eff->number("attention_keys_half") ? param(*eff, "attention_keys_half") : 0.0;
   eff->finish();
 
   auto ovh = r.table("overhead");
@@ -163,11 +190,12 @@ DeviceSpec load_device_file(const std::string& path, const std::string& name) {
   p.attention_decode_block =
       ovh->raw("attention_decode_block") ? time_of(*ovh, "attention_decode_block") : Seconds(0.0);
   p.launch = time_of(*ovh, "launch");
-  p.graph_node = Seconds(ovh->required(ovh->quantity("graph_node", Dimension::kTime, true), "graph_node"));
+  p.graph_node = time_of(*ovh, "graph_node", true);
   p.step_graphs = time_of(*ovh, "step_graphs");
   p.step_eager = time_of(*ovh, "step_eager");
   ovh->finish();
   r.finish();
+  check_cost_params(p, path);
   return d;
 }
 
@@ -181,16 +209,16 @@ LinkSpec load_link_file(const std::string& path, const std::string& name) {
   l.bandwidth =
       BytesPerSecond(r.required(r.quantity("bandwidth", Dimension::kBandwidth), "bandwidth"));
   l.bus_efficiency = fraction(r, "bus_efficiency");
-  l.latency = time_of(r, "latency");
-  l.latency_eager = time_of(r, "latency_eager");
+  l.latency = link_time(r, "latency");
+  l.latency_eager = link_time(r, "latency_eager");
   // Files written before transfers were modelled: transfers at the collectives' efficiency,
   // with no latency or setup of their own.
   l.transfer_efficiency = r.raw("transfer_efficiency") ? fraction(r, "transfer_efficiency")
                                                        : l.bus_efficiency;
-  if (r.raw("transfer_latency")) l.transfer_latency = time_of(r, "transfer_latency");
-  if (r.raw("transfer_setup")) l.transfer_setup = time_of(r, "transfer_setup");
-  if (r.raw("oneshot_latency")) l.oneshot_latency = time_of(r, "oneshot_latency");
-  l.oneshot_latency_eager = r.raw("oneshot_latency_eager") ? time_of(r, "oneshot_latency_eager")
+  if (r.raw("transfer_latency")) l.transfer_latency = link_time(r, "transfer_latency");
+  if (r.raw("transfer_setup")) l.transfer_setup = link_time(r, "transfer_setup");
+  if (r.raw("oneshot_latency")) l.oneshot_latency = link_time(r, "oneshot_latency");
+  l.oneshot_latency_eager = r.raw("oneshot_latency_eager") ? link_time(r, "oneshot_latency_eager")
                                                            : l.oneshot_latency;
   r.finish();
   return l;

@@ -50,7 +50,11 @@ struct CostParams {
 // Every cost parameter once: its key in calibration files, its field, and its valid range.
 // Calibration files and the fitter go through this table.
 struct CostParamField {
-  enum class Range { kFraction, kPositive, kNonNegative, kTime, kSignedTime };
+  // Each with a physical upper bound too (range_text says which): a fraction of peak lies in
+  // (0, 1]; counts and scales up to 1e7; the smooth maximum's exponent from 1 to 64 (larger
+  // powers of a step's seconds underflow to zero); times from 0 to 1 s (a per-kernel or
+  // per-step cost); a signed time (a saving) from -1 s to 1 s.
+  enum class Range { kFraction, kPositive, kNonNegative, kExponent, kTime, kSignedTime };
   const char* key;
   Range range;
   double CostParams::*number = nullptr;  // plain numbers
@@ -73,6 +77,10 @@ struct CostParamField {
 const std::vector<CostParamField>& cost_param_fields();
 // The field of `key`; throws std::out_of_range for an unknown key (a programming error).
 const CostParamField& cost_param_field(std::string_view key);
+// Throws Error (naming `where`) when parameters that are each in range together are not
+// physical: CUDA-graph replay saving more per kernel (graph_node < 0) than a kernel's fixed
+// GPU time (kernel), which would make steps take less than nothing.
+void check_cost_params(const CostParams& p, const std::string& where);
 
 struct DeviceSpec {
   std::string name;  // catalog name, e.g. "h100-sxm"

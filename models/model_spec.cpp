@@ -114,19 +114,46 @@ ModelSpec build(const std::filesystem::path& path, Get get_int, GetList get_list
                             path.string(), type, join_types()));
   }
   m.model_type = std::move(type);
+  // Each size with a physical ceiling, checked in 64 bits before it is stored as an int.
+  auto ceiling = [](const char* key) -> long long {
+    static const std::pair<const char*, long long> limits[] = {
+        {"hidden_size", 1LL << 20},           {"intermediate_size", 1LL << 22},
+        {"num_hidden_layers", 4096},          {"num_attention_heads", 4096},
+        {"num_key_value_heads", 4096},        {"head_dim", 4096},
+        {"vocab_size", 1LL << 24},            {"max_position_embeddings", 1LL << 30},
+        {"num_experts", 65536},               {"n_routed_experts", 65536},
+        {"num_local_experts", 65536},         {"num_experts_per_tok", 65536},
+        {"moe_intermediate_size", 1LL << 22}, {"shared_expert_intermediate_size", 1LL << 22},
+        {"n_shared_experts", 1024},           {"decoder_sparse_step", 4096},
+        {"first_k_dense_replace", 4096},      {"moe_layer_freq", 4096},
+        {"q_lora_rank", 1LL << 20},           {"kv_lora_rank", 1LL << 20},
+        {"qk_nope_head_dim", 4096},           {"qk_rope_head_dim", 4096},
+        {"v_head_dim", 4096},
+    };
+    for (const auto& [k, v] : limits) {
+      if (std::string_view(k) == key) return v;
+    }
+    return 1LL << 20;
+  };
   auto require = [&](const char* key) {
     auto v = get_int(key);
     if (!v) {
       throw Error(fmt::format("{}: missing required key \"{}\" (a {} model file needs it)",
                               path.string(), key, m.model_type));
     }
-    if (*v <= 0) throw Error(fmt::format("{}: \"{}\" must be positive, got {}", path.string(), key, *v));
+    if (*v <= 0 || *v > ceiling(key)) {
+      throw Error(fmt::format("{}: \"{}\" must be from 1 to {}, got {}", path.string(), key,
+                              ceiling(key), *v));
+    }
     return static_cast<int>(*v);
   };
   auto optional = [&](const char* key, int fallback) {
     auto v = get_int(key);
     if (!v) return fallback;
-    if (*v < 0) throw Error(fmt::format("{}: \"{}\" must not be negative, got {}", path.string(), key, *v));
+    if (*v < 0 || *v > ceiling(key)) {
+      throw Error(fmt::format("{}: \"{}\" must be from 0 to {}, got {}", path.string(), key,
+                              ceiling(key), *v));
+    }
     return static_cast<int>(*v);
   };
   m.hidden = require("hidden_size");
@@ -137,6 +164,15 @@ ModelSpec build(const std::filesystem::path& path, Get get_int, GetList get_list
   m.max_context = require("max_position_embeddings");
   m.kv_heads = get_int("num_key_value_heads") ? require("num_key_value_heads") : m.heads;
   m.head_dim = get_int("head_dim") ? require("head_dim") : m.hidden / m.heads;
+  if (m.head_dim < 1) {
+    throw Error(fmt::format("{}: hidden_size ({}) over num_attention_heads ({}) leaves no head "
+                            "dimension; give head_dim",
+                            path.string(), m.hidden, m.heads));
+  }
+  if (m.kv_heads > m.heads) {
+    throw Error(fmt::format("{}: num_key_value_heads ({}) exceeds num_attention_heads ({})",
+                            path.string(), m.kv_heads, m.heads));
+  }
   m.tie_embeddings = tie;
   const std::string& t = m.model_type;
   m.attention_bias = t == "qwen2" || t == "qwen2_moe";
@@ -205,29 +241,53 @@ ModelSpec load_model_file(const std::filesystem::path& path) {
     } catch (const nlohmann::json::exception& e) {
       throw Error(fmt::format("{}: not valid JSON: {}", path.string(), e.what()));
     }
+    if (!j.is_object()) {
+      throw Error(fmt::format("{}: a config.json must hold one JSON object, got {}", path.string(),
+                              j.type_name()));
+    }
+    // "an integer, got a string" and the like: what a field holds, named.
+    auto found = [&](const nlohmann::json& v) {
+      return fmt::format("{} {}", v.is_array() || v.is_object() ? "an" : "a",
+                         v.is_number_float() ? "float" : v.type_name());
+    };
+    auto whole = [&](const char* key, const nlohmann::json& v) -> long long {
+      if (!v.is_number_integer()) {
+        throw Error(fmt::format("{}: \"{}\" must be an integer, got {}", path.string(), key, found(v)));
+      }
+      // Above what a signed 64-bit integer holds: refused before it can wrap.
+      if (v.is_number_unsigned() && v.get<unsigned long long>() > 9223372036854775807ULL) {
+        throw Error(fmt::format("{}: \"{}\" = {} is far beyond any model", path.string(), key,
+                                v.get<unsigned long long>()));
+      }
+      return v.get<long long>();
+    };
     auto get = [&](const char* key) -> std::optional<long long> {
       if (!j.contains(key) || j[key].is_null()) return std::nullopt;
-      if (!j[key].is_number_integer()) {
-        throw Error(fmt::format("{}: \"{}\" must be an integer", path.string(), key));
-      }
-      return j[key].get<long long>();
+      return whole(key, j[key]);
     };
     auto get_list = [&](const char* key) {
       std::vector<long long> out;
       if (!j.contains(key) || j[key].is_null()) return out;
       if (!j[key].is_array()) throw Error(fmt::format("{}: \"{}\" must be a list of integers", path.string(), key));
-      for (const auto& v : j[key]) {
-        if (!v.is_number_integer()) {
-          throw Error(fmt::format("{}: \"{}\" must be a list of integers", path.string(), key));
-        }
-        out.push_back(v.get<long long>());
-      }
+      for (const auto& v : j[key]) out.push_back(whole(key, v));
       return out;
     };
-    const bool tie = j.value("tie_word_embeddings", false);
-    const std::string type = j.contains("model_type") && j["model_type"].is_string()
-                                 ? j["model_type"].get<std::string>()
-                                 : std::string{};
+    bool tie = false;
+    if (j.contains("tie_word_embeddings") && !j["tie_word_embeddings"].is_null()) {
+      if (!j["tie_word_embeddings"].is_boolean()) {
+        throw Error(fmt::format("{}: \"tie_word_embeddings\" must be true or false, got {}",
+                                path.string(), found(j["tie_word_embeddings"])));
+      }
+      tie = j["tie_word_embeddings"].get<bool>();
+    }
+    std::string type;
+    if (j.contains("model_type") && !j["model_type"].is_null()) {
+      if (!j["model_type"].is_string()) {
+        throw Error(fmt::format("{}: \"model_type\" must be a string (e.g. \"llama\"), got {}",
+                                path.string(), found(j["model_type"])));
+      }
+      type = j["model_type"].get<std::string>();
+    }
     return build(path, get, get_list, tie, type);
   }
   toml::table t;
@@ -264,8 +324,18 @@ ModelSpec load_model_file(const std::filesystem::path& path) {
     }
     return out;
   };
-  const bool tie = t["tie_word_embeddings"].value_or(false);
-  return build(path, get, get_list, tie, t["model_type"].value_or(std::string{}));
+  const auto* tie_node = t.get("tie_word_embeddings");
+  if (tie_node && !tie_node->is_boolean()) {
+    throw Error(fmt::format("{}:{}: \"tie_word_embeddings\" must be true or false", path.string(),
+                            tie_node->source().begin.line));
+  }
+  const auto* type_node = t.get("model_type");
+  if (type_node && !type_node->is_string()) {
+    throw Error(fmt::format("{}:{}: \"model_type\" must be a string (e.g. \"llama\")", path.string(),
+                            type_node->source().begin.line));
+  }
+  const bool tie = tie_node ? *tie_node->value<bool>() : false;
+  return build(path, get, get_list, tie, type_node ? *type_node->value<std::string>() : std::string{});
 }
 
 }  // namespace servesim

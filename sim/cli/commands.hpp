@@ -18,7 +18,7 @@ std::optional<std::pair<std::int64_t, std::int64_t>> whole_number_pair(const std
 struct RunArgs {
   std::string scenario;
   std::string profile;  // an engine profile (servesim fit --out) laid over the scenario
-  std::optional<std::uint64_t> seed;
+  std::optional<std::int64_t> seed;
   std::vector<std::string> sets;
   bool json = false;
   std::string out_dir;
@@ -85,7 +85,7 @@ struct CompareArgs {
   std::string a;  // a run folder (measured or simulated)
   std::string b;  // a run folder, or a scenario to replay A's trace through
   int seeds = 1;
-  std::optional<std::uint64_t> seed;
+  std::optional<std::int64_t> seed;
   std::vector<std::string> sets;
   std::string profile;
   std::string calibration;

@@ -1,3 +1,4 @@
+#include <charconv>
 // servesim: a discrete-event simulator of LLM serving.
 #include <iostream>
 
@@ -10,6 +11,22 @@
 
 namespace {
 
+// --seed as written: a whole number from 0 to 2^63 - 1 (a scenario's seed is a TOML integer).
+// Checked on the text, since CLI11 would clamp a larger number to the largest int64.
+CLI::Validator seed_text() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        std::int64_t v = 0;
+        const char* end = text.data() + text.size();
+        const auto r = std::from_chars(text.data(), end, v);
+        if (r.ec != std::errc{} || r.ptr != end || v < 0) {
+          return "must be a whole number from 0 to 9223372036854775807, got " + text;
+        }
+        return "";
+      },
+      "SEED");
+}
+
 int dispatch(int argc, char** argv) {
   using namespace servesim::cli;
   CLI::App app{"servesim: simulate LLM serving (latency, throughput, capacity) from a scenario"};
@@ -18,7 +35,7 @@ int dispatch(int argc, char** argv) {
   RunArgs run;
   auto* run_cmd = app.add_subcommand("run", "simulate a scenario and print its latency report");
   run_cmd->add_option("scenario", run.scenario, "scenario TOML file")->required();
-  run_cmd->add_option("--seed", run.seed, "random seed (overrides the scenario's)");
+  run_cmd->add_option("--seed", run.seed, "random seed (overrides the scenario's)")->check(seed_text());
   run_cmd->add_option("--profile", run.profile, "an engine profile (servesim fit --out) laid over the scenario's [engine]; --set wins over it");
   run_cmd->add_option("--set", run.sets,
                       "override a scenario key, e.g. --set workload.rate=20 (repeatable)");
@@ -103,7 +120,7 @@ int dispatch(int argc, char** argv) {
       ->allow_extra_args(false);
   sweep_cmd->add_option("--set", sweep.sets, "override a scenario key for every point (repeatable)")
       ->allow_extra_args(false);
-  sweep_cmd->add_option("--seed", sweep.seed, "first random seed (overrides the scenario's)");
+  sweep_cmd->add_option("--seed", sweep.seed, "first random seed (overrides the scenario's)")->check(seed_text());
   sweep_cmd->add_option("--profile", sweep.profile, "an engine profile (servesim fit --out) laid over the scenario's [engine]; --set wins over it");
   sweep_cmd->add_option("--seeds", sweep.seeds,
                         "seeds per point (seed, seed+1, ...): means and 95% confidence intervals")
@@ -157,7 +174,7 @@ int dispatch(int argc, char** argv) {
       ->allow_extra_args(false);
   plan_cmd->add_option("--set", plan.sets, "override a scenario key for every candidate (repeatable)")
       ->allow_extra_args(false);
-  plan_cmd->add_option("--seed", plan.seed, "random seed (overrides the scenario's)");
+  plan_cmd->add_option("--seed", plan.seed, "random seed (overrides the scenario's)")->check(seed_text());
   plan_cmd->add_option("--profile", plan.profile, "an engine profile (servesim fit --out) laid over the scenario's [engine]; --set wins over it");
   plan_cmd->add_option("--calibration", plan.calibration, "auto, none or a calibration file");
   plan_cmd->add_option("--jobs", plan.jobs, "candidates in parallel (0: all cores)")->capture_default_str();
@@ -217,7 +234,7 @@ int dispatch(int argc, char** argv) {
   cmp_cmd->add_option("--seeds", cmp.seeds,
                       "simulate this many seeds: the simulated value is their mean, with a seed-to-seed 95% interval")
       ->capture_default_str();
-  cmp_cmd->add_option("--seed", cmp.seed, "first seed (default: the scenario's)");
+  cmp_cmd->add_option("--seed", cmp.seed, "first seed (default: the scenario's)")->check(seed_text());
   cmp_cmd->add_option("--set", cmp.sets, "override a scenario key (repeatable)")->allow_extra_args(false);
   cmp_cmd->add_option("--profile", cmp.profile, "an engine profile laid over the scenario's [engine]");
   cmp_cmd->add_option("--calibration", cmp.calibration, "auto, none or a calibration file");
@@ -244,7 +261,13 @@ int dispatch(int argc, char** argv) {
   fit_cmd->add_option("--profile", fit.profile, "an engine profile to start from");
   fit_cmd->add_option("--calibration", fit.calibration, "auto, none or a calibration file");
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version exit 0; every mistake on the command line is a user error, 2.
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
   try {
     if (*plan_cmd) return plan_command(plan);
     if (*sweep_cmd) return sweep_command(sweep);

@@ -78,7 +78,10 @@ int compare_command(const CompareArgs& args) {
   if (is_scenario(args.b)) {
     const auto overrides = common_overrides(args.sets, std::nullopt, args.calibration, args.profile);
     Scenario sc = replay_scenario(args.b, overrides, a);
-    const std::uint64_t seed0 = args.seed.value_or(sc.seed);
+    if (args.seed && *args.seed < 0) {
+      throw Error(fmt::format("--seed {}: must be from 0 to 9223372036854775807", *args.seed));
+    }
+    const std::uint64_t seed0 = args.seed ? static_cast<std::uint64_t>(*args.seed) : sc.seed;
     for (int s = 0; s < args.seeds; ++s) {
       sc.seed = seed0 + static_cast<std::uint64_t>(s);
       Simulator sim(sc, Catalog::standard());

@@ -1,6 +1,8 @@
 #include "sim/cli/sweep_commands.hpp"
 
 #include <fmt/format.h>
+
+#include <limits>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,14 +25,21 @@
 namespace servesim::cli {
 
 std::vector<std::string> common_overrides(std::vector<std::string> sets,
-                                          const std::optional<std::uint64_t>& seed,
+                                          const std::optional<std::int64_t>& seed,
                                           const std::string& calibration,
                                           const std::string& profile) {
   if (!profile.empty()) {
     std::vector<std::string> laid = profile_overrides(profile);
     sets.insert(sets.begin(), laid.begin(), laid.end());
   }
-  if (seed) sets.push_back(fmt::format("seed={}", *seed));
+  if (seed) {
+    // Scenario seeds are TOML integers from 0 (larger ones do not parse: CLI11 refuses them).
+    if (*seed < 0) {
+      throw Error(fmt::format("--seed {}: must be from 0 to {}", *seed,
+                              std::numeric_limits<std::int64_t>::max()));
+    }
+    sets.push_back(fmt::format("seed={}", *seed));
+  }
   // As a TOML string, so that paths with dots or slashes survive.
   if (!calibration.empty()) sets.push_back(fmt::format("hardware.calibration=\"{}\"", calibration));
   return sets;

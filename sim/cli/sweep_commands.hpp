@@ -12,7 +12,7 @@ struct SweepArgs {
   std::string profile;  // an engine profile laid over the scenario
   std::vector<std::string> vary;  // "key.path=v1,v2" or "key.path=a:b:xF"
   std::vector<std::string> sets;
-  std::optional<std::uint64_t> seed;
+  std::optional<std::int64_t> seed;
   std::string calibration;
   int seeds = 1;
   int jobs = 0;
@@ -41,7 +41,7 @@ struct PlanArgs {
   std::vector<std::string> vary;
   std::vector<std::string> prices;  // "gpu=dollars per GPU-hour"
   std::vector<std::string> sets;
-  std::optional<std::uint64_t> seed;
+  std::optional<std::int64_t> seed;
   std::string calibration;
   int jobs = 0;
   std::string out_dir;  // "" = <scenario stem>-plan
@@ -60,7 +60,7 @@ int plan_command(const PlanArgs& args);
 // --set style overrides for --profile P, --seed N and --calibration X (shared by run, sweep,
 // plan and compare): the profile's keys first, so that --set wins over them.
 std::vector<std::string> common_overrides(std::vector<std::string> sets,
-                                          const std::optional<std::uint64_t>& seed,
+                                          const std::optional<std::int64_t>& seed,
                                           const std::string& calibration,
                                           const std::string& profile = "");
 

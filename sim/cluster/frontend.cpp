@@ -24,16 +24,42 @@ void Frontend::serve(std::vector<Replica*> entry, std::vector<AdmissionLimits> a
   loads_.resize(entry_.size());
   admission_ = std::move(admission);
   handoff_ = handoff;
+  is_dirty_.assign(entry_.size(), false);
+  for (std::size_t i = 0; i < entry_.size(); ++i) {
+    const std::uint32_t index = entry_[i]->index();
+    if (position_.size() <= index) position_.resize(index + 1, -1);
+    position_[index] = static_cast<std::int32_t>(i);
+    loads_[i] = entry_[i]->load();
+    if (router_->reads_loads()) entry_[i]->watch(this);
+  }
+  if (router_->ordered()) tree_ = std::make_unique<LoadTree>(*router_, loads_);
+}
+
+void Frontend::load_changed(std::uint32_t replica) {
+  const std::int32_t i = replica < position_.size() ? position_[replica] : -1;
+  if (i < 0 || is_dirty_[static_cast<std::size_t>(i)]) return;
+  is_dirty_[static_cast<std::size_t>(i)] = true;
+  dirty_.push_back(static_cast<std::uint32_t>(i));
 }
 
 void Frontend::start() {
   if (!settings_.staggered) return;
   // Replica i's ticks are at i W / R + k W: the replicas take work in turn, evenly spaced.
   const auto n = static_cast<std::int64_t>(entry_.size());
+  asleep_.assign(entry_.size(), false);
   for (std::int64_t i = 0; i < n; ++i) {
     loop_->at(SimTime{settings_.window.ns * i / n}, Phase::kDispatch, tick_,
               static_cast<std::uint32_t>(i));
   }
+}
+
+SimTime Frontend::next_tick(std::size_t i, SimTime now) const {
+  // Replica i's ticks are at offset + k W; the first at or after `now`.
+  const std::int64_t w = settings_.window.ns;
+  const std::int64_t offset = w * static_cast<std::int64_t>(i) / static_cast<std::int64_t>(entry_.size());
+  if (now.ns <= offset) return SimTime{offset};
+  const std::int64_t k = (now.ns - offset + w - 1) / w;
+  return SimTime{offset} + SimTime{k * w};
 }
 
 bool Frontend::admissible(Request& r) const {
@@ -81,14 +107,28 @@ void Frontend::admit(std::uint32_t id, SimTime now) {
   }
   if (settings_.staggered) {
     buffer_.push_back(id);
+    // Replicas that found nothing to take went to sleep; they wake at their next tick, as if
+    // they had ticked through the idle time (an idle tick does nothing).
+    for (std::size_t i = 0; i < asleep_.size(); ++i) {
+      if (!asleep_[i]) continue;
+      asleep_[i] = false;
+      loop_->at(next_tick(i, now), Phase::kDispatch, tick_, static_cast<std::uint32_t>(i));
+    }
     return;
   }
   route(id, now);
 }
 
 void Frontend::route(std::uint32_t id, SimTime now) {
-  for (std::size_t i = 0; i < entry_.size(); ++i) loads_[i] = entry_[i]->load();
-  Replica* target = entry_[router_->route(loads_, routing_rng_)];
+  // Only the loads that may have changed are read again: O(changed x log replicas), not
+  // O(replicas), per request.
+  for (std::uint32_t i : dirty_) {
+    loads_[i] = entry_[i]->load();
+    is_dirty_[i] = false;
+    if (tree_) tree_->update(i);
+  }
+  dirty_.clear();
+  Replica* target = entry_[tree_ ? tree_->best() : router_->route(loads_, routing_rng_)];
   if (handoff_ != nullptr) {
     if (Replica* local = handoff_->keep_local(id, *target, now)) target = local;
   }
@@ -123,8 +163,10 @@ void Frontend::request_done(std::uint32_t id, SimTime now) {
 
 void Frontend::on_dispatch(SimTime now, std::uint32_t replica, std::uint32_t) {
   dispatch(replica, now);
-  if (!buffer_.empty() || traffic_->more_to_come()) {
+  if (!buffer_.empty()) {
     loop_->at(now + settings_.window, Phase::kDispatch, tick_, replica);
+  } else if (traffic_->more_to_come()) {
+    asleep_[replica] = true;  // no event per empty window: the next arrival wakes it
   }
 }
 

@@ -44,7 +44,7 @@ struct FrontendSettings {
   SimTime token_overhead{0};
 };
 
-class Frontend final : public ArrivalSink, public RequestSink {
+class Frontend final : public ArrivalSink, public RequestSink, private LoadWatcher {
  public:
   Frontend(EventLoop& loop, const FrontendSettings& settings, std::unique_ptr<Router> router,
            std::uint64_t seed, std::vector<Request>& requests, Traffic& traffic);
@@ -63,11 +63,13 @@ class Frontend final : public ArrivalSink, public RequestSink {
  private:
   bool admissible(Request& r) const;
   void route(std::uint32_t request, SimTime now);
+  void load_changed(std::uint32_t replica) override;
   void on_reply(SimTime now, std::uint32_t request, std::uint32_t);
   void on_tokenized(SimTime now, std::uint32_t request, std::uint32_t);
   void admit(std::uint32_t request, SimTime now);
   void on_dispatch(SimTime now, std::uint32_t replica, std::uint32_t);
   void dispatch(std::size_t replica, SimTime now);
+  SimTime next_tick(std::size_t replica, SimTime now) const;
 
   EventLoop* loop_;
   FrontendSettings settings_;
@@ -75,7 +77,11 @@ class Frontend final : public ArrivalSink, public RequestSink {
   RandomStream routing_rng_;
   RandomStream cache_rng_;
   std::vector<Replica*> entry_;
-  std::vector<ReplicaLoad> loads_;
+  std::vector<ReplicaLoad> loads_;  // as last read; those in `dirty_` may have changed since
+  std::vector<std::int32_t> position_;  // replica index -> its place in entry_ (-1: not an entry)
+  std::vector<std::uint32_t> dirty_;    // places whose load to read again before routing
+  std::vector<bool> is_dirty_;
+  std::unique_ptr<LoadTree> tree_;      // when the router has an order
   std::vector<AdmissionLimits> admission_;
   KvHandoff* handoff_ = nullptr;
   std::vector<Request>* requests_;
@@ -84,6 +90,7 @@ class Frontend final : public ArrivalSink, public RequestSink {
   EventLoop::HandlerId tick_;
   EventLoop::HandlerId tokenized_;
   std::deque<std::uint32_t> buffer_;  // staggered: requests waiting for a tick, oldest first
+  std::vector<bool> asleep_;  // staggered: replicas waiting for an arrival instead of ticking
   SimTime last_reply_{0};
 };
 

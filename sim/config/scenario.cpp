@@ -288,7 +288,8 @@ void read_engine(TableReader& t, EngineConfig& e) {
   }
   e.swap_preemption = preemption == "swap";
   e.prefix_caching = t.boolean("prefix_caching").value_or(e.prefix_caching);
-  e.stagger_window_ms = number_in(t, "stagger_window_ms", e.stagger_window_ms, 0.0, 60'000.0, true);
+  // At least 1 us: a shorter window rounds to no time between ticks.
+  e.stagger_window_ms = number_in(t, "stagger_window_ms", e.stagger_window_ms, 0.001, 60'000.0, false);
   e.swap_space_gib = number_in(t, "swap_space_gib", e.swap_space_gib, 0.0, 1e6, false);
   e.step_time_scale = number_in(t, "step_time_scale", e.step_time_scale, 0.0, 100.0, true);
   e.seq_overhead_us = number_in(t, "seq_overhead_us", e.seq_overhead_us, 0.0, 1e6, false);

@@ -136,4 +136,16 @@ double CsvTable::number(std::size_t row, const std::string& column) const {
   return v;
 }
 
+std::int64_t CsvTable::integer(std::size_t row, const std::string& column, std::int64_t lo,
+                              std::int64_t hi) const {
+  const std::string& s = text(row, column);
+  std::int64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc{} || p != s.data() + s.size() || v < lo || v > hi) {
+    throw Error(fmt::format("{}:{} (row {}): column {} is \"{}\", not a whole number from {} to {}",
+                            path_, lines_[row], row + 1, column, s, lo, hi));
+  }
+  return v;
+}
+
 }  // namespace servesim

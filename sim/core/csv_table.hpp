@@ -2,6 +2,7 @@
 // file, the row and the column.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -23,6 +24,8 @@ class CsvTable {
   std::size_t line(std::size_t row) const { return lines_[row]; }
   const std::vector<std::string>& header() const { return header_; }
   double number(std::size_t row, const std::string& column) const;
+  // A whole number in [lo, hi]; anything else is an error naming the file, line and column.
+  std::int64_t integer(std::size_t row, const std::string& column, std::int64_t lo, std::int64_t hi) const;
   bool has_column(const std::string& column) const { return index_.count(column) > 0; }
   const std::string& path() const { return path_; }
 

@@ -93,7 +93,27 @@ double parse_quantity(std::string_view text, Dimension dim, const std::string& w
   if (number < 0 && !allow_negative) {
     throw Error(fmt::format("{}: \"{}\" must not be negative", where, text));
   }
-  return number * found.first->scale;
+  const double value = number * found.first->scale;
+  // A rate divides: zero would make times infinite.
+  if ((dim == Dimension::kBandwidth || dim == Dimension::kFlopRate) && !(value > 0)) {
+    throw Error(fmt::format("{}: \"{}\" must be positive (a rate of zero makes every transfer or "
+                            "computation take forever)",
+                            where, text));
+  }
+  // Far beyond any device, and inside what the arithmetic downstream handles.
+  double limit = 0;
+  const char* words = "";
+  switch (dim) {
+    case Dimension::kBytes: limit = 1e18; words = "1 EB"; break;
+    case Dimension::kBandwidth: limit = 1e16; words = "10 PB/s"; break;
+    case Dimension::kFlopRate: limit = 1e19; words = "10 EFLOP/s"; break;
+    case Dimension::kTime: limit = 1e6; words = "1e6 s (11.6 days)"; break;
+    case Dimension::kPower: limit = 1e7; words = "10 MW"; break;
+  }
+  if (!(std::abs(value) <= limit)) {
+    throw Error(fmt::format("{}: \"{}\" is out of physical range: at most {}", where, text, words));
+  }
+  return value;
 }
 
 }  // namespace servesim

@@ -1,5 +1,6 @@
 #include "sim/core/toml_reader.hpp"
 
+#include <cmath>
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -9,7 +10,9 @@
 namespace servesim {
 
 std::string where(const std::string& file, const toml::node* node) {
-  if (node == nullptr || !node->source().begin) return file;
+  if (node == nullptr) return file;
+  // Values laid over the file (servesim's --set, or an engine profile) have no place in it.
+  if (!node->source().begin) return file + " (a --set or --profile value, not the file)";
   return fmt::format("{}:{}:{}", file, node->source().begin.line, node->source().begin.column);
 }
 
@@ -65,7 +68,13 @@ std::optional<double> TableReader::number(const std::string& key) {
   const toml::node* n = raw(key);
   if (!n) return std::nullopt;
   if (!n->is_number()) throw_type(key, "a number");
-  return n->value<double>();
+  const double v = *n->value<double>();
+  // TOML writes nan and inf; no key of ours takes them.
+  if (!std::isfinite(v)) {
+    throw Error(fmt::format("{}: \"{}\" must be a finite number, got {}", location_of(key),
+                            key_path(key), v));
+  }
+  return v;
 }
 
 std::optional<std::string> TableReader::string(const std::string& key) {
@@ -90,6 +99,25 @@ std::optional<double> TableReader::quantity(const std::string& key, Dimension di
   return parse_quantity(*n->value<std::string>(), dim,
                         fmt::format("{}: \"{}\"", location_of(key), key_path(key)),
                         allow_negative);
+}
+
+std::optional<std::int64_t> TableReader::integer_in(const std::string& key, std::int64_t lo,
+                                                    std::int64_t hi) {
+  const auto v = integer(key);
+  if (v && (*v < lo || *v > hi)) {
+    throw Error(fmt::format("{}: \"{}\" must be an integer from {} to {}, got {}", location_of(key),
+                            key_path(key), lo, hi, *v));
+  }
+  return v;
+}
+
+std::optional<double> TableReader::number_in(const std::string& key, double lo, double hi) {
+  const auto v = number(key);
+  if (v && !(*v >= lo && *v <= hi)) {
+    throw Error(fmt::format("{}: \"{}\" must be from {} to {}, got {}", location_of(key),
+                            key_path(key), lo, hi, *v));
+  }
+  return v;
 }
 
 std::optional<TableReader> TableReader::table(const std::string& key) {

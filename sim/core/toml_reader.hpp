@@ -23,7 +23,10 @@ class TableReader {
   TableReader(const toml::table& table, std::string file, std::string section);
 
   std::optional<std::int64_t> integer(const std::string& key);
-  std::optional<double> number(const std::string& key);  // integer or float
+  std::optional<double> number(const std::string& key);  // integer or float; finite
+  // The same, refused outside [lo, hi] (the range named in the message).
+  std::optional<std::int64_t> integer_in(const std::string& key, std::int64_t lo, std::int64_t hi);
+  std::optional<double> number_in(const std::string& key, double lo, double hi);
   std::optional<std::string> string(const std::string& key);
   std::optional<bool> boolean(const std::string& key);
   std::optional<double> quantity(const std::string& key, Dimension dim, bool allow_negative = false);

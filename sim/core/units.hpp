@@ -59,17 +59,28 @@ constexpr Bytes gib(double x) { return Bytes(x * 1073741824.0); }
 struct SimTime {
   std::int64_t ns = 0;
 
-  // Throws std::out_of_range beyond about +-290 years (inputs are bounded far inside it).
+  // Beyond about +-292 years (int64 nanoseconds), or not a number: throws Error naming the
+  // horizon. Inputs are bounded far inside it, but long enough steps, many times over, are not.
   static SimTime from_seconds(Seconds s) {
     const double ns = s.value * 1e9;
-    if (!(ns > -9.2e18 && ns < 9.2e18)) throw std::out_of_range("simulated time out of range");
+    if (!(ns > -9.2e18 && ns < 9.2e18)) past_horizon(s.value);
     return SimTime{static_cast<std::int64_t>(std::llround(ns))};
   }
   static constexpr SimTime never() { return SimTime{std::numeric_limits<std::int64_t>::max()}; }
   constexpr Seconds seconds() const { return Seconds(static_cast<double>(ns) * 1e-9); }
   constexpr double ms() const { return static_cast<double>(ns) * 1e-6; }
-  constexpr SimTime operator+(SimTime o) const { return SimTime{ns + o.ns}; }
-  constexpr SimTime operator-(SimTime o) const { return SimTime{ns - o.ns}; }
+  constexpr SimTime operator+(SimTime o) const {
+    std::int64_t r = 0;
+    if (__builtin_add_overflow(ns, o.ns, &r)) past_horizon(seconds().value + o.seconds().value);
+    return SimTime{r};
+  }
+  constexpr SimTime operator-(SimTime o) const {
+    std::int64_t r = 0;
+    if (__builtin_sub_overflow(ns, o.ns, &r)) past_horizon(seconds().value - o.seconds().value);
+    return SimTime{r};
+  }
+  // Throws Error: `seconds` is past the horizon simulated time can hold.
+  [[noreturn]] static void past_horizon(double seconds);
   constexpr auto operator<=>(const SimTime&) const = default;
 };
 

@@ -20,6 +20,7 @@ Replica::Replica(const ReplicaEnv& env, std::uint32_t index, EngineLimits limits
       plan_handler_(env.loop->handler<&Replica::on_plan>(this)) {}
 
 void Replica::enqueue(std::uint32_t r, SimTime now) {
+  const Touch touch(*this);
   Request& req = this->req(r);
   req.replica = static_cast<std::int32_t>(index_);
   waiting_.push_back(r);
@@ -29,6 +30,7 @@ void Replica::enqueue(std::uint32_t r, SimTime now) {
 }
 
 void Replica::release_handoff(std::uint32_t r, SimTime now) {
+  const Touch touch(*this);
   const auto it = held_.find(r);
   if (it == held_.end()) throw std::logic_error("released KV that this replica does not hold");
   kv_.release(it->second.own_blocks);
@@ -39,6 +41,7 @@ void Replica::release_handoff(std::uint32_t r, SimTime now) {
 }
 
 std::int64_t Replica::reserve_incoming(std::uint32_t r) {
+  const Touch touch(*this);
   Request& req = this->req(r);
   if (running() + 1 > limits_.max_num_seqs) return -1;
   // Whole blocks of a prefix this replica has cached need not move.
@@ -75,6 +78,7 @@ std::int64_t Replica::cached_tokens(const Request& req) const {
 }
 
 void Replica::admit_transferred(std::uint32_t r, SimTime now) {
+  const Touch touch(*this);
   Request& req = this->req(r);
   req.first_token = req.last_token = now;
   arrived_.push_back(r);
@@ -108,6 +112,7 @@ void Replica::plan_at(SimTime at) {
 }
 
 void Replica::on_plan(SimTime now, std::uint32_t, std::uint32_t) {
+  const Touch touch(*this);
   if (plan_due_ <= now) plan_due_ = SimTime::never();
   try_start(now);
 }
@@ -328,6 +333,7 @@ void Replica::try_start(SimTime now) {
 }
 
 void Replica::flow_done(std::uint32_t, SimTime now) {
+  const Touch touch(*this);
   if (--pending_copies_ > 0) return;
   copying_ = false;
   launch(now, Seconds(0.0));
@@ -353,6 +359,7 @@ void Replica::launch(SimTime now, Seconds wait) {
 }
 
 void Replica::batch_done(SimTime now) {
+  const Touch touch(*this);
   stats_.last_end = now;
   stats_.busy = stats_.busy + (now - started_);
   if (env_.log != nullptr) (*env_.log)[log_at_].end = now;

@@ -95,6 +95,16 @@ class HostCopies {
   ~HostCopies() = default;
 };
 
+// Told that a replica's load (ReplicaLoad) may have changed, so that a router's index of
+// loads reads it again before routing (instead of reading every replica's load each time).
+class LoadWatcher {
+ public:
+  virtual void load_changed(std::uint32_t replica) = 0;
+
+ protected:
+  ~LoadWatcher() = default;
+};
+
 // The engine-wide pieces a replica works with, shared by the replicas of a run.
 struct ReplicaEnv {
   EventLoop* loop = nullptr;
@@ -130,6 +140,9 @@ class Replica final : public SchedulerContext, private BatchSink, private FlowSi
     hands_off_ = hands_off;
   }
   void connect(HostCopies* host) { host_ = host; }
+  // Every entry point that can change its load tells `watcher`, on the way in and on the
+  // way out (a route made while it runs reads it mid-change; the second call marks it again).
+  void watch(LoadWatcher* watcher) { watcher_ = watcher; }
   void release_handoff(std::uint32_t request, SimTime now);
   // Reserves a sequence slot and KV blocks for `request`, whose prompt's KV will arrive;
   // returns how many of its tokens' KV must move (those this replica's prefix cache does not
@@ -187,6 +200,17 @@ class Replica final : public SchedulerContext, private BatchSink, private FlowSi
 
  private:
   Request& req(std::uint32_t i) { return (*env_.requests)[i]; }
+  // Marks the load changed now and again when it goes out of scope.
+  struct Touch {
+    explicit Touch(const Replica& r) : replica(r) { replica.touched(); }
+    ~Touch() { replica.touched(); }
+    Touch(const Touch&) = delete;
+    Touch& operator=(const Touch&) = delete;
+    const Replica& replica;
+  };
+  void touched() const {
+    if (watcher_ != nullptr) watcher_->load_changed(index_);
+  }
   // Plans at `at` unless an earlier planning is already due.
   void plan_at(SimTime at);
   void on_plan(SimTime now, std::uint32_t, std::uint32_t);
@@ -238,6 +262,7 @@ class Replica final : public SchedulerContext, private BatchSink, private FlowSi
   bool copying_ = false;  // the planned iteration waits for its swap copies
   // Disaggregation.
   PrefillHandoff* handoff_ = nullptr;
+  LoadWatcher* watcher_ = nullptr;
   bool hands_off_ = false;
   struct Held {
     std::int64_t own_blocks;

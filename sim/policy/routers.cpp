@@ -1,5 +1,7 @@
 #include "sim/policy/routers.hpp"
 
+#include <limits>
+
 namespace servesim {
 
 std::size_t RoundRobinRouter::route(const std::vector<ReplicaLoad>& loads, RandomStream&) {
@@ -36,6 +38,47 @@ std::size_t LeastKvRouter::route(const std::vector<ReplicaLoad>& loads, RandomSt
     if (a.kv_used < b.kv_used || (a.kv_used == b.kv_used && a.outstanding < b.outstanding)) best = i;
   }
   return best;
+}
+
+// The linear scans above keep the first of equals; so do these orders.
+bool LeastOutstandingRouter::before(const ReplicaLoad& a, std::size_t ia, const ReplicaLoad& b,
+                                    std::size_t ib) const {
+  return a.outstanding < b.outstanding || (a.outstanding == b.outstanding && ia < ib);
+}
+
+bool LeastTokensRouter::before(const ReplicaLoad& a, std::size_t ia, const ReplicaLoad& b,
+                               std::size_t ib) const {
+  return a.outstanding_tokens < b.outstanding_tokens ||
+         (a.outstanding_tokens == b.outstanding_tokens && ia < ib);
+}
+
+bool LeastKvRouter::before(const ReplicaLoad& a, std::size_t ia, const ReplicaLoad& b,
+                           std::size_t ib) const {
+  if (a.kv_used != b.kv_used) return a.kv_used < b.kv_used;
+  if (a.outstanding != b.outstanding) return a.outstanding < b.outstanding;
+  return ia < ib;
+}
+
+namespace {
+constexpr std::uint32_t kNone = std::numeric_limits<std::uint32_t>::max();
+}  // namespace
+
+LoadTree::LoadTree(const Router& order, const std::vector<ReplicaLoad>& loads)
+    : order_(&order), loads_(&loads) {
+  while (leaves_ < loads.size()) leaves_ *= 2;
+  win_.assign(2 * leaves_, kNone);
+  for (std::size_t i = 0; i < loads.size(); ++i) win_[leaves_ + i] = static_cast<std::uint32_t>(i);
+  for (std::size_t n = leaves_ - 1; n >= 1; --n) win_[n] = winner(win_[2 * n], win_[2 * n + 1]);
+}
+
+std::uint32_t LoadTree::winner(std::uint32_t a, std::uint32_t b) const {
+  if (a == kNone) return b;
+  if (b == kNone) return a;
+  return order_->before((*loads_)[a], a, (*loads_)[b], b) ? a : b;
+}
+
+void LoadTree::update(std::size_t i) {
+  for (std::size_t n = (leaves_ + i) / 2; n >= 1; n /= 2) win_[n] = winner(win_[2 * n], win_[2 * n + 1]);
 }
 
 }  // namespace servesim

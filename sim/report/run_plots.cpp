@@ -36,9 +36,13 @@ plot::Series series(std::string label, plot::Mark mark, double opacity = 1.0) {
   return s;
 }
 
-int whole(const CsvTable& t, std::size_t row, const char* column) {
-  return static_cast<int>(std::lround(t.number(row, column)));
+// A count or index read back from a folder: whole, and within what servesim writes (a
+// replica's engine index is below 100,000 replicas x 256 stages; -1 where there is none).
+int whole(const CsvTable& t, std::size_t row, const char* column, std::int64_t lo = 0,
+          std::int64_t hi = 100'000'000) {
+  return static_cast<int>(t.integer(row, column, lo, hi));
 }
+constexpr std::int64_t kMaxEngineIndex = 100'000LL * 256;
 
 // A log axis when the values span more than `ratio` (and are all positive).
 bool wide(const std::vector<double>& v, double ratio) {
@@ -85,11 +89,18 @@ const Metric& latency_metric(const std::string& name) {
   throw Error(fmt::format("no latency CDF for \"{}\": valid values are: ttft, tpot, e2e", name));
 }
 
-int replica_count(const std::vector<IterationRow>& iterations) {
-  int n = 0;
-  for (const auto& it : iterations) n = std::max(n, it.replica + 1);
-  return n;
+// The iterations of each replica that ran any, by replica: memory follows the rows, not the
+// largest index a file names.
+std::map<int, std::vector<const IterationRow*>> by_replica(const std::vector<IterationRow>& iterations) {
+  std::map<int, std::vector<const IterationRow*>> out;
+  for (const auto& it : iterations) {
+    if (it.replica >= 0) out[it.replica].push_back(&it);
+  }
+  return out;
 }
+
+// At most this many replicas' lines in a timeline (the first by index); the caption says so.
+constexpr std::size_t kMaxTimelineLines = 64;
 
 // One series per replica of `value` over time: a step line from each iteration's start, or
 // when a replica has more than kMaxPlotPoints iterations, the maximum over each of
@@ -99,19 +110,18 @@ ReportFigure timeline_figure(const std::vector<IterationRow>& iterations,
   ReportFigure out;
   out.figure.x_label = "time (s)";
   out.figure.y_from_zero = true;
-  const int replicas = replica_count(iterations);
-  std::vector<std::vector<const IterationRow*>> by_replica(static_cast<std::size_t>(replicas));
+  auto replicas = by_replica(iterations);
   double t0 = std::numeric_limits<double>::infinity();
   double t1 = -t0;
   for (const auto& it : iterations) {
     if (it.replica < 0) continue;
-    by_replica[static_cast<std::size_t>(it.replica)].push_back(&it);
     t0 = std::min(t0, it.start_s);
     t1 = std::max(t1, it.end_s);
   }
   bool bucketed = false;
-  for (int r = 0; r < replicas; ++r) {
-    auto& rows = by_replica[static_cast<std::size_t>(r)];
+  std::size_t drawn = 0;
+  for (auto& [r, rows] : replicas) {
+    if (drawn++ == kMaxTimelineLines) break;
     std::stable_sort(rows.begin(), rows.end(),
                      [](const IterationRow* a, const IterationRow* b) { return a->start_s < b->start_s; });
     plot::Series s;
@@ -150,6 +160,10 @@ ReportFigure timeline_figure(const std::vector<IterationRow>& iterations,
         "time buckets.",
         kMaxPlotPoints, kTimelineBuckets);
   }
+  if (replicas.size() > kMaxTimelineLines) {
+    out.caption += fmt::format(" The first {} of the {} replicas are drawn.", kMaxTimelineLines,
+                               replicas.size());
+  }
   return out;
 }
 
@@ -159,7 +173,7 @@ std::vector<RequestRow> read_requests(const CsvTable& t) {
   std::vector<RequestRow> out(t.rows());
   for (std::size_t i = 0; i < t.rows(); ++i) {
     RequestRow& r = out[i];
-    r.replica = whole(t, i, "replica");
+    r.replica = whole(t, i, "replica", -1, kMaxEngineIndex);
     r.arrival_s = t.number(i, "arrival_s");
     r.prompt_tokens = whole(t, i, "prompt_tokens");
     r.output_tokens = whole(t, i, "output_tokens");
@@ -176,7 +190,7 @@ std::vector<IterationRow> read_iterations(const CsvTable& t) {
   std::vector<IterationRow> out(t.rows());
   for (std::size_t i = 0; i < t.rows(); ++i) {
     IterationRow& it = out[i];
-    it.replica = whole(t, i, "replica");
+    it.replica = whole(t, i, "replica", -1, kMaxEngineIndex);
     it.start_s = t.number(i, "start_s");
     it.end_s = t.number(i, "end_s");
     it.decode_seqs = whole(t, i, "decode_seqs");
@@ -281,11 +295,11 @@ ReportFigure ttft_by_prompt_figure(const std::vector<RequestRow>& requests) {
 ItlByPosition itl_by_position(const std::vector<RequestRow>& requests,
                               const std::vector<IterationRow>& iterations) {
   // The end times of each replica's decoding iterations, in order.
-  std::vector<std::vector<double>> ends(static_cast<std::size_t>(replica_count(iterations)));
+  std::map<int, std::vector<double>> ends;
   for (const auto& it : iterations) {
-    if (it.decode_seqs > 0 && it.replica >= 0) ends[static_cast<std::size_t>(it.replica)].push_back(it.end_s);
+    if (it.decode_seqs > 0 && it.replica >= 0) ends[it.replica].push_back(it.end_s);
   }
-  for (auto& e : ends) std::sort(e.begin(), e.end());
+  for (auto& [r, e] : ends) std::sort(e.begin(), e.end());
 
   ItlByPosition out;
   std::size_t longest = 0;
@@ -302,11 +316,12 @@ ItlByPosition itl_by_position(const std::vector<RequestRow>& requests,
   std::vector<QuantileSketch> sketch(bins);
   for (const auto& r : requests) {
     if (!r.done || r.replica < 0 || r.preemptions != 0 || r.output_tokens < 2) continue;
-    if (static_cast<std::size_t>(r.replica) >= ends.size()) {
+    const auto found = ends.find(r.replica);
+    if (found == ends.end()) {
       ++out.requests_skipped;
       continue;
     }
-    const auto& e = ends[static_cast<std::size_t>(r.replica)];
+    const auto& e = found->second;
     const double first = r.arrival_s + r.ttft_ms / 1e3;
     const double finish = r.arrival_s + r.e2e_ms / 1e3;
     const auto from = std::upper_bound(e.begin(), e.end(), first + kTimeSlack);

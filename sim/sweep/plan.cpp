@@ -300,6 +300,10 @@ constexpr double kLowestRate = 1.0 / 1024.0;
 constexpr double kHighestRate = 1e6;
 constexpr int kMaxExtraReplicas = 16;
 constexpr double kMaxReplicas = 100000;  // cluster.replicas' limit
+// The largest cluster the plan checks by simulating it whole. A bigger one gives each replica
+// only a few of the run's requests (at most kMaxClusterRequests in all), so it would say
+// little about steady state while costing tens of millions of iterations.
+constexpr double kMaxCheckedReplicas = 2048;
 constexpr std::int64_t kMaxClusterRequests = 200000;
 
 // The highest rate one replica sustains within the SLO, to `precision`; 0 when even the lowest
@@ -370,6 +374,15 @@ void search_and_size(const PlanSpec& spec, Evaluator& ev, std::int64_t requests,
     c.infeasible = fmt::format("one replica sustains {:.3g} requests/s, so {} requests/s would "
                                "need {:.3g} replicas, more than the {} a cluster may have",
                                c.max_rate, spec.rate, need, kMaxReplicas);
+    return;
+  }
+  if (need > kMaxCheckedReplicas) {
+    c.infeasible = fmt::format(
+        "one {} sustains {:.3g} requests/s, so {} requests/s needs {:.0f} of them; servesim plan "
+        "checks clusters of up to {:.0f} by simulating them whole: plan a share of the service "
+        "(--rate {:.4g} is 1/{:.0f} of it) and multiply",
+        c.disaggregated ? "unit" : "replica", c.max_rate, spec.rate, need, kMaxCheckedReplicas,
+        spec.rate / std::ceil(need / kMaxCheckedReplicas), std::ceil(need / kMaxCheckedReplicas));
     return;
   }
   const int base = static_cast<int>(need);
