@@ -13,6 +13,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev
   openmpi-bin libopenmpi-dev  # servesim sweep under mpirun, and its test
   chromium  # the report tests open generated pages in headless Chromium
+  clang libclang-rt-14-dev  # the sanitizer build and the libFuzzer targets (tests/fuzz)
 )
 missing=()
 for p in "${packages[@]}"; do

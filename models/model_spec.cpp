@@ -9,6 +9,7 @@
 #include <toml++/toml.h>
 
 #include "sim/core/error.hpp"
+#include "sim/core/input_file.hpp"
 
 namespace servesim {
 
@@ -233,6 +234,7 @@ ModelSpec load_model_file(const std::filesystem::path& path) {
   if (!std::filesystem::exists(path)) {
     throw Error(fmt::format("model file {} does not exist", path.string()));
   }
+  check_input_file(path.string(), "model file");
   if (path.extension() == ".json") {
     std::ifstream in(path);
     nlohmann::json j;

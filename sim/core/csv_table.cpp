@@ -1,4 +1,5 @@
 #include "sim/core/csv_table.hpp"
+#include "sim/core/input_file.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -82,6 +83,7 @@ bool read_record(std::istream& in, const std::string& path, std::size_t& line, s
 }  // namespace
 
 CsvTable CsvTable::read(const std::string& path) {
+  check_input_file(path, "CSV file");
   std::ifstream in(path);
   if (!in) throw Error(fmt::format("cannot open {}", path));
   CsvTable t;

@@ -1,4 +1,5 @@
 #include "sim/core/toml_reader.hpp"
+#include "sim/core/input_file.hpp"
 
 #include <cmath>
 #include <filesystem>
@@ -156,6 +157,7 @@ void TableReader::finish() const {
 
 toml::table parse_toml_file(const std::string& path) {
   if (!std::filesystem::exists(path)) throw Error(fmt::format("file {} does not exist", path));
+  check_input_file(path, "file");
   try {
     return toml::parse_file(path);
   } catch (const toml::parse_error& e) {

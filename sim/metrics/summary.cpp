@@ -1,8 +1,12 @@
 #include "sim/metrics/summary.hpp"
 
+#include "sim/core/error.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
+
+#include <fmt/format.h>
 
 namespace servesim {
 
@@ -299,6 +303,19 @@ Summary summarize(const RunResult& run) {
     if (pool_busy > 0) {
       ps.mfu = pool_flops / (pool_busy * pool.peak_flops.value);
       ps.mbu = pool_bytes / (pool_busy * pool.gpu.memory_bandwidth.value);
+      // No op runs faster than its roofline floor unless an input says it does.
+      constexpr double kSlack = 1e-6;
+      if (ps.mfu > 1.0 + kSlack || ps.mbu > 1.0 + kSlack) {
+        const double scale = pool.engine.step_time_scale;
+        throw Error(fmt::format(
+            "pool {}: its steps ran faster than the {}'s peaks allow (MFU {:.0f}%, MBU {:.0f}%): {}",
+            pool.name, pool.gpu.name, 100.0 * ps.mfu, 100.0 * ps.mbu,
+            scale < 1.0 ? fmt::format("engine.step_time_scale = {} scales them below the roofline "
+                                      "floor; it must be at least about {:.3g} here",
+                                      scale, scale * std::max(ps.mfu, ps.mbu))
+                        : fmt::format("check the calibration ({}) and the GPU file ({})",
+                                      pool.calibration, pool.gpu.source)));
+      }
     }
     ps.busy = run.end.ns > 0 ? pool_busy / (pool.replicas * pp * s.simulated_seconds) : 0.0;
     groups += pool.replicas * pp;

@@ -3,6 +3,7 @@
 //   TTFT = first streamed chunk - request start; E2E = last chunk (or the response) - start;
 //   TPOT = (E2E - TTFT) / (output tokens - 1); ITL = every gap between streamed chunks.
 #include <algorithm>
+#include "sim/core/input_file.hpp"
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -43,6 +44,7 @@ namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
 std::string read_file(const std::string& path) {
+  check_input_file(path, "benchmark file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(fmt::format("{}: cannot be opened", path));
   std::ostringstream s;

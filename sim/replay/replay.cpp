@@ -1,4 +1,5 @@
 #include "sim/replay/replay.hpp"
+#include "sim/core/input_file.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -31,6 +32,7 @@ RunFolder read_run_folder(const std::string& dir) {
                             "or servesim run --out {})",
                             dir, dir, dir));
   }
+  check_input_file(summary.string(), "run summary");
   std::ifstream in(summary);
   try {
     f.summary = Json::parse(in);
@@ -430,14 +432,28 @@ FitResult fit_params(const std::string& scenario_path, const std::vector<std::st
     ++evaluations;
     return r;
   };
+  // A point the simulator refuses as unphysical (steps faster than the GPU's peaks, say) is
+  // outside the search: it costs more than any figure's error could.
   auto objective = [&](const std::vector<double>& u) {
     double ss = 0;
-    for (double x : all_residuals(u)) ss += x * x;
+    try {
+      for (double x : all_residuals(u)) ss += x * x;
+    } catch (const Error&) {
+      return 1e12;
+    }
     return ss;
   };
   std::vector<double> u0(k);
   for (std::size_t i = 0; i < k; ++i) u0[i] = (params[i].start - params[i].lo) / (params[i].hi - params[i].lo);
   for (double& u : u0) u = std::clamp(u, 0.0, 1.0);
+  try {
+    (void)all_residuals(u0);
+  } catch (const Error& e) {
+    std::vector<std::string> at;
+    for (std::size_t i = 0; i < k; ++i) at.push_back(fmt::format("{} = {}", params[i].key, value_of(i, u0[i])));
+    throw Error(fmt::format("servesim fit would start at {}, which the simulator refuses: {}",
+                            join(at), e.what()));
+  }
 
   // Identifiability, before searching: each parameter's effect on every figure (a central
   // difference over a tenth of its range, as the objective is piecewise constant), columns
@@ -446,10 +462,19 @@ FitResult fit_params(const std::string& scenario_path, const std::vector<std::st
   Eigen::MatrixXd J(static_cast<Eigen::Index>(n), static_cast<Eigen::Index>(k));
   for (std::size_t i = 0; i < k; ++i) {
     std::vector<double> up = u0, down = u0;
-    const double h = 0.05;
-    up[i] = std::min(1.0, u0[i] + h);
-    down[i] = std::max(0.0, u0[i] - h);
-    const auto ru = all_residuals(up), rd = all_residuals(down);
+    std::vector<double> ru, rd;
+    // A tenth of the range, narrowed while an end is a point the simulator refuses.
+    for (double h = 0.05;; h /= 2) {
+      up[i] = std::min(1.0, u0[i] + h);
+      down[i] = std::max(0.0, u0[i] - h);
+      try {
+        ru = all_residuals(up);
+        rd = all_residuals(down);
+        break;
+      } catch (const Error&) {
+        if (h < 0.002) throw;
+      }
+    }
     for (std::size_t r = 0; r < n; ++r) {
       J(static_cast<Eigen::Index>(r), static_cast<Eigen::Index>(i)) = (ru[r] - rd[r]) / (up[i] - down[i]);
     }

@@ -1,4 +1,5 @@
 #include "sim/report/html_report.hpp"
+#include "sim/core/input_file.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -49,6 +50,7 @@ figcaption { font-size: 13px; color: #444; max-width: 720px; margin-top: 6px; }
 )";
 
 std::string read_text(const fs::path& path) {
+  check_input_file(path.string(), "file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(fmt::format("cannot open {}", path.string()));
   std::ostringstream s;

@@ -264,7 +264,7 @@ std::string plan_svg(const PlanResult& p) {
     if (g == gpus.size()) {
       gpus.push_back(c.gpu);
       f.series.push_back(
-          plot::Series{c.gpu, {}, {}, plot::Mark::kPoints, 1.0, {}, static_cast<int>(g)});
+          plot::Series{c.gpu, {}, {}, plot::Mark::kPoints, 1.0, {}, static_cast<int>(g), {}, false});
     }
     plot::Series& s = f.series[g];
     s.x.push_back(100.0 * c.slo_headroom);

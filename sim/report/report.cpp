@@ -377,7 +377,7 @@ void write_text_report(std::ostream& out, const RunResult& run, const Summary& s
                  "START-UP   all {} users send their first request at t = 0; those requests' mean "
                  "TTFT is {:.1f} ms against {:.1f} ms for the rest. Benchmark clients spread the "
                  "start (workload.ramp_up_s) or leave it out (workload.warmup_requests).\n",
-                 w.concurrency, first / n_first, rest / n_rest);
+                 w.concurrency, first / static_cast<double>(n_first), rest / static_cast<double>(n_rest));
     }
   }
   fmt::print(out, "throughput {:.3f} requests/s, {:.1f} input tokens/s, {:.1f} output tokens/s\n\n",

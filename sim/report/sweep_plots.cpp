@@ -71,8 +71,8 @@ std::vector<Contender> contenders(const SweepResult& sw, const SweepAnalysis& a)
 std::string pareto_svg(const SweepResult& sw, const SweepAnalysis& a) {
   const bool by_configuration = !a.knees.empty();
   plot::Series dominated{by_configuration ? "dominated configurations" : "dominated or overloaded",
-                         {}, {}, plot::Mark::kPoints, 0.3, {}, 0};
-  plot::Series front{"Pareto frontier", {}, {}, plot::Mark::kLinePoints, 1.0, {}, 1};
+                         {}, {}, plot::Mark::kPoints, 0.3, {}, 0, {}, false};
+  plot::Series front{"Pareto frontier", {}, {}, plot::Mark::kLinePoints, 1.0, {}, 1, {}, false};
   std::vector<std::size_t> on;
   const std::vector<Contender> all = contenders(sw, a);
   const bool label_all = all.size() <= kLabelAll;
@@ -139,7 +139,9 @@ std::string knee_svg(const SweepResult& sw, const SweepAnalysis& a) {
                    plot::Mark::kLinePoints,
                    1.0,
                    {},
-                   static_cast<int>(g)};
+                   static_cast<int>(g),
+                   {},
+                   false};
     for (std::size_t p : k.points) {
       s.x.push_back(sw.points[p].mean[tps]);
       s.y.push_back(sw.points[p].mean[a.latency_index]);

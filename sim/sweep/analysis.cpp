@@ -36,7 +36,7 @@ void find_knees(const SweepResult& sw, SweepAnalysis& a) {
       if (k != rate_axis) key.push_back(pt.values[k]);
     }
     auto [it, fresh] = group_of.emplace(key, a.knees.size());
-    if (fresh) a.knees.push_back(Knee{point_label(others, key), {}, std::nullopt, "", 0.0, NAN});
+    if (fresh) a.knees.push_back(Knee{point_label(others, key), {}, std::nullopt, "", 0.0, NAN, std::nullopt});
     a.knees[it->second].points.push_back(p);
   }
   const std::size_t tput = metric_index("output_tokens_per_s", "");

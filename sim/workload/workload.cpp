@@ -1,4 +1,5 @@
 #include "sim/workload/workload.hpp"
+#include "sim/core/input_file.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -133,6 +134,7 @@ std::vector<RequestSpec> read_jsonl(std::ifstream& in, const std::string& path) 
 }  // namespace
 
 std::vector<RequestSpec> read_trace(const std::string& path) {
+  check_input_file(path, "trace file");
   std::ifstream in(path);
   if (!in) throw Error(fmt::format("trace file {} cannot be opened", path));
   const bool jsonl = path.ends_with(".jsonl") || path.ends_with(".json") ||

@@ -47,6 +47,18 @@ void BM_MillionRequestsSixteenReplicas(benchmark::State& state) {
 }
 BENCHMARK(BM_MillionRequestsSixteenReplicas)->Unit(benchmark::kSecond)->Iterations(3);
 
+// Routing cost against the cluster's size: 200,000 requests over `range(0)` replicas at the
+// same 80% load each (11 requests/s per replica), least-outstanding routing. The router keeps
+// the loads in a tournament tree and reads only those that changed, so the cost per request
+// grows with log(replicas), not with replicas.
+void BM_RoutingReplicas(benchmark::State& state) {
+  const auto r = state.range(0);
+  run_scenario(state, "bench-1m.toml",
+               {"cluster.replicas=" + std::to_string(r), "cluster.router=\"least-outstanding\"",
+                "workload.requests=200000", "workload.rate=" + std::to_string(11 * r)});
+}
+BENCHMARK(BM_RoutingReplicas)->Arg(16)->Arg(256)->Arg(4096)->Unit(benchmark::kSecond)->Iterations(1);
+
 // The same million requests on 64 H100s as 16 colocated tp-4 replicas of Llama-3-70B, and as
 // 4 prefill + 12 decode replicas moving KV layer by layer over InfiniBand (the goal: the
 // disaggregated run within 2x the colocated one's time).

@@ -175,13 +175,20 @@ TEST(Fit, RefusesWhatTheDataCannotDetermine) {
   EXPECT_HAS(e, "does not move the fitted metrics");
   // Per-iteration CPU time and per-token streaming time both add a constant to every token
   // gap at one load: alike on one run.
-  e = testing::error_of([&] {
-    fit_params(scenario, {},
-               {parse_fit_param("engine.cpu_overhead_ms"), parse_fit_param("engine.step_time_scale"),
-                parse_fit_param("engine.token_overhead_ms")},
-               runs, metrics);
-  });
+  // (Each starts at the scenario's value, as servesim fit starts them: the scale at 1.)
+  std::vector<FitParam> alike = {parse_fit_param("engine.cpu_overhead_ms"), parse_fit_param("engine.step_time_scale"),
+                                 parse_fit_param("engine.token_overhead_ms")};
+  alike[0].start = 1.5;
+  alike[1].start = 1.0;
+  e = testing::error_of([&] { fit_params(scenario, {}, alike, runs, metrics); });
   EXPECT_HAS(e, "almost alike");
+  // Started where steps would beat the GPU's memory bandwidth (half the modelled time): the
+  // simulator refuses the point, and fit says so instead of searching from it.
+  std::vector<FitParam> fast = {parse_fit_param("engine.step_time_scale")};
+  fast[0].start = 0.5;
+  e = testing::error_of([&] { fit_params(scenario, {}, fast, runs, metrics); });
+  EXPECT_HAS(e, "servesim fit would start at engine.step_time_scale = 0.5, which the simulator refuses");
+  EXPECT_HAS(e, "faster than the h100-sxm's peaks allow");
   e = testing::error_of([&] {
     fit_params(scenario, {}, {parse_fit_param("engine.cpu_overhead_ms"), parse_fit_param("engine.step_time_scale")},
                runs, {"ttft.p50"});

@@ -147,6 +147,22 @@ TEST(Reliability, GpuAndCalibrationFilesHavePhysicalBounds) {
   EXPECT_HAS(cal_error("gemm_m_half", "gemm_m_half = nan"), "must be a finite number");
 }
 
+TEST(Reliability, NoRunReportsAShareAbovePeakItNamesTheInputInstead) {
+  // A tenth of the modelled step time: decode would read HBM at ~5x the H100's 3.35 TB/s
+  // (the quickstart's MBU is ~49% at scale 1). The run is refused, naming the key and the
+  // least scale that stays physical.
+  const std::string quick = slurp(kRoot + "/scenarios/quickstart.toml");
+  const std::string e = error_of([&] {
+    const RunResult r = testing::simulate("fast", quick, {"engine.step_time_scale=0.1", "workload.requests=200"});
+    (void)summarize(r);
+  });
+  EXPECT_HAS(e, "its steps ran faster than the h100-sxm's peaks allow");
+  EXPECT_HAS(e, "engine.step_time_scale = 0.1 scales them below the roofline floor");
+  // At scale 1 it is well inside.
+  const Summary ok = summarize(testing::simulate("slow", quick, {"workload.requests=200"}));
+  EXPECT_LT(ok.mbu, 1.0);
+}
+
 TEST(Reliability, SimulatedTimePastItsHorizonIsAnErrorThatNamesIt) {
   // int64 nanoseconds hold about 9.2e9 s.
   const SimTime late{std::numeric_limits<std::int64_t>::max() - 5};
