@@ -239,7 +239,7 @@ int merge_command(const MergeArgs& args) {
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(f);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number too large
       throw Error(fmt::format("{}: not valid JSON: {}", path.string(), e.what()));
     }
     shards.push_back(sweep_from_json(j, path.string()));

@@ -61,7 +61,7 @@ std::string read_text(const fs::path& path) {
 Json read_json(const fs::path& path) {
   try {
     return Json::parse(read_text(path));
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {  // parse_error, or out_of_range for a number too large
     throw Error(fmt::format("{} is not valid JSON: {}", path.string(), e.what()));
   }
 }

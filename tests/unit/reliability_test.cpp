@@ -274,6 +274,18 @@ TEST(Reliability, CommandLineMistakesExitTwoAndNameTheFlag) {
   EXPECT_EQ(r.status, 2);
   EXPECT_HAS(r.err, "(a --set or --profile value, not the file): \"workload.rate\" must be a number");
   EXPECT_EQ(testing::shell(bin + " --help", dir).status, 0);
+  // A JSON number beyond double's range is nlohmann's out_of_range, not a parse_error: merge
+  // and report once let it escape as an internal error (exit 3). Found by folder_fuzz.
+  fs::create_directories(dir / "shard");
+  std::ofstream(dir / "shard" / "sweep.json") << R"({"points": [{"point": 1e400}]})";
+  r = testing::shell(bin + " merge " + (dir / "shard").string() + " --out " + (dir / "merged").string(), dir);
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_HAS(r.err, "not valid JSON");
+  fs::create_directories(dir / "plan");
+  std::ofstream(dir / "plan" / "plan.json") << R"({"rate": 1e400})";
+  r = testing::shell(bin + " report " + (dir / "plan").string(), dir);
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_HAS(r.err, "is not valid JSON");
 }
 
 TEST(Reliability, APlanForAHugeRateRefusesQuicklyWithAShareToPlan) {
