@@ -87,7 +87,7 @@ void Frontend::arrive(std::uint32_t id, SimTime now) {
     return;
   }
   if (settings_.tokenize_per_token.ns > 0) {
-    loop_->at(now + SimTime{settings_.tokenize_per_token.ns * r.prompt_tokens}, Phase::kArrive, tokenized_, id);
+    loop_->at(now + settings_.tokenize_per_token.times(r.prompt_tokens), Phase::kArrive, tokenized_, id);
     return;
   }
   admit(id, now);
@@ -153,7 +153,7 @@ void Frontend::request_done(std::uint32_t id, SimTime now) {
   // token_overhead (docs/calibration-runs.md).
   Request& r = (*requests_)[id];
   const SimTime later = settings_.first_token_overhead +
-                        SimTime{settings_.token_overhead.ns * std::max(0, r.output_tokens - 1)};
+                        settings_.token_overhead.times(std::max(0, r.output_tokens - 1));
   r.first_token = r.first_token + settings_.first_token_overhead;
   r.finish = r.finish + later;
   r.last_token = r.finish;

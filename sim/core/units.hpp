@@ -79,6 +79,12 @@ struct SimTime {
     if (__builtin_sub_overflow(ns, o.ns, &r)) past_horizon(seconds().value - o.seconds().value);
     return SimTime{r};
   }
+  // `n` times this span, checked like + and -.
+  constexpr SimTime times(std::int64_t n) const {
+    std::int64_t r = 0;
+    if (__builtin_mul_overflow(ns, n, &r)) past_horizon(seconds().value * static_cast<double>(n));
+    return SimTime{r};
+  }
   // Throws Error: `seconds` is past the horizon simulated time can hold.
   [[noreturn]] static void past_horizon(double seconds);
   constexpr auto operator<=>(const SimTime&) const = default;

@@ -4,6 +4,7 @@
 #   tests/fuzz/run.sh                       every target for 60 s each (as CI does)
 #   tests/fuzz/run.sh 3600                  every target for an hour each
 #   tests/fuzz/run.sh 3600 model_fuzz       one target
+#   FUZZ_RUNS=1000000 tests/fuzz/run.sh 7200  each target until 1,000,000 inputs (or 2 hours)
 # Build them first (clang): CC=clang CXX=clang++ cmake -S . -B build-fuzz -DSERVESIM_FUZZ=ON
 # && cmake --build build-fuzz. BUILD_DIR names another build folder; FUZZ_WORK where corpora,
 # logs and crash inputs go (default BUILD_DIR/fuzz-work). Exits non-zero when a target finds a
@@ -82,7 +83,9 @@ for t in "${targets[@]}"; do
   corpus "$t"
   mkdir -p "$work/artifacts/$t"
   echo "fuzz: $t for ${seconds}s" >&2
-  if ! "$build/tests/fuzz/$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 \
+  runs=()
+  [[ -n ${FUZZ_RUNS:-} ]] && runs=(-runs="$FUZZ_RUNS")
+  if ! "$build/tests/fuzz/$t" -max_total_time="$seconds" "${runs[@]}" -timeout=10 -rss_limit_mb=4096 \
        -print_final_stats=1 -artifact_prefix="$work/artifacts/$t/" "$work/corpus/$t" \
        > "$work/$t.log" 2>&1; then
     echo "fuzz: $t FOUND A FAULT; its input is in $work/artifacts/$t/ (log: $work/$t.log)" >&2

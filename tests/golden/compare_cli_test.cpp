@@ -62,7 +62,8 @@ TEST(CompareCli, ImportCompareReportAndTheContractKeys) {
   // Two run folders: no replay, their summaries compared; a run with itself is all zeros.
   r = run(fmt::format("compare {0} {0} --json", (dir / "m").string()));
   ASSERT_EQ(r.status, 0) << r.err;
-  for (const auto& [k, v] : nlohmann::json::parse(r.out)["metrics"].items()) EXPECT_EQ(v["error"], 0.0) << k;
+  const nlohmann::json self = nlohmann::json::parse(r.out);
+  for (const auto& [k, v] : self["metrics"].items()) EXPECT_EQ(v["error"], 0.0) << k;
   // The report of a compare folder overlays both runs.
   r = run(fmt::format("report {}", (dir / "c").string()));
   ASSERT_EQ(r.status, 0) << r.err;

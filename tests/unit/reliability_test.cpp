@@ -170,6 +170,9 @@ TEST(Reliability, SimulatedTimePastItsHorizonIsAnErrorThatNamesIt) {
   EXPECT_HAS(error_of([&] { (void)(SimTime{-late.ns} - SimTime{10}); }), "past the horizon");
   EXPECT_HAS(error_of([] { (void)SimTime::from_seconds(Seconds(1e10)); }), "past the horizon");
   EXPECT_EQ((SimTime{5} + SimTime{7}).ns, 12);
+  // A per-token span times a count (tokenizing, streaming): 1 s x 1e10 is 1e19 ns, past it.
+  EXPECT_HAS(error_of([] { (void)SimTime{1'000'000'000}.times(10'000'000'000); }), "past the horizon");
+  EXPECT_EQ(SimTime{3}.times(4).ns, 12);
   // A trace keeps its arrivals within 1e9 s, far inside the horizon, and says which row.
   const std::string trace = write_temp("far.csv", "arrival_s,prompt_tokens,output_tokens\n0,10,5\n1e10,10,5\n");
   const std::string text = "[model]\nname = \"llama-3-8b\"\n[hardware]\ngpu = \"h100-sxm\"\n[workload]\n"
