@@ -11,8 +11,10 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <sstream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "hardware/catalog.hpp"
 #include "hardware/cost_model.hpp"
@@ -35,6 +37,24 @@ inline std::string write(const std::string& name, std::string_view data) {
   const auto path = scratch() / name;
   std::ofstream(path, std::ios::binary).write(data.data(), static_cast<std::streamsize>(data.size()));
   return path.string();
+}
+
+// A fuzzed scenario: the TOML text, then after a line "#--set" one --set override a line.
+struct ScenarioInput {
+  std::string toml;
+  std::vector<std::string> sets;
+};
+inline ScenarioInput split_scenario(const std::uint8_t* data, std::size_t size) {
+  const std::string text(reinterpret_cast<const char*>(data), size);
+  const auto split = text.find("\n#--set\n");
+  ScenarioInput in{text.substr(0, split), {}};
+  if (split != std::string::npos) {
+    std::istringstream lines(text.substr(split + 8));
+    for (std::string line; std::getline(lines, line);) {
+      if (!line.empty()) in.sets.push_back(line);
+    }
+  }
+  return in;
 }
 
 inline const Catalog& catalog() {

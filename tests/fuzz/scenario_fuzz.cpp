@@ -1,8 +1,6 @@
 // A scenario file, and --set overrides: everything after a line "#--set" is one override a
 // line. Loading it and resolving it into a deployment (model, GPUs, calibration, memory plan,
 // topology) either works or is a servesim::Error.
-#include <sstream>
-
 #include "sim/cluster/deployment.hpp"
 #include "sim/config/scenario.hpp"
 #include "sim/core/error.hpp"
@@ -10,16 +8,9 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace servesim;
-  const std::string text(reinterpret_cast<const char*>(data), size);
-  const auto split = text.find("\n#--set\n");
-  std::vector<std::string> sets;
-  if (split != std::string::npos) {
-    std::istringstream in(text.substr(split + 8));
-    for (std::string line; std::getline(in, line);) {
-      if (!line.empty()) sets.push_back(line);
-    }
-  }
-  const std::string path = fuzz::write("scenario.toml", text.substr(0, split));
+  const fuzz::ScenarioInput in = fuzz::split_scenario(data, size);
+  const std::string path = fuzz::write("scenario.toml", in.toml);
+  const std::vector<std::string>& sets = in.sets;
   try {
     const Scenario s = load_scenario(path, sets);
     const Deployment d = resolve(s, fuzz::catalog());

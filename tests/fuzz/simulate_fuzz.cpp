@@ -3,8 +3,6 @@
 // of at most 8 GPUs, 64 closed-loop users; larger ones are what the readers' tests cover).
 // The summary holds no NaN, infinity or negative time and no share above 100%, and the text
 // report prints none.
-#include <sstream>
-
 #include "sim/cluster/simulator.hpp"
 #include "sim/config/scenario.hpp"
 #include "sim/core/error.hpp"
@@ -13,16 +11,9 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace servesim;
-  const std::string text(reinterpret_cast<const char*>(data), size);
-  const auto split = text.find("\n#--set\n");
-  std::vector<std::string> sets;
-  if (split != std::string::npos) {
-    std::istringstream in(text.substr(split + 8));
-    for (std::string line; std::getline(in, line);) {
-      if (!line.empty()) sets.push_back(line);
-    }
-  }
-  const std::string path = fuzz::write("simulate.toml", text.substr(0, split));
+  const fuzz::ScenarioInput in = fuzz::split_scenario(data, size);
+  const std::string path = fuzz::write("simulate.toml", in.toml);
+  const std::vector<std::string>& sets = in.sets;
   try {
     const Scenario s = load_scenario(path, sets);
     if (s.workload.requests > 200 || s.workload.concurrency > 64) return 0;

@@ -258,6 +258,13 @@ TEST(Plan, KnobsThatDoNotApplyAreDroppedAndTheirCandidatesMerged) {
                               "continuous scheduler (only chunked reads it)");
   EXPECT_HAS(plan.notices[0], "dropped from 4 of 6");
   EXPECT_HAS(plan.notices[1], "6 knob settings merge into 4");
+  // A value only one setting gets wrong fails that candidate, not the plan.
+  PlanSpec one_bad = spec;
+  one_bad.vary = {parse_axis("engine.max_num_seqs=64,0")};  // (a bad first value stops the plan, as a sweep)
+  const PlanResult mixed = run_plan(one_bad, testing::catalog());
+  ASSERT_EQ(mixed.candidates.size(), 2U);
+  EXPECT_TRUE(mixed.candidates[0].ok());  // feasible ones rank first
+  EXPECT_HAS(mixed.candidates[1].infeasible, "max_num_seqs");
   // A knob every candidate reads draws no notice.
   PlanSpec all = spec;
   all.vary = {parse_axis("engine.scheduler=chunked"), parse_axis("engine.chunk_size=256,512")};
