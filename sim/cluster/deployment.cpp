@@ -182,9 +182,16 @@ PoolSetup resolve_pool(const Scenario& s, const PoolConfig& pc, const Catalog& c
                                                     s.topology.gpus_per_node
                                               : 1.0;
   }
+  if (e.max_model_len > m.max_context) {
+    throw Error(fmt::format("{}: engine.max_model_len = {} exceeds {}'s context of {} tokens "
+                            "(max_position_embeddings); give at most {}",
+                            s.file, e.max_model_len, m.name, m.max_context, m.max_context));
+  }
+  setup.max_model_len = e.max_model_len > 0 ? e.max_model_len : m.max_context;
   const auto& row = find_scheduler(e.scheduler);
-  setup.max_num_batched_tokens =
-      e.max_num_batched_tokens > 0 ? e.max_num_batched_tokens : row.default_batched_tokens(m.max_context);
+  setup.max_num_batched_tokens = e.max_num_batched_tokens > 0
+                                     ? e.max_num_batched_tokens
+                                     : row.default_batched_tokens(setup.max_model_len);
 
   MemoryPlanInputs in;
   in.gpu_memory_utilization = e.gpu_memory_utilization;

@@ -38,6 +38,8 @@ struct PoolSetup {
   std::int64_t kv_blocks = 0;  // per replica
   bool kv_blocks_pinned = false;
   std::int64_t max_num_batched_tokens = 0;
+  // The longest prompt + output served: engine.max_model_len, else the model's context.
+  std::int64_t max_model_len = 0;
   FlopsPerSecond peak_flops;  // dense tensor peak of one GPU for the scenario's dtype
 
   std::vector<int> layer_split;  // layers of each pipeline stage

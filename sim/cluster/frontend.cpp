@@ -66,7 +66,8 @@ bool Frontend::admissible(Request& r) const {
   const std::int64_t total = std::int64_t{r.prompt_tokens} + r.output_tokens;
   for (const AdmissionLimits& a : admission_) {
     if (total > a.max_context) {
-      r.reject = RejectReason::kLongerThanContext;
+      r.reject = a.context_from_engine ? RejectReason::kLongerThanMaxModelLen
+                                       : RejectReason::kLongerThanContext;
     } else if (KvCache::blocks_for(a.whole_sequence ? total - 1 : r.prompt_tokens,
                                    a.block_size) > a.kv_blocks) {
       r.reject = RejectReason::kLongerThanKvCache;

@@ -20,6 +20,7 @@ namespace servesim {
 // What a request must fit to be admitted to a pool.
 struct AdmissionLimits {
   std::int64_t max_context = 0;  // prompt + output tokens
+  bool context_from_engine = false;  // max_context is engine.max_model_len, not the model's
   std::int64_t kv_blocks = 0;    // the whole sequence's KV, in blocks of block_size
   int block_size = 16;
   // Schedulers that cannot split a prompt need it within max_num_batched_tokens.

@@ -42,7 +42,8 @@ Simulator::Simulator(const Scenario& scenario, const Catalog& catalog)
   for (const auto& pool : cluster_->pools()) {
     const PoolSetup& p = pool->setup();
     AdmissionLimits a;
-    a.max_context = p.model.max_context;
+    a.max_context = p.max_model_len;
+    a.context_from_engine = p.engine.max_model_len > 0;
     // One sequence's KV sits in a virtual engine's share (1/pp), and with data-parallel
     // attention on one GPU of the stage (1/dp).
     a.kv_blocks = p.kv_blocks / (p.parallelism.pp * p.parallelism.dp());

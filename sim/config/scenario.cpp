@@ -266,6 +266,7 @@ void read_engine(TableReader& t, EngineConfig& e) {
   e.scheduler = t.string("scheduler").value_or(e.scheduler);
   e.max_num_seqs = int_in(t, "max_num_seqs", e.max_num_seqs, 1, 1000000);
   e.max_num_batched_tokens = int_in(t, "max_num_batched_tokens", e.max_num_batched_tokens, 1, 10000000);
+  e.max_model_len = int_in(t, "max_model_len", e.max_model_len, 1, 1LL << 30);
   e.block_size = static_cast<int>(int_in(t, "block_size", e.block_size, 1, 1024));
   e.gpu_memory_utilization = positive_number(t, "gpu_memory_utilization", e.gpu_memory_utilization);
   if (e.gpu_memory_utilization > 1.0) {

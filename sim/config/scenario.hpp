@@ -72,6 +72,9 @@ struct EngineConfig {
   std::string scheduler = "continuous";
   std::int64_t max_num_seqs = 256;
   std::int64_t max_num_batched_tokens = 0;  // 0: the scheduler's default
+  // Longest prompt + output the engine serves, as vLLM's --max-model-len (0: the model's
+  // max_position_embeddings); the scheduler's default token budget follows it.
+  std::int64_t max_model_len = 0;
   int block_size = 16;
   double gpu_memory_utilization = 0.9;
   bool cuda_graphs = true;

@@ -13,6 +13,7 @@ enum class RequestState : std::uint8_t { kWaiting, kRunning, kDone, kRejected };
 enum class RejectReason : std::uint8_t {
   kNone,
   kLongerThanContext,  // prompt + output exceed the model's context window
+  kLongerThanMaxModelLen,  // prompt + output exceed engine.max_model_len
   kLongerThanKvCache,  // the whole sequence would not fit in the replica's KV cache
   kPromptOverBatch,    // prompt exceeds max_num_batched_tokens and the scheduler cannot split it
 };

@@ -125,6 +125,7 @@ nlohmann::ordered_json summary_json(const RunResult& run, const Summary& s) {
                    {"scheduler", e.scheduler},
                    {"max_num_seqs", e.max_num_seqs},
                    {"max_num_batched_tokens", su.max_num_batched_tokens},
+                   {"max_model_len", su.max_model_len},
                    {"gpu_memory_utilization", e.gpu_memory_utilization},
                    {"kv_blocks_per_replica", su.kv_blocks},
                    {"kv_blocks_pinned", su.kv_blocks_pinned},
@@ -302,9 +303,10 @@ void write_text_report(std::ostream& out, const RunResult& run, const Summary& s
                su.gpu.name, su.gpus_per_replica(), layout_words(su.parallelism), su.replicas);
   }
   fmt::print(out, "  engine    {} scheduler, router {}, max_num_seqs {}, max_num_batched_tokens {}, "
-                  "CUDA graphs {}\n",
+                  "CUDA graphs {}{}\n",
              su.engine.scheduler, sc.cluster.router, su.engine.max_num_seqs,
-             su.max_num_batched_tokens, su.engine.cuda_graphs ? "on" : "off");
+             su.max_num_batched_tokens, su.engine.cuda_graphs ? "on" : "off",
+             su.engine.max_model_len > 0 ? fmt::format(", max_model_len {}", su.max_model_len) : "");
   {
     const EngineConfig& e = su.engine;
     std::string host = fmt::format("CPU {} ms per iteration", e.cpu_overhead_ms);
