@@ -138,6 +138,42 @@ Calibration load_calibration(const std::string& path) {
   if (auto coll = r.table("collectives")) {
     c.collectives = read_collectives(*coll, *t["collectives"].as_table());
   }
+  if (auto formats = r.table("gemm_formats")) {
+    for (const auto& [k, v] : *t["gemm_formats"].as_table()) {
+      const std::string key(k.str());
+      int index = -1;
+      std::vector<std::string> valid;
+      for (int i = 1; i < kGemmFormats; ++i) {
+        valid.push_back(gemm_format_name(static_cast<GemmFormat>(i)));
+        if (key == valid.back()) index = i;
+      }
+      if (index < 0) {
+        throw Error(fmt::format("{}: unknown GEMM format \"{}\"; valid formats are: {}",
+                                formats->location_of(key), key, join(valid)));
+      }
+      auto e = formats->table(key);
+      GemmFormatParams& g = c.params.formats[static_cast<std::size_t>(index)];
+      g.given = true;
+      g.gemm = e->required(e->number_in("gemm", 1e-6, 1.0), "gemm");
+      g.m_half = e->required(e->number_in("gemm_m_half", 0.0, 1e7), "gemm_m_half");
+      g.memory = e->required(e->number_in("gemm_memory", 1e-6, 1.0), "gemm_memory");
+      g.latency = Seconds(e->required(e->quantity("gemm_latency", Dimension::kTime), "gemm_latency"));
+      if (!(g.latency.value <= 1.0)) {
+        throw Error(fmt::format("{}: \"{}\" is a per-kernel time and must be at most 1 s",
+                                e->location_of("gemm_latency"), e->key_path("gemm_latency")));
+      }
+      const std::string source = e->string("source").value_or("measured");
+      if (source != "measured" && source != "derived") {
+        throw Error(fmt::format("{}: \"{}\" must be measured or derived", e->location_of("source"),
+                                e->key_path("source")));
+      }
+      g.measured = source == "measured";
+      g.points = static_cast<int>(e->integer_in("points", 0, 100000000).value_or(0));
+      g.rms_relative = e->number_in("rms_relative", 0.0, 1e6).value_or(0.0);
+      e->finish();
+    }
+    formats->finish();
+  }
   r.finish();
   return c;
 }
@@ -167,6 +203,23 @@ void write_calibration(const std::string& path, const Calibration& c) {
   for (const auto& [k, v] : c.residuals) {
     fmt::print(out, "{} = {{ rms_relative = {:.4f}, points = {} }}\n", k, v.rms_relative, v.points);
   }
+  bool any_format = false;
+  for (int i = 1; i < kGemmFormats; ++i) {
+    const GemmFormatParams& g = c.params.formats[static_cast<std::size_t>(i)];
+    if (!g.given) continue;
+    if (!any_format) {
+      fmt::print(out, "\n# Quantized GEMM formats: the dense GEMM's four parameters for each format's\n"
+                      "# own kernels, against its peak; `source` says whether they were fitted on\n"
+                      "# this GPU or derived from another's fit (docs/calibration.md).\n");
+      any_format = true;
+    }
+    fmt::print(out, "[gemm_formats.{}]\n", gemm_format_name(static_cast<GemmFormat>(i)));
+    fmt::print(out, "gemm = {:.6g}\ngemm_m_half = {:.6g}\ngemm_memory = {:.6g}\n", g.gemm, g.m_half,
+               g.memory);
+    fmt::print(out, "gemm_latency = \"{:.4g} us\"\n", to_us(g.latency));
+    fmt::print(out, "source = \"{}\"\npoints = {}\nrms_relative = {:.4f}\n",
+               g.measured ? "measured" : "derived", g.points, g.rms_relative);
+  }
   if (!c.collectives.empty()) {
     fmt::print(out, "\n# One collective of S bytes over n GPUs: latency (graph replay) or latency_eager,\n"
                     "# plus factor * S / bus_bandwidth (docs/calibration.md, collectives stage).\n");
@@ -180,6 +233,19 @@ void write_calibration(const std::string& path, const Calibration& c) {
     }
   }
   if (!out) throw Error(fmt::format("cannot write calibration file {}", path));
+}
+
+std::string gemm_calibration_words(const CostParams& p, GemmFormat f, const std::string& gpu) {
+  if (f == GemmFormat::kDense) return "the dense GEMM fit";
+  const GemmFormatParams& g = p.formats[static_cast<std::size_t>(f)];
+  if (!g.given) {
+    return fmt::format("not calibrated on {}: derived, the dense GEMM's fitted fractions applied "
+                       "at the {} peak and bytes",
+                       gpu, gemm_format_label(f, DType::kBF16));
+  }
+  if (!g.measured) return fmt::format("derived for {} from another GPU's measured {} kernels", gpu, gemm_format_name(f));
+  return fmt::format("measured on {} ({} points, RMS error {:.1f}%)", gpu, g.points,
+                     100.0 * g.rms_relative);
 }
 
 CalibrationChoice choose_calibration(const std::string& setting, const Catalog& catalog,

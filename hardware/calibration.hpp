@@ -44,6 +44,11 @@ struct CalibrationChoice {
   std::string path;         // "" when none
   CollectiveTable collectives;  // measured collectives, for LinkSpec::measured
 };
+// How format f's GEMMs are priced on `gpu`, in words, for reports: measured (fitted from this
+// GPU's own kernels, with points and RMS error), derived (carried from another GPU's fit), or
+// not calibrated (the dense GEMM's fitted fractions at the format's peak and bytes).
+std::string gemm_calibration_words(const CostParams& p, GemmFormat f, const std::string& gpu);
+
 CalibrationChoice choose_calibration(const std::string& setting, const Catalog& catalog,
                                      const DeviceSpec& gpu);
 

@@ -49,7 +49,8 @@ StepCostModel::StepCostModel(ModelSpec model, DeviceSpec device, LinkSpec link, 
       layout_(std::move(layout)),
       runtime_(runtime),
       params_(params),
-      peak_(device_.peak_for(runtime.dtype)) {}
+      peak_(device_.peak_for(runtime.precision.compute())),
+      gemm_peak_(device_.peak_for(runtime.precision.gemm(), runtime.precision.compute())) {}
 
 OpTime compute_op_time(const OpCost& op, const CostParams& params, double peak,
                        double bandwidth, int sms) {
@@ -60,10 +61,11 @@ OpTime compute_op_time(const OpCost& op, const CostParams& params, double peak,
   double latency = params.kernel.value;
   switch (op.cls) {
     case OpClass::kGemm: {
-      const double eff = params.gemm * op.m / (op.m + params.gemm_m_half);
+      const GemmFormatParams g = params.gemm_for(op.fmt);
+      const double eff = g.gemm * op.m / (op.m + g.m_half);
       tc = op.flops / (peak * eff);
-      tm = op.bytes / (bandwidth * params.gemm_memory);
-      latency = params.gemm_latency.value;
+      tm = op.bytes / (bandwidth * g.memory);
+      latency = g.latency.value;
       break;
     }
     case OpClass::kAttentionPrefill:
@@ -119,8 +121,9 @@ OpTime compute_op_time(const OpCost& op, const CostParams& params, double peak,
 
 OpTime StepCostModel::time_op(const OpCost& op, bool graphs) const {
   if (!is_collective(op.cls)) {
-    return compute_op_time(op, params_, peak_.value, device_.memory_bandwidth.value,
-                           device_.sm_count);
+    const double peak = op.cls == OpClass::kGemm && op.fmt != GemmFormat::kDense ? gemm_peak_.value
+                                                                                   : peak_.value;
+    return compute_op_time(op, params_, peak, device_.memory_bandwidth.value, device_.sm_count);
   }
   // One op stands for `kernels` collectives of bytes / kernels each (hardware/collectives.hpp
   // picks each one's algorithm by its size and the group's placement).
@@ -171,7 +174,7 @@ Seconds StepCostModel::combine(Seconds gpu, double kernels, bool graphs, std::in
 StepCost StepCostModel::breakdown(const BatchShape& shape) const {
   StepCost out;
   std::vector<OpCost> ops;
-  step_ops(model_, runtime_.dtype, shape, par_, ops);
+  step_ops(model_, runtime_.precision, shape, par_, ops);
   out.graphs = uses_graphs(shape);
   double gpu = 0.0;
   for (const auto& op : ops) {
@@ -184,7 +187,8 @@ StepCost StepCostModel::breakdown(const BatchShape& shape) const {
   }
   out.total = combine(Seconds(gpu), out.kernels, out.graphs, shape.seqs());
   out.gpu = Seconds(gpu * runtime_.gpu_time_scale);
-  out.overhead = out.total - out.gpu;
+  if (out.graphs) out.graph_saving = Seconds(-out.kernels * params_.graph_node.value);
+  out.overhead = out.total - out.gpu + out.graph_saving;
   return out;
 }
 
@@ -207,9 +211,9 @@ StepCostModel::Part StepCostModel::cached(std::vector<Part>& table, std::int64_t
   auto compute = [&] {
     scratch_.clear();
     if (tokens) {
-      token_ops(model_, runtime_.dtype, n, par_, scratch_);
+      token_ops(model_, runtime_.precision, n, par_, scratch_);
     } else {
-      sequence_ops(model_, runtime_.dtype, n, par_, scratch_);
+      sequence_ops(model_, runtime_.precision, n, par_, scratch_);
     }
     return sum(scratch_, graphs);
   };
@@ -229,7 +233,7 @@ StepCostModel::Quick StepCostModel::quick(const BatchShape& shape) {
   if (par_.dp() > 1) {
     // Data-parallel attention: the busiest rank's share depends on the sequences too.
     scratch_.clear();
-    token_ops(model_, runtime_.dtype, shape.tokens(), par_, scratch_,
+    token_ops(model_, runtime_.precision, shape.tokens(), par_, scratch_,
               busiest_rank_tokens(shape, par_.dp()));
     tok = sum(scratch_, graphs);
   } else {
@@ -237,7 +241,7 @@ StepCostModel::Quick StepCostModel::quick(const BatchShape& shape) {
   }
   const Part seq = cached(by_seqs_[graphs], shape.seqs(), false, graphs);
   scratch_.clear();
-  attention_ops(model_, runtime_.dtype, shape, par_, scratch_);
+  attention_ops(model_, runtime_.precision, shape, par_, scratch_);
   const Part attn = sum(scratch_, graphs);
   const double gpu = tok.time + seq.time + attn.time;
   const double kernels = tok.kernels + seq.kernels + attn.kernels;

@@ -15,7 +15,7 @@
 namespace servesim {
 
 struct RuntimeOptions {
-  DType dtype = DType::kBF16;
+  Precision precision;  // weights, GEMM inputs, KV cache (Precision)
   bool cuda_graphs = true;
   // Decode-only batches up to this many sequences replay a captured graph; prefill and larger
   // batches run eagerly (as vLLM captures decode batch sizes only, up to 512 by default).
@@ -55,7 +55,8 @@ struct TpLayout {
 };
 
 // The time of one compute or memory op (not a collective) on a device with peak rate `peak`
-// (flop/s) and memory bandwidth `bandwidth` (bytes/s) under `params`. The fitter calls this
+// (flop/s; for a GEMM, its format's peak) and memory bandwidth `bandwidth` (bytes/s) under
+// `params` (a GEMM takes its format's, CostParams::gemm_for). The fitter calls this
 // same function, so what is fitted is exactly what the simulator uses.
 // `sms`: the device's multiprocessors, which ops with few thread blocks cannot all use.
 OpTime compute_op_time(const OpCost& op, const CostParams& params, double peak, double bandwidth,
@@ -69,6 +70,9 @@ struct StepCost {
   Seconds total;     // what the iteration takes, overhead included
   Seconds gpu;       // sum of op times
   Seconds overhead;  // CPU and launch time not hidden under GPU work
+  // With CUDA graphs: the GPU time replay saves over the same kernels launched eagerly
+  // (kernels x -graph_node), already taken off `total`; zero without graphs.
+  Seconds graph_saving{0.0};
   bool graphs = false;
   double kernels = 0.0;
   double flops = 0.0;  // per GPU
@@ -102,7 +106,10 @@ class StepCostModel {
   const CostParams& params() const { return params_; }
   Parallelism parallelism() const { return par_; }
   const RuntimeOptions& runtime() const { return runtime_; }
+  // The compute format's tensor peak (attention, dense GEMMs), and the linear layers' GEMM
+  // format's (fp8 or int8 tensor cores for W8A8).
   FlopsPerSecond peak() const { return peak_; }
+  FlopsPerSecond gemm_peak() const { return gemm_peak_; }
 
  private:
   struct Part {
@@ -129,6 +136,7 @@ class StepCostModel {
   RuntimeOptions runtime_;
   CostParams params_;
   FlopsPerSecond peak_;
+  FlopsPerSecond gemm_peak_;
   std::vector<Part> by_tokens_[2];  // [eager, graphs]
   std::vector<Part> by_seqs_[2];
   std::vector<OpCost> scratch_;

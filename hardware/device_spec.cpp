@@ -77,6 +77,24 @@ void check_cost_params(const CostParams& p, const std::string& where) {
   }
 }
 
+GemmFormatParams CostParams::gemm_for(GemmFormat f) const {
+  const GemmFormatParams& own = formats[static_cast<std::size_t>(f)];
+  if (f != GemmFormat::kDense && own.given) return own;
+  GemmFormatParams dense;
+  dense.given = false;
+  dense.gemm = gemm;
+  dense.m_half = gemm_m_half;
+  dense.memory = gemm_memory;
+  dense.latency = gemm_latency;
+  return dense;
+}
+
+FlopsPerSecond DeviceSpec::peak_for(GemmFormat f, DType compute) const {
+  if (f == GemmFormat::kFp8) return peak_for(DType::kFP8);
+  if (f == GemmFormat::kInt8) return peak_for(DType::kINT8);
+  return peak_for(compute);
+}
+
 FlopsPerSecond DeviceSpec::peak_for(DType d) const {
   auto it = peak.find(d);
   if (it != peak.end()) return it->second;
@@ -154,7 +172,8 @@ DeviceSpec load_device_file(const std::string& path, const std::string& name) {
 
   auto peak = r.table("peak");
   if (!peak) throw Error(fmt::format("{}: missing required table [peak]", path));
-  for (const char* key : {"bf16", "fp16", "fp8", "fp32"}) {
+  // int8: tensor-core integer operations per second (TOPS), for W8A8-INT8 GEMMs.
+  for (const char* key : {"bf16", "fp16", "fp8", "fp32", "int8"}) {
     if (auto v = peak->quantity(key, Dimension::kFlopRate)) {
       d.peak[parse_dtype(key, path)] = FlopsPerSecond(*v);
     }

@@ -2,6 +2,7 @@
 // model (catalog defaults, replaced by a calibration file when one is used).
 #pragma once
 
+#include <array>
 #include <map>
 #include <string>
 #include <string_view>
@@ -12,6 +13,21 @@
 #include "sim/core/units.hpp"
 
 namespace servesim {
+
+// One quantized GEMM format's own parameters (calibration files' [gemm_formats.<format>]),
+// the dense GEMM's four for that format's kernels: efficiency at large M against the format's
+// peak, the rows at which it is half of that, the bandwidth fraction streaming weights, and
+// the fixed time per kernel.
+struct GemmFormatParams {
+  bool given = false;  // false: not calibrated, and the dense GEMM's parameters are used
+  bool measured = false;  // given and fitted on this GPU (else derived from another)
+  double gemm = 0.8;
+  double m_half = 64;
+  double memory = 0.85;
+  Seconds latency{3e-6};
+  int points = 0;
+  double rms_relative = 0.0;
+};
 
 // What the step model needs to turn work into time. Fractions are of the device's peaks.
 struct CostParams {
@@ -45,6 +61,11 @@ struct CostParams {
   Seconds graph_node{-0.5e-6};
   Seconds step_graphs{10e-6};      // per-iteration runtime cost with graphs: replay launch, sync
   Seconds step_eager{10e-6};       // per-iteration runtime cost without them (launches excluded)
+  // Quantized GEMM formats (index: GemmFormat; the dense entry is unused: the fields above).
+  std::array<GemmFormatParams, kGemmFormats> formats{};
+
+  // The parameters format f's GEMMs run with: its own when given, else the dense GEMM's.
+  GemmFormatParams gemm_for(GemmFormat f) const;
 };
 
 // Every cost parameter once: its key in calibration files, its field, and its valid range.
@@ -103,6 +124,10 @@ struct DeviceSpec {
 
   // Dense tensor peak for a dtype; throws Error naming the dtypes the device supports.
   FlopsPerSecond peak_for(DType d) const;
+  // The peak a GEMM format multiplies at: fp8 and int8 tensor cores for W8A8, the compute
+  // format's for dense and weight-only GEMMs (their weights are widened before the multiply).
+  FlopsPerSecond peak_for(GemmFormat f, DType compute) const;
+  bool has_peak(DType d) const { return peak.count(d) > 0; }
 };
 
 struct LinkSpec {

@@ -5,18 +5,25 @@
 
 namespace servesim {
 
+Bytes weight_bytes_per_gpu(const ModelSpec& model, Parallelism par, const Precision& pr) {
+  const double experts = model.expert_params();
+  const double plain = model.unquantized_params();
+  const double linear = model.total_params() - experts - plain;
+  const double wb = pr.weight_bytes(model.hidden);
+  const double cb = dtype_bytes(pr.compute());
+  return Bytes((linear * wb + plain * cb) / par.attention_tp() + experts * wb / par.tp);
+}
+
 MemoryPlan plan_memory(const ModelSpec& model, const DeviceSpec& device, Parallelism par,
                        const MemoryPlanInputs& in) {
   MemoryPlan p;
-  const double b = dtype_bytes(in.dtype);
+  const double b = dtype_bytes(in.precision.compute());
   const double tp = par.tp;
   p.usable = device.memory * in.gpu_memory_utilization;
   // Attention and dense weights split over the attention's tp ranks (replicated across
   // data-parallel attention ranks); the routed experts over all the stage's GPUs
   // (ep x moe_tp = tp).
-  const double experts = static_cast<double>(model.moe_layers()) * model.experts * 3.0 *
-                         model.hidden * model.moe_intermediate;
-  p.weights = Bytes(((model.total_params() - experts) / par.attention_tp() + experts / tp) * b);
+  p.weights = weight_bytes_per_gpu(model, par, in.precision);
   // Peak activations of a profiling pass at max_num_batched_tokens: the MLP holds its input,
   // the gate/up output (2 x intermediate) and the activation output at once, plus the residual;
   // the sampler holds fp32 logits for max_num_seqs sequences. An MoE layer's MLP holds each
@@ -35,7 +42,7 @@ MemoryPlan plan_memory(const ModelSpec& model, const DeviceSpec& device, Paralle
   p.activations = Bytes(mlp + logits);
   p.runtime_reserve = gib(kRuntimeReserveGiB);
   p.kv_bytes_per_token = Bytes(static_cast<double>(model.layers) * kv_heads_per_gpu(model, par) *
-                               model.kv_elems_per_head() * b);
+                               model.kv_elems_per_head() * dtype_bytes(in.precision.kv));
   const Bytes left = p.usable - p.weights - p.activations - p.runtime_reserve;
   if (left.value <= 0) {
     p.shortfall = Bytes(-left.value);

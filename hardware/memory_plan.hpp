@@ -25,8 +25,14 @@ struct MemoryPlanInputs {
   std::int64_t max_num_batched_tokens = 8192;
   std::int64_t max_num_seqs = 256;
   int block_size = 16;
-  DType dtype = DType::kBF16;
+  Precision precision;  // weights, GEMM inputs and KV cache
 };
+
+// One GPU's share of the weights: the linear layers in precision.weights with their scales
+// (Precision::weight_bytes at K = hidden), the rest (embedding, LM head, norms, router) in
+// precision.compute(); attention and dense layers split over the attention tp ranks, routed
+// experts over the stage's GPUs.
+Bytes weight_bytes_per_gpu(const ModelSpec& model, Parallelism par, const Precision& precision);
 
 // Non-activation memory an engine holds besides weights and KV: 0.834 GiB, fitted so that the
 // RTX 4090 Llama-3.1-8B vLLM 0.19 run (gpu_memory_utilization 0.9, 2048 batched tokens, 256

@@ -66,6 +66,29 @@ double ModelSpec::active_params() const {
   return total_params() - unused;
 }
 
+double ModelSpec::unquantized_params() const {
+  const double h = hidden;
+  const double table = static_cast<double>(vocab) * h;
+  const double embed = has_embedding ? table : 0.0;
+  const double head = has_lm_head ? (tie_embeddings && has_embedding ? 0.0 : table) + h : 0.0;
+  double per_layer = 2.0 * h;  // the two RMSNorms
+  if (!mla) {
+    const double q = static_cast<double>(heads) * head_dim;
+    const double kv = static_cast<double>(kv_heads) * head_dim;
+    if (attention_bias) per_layer += q + 2.0 * kv;
+    if (qk_norm) per_layer += 2.0 * head_dim;
+  } else {
+    per_layer += mla_dims.kv_lora_rank + (mla_dims.q_lora_rank > 0 ? mla_dims.q_lora_rank : 0);
+  }
+  const double router = is_moe() ? h * experts * moe_layers() : 0.0;
+  const double gate = shared_expert_gate ? h * moe_layers() : 0.0;
+  return layers * per_layer + embed + head + router + gate;
+}
+
+double ModelSpec::expert_params() const {
+  return static_cast<double>(moe_layers()) * experts * 3.0 * hidden * moe_intermediate;
+}
+
 Bytes ModelSpec::kv_bytes_per_token(DType kv) const {
   return Bytes(static_cast<double>(layers) * kv_heads * kv_elems_per_head() * dtype_bytes(kv));
 }
@@ -228,6 +251,86 @@ ModelSpec build(const std::filesystem::path& path, Get get_int, GetList get_list
   return m;
 }
 
+// config.json's quantization_config: the methods vLLM loads whose cost servesim models.
+QuantConfig read_quantization(const std::filesystem::path& path, const nlohmann::json& q, int hidden) {
+  const std::string where = path.string() + ": quantization_config";
+  if (!q.is_object()) throw Error(fmt::format("{} must be an object", where));
+  auto text = [&](const nlohmann::json& obj, const char* key) -> std::string {
+    if (!obj.contains(key) || obj[key].is_null()) return "";
+    if (!obj[key].is_string()) throw Error(fmt::format("{}: \"{}\" must be a string", where, key));
+    return obj[key].get<std::string>();
+  };
+  auto integer = [&](const nlohmann::json& obj, const char* key, long long fallback) -> long long {
+    if (!obj.contains(key) || obj[key].is_null()) return fallback;
+    if (!obj[key].is_number_integer()) {
+      throw Error(fmt::format("{}: \"{}\" must be an integer", where, key));
+    }
+    const long long v = obj[key].get<long long>();
+    if (v < -1 || v > 65536) throw Error(fmt::format("{}: \"{}\" = {} is out of range", where, key, v));
+    return v;
+  };
+  QuantConfig c;
+  c.method = text(q, "quant_method");
+  auto weight_bits = [&](long long bits, const std::string& what) {
+    if (bits == 4) return DType::kINT4;
+    if (bits == 8) return DType::kINT8;
+    throw Error(fmt::format("{}: {} {}-bit weights: servesim models 4- and 8-bit integer weights",
+                            where, what, bits));
+  };
+  // GPTQ's group_size -1 is one scale per output column, as is servesim's 0.
+  auto group = [&](long long g) { return g <= 0 ? 0 : static_cast<int>(g); };
+  const std::string& mth = c.method;
+  if (mth == "awq" || mth == "awq_marlin") {
+    c.weights = weight_bits(integer(q, "bits", integer(q, "w_bit", 4)), "AWQ");
+    c.group_size = group(integer(q, "group_size", integer(q, "q_group_size", 128)));
+  } else if (mth == "gptq" || mth == "gptq_marlin" || mth == "marlin") {
+    c.weights = weight_bits(integer(q, "bits", 4), "GPTQ");
+    c.group_size = group(integer(q, "group_size", 128));
+  } else if (mth == "fp8" || mth == "fbgemm_fp8") {
+    c.weights = DType::kFP8;
+    c.activations = DType::kFP8;
+  } else if (mth == "compressed-tensors") {
+    // The first config group stands for all (checkpoints quantize every linear layer alike).
+    if (!q.contains("config_groups") || !q["config_groups"].is_object() || q["config_groups"].empty()) {
+      throw Error(fmt::format("{}: compressed-tensors needs config_groups", where));
+    }
+    const nlohmann::json& g = q["config_groups"].begin().value();
+    if (!g.is_object() || !g.contains("weights") || !g["weights"].is_object()) {
+      throw Error(fmt::format("{}: config_groups' first group needs a \"weights\" object", where));
+    }
+    const nlohmann::json& w = g["weights"];
+    const long long bits = integer(w, "num_bits", 8);
+    const std::string type = text(w, "type");
+    if (type == "float") {
+      if (bits != 8) throw Error(fmt::format("{}: {}-bit float weights are not modelled (fp8 is)", where, bits));
+      c.weights = DType::kFP8;
+    } else {
+      c.weights = weight_bits(bits, "compressed-tensors");
+    }
+    c.group_size = text(w, "strategy") == "group" ? group(integer(w, "group_size", 128)) : 0;
+    if (g.contains("input_activations") && g["input_activations"].is_object()) {
+      const nlohmann::json& a = g["input_activations"];
+      const std::string at = text(a, "type");
+      if (integer(a, "num_bits", 8) != 8) {
+        throw Error(fmt::format("{}: only 8-bit activations are modelled", where));
+      }
+      c.activations = at == "float" ? DType::kFP8 : DType::kINT8;
+    }
+  } else if (mth.empty()) {
+    throw Error(fmt::format("{}: missing \"quant_method\"", where));
+  } else {
+    throw Error(fmt::format("{}: quant_method \"{}\" is not modelled; servesim models awq, gptq "
+                            "(4- and 8-bit), fp8 and compressed-tensors (int4/int8 weights, "
+                            "fp8/int8 W8A8)",
+                            where, mth));
+  }
+  if (c.group_size > 0 && hidden % c.group_size != 0) {
+    throw Error(fmt::format("{}: group_size {} does not divide hidden_size {}", where,
+                            c.group_size, hidden));
+  }
+  return c;
+}
+
 }  // namespace
 
 ModelSpec load_model_file(const std::filesystem::path& path) {
@@ -290,7 +393,11 @@ ModelSpec load_model_file(const std::filesystem::path& path) {
       }
       type = j["model_type"].get<std::string>();
     }
-    return build(path, get, get_list, tie, type);
+    ModelSpec m = build(path, get, get_list, tie, type);
+    if (j.contains("quantization_config") && !j["quantization_config"].is_null()) {
+      m.quant = read_quantization(path, j["quantization_config"], m.hidden);
+    }
+    return m;
   }
   toml::table t;
   try {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,15 @@ struct MlaSpec {
   int qk_nope_head_dim = 0;
   int qk_rope_head_dim = 0;
   int v_head_dim = 0;
+};
+
+// A checkpoint's own quantization, from config.json's quantization_config: the formats an
+// engine loading it runs. `activations` bf16 for weight-only methods (AWQ, GPTQ).
+struct QuantConfig {
+  std::string method;  // quant_method as written: awq, gptq, fp8, compressed-tensors, ...
+  DType weights = DType::kBF16;
+  DType activations = DType::kBF16;
+  int group_size = 0;  // 0: one scale per output column
 };
 
 struct ModelSpec {
@@ -49,6 +59,7 @@ struct ModelSpec {
   // final norm, LM head and sampler (stage_slice).
   bool has_embedding = true;
   bool has_lm_head = true;
+  std::optional<QuantConfig> quant;  // the checkpoint's quantization_config, when it has one
 
   bool is_moe() const { return experts > 1; }
   int moe_layers() const { return is_moe() ? layers - dense_layers : 0; }
@@ -63,6 +74,10 @@ struct ModelSpec {
   double total_params() const;
   // Parameters touched per token (MoE: only the top-k routed experts).
   double active_params() const;
+  // Parameters a quantized checkpoint keeps unquantized (embedding, LM head, norms, q/k/v
+  // biases, q/k norms, the MoE router), and those of the routed experts.
+  double unquantized_params() const;
+  double expert_params() const;
   // KV cache per token over all layers: layers * kv_heads * kv_elems_per_head * bytes.
   Bytes kv_bytes_per_token(DType kv) const;
 };

@@ -75,6 +75,15 @@ OpCost gemm_op(const char* name, double m, double k, double n, double kernels, d
   return op;
 }
 
+OpCost gemm_op(const char* name, double m, double k, double n, double kernels, const Precision& p) {
+  OpCost op = gemm_op(name, m, k, n, kernels, 0.0);
+  op.bytes = (k * n * p.weight_bytes(k) + m * k * p.gemm_input_bytes() +
+              m * n * dtype_bytes(p.compute())) *
+             kernels;
+  op.fmt = p.gemm();
+  return op;
+}
+
 OpCost memory_op(const char* name, double bytes, double kernels) {
   OpCost op;
   op.name = name;
@@ -113,9 +122,13 @@ std::int64_t busiest_rank_tokens(const BatchShape& shape, int dp) {
   return busiest_rank_shape(shape, dp).tokens();
 }
 
-void token_ops(const ModelSpec& model, DType dtype, std::int64_t tokens, Parallelism par,
+void token_ops(const ModelSpec& model, const Precision& p, std::int64_t tokens, Parallelism par,
                std::vector<OpCost>& out, std::int64_t rank_tokens) {
-  const double b = dtype_bytes(dtype);
+  // Activations, norms and collectives in the compute format; the KV cache in its own; the
+  // linear layers in p's (gemm_op), the MoE router unquantized.
+  const double b = dtype_bytes(p.compute());
+  const double kvb = dtype_bytes(p.kv);
+  const Precision plain = p.unquantized();
   // The whole batch's tokens, and those of the busiest data-parallel attention rank.
   const double all = static_cast<double>(tokens);
   const double t = rank_tokens >= 0 ? static_cast<double>(rank_tokens) : per_rank(all, par.dp());
@@ -133,37 +146,38 @@ void token_ops(const ModelSpec& model, DType dtype, std::int64_t tokens, Paralle
     const MlaSpec& a = model.mla_dims;
     const double qk = a.qk_nope_head_dim + a.qk_rope_head_dim;
     if (a.q_lora_rank > 0) {
-      out.push_back(gemm_op("q_a_proj", t, h, a.q_lora_rank, layers, b));
-      out.push_back(gemm_op("q_b_proj", t, a.q_lora_rank, q_heads * qk, layers, b));
+      out.push_back(gemm_op("q_a_proj", t, h, a.q_lora_rank, layers, p));
+      out.push_back(gemm_op("q_b_proj", t, a.q_lora_rank, q_heads * qk, layers, p));
     } else {
-      out.push_back(gemm_op("q_proj", t, h, q_heads * qk, layers, b));
+      out.push_back(gemm_op("q_proj", t, h, q_heads * qk, layers, p));
     }
-    out.push_back(gemm_op("kv_a_proj", t, h, a.kv_lora_rank + a.qk_rope_head_dim, layers, b));
+    out.push_back(gemm_op("kv_a_proj", t, h, a.kv_lora_rank + a.qk_rope_head_dim, layers, p));
     // The latent's up-projection to each head's key and value; in decode it is folded into
     // the query and output (the same weights, per new token).
     out.push_back(gemm_op("kv_b_proj", t, a.kv_lora_rank, q_heads * (a.qk_nope_head_dim + a.v_head_dim),
-                          layers, b));
+                          layers, p));
     out.push_back(memory_op("rotary", 2.0 * t * (q_heads + 1.0) * a.qk_rope_head_dim * b * layers, layers));
   } else {
     const double q_width = q_heads * model.head_dim;
     const double kv_width = static_cast<double>(kv_heads_per_gpu(model, par)) * model.head_dim;
-    out.push_back(gemm_op("qkv_proj", t, h, q_width + 2.0 * kv_width, layers, b));
+    out.push_back(gemm_op("qkv_proj", t, h, q_width + 2.0 * kv_width, layers, p));
     // Rotary reads and writes q and k in place.
     out.push_back(memory_op("rotary", 2.0 * t * (q_width + kv_width) * b * layers, layers));
   }
   // The new tokens' K and V (or latent) are read and written into the paged cache.
-  out.push_back(memory_op("kv_cache_write", 2.0 * t * kv_tok * b * layers, layers));
-  out.push_back(gemm_op("o_proj", t, q_heads * model.v_dim(), h, layers, b));
+  // (Read in the compute format, written in the cache's.)
+  out.push_back(memory_op("kv_cache_write", t * kv_tok * (b + kvb) * layers, layers));
+  out.push_back(gemm_op("o_proj", t, q_heads * model.v_dim(), h, layers, p));
   // Fused residual add + RMSNorm, twice a layer: read x and residual, write both.
   out.push_back(memory_op("add_rmsnorm", 2.0 * 4.0 * t * h * b * layers, 2.0 * layers));
 
   const double dense = layers - model.moe_layers();
   if (dense > 0) {
     const double inter = model.intermediate / tp;
-    out.push_back(gemm_op("gate_up_proj", t, h, 2.0 * inter, dense, b));
+    out.push_back(gemm_op("gate_up_proj", t, h, 2.0 * inter, dense, p));
     // SiLU(gate) * up: read 2 x inter, write inter.
     out.push_back(memory_op("silu_mul", 3.0 * t * inter * b * dense, dense));
-    out.push_back(gemm_op("down_proj", t, inter, h, dense, b));
+    out.push_back(gemm_op("down_proj", t, inter, h, dense, p));
   }
   // All-reduces over the attention's tp group: after attention in every layer, after each
   // dense MLP, and after the vocabulary-parallel embedding; MoE layers add theirs below.
@@ -180,20 +194,20 @@ void token_ops(const ModelSpec& model, DType dtype, std::int64_t tokens, Paralle
     const double local = e / ep;
     const double touched = local * (1.0 - std::pow(1.0 - k / e, all));
     const double m_per_expert = routed / touched;
-    out.push_back(gemm_op("moe_router", t, h, e, moe, b));
-    OpCost up = gemm_op("expert_gate_up", m_per_expert, h, 2.0 * inter, moe * touched, b);
+    out.push_back(gemm_op("moe_router", t, h, e, moe, plain));
+    OpCost up = gemm_op("expert_gate_up", m_per_expert, h, 2.0 * inter, moe * touched, p);
     up.kernels = moe;  // one fused MoE kernel per layer
     out.push_back(up);
     out.push_back(memory_op("expert_silu_mul", 3.0 * routed * inter * b * moe, moe));
-    OpCost down = gemm_op("expert_down", m_per_expert, inter, h, moe * touched, b);
+    OpCost down = gemm_op("expert_down", m_per_expert, inter, h, moe * touched, p);
     down.kernels = moe;
     out.push_back(down);
     if (model.shared_intermediate > 0) {
       // The shared expert(s): a dense MLP every token passes through, split like attention.
       const double shared = model.shared_intermediate / tp;
-      out.push_back(gemm_op("shared_gate_up", t, h, 2.0 * shared, moe, b));
+      out.push_back(gemm_op("shared_gate_up", t, h, 2.0 * shared, moe, p));
       out.push_back(memory_op("shared_silu_mul", 3.0 * t * shared * b * moe, moe));
-      out.push_back(gemm_op("shared_down", t, shared, h, moe, b));
+      out.push_back(gemm_op("shared_down", t, shared, h, moe, p));
     }
     const int g = par.tp;  // the stage's GPUs: the EP group
     if (ep == 1 && par.dp() == 1) {
@@ -227,16 +241,16 @@ void token_ops(const ModelSpec& model, DType dtype, std::int64_t tokens, Paralle
   }
 }
 
-void sequence_ops(const ModelSpec& model, DType dtype, std::int64_t seqs_i, Parallelism par,
+void sequence_ops(const ModelSpec& model, const Precision& p, std::int64_t seqs_i, Parallelism par,
                   std::vector<OpCost>& out) {
   if (!model.has_lm_head) return;  // a pipeline stage before the last
-  const double b = dtype_bytes(dtype);
+  const double b = dtype_bytes(p.compute());  // the LM head stays unquantized
   const double seqs = per_rank(static_cast<double>(seqs_i), par.dp());
   const double h = model.hidden;
   const double tp = par.attention_tp();
   // Final norm, then the LM head on the one position per sequence that is sampled.
   out.push_back(memory_op("final_norm", 2.0 * seqs * h * b, 1));
-  out.push_back(gemm_op("lm_head", seqs, h, model.vocab / tp, 1, b));
+  out.push_back(gemm_op("lm_head", seqs, h, model.vocab / tp, 1, p.unquantized()));
   if (tp > 1) {
     out.push_back(collective("logits_gather", OpClass::kAllGather, seqs * model.vocab * b, 1, 0, false));
   }
@@ -244,11 +258,14 @@ void sequence_ops(const ModelSpec& model, DType dtype, std::int64_t seqs_i, Para
   out.push_back(memory_op("sampler", 3.0 * seqs * model.vocab * 4.0, 1));
 }
 
-void attention_ops(const ModelSpec& model, DType dtype, const BatchShape& whole, Parallelism par,
+void attention_ops(const ModelSpec& model, const Precision& p, const BatchShape& whole, Parallelism par,
                    std::vector<OpCost>& out) {
   // With data-parallel attention, the busiest rank's share (busiest_rank_shape).
   const BatchShape s = busiest_rank_shape(whole, par.dp());
-  const double b = dtype_bytes(dtype);
+  // Queries and outputs in the compute format, keys and values in the cache's (an fp8 cache
+  // is read as one byte per element and widened inside the kernel).
+  const double b = dtype_bytes(p.compute());
+  const double kvb = dtype_bytes(p.kv);
   const double layers = model.layers;
   const double q_heads = static_cast<double>(model.heads) / par.attention_tp();
   const double kv_tok = static_cast<double>(kv_heads_per_gpu(model, par)) * model.kv_elems_per_head();
@@ -269,7 +286,7 @@ void attention_ops(const ModelSpec& model, DType dtype, const BatchShape& whole,
     op.flops = 2.0 * q_heads * (qk + pv) * pairs * layers;
     // Reads Q of the new tokens, their K and V and the cached K, V of prior context; writes O.
     const double t = static_cast<double>(s.prefill_tokens);
-    op.bytes = (t * (q_heads * (qk + pv) + kv_tok) + s.prefill_ctx * kv_tok) * b * layers;
+    op.bytes = (t * (q_heads * (qk + pv) + kv_tok) * b + s.prefill_ctx * kv_tok * kvb) * layers;
     op.kernels = layers;
     op.m = pairs / t;
     // FlashAttention launches one block per head per 128-query tile of each sequence:
@@ -283,7 +300,7 @@ void attention_ops(const ModelSpec& model, DType dtype, const BatchShape& whole,
     op.cls = OpClass::kAttentionDecode;
     op.flops = 2.0 * q_heads * (qk_dec + pv_dec) * s.decode_ctx * layers;
     const double n = static_cast<double>(s.decode_seqs);
-    op.bytes = (s.decode_ctx * kv_tok + n * q_heads * (qk_dec + pv_dec)) * b * layers;
+    op.bytes = (s.decode_ctx * kv_tok * kvb + n * q_heads * (qk_dec + pv_dec) * b) * layers;
     op.kernels = layers;
     // CV^2 = n * sum(c^2) / (sum c)^2 - 1: zero when every sequence has the same context.
     op.spread = std::max(0.0, n * s.decode_ctx_sq / (s.decode_ctx * s.decode_ctx) - 1.0);
@@ -296,12 +313,12 @@ void attention_ops(const ModelSpec& model, DType dtype, const BatchShape& whole,
   }
 }
 
-void step_ops(const ModelSpec& model, DType dtype, const BatchShape& shape, Parallelism par,
+void step_ops(const ModelSpec& model, const Precision& p, const BatchShape& shape, Parallelism par,
               std::vector<OpCost>& out) {
   out.clear();
-  token_ops(model, dtype, shape.tokens(), par, out, busiest_rank_tokens(shape, par.dp()));
-  sequence_ops(model, dtype, shape.seqs(), par, out);
-  attention_ops(model, dtype, shape, par, out);
+  token_ops(model, p, shape.tokens(), par, out, busiest_rank_tokens(shape, par.dp()));
+  sequence_ops(model, p, shape.seqs(), par, out);
+  attention_ops(model, p, shape, par, out);
 }
 
 }  // namespace servesim

@@ -72,6 +72,7 @@ struct OpCost {
   double blocks = 0.0;   // prefill attention: thread blocks per kernel (0: enough to fill the GPU);
                          // decode attention: (sequence, KV head) pairs, before any KV split
   int gpus = 0;          // collectives: the group's GPUs (0: the attention tp group)
+  GemmFormat fmt = GemmFormat::kDense;  // GEMMs: how the operands are multiplied
   bool moe = false;      // collectives: an MoE layer's dispatch or combine
 };
 
@@ -80,26 +81,30 @@ struct OpCost {
 //   token_ops: linear layers, norms, activations, all-reduces (tokens in the batch);
 //   sequence_ops: final norm, LM head, logits gather, sampling (sequences in the batch);
 //   attention_ops: attention (the context sums).
-void step_ops(const ModelSpec& model, DType dtype, const BatchShape& shape, Parallelism par,
+// `p`: the formats of weights, GEMM inputs, KV cache and everything else (Precision).
+void step_ops(const ModelSpec& model, const Precision& p, const BatchShape& shape, Parallelism par,
               std::vector<OpCost>& out);
 // `rank_tokens`: with data-parallel attention, the tokens of the busiest rank's sequences
 // (busiest_rank_tokens); -1: ceil(tokens / dp).
-void token_ops(const ModelSpec& model, DType dtype, std::int64_t tokens, Parallelism par,
+void token_ops(const ModelSpec& model, const Precision& p, std::int64_t tokens, Parallelism par,
                std::vector<OpCost>& out, std::int64_t rank_tokens = -1);
 // With data-parallel attention over dp ranks, the busiest rank's part of a batch: ceil(n / dp)
 // of its n sequences at the batch's mean shape, but never less of the prefill than its largest
 // chunk (a chunk runs whole on one rank; sum(q^2) / sum(q) bounds it from below). Its tokens.
 BatchShape busiest_rank_shape(const BatchShape& shape, int dp);
 std::int64_t busiest_rank_tokens(const BatchShape& shape, int dp);
-void sequence_ops(const ModelSpec& model, DType dtype, std::int64_t seqs, Parallelism par,
+void sequence_ops(const ModelSpec& model, const Precision& p, std::int64_t seqs, Parallelism par,
                   std::vector<OpCost>& out);
-void attention_ops(const ModelSpec& model, DType dtype, const BatchShape& shape, Parallelism par,
+void attention_ops(const ModelSpec& model, const Precision& p, const BatchShape& shape, Parallelism par,
                    std::vector<OpCost>& out);
 
 // One GEMM of M rows against a K x N weight, `kernels` times (2MKN flops; weight, input and
 // output bytes each), and a memory-bound op moving `bytes`.
 OpCost gemm_op(const char* name, double m, double k, double n, double kernels,
                double bytes_per_element);
+// The same in the formats of `p`: K x N weights of p.weight_bytes(K) each, M x K inputs of
+// p.gemm_input_bytes(), M x N outputs in p.compute(); its GemmFormat p.gemm().
+OpCost gemm_op(const char* name, double m, double k, double n, double kernels, const Precision& p);
 OpCost memory_op(const char* name, double bytes, double kernels);
 
 // KV heads held by one GPU: split across the attention's TP ranks, replicated when they

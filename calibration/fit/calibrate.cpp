@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <optional>
 
 #include <fmt/format.h>
@@ -76,7 +77,7 @@ OpCost attention_op(const CsvTable& t, std::size_t i) {
     for (std::int64_t b = 0; b < batch; ++b) s.add_prefill(q, kv - q);
   }
   std::vector<OpCost> ops;
-  attention_ops(m, DType::kBF16, s, Parallelism{1}, ops);
+  attention_ops(m, Precision{}, s, Parallelism{1}, ops);
   return ops.front();
 }
 
@@ -206,7 +207,7 @@ Seconds read_framework_launch(const std::string& dir, std::vector<std::string>& 
   BatchShape s;
   s.add_decode(129);
   std::vector<OpCost> ops;
-  step_ops(m, DType::kBF16, s, Parallelism{1}, ops);
+  step_ops(m, Precision{}, s, Parallelism{1}, ops);
   double kernels = 0.0;
   double weighted_us = 0.0;
   for (const OpCost& op : ops) {
@@ -271,6 +272,9 @@ void sustained_params(const std::string& dir, const Rates& rates, CostParams& p,
         big.flops / compute_op_time(big, p, rates.peak_flops, rates.bandwidth, rates.sms).time.value;
     const double factor = std::min(1.0, sustained_tflops * 1e12 / predicted);
     p.gemm *= factor;
+    for (GemmFormatParams& g : p.formats) {
+      if (g.given) g.gemm *= factor;  // the same power-limited clock
+    }
     p.attention_prefill *= factor;
     p.attention_decode_waves *= factor;
     log.push_back(fmt::format(
@@ -278,6 +282,70 @@ void sustained_params(const std::string& dir, const Rates& rates, CostParams& p,
         "efficiencies and many-wave decode attention x {:.3f}; graph replay saves {:.2f} us per "
         "GEMM call",
         sustained_tflops, predicted / 1e12, factor, -to_us(p.graph_node)));
+  }
+}
+
+// Quantized GEMM formats measured on this GPU: gemm.csv's fp8e4m3 rows (cuBLASLt, W8A8-FP8),
+// and quant_gemm.csv's (calibration/bench/quant_gemm.py) int8, w8a16 and w4a16 rows. Each
+// format's four GEMM parameters are fitted like the dense ones, against the format's peak
+// (fp8 and int8 tensor cores; bf16 for the weight-only kernels), with the dense fit's knee;
+// each row's bytes are what its kernel reads and writes. A format with fewer than 8 rows is
+// left uncalibrated.
+void format_params(const std::string& dir, const DeviceSpec& gpu, const Rates& rates,
+                   CostParams& p, std::map<std::string, FitResidual>& residuals,
+                   std::vector<std::string>& log) {
+  std::vector<Sample> by_format[kGemmFormats];
+  {
+    const CsvTable t = table(dir, "gemm.csv");
+    for (std::size_t i = 0; i < t.rows(); ++i) {
+      if (t.text(i, "dtype") != "fp8e4m3" || t.text(i, "status") != "ok") continue;
+      const double m = t.number(i, "M"), k = t.number(i, "K"), n = t.number(i, "N");
+      OpCost op = gemm_op("gemm", m, k, n, 1, 0.0);
+      op.bytes = k * n + m * k + 2.0 * m * n;  // e4m3 operands, bf16 out
+      by_format[static_cast<int>(GemmFormat::kFp8)].push_back({op, t.number(i, "time_us") * 1e-6, {}});
+    }
+  }
+  const fs::path quant = fs::path(dir) / "quant_gemm.csv";
+  if (fs::exists(quant)) {
+    const CsvTable t = CsvTable::read(quant.string());
+    for (std::size_t i = 0; i < t.rows(); ++i) {
+      if (t.text(i, "status") != "ok") continue;
+      const std::string& f = t.text(i, "format");
+      int index = -1;
+      if (f == "int8") index = static_cast<int>(GemmFormat::kInt8);
+      if (f == "w8a16") index = static_cast<int>(GemmFormat::kW8A16);
+      if (f == "w4a16") index = static_cast<int>(GemmFormat::kW4A16);
+      if (index < 0) continue;  // bf16 and fp8 come from gemm.csv; decode rows elsewhere
+      OpCost op = gemm_op("gemm", t.number(i, "M"), t.number(i, "K"), t.number(i, "N"), 1, 0.0);
+      op.bytes = t.number(i, "bytes");
+      by_format[index].push_back({op, t.number(i, "time_us") * 1e-6, {}});
+    }
+  }
+  for (int i = 1; i < kGemmFormats; ++i) {
+    const auto f = static_cast<GemmFormat>(i);
+    const std::vector<Sample>& samples = by_format[i];
+    if (samples.size() < 8) continue;
+    if (f == GemmFormat::kFp8 && !gpu.has_peak(DType::kFP8)) continue;
+    Rates r = rates;
+    r.peak_flops = gpu.peak_for(f, DType::kBF16).value;
+    const std::vector<Param> free = {Param::kGemm, Param::kGemmMHalf, Param::kGemmMemory,
+                                     Param::kGemmLatency};
+    const FitOutcome out = fit_params(samples, r, p, free);
+    GemmFormatParams& g = p.formats[static_cast<std::size_t>(i)];
+    g.given = true;
+    g.measured = true;
+    g.gemm = out.params.gemm;
+    g.m_half = out.params.gemm_m_half;
+    g.memory = out.params.gemm_memory;
+    g.latency = out.params.gemm_latency;
+    g.points = out.points;
+    g.rms_relative = out.rms_relative;
+    residuals[std::string("gemm_") + gemm_format_name(f)] = FitResidual{out.rms_relative, out.points};
+    log.push_back(fmt::format("gemm {}: {} points, RMS error {:.1f}%, median {:.1f}%; {:.3f} of "
+                              "{:.0f} TFLOP/s, half at M = {:.3g}, {:.3f} of bandwidth, {:.2f} us",
+                              gemm_format_name(f), out.points, 100 * out.rms_relative,
+                              100 * out.median_abs_relative, g.gemm, r.peak_flops / 1e12, g.m_half,
+                              g.memory, to_us(g.latency)));
   }
 }
 
@@ -334,6 +402,7 @@ Calibration calibrate(const std::string& dir, const DeviceSpec& gpu, const std::
                                      Param::kAttentionDecodeBlock};
   record("attention_decode", fit_params(attention_samples(dir, true), rates, p, decode), decode);
 
+  format_params(dir, gpu, rates, p, c.residuals, log);
   launch_params(dir, p, log);
   p.framework_launch = read_framework_launch(dir, log);
   sustained_params(dir, rates, p, log);
@@ -378,6 +447,21 @@ Calibration derive(const Calibration& fitted, const DeviceSpec& source, const De
   p.attention_prefill = transfer(f.attention_prefill, s.attention_prefill, t.attention_prefill);
   p.attention_decode = transfer(f.attention_decode, s.memory, t.memory);
   p.attention_decode_waves = transfer(f.attention_decode_waves, s.memory, t.memory);
+  // Quantized formats carry over as the dense GEMM does, marked derived; fp8 and int8 only
+  // where the target has those tensor cores.
+  for (int i = 1; i < kGemmFormats; ++i) {
+    GemmFormatParams& g = p.formats[static_cast<std::size_t>(i)];
+    const auto fmt_i = static_cast<GemmFormat>(i);
+    if (!g.given) continue;
+    if ((fmt_i == GemmFormat::kFp8 && !target.has_peak(DType::kFP8)) ||
+        (fmt_i == GemmFormat::kInt8 && !target.has_peak(DType::kINT8))) {
+      g = GemmFormatParams{};
+      continue;
+    }
+    g.gemm = transfer(g.gemm, s.gemm, t.gemm);
+    g.memory = transfer(g.memory, s.memory, t.memory);
+    g.measured = false;
+  }
   out.residuals.clear();
   out.collectives = {};  // measured on the source's link, not the target's
   out.provenance = {{"gpu", target.description},

@@ -142,6 +142,78 @@ TpLayout step_layout(const StepArgs& args, const DeviceSpec& gpu, const Catalog&
   return layout;
 }
 
+// What `run` would refuse about this batch on one replica: a sequence longer than the model's
+// context (or --max-model-len), and weights, activations and the batch's KV cache that do not
+// fit in the GPU's memory at the engine's defaults (gpu_memory_utilization 0.9, 16-token
+// blocks, the batch's own tokens and sequences as the activation reserve's batch).
+void check_step_fits(const StepArgs& args, const ModelSpec& model, const DeviceSpec& gpu,
+                     const Parallelism& par, const Precision& precision, const BatchShape& shape) {
+  if (args.max_model_len < 0 || args.max_model_len > model.max_context) {
+    throw Error(fmt::format("--max-model-len {}: give 1 to {}'s context of {} tokens "
+                            "(max_position_embeddings)",
+                            args.max_model_len, model.name, model.max_context));
+  }
+  const std::int64_t limit = args.max_model_len > 0 ? args.max_model_len : model.max_context;
+  const std::string limit_name =
+      args.max_model_len > 0 ? "--max-model-len" : fmt::format("{}'s context (max_position_embeddings)", model.name);
+  std::int64_t blocks = 0;
+  auto add = [&](std::int64_t count, std::int64_t context) {
+    if (count <= 0) return;
+    if (context > limit) {
+      throw Error(fmt::format("a sequence of {} tokens (cached + new) exceeds {} of {} tokens, so "
+                              "`servesim run` would reject it; add --no-check to cost it anyway",
+                              context, limit_name, limit));
+    }
+    blocks += count * ((context + 15) / 16);
+  };
+  for (const auto& p : args.prefill) {
+    const auto [b, n] = *whole_number_pair(p, 'x');
+    add(b, n);
+  }
+  for (const auto& d : args.decode) {
+    const auto [b, c] = *whole_number_pair(d, 'x');
+    add(b, c + 1);
+  }
+  for (const auto& q : args.seq) {
+    const auto [n, c] = *whole_number_pair(q, '@');
+    add(1, n + c);
+  }
+  MemoryPlanInputs in;
+  in.precision = precision;
+  in.max_num_batched_tokens = std::max<std::int64_t>(shape.tokens(), 1);
+  in.max_num_seqs = std::max<std::int64_t>(shape.seqs(), 1);
+  std::int64_t have = -1;
+  Bytes short_by{0.0};
+  Bytes weights{0.0};
+  int first = 0;
+  // Each pipeline stage holds its layers; the tightest stage decides.
+  const int pp = std::max(1, par.pp);
+  for (int i = 0; i < pp; ++i) {
+    const int count = model.layers / pp + (i < model.layers % pp ? 1 : 0);
+    const MemoryPlan plan = plan_memory(stage_slice(model, first, count), gpu, par, in);
+    first += count;
+    if (plan.shortfall.value > short_by.value) short_by = plan.shortfall;
+    weights = Bytes(std::max(weights.value, plan.weights.value));
+    if (have < 0 || plan.kv_blocks < have) have = plan.kv_blocks;
+  }
+  if (short_by.value > 0) {
+    throw Error(fmt::format("{} ({:.1f} GiB of {} weights per GPU at tp = {}) does not fit in {} "
+                            "with gpu_memory_utilization 0.9: {:.2f} GiB more is needed for "
+                            "weights, activations and runtime; raise --tp or quantize the weights, "
+                            "or add --no-check to cost the batch anyway",
+                            model.name, weights.value / 1073741824.0, dtype_name(precision.weights),
+                            par.tp, gpu.name, short_by.value / 1073741824.0));
+  }
+  have *= std::max(1, par.dp());  // data-parallel attention: each GPU its own sequences' blocks
+  if (blocks > have) {
+    throw Error(fmt::format("the batch's KV cache needs {} blocks of 16 tokens, but {} has room "
+                            "for {} per replica at tp = {} ({} KV cache); `servesim run` would "
+                            "preempt or queue it. Raise --tp, use --kv-cache-dtype fp8, or add "
+                            "--no-check to cost the batch anyway",
+                            blocks, gpu.name, have, par.tp, dtype_name(precision.kv)));
+  }
+}
+
 }  // namespace
 
 int step_command(const StepArgs& args) {
@@ -198,8 +270,22 @@ int step_command(const StepArgs& args) {
     throw Error("servesim step needs a batch: --prefill BxS, --decode BxC or --seq Q@C");
   }
   RuntimeOptions rt;
-  rt.dtype = parse_dtype(args.dtype, "--dtype");
+  PrecisionRequest want;
+  if (!args.dtype.empty()) want.dtype = parse_dtype(args.dtype, "--dtype");
+  if (!args.weight_dtype.empty()) want.weights = parse_dtype(args.weight_dtype, "--weight-dtype");
+  if (!args.activation_dtype.empty()) {
+    want.activations = parse_dtype(args.activation_dtype, "--activation-dtype");
+  }
+  want.group_size = args.group_size;
+  want.kv_cache = args.kv_cache_dtype;
+  want.dtype_name = "--dtype";
+  want.weights_name = "--weight-dtype";
+  want.activations_name = "--activation-dtype";
+  want.group_name = "--group-size";
+  want.kv_name = "--kv-cache-dtype";
+  rt.precision = resolve_precision(want, model, gpu, par.tp);
   rt.cuda_graphs = args.cuda_graphs == "on";
+  if (!args.no_check) check_step_fits(args, model, gpu, par, rt.precision, shape);
   const CalibrationChoice cal = choose_calibration(args.calibration, catalog, gpu);
   link.measured = cal.collectives;  // used only when measured on this link
   const TpLayout layout = step_layout(args, gpu, catalog);
@@ -217,7 +303,8 @@ int step_command(const StepArgs& args) {
   nlohmann::ordered_json stages = nlohmann::ordered_json::array();
   double total_ms = 0;
   int first = 0;
-  const double activation = 2.0 * static_cast<double>(shape.tokens()) * model.hidden * dtype_bytes(rt.dtype);
+  const double activation =
+      2.0 * static_cast<double>(shape.tokens()) * model.hidden * dtype_bytes(rt.precision.compute());
   for (std::size_t i = 0; i < split.size(); ++i) {
     const StepCostModel cost(stage_slice(model, first, split[i]), gpu, link, par, rt, cal.params, layout);
     const StepCost c = cost.breakdown(shape);
@@ -251,7 +338,7 @@ int step_command(const StepArgs& args) {
                "added); {:.0f} bytes of activations cross each of the {} boundaries (2 x {} tokens "
                "x hidden {} x {} bytes), timed over the network by `servesim run`\npipeline: {}\n",
                split.size(), total_ms, activation, split.size() - 1, shape.tokens(), model.hidden,
-               dtype_bytes(rt.dtype), kNotMeasuredHere);
+               dtype_bytes(rt.precision.compute()), kNotMeasuredHere);
   }
   return 0;
 }

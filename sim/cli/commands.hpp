@@ -37,7 +37,14 @@ struct StepArgs {
   int gpus_per_node = 0;     // 0: the GPU file's
   std::string nic = "ib-ndr";
   int nics_per_node = 0;     // 0: one per GPU
-  std::string dtype = "bf16";
+  // Formats (hardware/precision.hpp): "" leaves each to the checkpoint and the rules.
+  std::string dtype;
+  std::string weight_dtype;
+  std::string activation_dtype;
+  std::optional<int> group_size;
+  std::string kv_cache_dtype = "auto";
+  std::int64_t max_model_len = 0;  // 0: the model's context
+  bool no_check = false;           // skip the memory and context checks (pure what-ifs)
   std::string cuda_graphs = "on";
   std::vector<std::string> prefill;  // "BxS"
   std::vector<std::string> decode;   // "BxC"

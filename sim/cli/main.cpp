@@ -75,7 +75,21 @@ int dispatch(int argc, char** argv) {
       ->capture_default_str();
   step_cmd->add_option("--nics-per-node", step.nics_per_node,
                        "with --cross-node-tp: NICs a node shares among its GPUs (default: one per GPU)");
-  step_cmd->add_option("--dtype", step.dtype, "bf16, fp16 or fp8")->capture_default_str();
+  step_cmd->add_option("--dtype", step.dtype,
+                       "shorthand for weights, activations and KV cache: bf16, fp16, fp32 or fp8 "
+                       "(default bf16, or the checkpoint's quantization)");
+  step_cmd->add_option("--weight-dtype", step.weight_dtype,
+                       "linear layers' weights: bf16, fp16, fp8 (W8A8), int8 (W8A16) or int4 (W4A16)");
+  step_cmd->add_option("--activation-dtype", step.activation_dtype,
+                       "GEMM inputs: bf16, fp16, fp8 (W8A8 with fp8 weights) or int8 (W8A8)");
+  step_cmd->add_option("--group-size", step.group_size,
+                       "int4/int8 weights: input rows per scale (default 128 for int4; 0: per column)");
+  step_cmd->add_option("--kv-cache-dtype", step.kv_cache_dtype, "auto, fp8, bf16 or fp16")
+      ->capture_default_str();
+  step_cmd->add_option("--max-model-len", step.max_model_len,
+                       "longest prompt + output the engine serves (default: the model's context)");
+  step_cmd->add_flag("--no-check", step.no_check,
+                     "cost the batch even if it does not fit in memory or exceeds the context");
   step_cmd->add_option("--cuda-graphs", step.cuda_graphs, "on or off")->capture_default_str();
   step_cmd->add_option("--prefill", step.prefill, "B sequences of S prompt tokens: BxS (repeatable)");
   step_cmd->add_option("--decode", step.decode, "B decoding sequences with C cached tokens: BxC (repeatable)");

@@ -4,13 +4,13 @@
 
 namespace servesim {
 
-Cluster::Cluster(EventLoop& loop, const Deployment& deployment, DType dtype, std::uint64_t seed,
+Cluster::Cluster(EventLoop& loop, const Deployment& deployment, std::uint64_t seed,
                  const ReplicaEnv& env)
     : loop_(&loop), deployment_(deployment) {
   std::uint32_t index = 0;
   std::uint32_t pipeline = 0;
   for (std::size_t p = 0; p < deployment.pools.size(); ++p) {
-    pools_.push_back(std::make_unique<Pool>(deployment.pools[p], dtype, env, index, pipeline,
+    pools_.push_back(std::make_unique<Pool>(deployment.pools[p], env, index, pipeline,
                                             static_cast<std::uint32_t>(p)));
     index += static_cast<std::uint32_t>(deployment.pools[p].engines());
     for (const auto& r : pools_.back()->replicas()) {

@@ -19,7 +19,7 @@ class KvHandoff;
 
 class Cluster final : public HostCopies {
  public:
-  Cluster(EventLoop& loop, const Deployment& deployment, DType dtype, std::uint64_t seed,
+  Cluster(EventLoop& loop, const Deployment& deployment, std::uint64_t seed,
           const ReplicaEnv& env);
   ~Cluster();
   Cluster(const Cluster&) = delete;

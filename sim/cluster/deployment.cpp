@@ -136,9 +136,17 @@ PoolSetup resolve_pool(const Scenario& s, const PoolConfig& pc, const Catalog& c
   setup.link.measured = cal.collectives;  // used only when measured on this link
   setup.calibration = cal.description;
   setup.calibration_source = cal.source;
-  setup.peak_flops = setup.gpu.peak_for(s.model.dtype);  // fails when the GPU lacks the dtype
-
   const ModelSpec& m = setup.model;
+  PrecisionRequest want;
+  want.dtype = s.model.dtype;
+  want.weights = s.model.weight_dtype;
+  want.activations = s.model.activation_dtype;
+  want.group_size = s.model.group_size;
+  want.kv_cache = e.kv_cache_dtype;
+  want.where = s.file;
+  setup.precision = resolve_precision(want, m, setup.gpu, pc.tp);
+  setup.peak_flops = setup.gpu.peak_for(setup.precision.gemm(), setup.precision.compute());
+
   setup.parallelism = resolve_layout(pc, m, setup.layer_split,
                                      [&](const char* k) { return layout_key(s, pc, k); });
   // Attention heads split evenly over the GPUs; KV heads split evenly, or each is replicated
@@ -198,7 +206,7 @@ PoolSetup resolve_pool(const Scenario& s, const PoolConfig& pc, const Catalog& c
   in.max_num_batched_tokens = setup.max_num_batched_tokens;
   in.max_num_seqs = e.max_num_seqs;
   in.block_size = e.block_size;
-  in.dtype = s.model.dtype;
+  in.precision = setup.precision;
   // Each pipeline stage's GPUs hold its layers' weights and KV; the stage with the least room
   // for KV (or the largest shortfall) bounds the replica.
   auto plan_stages = [&](const Parallelism& par) {
@@ -381,6 +389,15 @@ Deployment resolve(const Scenario& s, const Catalog& catalog) {
       const std::string msg = e.what();
       if (msg.rfind(s.file, 0) == 0) throw;
       throw Error(fmt::format("{}: {}", s.file, msg));
+    }
+  }
+  // One KV format across pools: a cache handed from prefill to decode is read as written.
+  for (const PoolSetup& p : d.pools) {
+    if (p.precision.kv != d.pools.front().precision.kv) {
+      throw Error(fmt::format("{}: pool \"{}\" stores the KV cache in {} and pool \"{}\" in {}; "
+                              "give every pool the same engine.kv_cache_dtype",
+                              s.file, d.pools.front().name, dtype_name(d.pools.front().precision.kv),
+                              p.name, dtype_name(p.precision.kv)));
     }
   }
   d.disaggregated = s.disaggregated();

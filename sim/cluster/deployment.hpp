@@ -12,6 +12,7 @@
 #include "hardware/catalog.hpp"
 #include "hardware/cost_model.hpp"
 #include "hardware/memory_plan.hpp"
+#include "hardware/precision.hpp"
 #include "hardware/topology.hpp"
 #include "sim/config/scenario.hpp"
 
@@ -40,7 +41,10 @@ struct PoolSetup {
   std::int64_t max_num_batched_tokens = 0;
   // The longest prompt + output served: engine.max_model_len, else the model's context.
   std::int64_t max_model_len = 0;
-  FlopsPerSecond peak_flops;  // dense tensor peak of one GPU for the scenario's dtype
+  // Weights, GEMM inputs and KV cache (hardware/precision.hpp), and the tensor peak of one
+  // GPU its linear layers multiply at (MFU is against it).
+  Precision precision;
+  FlopsPerSecond peak_flops;
 
   std::vector<int> layer_split;  // layers of each pipeline stage
   int gpus_per_replica() const { return parallelism.tp * parallelism.pp; }

@@ -97,7 +97,7 @@ bool KvHandoff::recompute_is_faster(const Request& r, Replica& prefill, Replica&
   Topology& topo = *cluster_->topology();
   FlowNetwork& net = *cluster_->network();
   const double per_head = static_cast<double>(tokens) * m.layers * m.kv_elems_per_head() *
-                          dtype_bytes(to.cost().runtime().dtype);
+                          dtype_bytes(to.cost().runtime().precision.kv);
   double transfer = 0;
   for (const PairFlow& f : pair_flows(prefill, decode)) {
     double rate = FlowNetwork::kNoCap;
@@ -174,7 +174,7 @@ bool KvHandoff::try_start(Replica& from, Replica& to, std::uint32_t id, SimTime 
   t.capped = window_end > now;
   // Bytes of one KV head for all of its tokens: K and V (or the MLA latent), every layer.
   const double per_head = static_cast<double>(tokens) * m.layers * m.kv_elems_per_head() *
-                          dtype_bytes(dst.cost().runtime().dtype);
+                          dtype_bytes(dst.cost().runtime().precision.kv);
   double bytes = 0;
   const std::vector<PairFlow>& flows = pair_flows(from, to);
   t.pending = static_cast<int>(flows.size());

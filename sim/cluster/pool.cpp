@@ -27,12 +27,12 @@ EngineLimits limits_of(const PoolSetup& p) {
 
 }  // namespace
 
-Pool::Pool(const PoolSetup& setup, DType dtype, const ReplicaEnv& env, std::uint32_t first_index,
+Pool::Pool(const PoolSetup& setup, const ReplicaEnv& env, std::uint32_t first_index,
            std::uint32_t first_pipeline, std::uint32_t pool)
     : setup_(setup) {
   const EngineConfig& e = setup.engine;
   RuntimeOptions rt;
-  rt.dtype = dtype;
+  rt.precision = setup.precision;
   rt.cuda_graphs = e.cuda_graphs;
   rt.framework_launches = e.framework_launch;
   rt.engine_overhead = milliseconds(e.cpu_overhead_ms);
@@ -81,7 +81,7 @@ Pool::Pool(const PoolSetup& setup, DType dtype, const ReplicaEnv& env, std::uint
   for (int i = 0; i < setup.replicas; ++i) {
     pipelines_.push_back(std::make_unique<PipelineExecutor>(
         *env.loop, stages, first_pipeline + static_cast<std::uint32_t>(i), pool,
-        setup.model.hidden, dtype_bytes(dtype), rt.engine_overhead));
+        setup.model.hidden, dtype_bytes(setup.precision.compute()), rt.engine_overhead));
     PipelineExecutor& pipe = *pipelines_.back();
     for (int v = 0; v < pp; ++v) {
       replicas_.push_back(std::make_unique<Replica>(

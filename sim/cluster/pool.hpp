@@ -16,7 +16,7 @@ class Pool {
  public:
   // Engines are numbered from `first_index` across the cluster, pipelines from
   // `first_pipeline`; `pool` is its index in the cluster.
-  Pool(const PoolSetup& setup, DType dtype, const ReplicaEnv& env, std::uint32_t first_index,
+  Pool(const PoolSetup& setup, const ReplicaEnv& env, std::uint32_t first_index,
        std::uint32_t first_pipeline = 0, std::uint32_t pool = 0);
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;

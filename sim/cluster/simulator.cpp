@@ -37,7 +37,7 @@ Simulator::Simulator(const Scenario& scenario, const Catalog& catalog)
   frontend_ = std::make_unique<Frontend>(loop_, fs, find_router(scenario.cluster.router).make(),
                                          scenario.seed, requests_, *traffic_);
   const ReplicaEnv env{&loop_, &requests_, &itl_, frontend_.get(), nullptr, fs.token_overhead};
-  cluster_ = std::make_unique<Cluster>(loop_, deployment_, scenario.model.dtype, scenario.seed, env);
+  cluster_ = std::make_unique<Cluster>(loop_, deployment_, scenario.seed, env);
   std::vector<AdmissionLimits> admission;
   for (const auto& pool : cluster_->pools()) {
     const PoolSetup& p = pool->setup();

@@ -268,6 +268,7 @@ void read_engine(TableReader& t, EngineConfig& e) {
   e.max_num_batched_tokens = int_in(t, "max_num_batched_tokens", e.max_num_batched_tokens, 1, 10000000);
   e.max_model_len = int_in(t, "max_model_len", e.max_model_len, 1, 1LL << 30);
   e.block_size = static_cast<int>(int_in(t, "block_size", e.block_size, 1, 1024));
+  e.kv_cache_dtype = t.string("kv_cache_dtype").value_or(e.kv_cache_dtype);
   e.gpu_memory_utilization = positive_number(t, "gpu_memory_utilization", e.gpu_memory_utilization);
   if (e.gpu_memory_utilization > 1.0) {
     throw Error(fmt::format("{}: {} is a fraction in (0, 1], got {}",
@@ -614,6 +615,16 @@ Scenario load_scenario(const std::string& path, const std::vector<std::string>& 
       s.model.name = *name;
     }
     if (auto d = t.string("dtype")) s.model.dtype = parse_dtype(*d, t.location_of("dtype"));
+    if (auto d = t.string("weight_dtype")) {
+      s.model.weight_dtype = parse_dtype(*d, t.location_of("weight_dtype"));
+    }
+    if (auto d = t.string("activation_dtype")) {
+      s.model.activation_dtype = parse_dtype(*d, t.location_of("activation_dtype"));
+    }
+    if (t.integer("group_size")) {
+      s.model.group_size = static_cast<int>(int_in(t, "group_size", 128, 0, 65536));
+    }
+    s.model.where = t.location();
   });
 
   section(r, "hardware", [&](TableReader& t) {

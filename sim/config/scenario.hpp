@@ -57,7 +57,13 @@ struct WorkloadConfig {
 // [model]
 struct ModelConfig {
   std::string name;  // catalog name or path to config.json / .toml
-  DType dtype = DType::kBF16;
+  // Each unset unless written (hardware/precision.hpp resolves them with the checkpoint's
+  // quantization_config): dtype is shorthand for all three formats.
+  std::optional<DType> dtype;
+  std::optional<DType> weight_dtype;
+  std::optional<DType> activation_dtype;
+  std::optional<int> group_size;
+  std::string where;  // "file:line" of [model], for messages
 };
 
 // [hardware]
@@ -75,6 +81,8 @@ struct EngineConfig {
   // Longest prompt + output the engine serves, as vLLM's --max-model-len (0: the model's
   // max_position_embeddings); the scheduler's default token budget follows it.
   std::int64_t max_model_len = 0;
+  // The KV cache's format, as vLLM's --kv-cache-dtype: auto (the compute format), fp8, ...
+  std::string kv_cache_dtype = "auto";
   int block_size = 16;
   double gpu_memory_utilization = 0.9;
   bool cuda_graphs = true;

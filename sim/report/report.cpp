@@ -118,7 +118,11 @@ nlohmann::ordered_json summary_json(const RunResult& run, const Summary& s) {
                    {"model", su.model.name},
                    {"gpu", su.gpu.name},
                    {"interconnect", su.link.name},
-                   {"dtype", dtype_name(sc.model.dtype)},
+                   {"dtype", su.precision.describe()},
+                   {"weight_dtype", dtype_name(su.precision.weights)},
+                   {"activation_dtype", dtype_name(su.precision.activations)},
+                   {"group_size", su.precision.group_size},
+                   {"kv_cache_dtype", dtype_name(su.precision.kv)},
                    {"tp", su.parallelism.tp},
                    {"replicas", run.deployment.replicas()},
                    {"router", sc.cluster.router},
@@ -292,14 +296,14 @@ void write_text_report(std::ostream& out, const RunResult& run, const Summary& s
                                   p.gpu.name, p.gpus_per_replica(), layout_words(p.parallelism)));
     }
     fmt::print(out, "  model     {} ({}, {:.2f}B params)   {} GPUs in {} pools\n", su.model.name,
-               dtype_name(sc.model.dtype), su.model.total_params() / 1e9, run.deployment.gpus(),
+               su.precision.describe(), su.model.total_params() / 1e9, run.deployment.gpus(),
                pools.size());
     fmt::print(out, "  pools     {}\n", join(pools, "; "));
     fmt::print(out, "  (engine, KV cache and calibration lines below are the first pool's; the pool "
                     "table has each)\n");
   } else {
     fmt::print(out, "  model     {} ({}, {:.2f}B params)   GPU {} x{} per replica{}, {} replica(s)\n",
-               su.model.name, dtype_name(sc.model.dtype), su.model.total_params() / 1e9,
+               su.model.name, su.precision.describe(), su.model.total_params() / 1e9,
                su.gpu.name, su.gpus_per_replica(), layout_words(su.parallelism), su.replicas);
   }
   fmt::print(out, "  engine    {} scheduler, router {}, max_num_seqs {}, max_num_batched_tokens {}, "
@@ -319,11 +323,17 @@ void write_text_report(std::ostream& out, const RunResult& run, const Summary& s
     }
     fmt::print(out, "  host      {}{}\n", host, sc.engine.profile.empty() ? "" : fmt::format(" (profile {})", sc.engine.profile));
   }
-  fmt::print(out, "  KV cache  {} blocks x {} tokens per replica{} ({:.1f} GiB weights/GPU)\n",
+  fmt::print(out, "  KV cache  {} blocks x {} tokens per replica{} ({:.1f} GiB weights/GPU, {} KV "
+                  "cache, {:.0f} KiB per token per GPU)\n",
              su.kv_blocks, su.engine.block_size,
              su.kv_blocks_pinned ? " (pinned by num_gpu_blocks)" : "",
-             su.memory.weights.value / 1073741824.0);
+             su.memory.weights.value / 1073741824.0, dtype_name(su.precision.kv),
+             su.memory.kv_bytes_per_token.value / 1024.0);
   fmt::print(out, "  calibration {}\n", su.calibration);
+  if (su.precision.gemm() != GemmFormat::kDense) {
+    fmt::print(out, "  {} GEMMs {}\n", gemm_format_label(su.precision.gemm(), su.precision.compute()),
+               gemm_calibration_words(su.params, su.precision.gemm(), su.gpu.name));
+  }
   bool multi_gpu = false;
   for (const PoolSetup& p : run.deployment.pools) {
     multi_gpu = multi_gpu || p.gpus_per_replica() > 1;
@@ -518,7 +528,14 @@ nlohmann::ordered_json step_json(const StepCostModel& m, const BatchShape& shape
   j["model"] = m.model().name;
   j["gpu"] = m.device().name;
   j["tp"] = m.parallelism().tp;
-  j["dtype"] = dtype_name(m.runtime().dtype);
+  const Precision& pr = m.runtime().precision;
+  j["dtype"] = pr.describe();
+  j["weight_dtype"] = dtype_name(pr.weights);
+  j["activation_dtype"] = dtype_name(pr.activations);
+  j["group_size"] = pr.group_size;
+  j["kv_cache_dtype"] = dtype_name(pr.kv);
+  j["gemm_format"] = gemm_format_name(pr.gemm());
+  j["gemm_calibration"] = gemm_calibration_words(m.params(), pr.gemm(), m.device().name);
   j["model_params"] = m.model().total_params();
   j["model_active_params"] = m.model().active_params();
   j["parallelism"] = parallelism_json(m.parallelism(), m.crosses_nodes());
@@ -536,10 +553,11 @@ nlohmann::ordered_json step_json(const StepCostModel& m, const BatchShape& shape
   j["total_ms"] = to_ms(c.total);
   j["gpu_ms"] = to_ms(c.gpu);
   j["overhead_ms"] = to_ms(c.overhead);
+  j["graph_saving_ms"] = to_ms(c.graph_saving);
   j["kernels"] = c.kernels;
   j["flops"] = c.flops;
   j["bytes"] = c.bytes;
-  j["mfu"] = c.flops / (c.total.value * m.peak().value);
+  j["mfu"] = c.flops / (c.total.value * m.gemm_peak().value);
   j["mbu"] = c.bytes / (c.total.value * m.device().memory_bandwidth.value);
   nlohmann::ordered_json ops = nlohmann::ordered_json::array();
   for (const OpTime& o : c.ops) {
@@ -560,14 +578,20 @@ nlohmann::ordered_json step_json(const StepCostModel& m, const BatchShape& shape
 void write_step_text(std::ostream& out, const StepCostModel& m, const BatchShape& shape,
                      const StepCost& c, const std::string& calibration) {
   fmt::print(out, "{} on {} x{} ({}), {} sequences / {} tokens ({} prefill, {} decode), CUDA graphs {}\n",
-             m.model().name, m.device().name, m.parallelism().tp, dtype_name(m.runtime().dtype),
+             m.model().name, m.device().name, m.parallelism().tp, m.runtime().precision.describe(),
              shape.seqs(), shape.tokens(), shape.prefill_seqs, shape.decode_seqs,
              c.graphs ? "used" : "not used");
   if (m.crosses_nodes()) {
     fmt::print(out, "tensor-parallel group across {} nodes of {} GPUs, joined by {}\n",
                m.layout().nodes, m.parallelism().tp / m.layout().nodes, m.layout().nic.name);
   }
-  fmt::print(out, "calibration {}\n\n", calibration);
+  fmt::print(out, "calibration {}\n", calibration);
+  if (m.runtime().precision.gemm() != GemmFormat::kDense) {
+    fmt::print(out, "{} GEMMs: {}\n",
+               gemm_format_label(m.runtime().precision.gemm(), m.runtime().precision.compute()),
+               gemm_calibration_words(m.params(), m.runtime().precision.gemm(), m.device().name));
+  }
+  fmt::print(out, "\n");
   fmt::print(out, "{:<20}{:<14}{:>11}{:>7}{:>13}{:>13}  {}\n", "op", "class", "time (ms)", "%",
              "GFLOP", "MB", "bound");
   for (const OpTime& o : c.ops) {
@@ -580,8 +604,14 @@ void write_step_text(std::ostream& out, const StepCostModel& m, const BatchShape
   }
   fmt::print(out, "{:<20}{:<14}{:>11.4f}{:>7.1f}\n", "overhead", "cpu/launch", to_ms(c.overhead),
              100.0 * c.overhead.value / c.total.value);
+  if (c.graphs) {
+    // Taken off the total: replayed kernels run closer together than eager launches.
+    fmt::print(out, "{:<20}{:<14}{:>11.4f}{:>7.1f}  (subtracted: {} kernels x {:.2f} us)\n",
+               "cuda-graph saving", "replay", to_ms(c.graph_saving),
+               100.0 * c.graph_saving.value / c.total.value, c.kernels, -to_us(m.params().graph_node));
+  }
   fmt::print(out, "\ntotal {:.4f} ms  (GPU {:.4f} ms, {} kernels)   MFU {:.1f}%   MBU {:.1f}%\n",
-             to_ms(c.total), to_ms(c.gpu), c.kernels, 100.0 * c.flops / (c.total.value * m.peak().value),
+             to_ms(c.total), to_ms(c.gpu), c.kernels, 100.0 * c.flops / (c.total.value * m.gemm_peak().value),
              100.0 * c.bytes / (c.total.value * m.device().memory_bandwidth.value));
   if (m.parallelism().tp > 1) fmt::print(out, "tensor parallel: {}\n", kNotMeasuredHere);
 }

@@ -25,6 +25,39 @@ TEST(ModelSpec, ParameterCountsMatchPublishedFigures) {
   }
 }
 
+// The models capacity planners ask about, against their cards (to the card's rounding) and,
+// where the card rounds coarsely, Hugging Face's safetensors count. Each catalog file cites
+// its source.
+TEST(ModelSpec, PlannersCatalogModelsMatchTheirCards) {
+  struct Card {
+    const char* name;
+    double total;          // billions, model card
+    double non_embedding;  // billions, model card (0: not given)
+    double tolerance;      // fraction
+  };
+  for (const Card& c : {Card{"llama-3.1-8b", 8.03, 0, 0.005}, Card{"llama-3.1-70b", 70.6, 0, 0.005},
+                        Card{"llama-3.1-405b", 405.0, 0, 0.005},
+                        // Qwen2.5 cards: 14.7B / 13.1B, 32.5B / 31.0B, 72.7B / 70.0B; the 32B's
+                        // safetensors metadata says 32.8B, the card rounds down (1% allowed).
+                        Card{"qwen2.5-14b", 14.7, 13.1, 0.01}, Card{"qwen2.5-32b", 32.5, 31.0, 0.01},
+                        Card{"qwen2.5-72b", 72.7, 70.0, 0.005},
+                        Card{"mistral-nemo-12b", 12.2, 0, 0.005}}) {
+    const ModelSpec m = catalog().model(c.name);
+    EXPECT_NEAR(m.total_params() / 1e9, c.total, c.total * c.tolerance) << c.name;
+    if (c.non_embedding > 0) {
+      // Non-embedding: everything but the input embedding and the (untied) LM head.
+      const double embed = 2.0 * m.vocab * static_cast<double>(m.hidden);
+      EXPECT_NEAR((m.total_params() - embed) / 1e9, c.non_embedding, c.non_embedding * c.tolerance)
+          << c.name;
+    }
+  }
+  // Llama 3.1 is Llama 3 with a 128k context: the same shapes, 16x the positions.
+  EXPECT_DOUBLE_EQ(catalog().model("llama-3.1-8b").total_params(), 8030261248.0);
+  EXPECT_EQ(catalog().model("llama-3.1-8b").max_context, 131072);
+  // Mistral NeMo's head_dim (128) is given, not hidden / heads (160): q is 32 x 128 = 4,096 wide.
+  EXPECT_EQ(catalog().model("mistral-nemo-12b").head_dim, 128);
+}
+
 TEST(ModelSpec, Llama3EightBParametersByHand) {
   const ModelSpec m = catalog().model("llama-3-8b");
   // Per layer: q 4096*4096 + k,v 2*4096*1024 + o 4096*4096 + MLP 3*4096*14336 + 2 norms 2*4096

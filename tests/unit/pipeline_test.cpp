@@ -337,7 +337,7 @@ TEST(ExpertParallel, AllToAllBytesPerRank) {
   par.tp = 8;
   par.ep = 8;
   std::vector<OpCost> ops;
-  token_ops(m, DType::kBF16, 64, par, ops);
+  token_ops(m, Precision{}, 64, par, ops);
   const OpCost dispatch = op_named(ops, "moe_dispatch");
   EXPECT_EQ(dispatch.cls, OpClass::kAllToAll);
   EXPECT_EQ(dispatch.kernels, 48.0);
@@ -355,7 +355,7 @@ TEST(ExpertParallel, AllToAllBytesPerRank) {
   par.dp_attention = true;
   par.moe_comm = MoeComm::kAllGatherReduceScatter;
   ops.clear();
-  token_ops(m, DType::kBF16, 64, par, ops);
+  token_ops(m, Precision{}, 64, par, ops);
   EXPECT_EQ(op_named(ops, "moe_dispatch").cls, OpClass::kAllGather);
   EXPECT_DOUBLE_EQ(op_named(ops, "moe_dispatch").bytes / 48.0, 262144.0);
   EXPECT_EQ(op_named(ops, "moe_combine").cls, OpClass::kReduceScatter);

@@ -26,7 +26,7 @@ TEST(StepOps, DecodeOfOneSequenceByHand) {
   BatchShape s;
   s.add_decode(1000);
   std::vector<OpCost> ops;
-  step_ops(m, DType::kBF16, s, Parallelism{1}, ops);
+  step_ops(m, Precision{}, s, Parallelism{1}, ops);
   // QKV: M=1, K=4096, N=(32+2*8)*128=6144, 32 layers: 2*1*4096*6144*32 flops; bytes are the
   // weight plus input and output rows, 2 bytes each: (4096*6144 + 4096 + 6144)*2*32.
   EXPECT_DOUBLE_EQ(find_op(ops, "qkv_proj", &OpCost::flops), 1610612736.0);
@@ -49,7 +49,7 @@ TEST(StepOps, CausalPrefillFlopsByHand) {
   s.add_prefill(512, 0);
   s.add_prefill(256, 1024);  // a chunk after 1024 cached tokens
   std::vector<OpCost> ops;
-  step_ops(m, DType::kBF16, s, Parallelism{1}, ops);
+  step_ops(m, Precision{}, s, Parallelism{1}, ops);
   // Pairs scored: 512*513/2 = 131,328 for the first; 256*1024 + 256*257/2 = 295,040 for the
   // second; 426,368 in all; 4 * 32 heads * 128 dims * 32 layers flops per pair.
   EXPECT_DOUBLE_EQ(find_op(ops, "attention_prefill", &OpCost::flops), 426368.0 * 4 * 32 * 128 * 32);
@@ -63,8 +63,8 @@ TEST(StepOps, TensorParallelSplitsWorkAndAddsAllReduces) {
   BatchShape s;
   s.add_prefill(1000, 0);
   std::vector<OpCost> tp1, tp4;
-  step_ops(m, DType::kBF16, s, Parallelism{1}, tp1);
-  step_ops(m, DType::kBF16, s, Parallelism{4}, tp4);
+  step_ops(m, Precision{}, s, Parallelism{1}, tp1);
+  step_ops(m, Precision{}, s, Parallelism{4}, tp4);
   EXPECT_DOUBLE_EQ(find_op(tp4, "gate_up_proj", &OpCost::flops),
                    find_op(tp1, "gate_up_proj", &OpCost::flops) / 4);
   // Two all-reduces per layer and one after the embedding, each of 1000 tokens * 8192 hidden *
@@ -78,7 +78,7 @@ TEST(StepOps, MoeTouchesOnlyRoutedExpertsAtSmallBatch) {
   BatchShape one;
   one.add_decode(100);
   std::vector<OpCost> ops;
-  step_ops(m, DType::kBF16, one, Parallelism{1}, ops);
+  step_ops(m, Precision{}, one, Parallelism{1}, ops);
   // One token, top-2: expected distinct experts 8 * (1 - (1 - 2/8)^1) = 2, so weight bytes of
   // 2 experts' gate/up (4096 x 28672) are read per layer.
   const double up_bytes = find_op(ops, "expert_gate_up", &OpCost::bytes);
