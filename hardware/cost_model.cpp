@@ -40,6 +40,10 @@ int decode_kv_splits(double pairs, double keys, int sms) {
   return 1;
 }
 
+bool fp8_attention(const Precision& p, const DeviceSpec& device) {
+  return p.activations == DType::kFP8 && p.kv == DType::kFP8 && device.has_peak(DType::kFP8);
+}
+
 StepCostModel::StepCostModel(ModelSpec model, DeviceSpec device, LinkSpec link, Parallelism par,
                              RuntimeOptions runtime, CostParams params, TpLayout layout)
     : model_(std::move(model)),
@@ -50,7 +54,9 @@ StepCostModel::StepCostModel(ModelSpec model, DeviceSpec device, LinkSpec link, 
       runtime_(runtime),
       params_(params),
       peak_(device_.peak_for(runtime.precision.compute())),
-      gemm_peak_(device_.peak_for(runtime.precision.gemm(), runtime.precision.compute())) {}
+      gemm_peak_(device_.peak_for(runtime.precision.gemm(), runtime.precision.compute())),
+      attention_peak_(fp8_attention(runtime.precision, device_) ? device_.peak_for(DType::kFP8)
+                                                                 : peak_) {}
 
 OpTime compute_op_time(const OpCost& op, const CostParams& params, double peak,
                        double bandwidth, int sms) {
@@ -121,8 +127,11 @@ OpTime compute_op_time(const OpCost& op, const CostParams& params, double peak,
 
 OpTime StepCostModel::time_op(const OpCost& op, bool graphs) const {
   if (!is_collective(op.cls)) {
-    const double peak = op.cls == OpClass::kGemm && op.fmt != GemmFormat::kDense ? gemm_peak_.value
-                                                                                   : peak_.value;
+    double peak = peak_.value;
+    if (op.cls == OpClass::kGemm && op.fmt != GemmFormat::kDense) peak = gemm_peak_.value;
+    if (op.cls == OpClass::kAttentionPrefill || op.cls == OpClass::kAttentionDecode) {
+      peak = attention_peak_.value;
+    }
     return compute_op_time(op, params_, peak, device_.memory_bandwidth.value, device_.sm_count);
   }
   // One op stands for `kernels` collectives of bytes / kernels each (hardware/collectives.hpp

@@ -66,6 +66,12 @@ OpTime compute_op_time(const OpCost& op, const CostParams& params, double peak, 
 // pairs over `keys` keys each on a device of `sms` multiprocessors (1: no split).
 int decode_kv_splits(double pairs, double keys, int sms);
 
+// Whether attention multiplies in fp8: an fp8 model (W8A8) with an fp8 KV cache on a GPU with
+// FP8 tensor cores, as TensorRT-LLM's FP8 context and generation kernels and FlashAttention-3's
+// fp8 path run it. Otherwise attention runs in the compute format, an fp8 cache widened as it
+// is read.
+bool fp8_attention(const Precision& p, const DeviceSpec& device);
+
 struct StepCost {
   Seconds total;     // what the iteration takes, overhead included
   Seconds gpu;       // sum of op times
@@ -137,6 +143,7 @@ class StepCostModel {
   CostParams params_;
   FlopsPerSecond peak_;
   FlopsPerSecond gemm_peak_;
+  FlopsPerSecond attention_peak_;
   std::vector<Part> by_tokens_[2];  // [eager, graphs]
   std::vector<Part> by_seqs_[2];
   std::vector<OpCost> scratch_;

@@ -385,3 +385,58 @@ TEST(QuantizationCalibration, CommittedFp8FitsAreMeasuredOnHopperAndDerivedElsew
 
 }  // namespace
 }  // namespace servesim
+
+namespace servesim {
+namespace {
+
+TEST(QuantizationScenario, Rtx4090AwqKvCapacityFollowsTheHandCalculation) {
+  // docs/quantization.md's table: 24,080 MiB x 0.9 = 22,724,739,072 usable; minus int4 linear
+  // weights 3,625,975,808, fp16 embedding + LM head 2,101,346,304, norms 532,480, activations
+  // at 2,048 tokens 209,715,200, fp32 logits 131,334,144 and the 0.834 GiB reserve
+  // 895,500,681.2: 15,760,334,454.8 bytes, over 2,097,152 per 16-token fp16 block = 7,515.2.
+  const Scenario s =
+      load_scenario(std::string(SERVESIM_SOURCE_DIR) + "/scenarios/rtx4090-llama31-8b-awq.toml");
+  const Deployment d = resolve(s, catalog());
+  const PoolSetup& p = d.pools.front();
+  EXPECT_EQ(p.model.name, "llama-3.1-8b");
+  EXPECT_EQ(p.precision.gemm(), GemmFormat::kW4A16);
+  EXPECT_EQ(p.max_model_len, 32768);
+  EXPECT_DOUBLE_EQ(p.memory.weights.value, 3625975808.0 + 2101346304.0 + 532480.0);
+  EXPECT_EQ(p.kv_blocks, 7515);
+  // An fp8 cache: 1,048,576-byte blocks, 15,030.4 of them.
+  Scenario fp8 = load_scenario(std::string(SERVESIM_SOURCE_DIR) + "/scenarios/rtx4090-llama31-8b-awq.toml",
+                               {"engine.kv_cache_dtype=\"fp8\""});
+  EXPECT_EQ(resolve(fp8, catalog()).pools.front().kv_blocks, 15030);
+  // And it runs: every request of the 400 finishes.
+  const RunResult r = Simulator(s, catalog()).run();
+  std::int64_t done = 0;
+  for (const Request& q : r.requests) done += q.state == RequestState::kDone;
+  EXPECT_EQ(done, 400);
+}
+
+TEST(QuantizationScenario, Fp8ModelWithAnFp8CacheRunsAttentionInFp8) {
+  // h100-sxm: fp8 1,979 against bf16 989 TFLOP/s. A long prefill's attention is compute-bound,
+  // so it takes about half the time with both fp8 weights/activations and an fp8 cache, and the
+  // bf16 time when the cache stays bf16 (attention then multiplies in bf16).
+  const ModelSpec m = catalog().model("llama-3-8b");
+  const DeviceSpec gpu = catalog().gpu("h100-sxm");
+  BatchShape s;
+  s.add_prefill(8192, 0);
+  auto attention = [&](const Precision& p) {
+    RuntimeOptions rt;
+    rt.precision = p;
+    const StepCostModel c(m, gpu, catalog().link("nvlink4"), Parallelism{1}, rt, gpu.defaults);
+    for (const OpTime& o : c.breakdown(s).ops) {
+      if (o.op.cls == OpClass::kAttentionPrefill) return o.time.value;
+    }
+    return -1.0;
+  };
+  Precision w8_kv16 = Precision::uniform(DType::kFP8);
+  w8_kv16.kv = DType::kBF16;
+  EXPECT_NEAR(attention(Precision::uniform(DType::kFP8)) / attention(Precision{}), 0.5, 0.03);
+  EXPECT_NEAR(attention(w8_kv16) / attention(Precision{}), 1.0, 0.03);
+  EXPECT_FALSE(fp8_attention(Precision::uniform(DType::kFP8), catalog().gpu("a100-80gb")));
+}
+
+}  // namespace
+}  // namespace servesim
