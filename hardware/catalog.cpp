@@ -50,8 +50,9 @@ fs::path Catalog::resolve(const std::string& name_or_path, const fs::path& dir, 
   return p;
 }
 
-ModelSpec Catalog::model(const std::string& name_or_path) const {
-  ModelSpec m = load_model_file(resolve(name_or_path, root_ / "models/catalog", "model", model_names()));
+ModelSpec Catalog::model(const std::string& name_or_path, bool allow_approximate) const {
+  ModelSpec m = load_model_file(resolve(name_or_path, root_ / "models/catalog", "model", model_names()),
+                                allow_approximate);
   if (!looks_like_path(name_or_path)) m.name = name_or_path;
   return m;
 }

@@ -18,8 +18,9 @@ class Catalog {
   static Catalog standard();
   explicit Catalog(std::filesystem::path root) : root_(std::move(root)) {}
 
-  // A name from the catalog, or a path to a .toml/.json file of one's own.
-  ModelSpec model(const std::string& name_or_path) const;
+  // A name from the catalog, or a path to a .toml/.json file of one's own (load_model_file
+  // says what allow_approximate accepts).
+  ModelSpec model(const std::string& name_or_path, bool allow_approximate = false) const;
   DeviceSpec gpu(const std::string& name_or_path) const;
   LinkSpec link(const std::string& name_or_path) const;
 

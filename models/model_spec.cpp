@@ -48,7 +48,7 @@ double moe_mlp_params(const ModelSpec& m) {
 double ModelSpec::total_params() const {
   const double h = hidden;
   const double dense_mlp = 3.0 * h * intermediate;  // gate, up, down
-  const double norms = 2.0 * h;
+  const double norms = norms_per_layer * h;
   const double table = static_cast<double>(vocab) * h;
   // A pipeline stage holds the embedding if it is the first, the final norm and LM head if it
   // is the last (a tied LM head is the embedding itself only where both are on one stage).
@@ -71,7 +71,7 @@ double ModelSpec::unquantized_params() const {
   const double table = static_cast<double>(vocab) * h;
   const double embed = has_embedding ? table : 0.0;
   const double head = has_lm_head ? (tie_embeddings && has_embedding ? 0.0 : table) + h : 0.0;
-  double per_layer = 2.0 * h;  // the two RMSNorms
+  double per_layer = norms_per_layer * h;  // the RMSNorms
   if (!mla) {
     const double q = static_cast<double>(heads) * head_dim;
     const double kv = static_cast<double>(kv_heads) * head_dim;
@@ -102,10 +102,66 @@ ModelSpec stage_slice(const ModelSpec& m, int first, int count) {
   return s;
 }
 
+namespace {
+
+// The families servesim reads, with the Hugging Face class that names each in
+// `architectures`, and whether its MLP is a mixture of experts.
+struct Family {
+  const char* type;
+  const char* architecture;
+  bool moe;
+};
+constexpr Family kFamilies[] = {
+    {"llama", "LlamaForCausalLM", false},         {"mistral", "MistralForCausalLM", false},
+    {"mixtral", "MixtralForCausalLM", true},      {"qwen2", "Qwen2ForCausalLM", false},
+    {"qwen3", "Qwen3ForCausalLM", false},         {"qwen2_moe", "Qwen2MoeForCausalLM", true},
+    {"qwen3_moe", "Qwen3MoeForCausalLM", true},   {"deepseek_v2", "DeepseekV2ForCausalLM", true},
+    {"deepseek_v3", "DeepseekV3ForCausalLM", true}, {"gemma2", "Gemma2ForCausalLM", false},
+    {"gemma3_text", "Gemma3ForCausalLM", false},  {"phi3", "Phi3ForCausalLM", false},
+};
+
+const Family* family_of_type(const std::string& t) {
+  for (const Family& f : kFamilies) {
+    if (t == f.type) return &f;
+  }
+  return nullptr;
+}
+const Family* family_of_architecture(const std::string& a) {
+  for (const Family& f : kFamilies) {
+    if (a == f.architecture) return &f;
+  }
+  return nullptr;
+}
+
+// Keys that change nothing servesim prices (numerics, token ids, rotary details, bookkeeping),
+// and those it reads: an unknown family read with allow_approximate lists every other key.
+const std::vector<std::string>& known_keys() {
+  static const std::vector<std::string> keys = {
+      "architectures", "model_type", "torch_dtype", "dtype", "transformers_version",
+      "bos_token_id", "eos_token_id", "pad_token_id", "rms_norm_eps", "layer_norm_eps",
+      "rope_theta", "rope_scaling", "rope_local_base_freq", "hidden_act", "hidden_activation",
+      "initializer_range", "use_cache", "attention_dropout", "pretraining_tp", "tokenizer_class",
+      "_name_or_path", "auto_map", "max_window_layers", "use_sliding_window", "quantization_config",
+      "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+      "num_key_value_heads", "head_dim", "vocab_size", "max_position_embeddings",
+      "tie_word_embeddings", "attention_bias", "mlp_bias", "query_pre_attn_scalar",
+      "attn_logit_softcapping", "final_logit_softcapping", "sliding_window",
+      "sliding_window_pattern", "layer_types", "original_max_position_embeddings",
+      "partial_rotary_factor", "embd_pdrop", "resid_pdrop", "num_nextn_predict_layers",
+      "norm_topk_prob", "router_aux_loss_coef", "output_router_logits", "router_jitter_noise",
+      "routed_scaling_factor", "scoring_func", "topk_method", "n_group", "topk_group",
+      "ep_size", "aux_loss_alpha", "seq_aux", "qkv_bias"};
+  return keys;
+}
+
+}  // namespace
+
 const std::vector<std::string>& supported_model_types() {
-  static const std::vector<std::string> types = {"llama",     "mistral",   "mixtral",
-                                                 "qwen2",     "qwen3",     "qwen2_moe",
-                                                 "qwen3_moe", "deepseek_v2", "deepseek_v3"};
+  static const std::vector<std::string> types = [] {
+    std::vector<std::string> t;
+    for (const Family& f : kFamilies) t.push_back(f.type);
+    return t;
+  }();
   return types;
 }
 
@@ -117,25 +173,61 @@ std::string join_types() {
   return out;
 }
 
+// What a model file holds besides integers: the keys present (not null), booleans, the
+// architectures list.
+struct ConfigFacts {
+  std::vector<std::string> keys;
+  std::vector<std::string> architectures;
+  std::optional<bool> tie;
+  std::optional<bool> attention_bias;
+  std::optional<bool> mlp_bias;
+  std::optional<bool> use_sliding_window;
+  bool has(const std::string& k) const { return std::find(keys.begin(), keys.end(), k) != keys.end(); }
+};
+
 // One reader for both formats: getters for an integer (absent or null: nullopt) and for a
 // list of integers.
 template <class Get, class GetList>
-ModelSpec build(const std::filesystem::path& path, Get get_int, GetList get_list, bool tie,
-                std::string type) {
+ModelSpec build(const std::filesystem::path& path, Get get_int, GetList get_list,
+                const ConfigFacts& facts, std::string type, bool allow_approximate) {
   ModelSpec m;
   m.source = path.string();
   m.name = path.stem().string();
   if (m.name == "config") m.name = path.parent_path().filename().string();
-  const auto& known = supported_model_types();
-  if (type.empty()) {
-    throw Error(fmt::format("{}: missing \"model_type\" (config.json's architecture family); "
-                            "servesim models: {}",
-                            path.string(), join_types()));
+  // The family: model_type, or the first of `architectures`; the two must agree.
+  const std::string arch = facts.architectures.empty() ? "" : facts.architectures.front();
+  const Family* by_arch = family_of_architecture(arch);
+  if (type.empty() && by_arch) type = by_arch->type;
+  const Family* family = family_of_type(type);
+  if (family && by_arch && by_arch != family) {
+    throw Error(fmt::format("{}: model_type \"{}\" and architectures [\"{}\"] name different "
+                            "families ({} is {})",
+                            path.string(), type, arch, arch, by_arch->type));
   }
-  if (std::find(known.begin(), known.end(), type) == known.end()) {
-    throw Error(fmt::format("{}: model_type \"{}\" is an architecture servesim does not model; "
-                            "it models: {}",
-                            path.string(), type, join_types()));
+  if (!family) {
+    const std::string what =
+        type.empty() ? (arch.empty() ? std::string("missing \"model_type\" (config.json's architecture family) and \"architectures\":")
+                                     : fmt::format("architectures [\"{}\"]", arch))
+                     : fmt::format("model_type \"{}\"", type);
+    if (!allow_approximate) {
+      throw Error(fmt::format("{}: {}{} servesim models: {}. "
+                              "Set model.allow_approximate = true to read it as a dense "
+                              "Llama-like decoder (the report then lists what was ignored)",
+                              path.string(), what,
+                              type.empty() && arch.empty() ? "" : " is an architecture servesim does not model;",
+                              join_types()));
+    }
+    // Read as a dense decoder from the standard keys; everything else is named as ignored.
+    std::vector<std::string> ignored;
+    for (const std::string& k : facts.keys) {
+      const auto& known = known_keys();
+      if (std::find(known.begin(), known.end(), k) == known.end()) ignored.push_back(k);
+    }
+    m.approximations.push_back(fmt::format(
+        "{} read as a dense Llama-like decoder{}", what,
+        ignored.empty() ? std::string() : "; fields ignored: " + join(ignored)));
+    type = "llama";
+    family = family_of_type(type);
   }
   m.model_type = std::move(type);
   // Each size with a physical ceiling, checked in 64 bits before it is stored as an int.
@@ -197,10 +289,14 @@ ModelSpec build(const std::filesystem::path& path, Get get_int, GetList get_list
     throw Error(fmt::format("{}: num_key_value_heads ({}) exceeds num_attention_heads ({})",
                             path.string(), m.kv_heads, m.heads));
   }
-  m.tie_embeddings = tie;
   const std::string& t = m.model_type;
-  m.attention_bias = t == "qwen2" || t == "qwen2_moe";
-  m.qk_norm = t == "qwen3" || t == "qwen3_moe";
+  const bool gemma = t == "gemma2" || t == "gemma3_text";
+  // Gemma's configuration class ties the LM head to the embedding unless it says otherwise.
+  m.tie_embeddings = facts.tie.value_or(gemma);
+  m.attention_bias = t == "qwen2" || t == "qwen2_moe" || facts.attention_bias.value_or(false);
+  m.qk_norm = t == "qwen3" || t == "qwen3_moe" || t == "gemma3_text";
+  // Gemma 2 and 3 norm before and after both attention and the MLP.
+  if (gemma) m.norms_per_layer = 4;
   if (t == "qwen2_moe" || t == "qwen3_moe") {
     m.experts = require("num_experts");
     m.experts_per_token = require("num_experts_per_tok");
@@ -234,7 +330,7 @@ ModelSpec build(const std::filesystem::path& path, Get get_int, GetList get_list
     m.mla_dims.v_head_dim = require("v_head_dim");
     m.head_dim = m.mla_dims.qk_nope_head_dim + m.mla_dims.qk_rope_head_dim;
     m.kv_heads = 1;  // one latent per token, read by every head and kept whole on every rank
-  } else if (get_int("num_local_experts")) {  // Mixtral: every layer MoE
+  } else if (t == "mixtral") {  // every layer MoE
     m.experts = require("num_local_experts");
     m.experts_per_token = get_int("num_experts_per_tok") ? require("num_experts_per_tok") : 2;
     m.moe_intermediate = m.intermediate;
@@ -247,6 +343,41 @@ ModelSpec build(const std::filesystem::path& path, Get get_int, GetList get_list
     throw Error(fmt::format("{}: num_attention_heads ({}) must be a multiple of "
                             "num_key_value_heads ({})",
                             path.string(), m.heads, m.kv_heads));
+  }
+  // Fields that change cost but that this family is not read with: refused by name, or with
+  // allow_approximate recorded as ignored (the run's report lists them).
+  std::vector<std::string> unmodelled;
+  if (!family->moe) {
+    for (const char* k : {"num_experts", "num_local_experts", "n_routed_experts",
+                          "moe_intermediate_size", "num_experts_per_tok"}) {
+      const auto v = get_int(k);
+      if (v && *v > 0) unmodelled.push_back(fmt::format("{} = {} (experts on a family read as dense)", k, *v));
+    }
+  }
+  if (!m.mla) {
+    for (const char* k : {"kv_lora_rank", "q_lora_rank"}) {
+      const auto v = get_int(k);
+      if (v && *v > 0) unmodelled.push_back(fmt::format("{} = {} (latent attention on a family without it)", k, *v));
+    }
+  }
+  if (facts.mlp_bias.value_or(false)) unmodelled.push_back("mlp_bias = true (MLP biases)");
+  // A sliding window shorter than the context: every layer is priced over the whole context
+  // and the KV cache holds it all.
+  if (const auto w = get_int("sliding_window"); w && *w > 0 && *w < m.max_context &&
+                                                facts.use_sliding_window.value_or(true)) {
+    unmodelled.push_back(fmt::format(
+        "sliding_window = {} (attention over at most {} keys{}; servesim prices every layer over "
+        "the whole context and keeps its whole KV cache, an overestimate of both)",
+        *w, *w, gemma ? " on the local layers" : ""));
+  }
+  if (!unmodelled.empty()) {
+    if (!allow_approximate) {
+      throw Error(fmt::format("{}: {} fields servesim does not model: {}. Set "
+                              "model.allow_approximate = true to run without them (the report "
+                              "then lists them)",
+                              path.string(), m.model_type, join(unmodelled, "; ")));
+    }
+    for (std::string& u : unmodelled) m.approximations.push_back("ignored: " + u);
   }
   return m;
 }
@@ -333,7 +464,7 @@ QuantConfig read_quantization(const std::filesystem::path& path, const nlohmann:
 
 }  // namespace
 
-ModelSpec load_model_file(const std::filesystem::path& path) {
+ModelSpec load_model_file(const std::filesystem::path& path, bool allow_approximate) {
   if (!std::filesystem::exists(path)) {
     throw Error(fmt::format("model file {} does not exist", path.string()));
   }
@@ -377,13 +508,26 @@ ModelSpec load_model_file(const std::filesystem::path& path) {
       for (const auto& v : j[key]) out.push_back(whole(key, v));
       return out;
     };
-    bool tie = false;
-    if (j.contains("tie_word_embeddings") && !j["tie_word_embeddings"].is_null()) {
-      if (!j["tie_word_embeddings"].is_boolean()) {
-        throw Error(fmt::format("{}: \"tie_word_embeddings\" must be true or false, got {}",
-                                path.string(), found(j["tie_word_embeddings"])));
+    ConfigFacts facts;
+    for (const auto& [k, v] : j.items()) {
+      if (!v.is_null()) facts.keys.push_back(k);
+    }
+    auto flag = [&](const char* key) -> std::optional<bool> {
+      if (!j.contains(key) || j[key].is_null()) return std::nullopt;
+      if (!j[key].is_boolean()) {
+        throw Error(fmt::format("{}: \"{}\" must be true or false, got {}", path.string(), key,
+                                found(j[key])));
       }
-      tie = j["tie_word_embeddings"].get<bool>();
+      return j[key].get<bool>();
+    };
+    facts.tie = flag("tie_word_embeddings");
+    facts.attention_bias = flag("attention_bias");
+    facts.mlp_bias = flag("mlp_bias");
+    facts.use_sliding_window = flag("use_sliding_window");
+    if (j.contains("architectures") && j["architectures"].is_array()) {
+      for (const auto& a : j["architectures"]) {
+        if (a.is_string()) facts.architectures.push_back(a.get<std::string>());
+      }
     }
     std::string type;
     if (j.contains("model_type") && !j["model_type"].is_null()) {
@@ -393,7 +537,7 @@ ModelSpec load_model_file(const std::filesystem::path& path) {
       }
       type = j["model_type"].get<std::string>();
     }
-    ModelSpec m = build(path, get, get_list, tie, type);
+    ModelSpec m = build(path, get, get_list, facts, type, allow_approximate);
     if (j.contains("quantization_config") && !j["quantization_config"].is_null()) {
       m.quant = read_quantization(path, j["quantization_config"], m.hidden);
     }
@@ -433,18 +577,33 @@ ModelSpec load_model_file(const std::filesystem::path& path) {
     }
     return out;
   };
-  const auto* tie_node = t.get("tie_word_embeddings");
-  if (tie_node && !tie_node->is_boolean()) {
-    throw Error(fmt::format("{}:{}: \"tie_word_embeddings\" must be true or false", path.string(),
-                            tie_node->source().begin.line));
+  ConfigFacts facts;
+  for (const auto& [k, v] : t) facts.keys.emplace_back(k.str());
+  auto flag = [&](const char* key) -> std::optional<bool> {
+    const auto* node = t.get(key);
+    if (!node) return std::nullopt;
+    if (!node->is_boolean()) {
+      throw Error(fmt::format("{}:{}: \"{}\" must be true or false", path.string(),
+                              node->source().begin.line, key));
+    }
+    return node->value<bool>();
+  };
+  facts.tie = flag("tie_word_embeddings");
+  facts.attention_bias = flag("attention_bias");
+  facts.mlp_bias = flag("mlp_bias");
+  facts.use_sliding_window = flag("use_sliding_window");
+  if (const auto* archs = t.get_as<toml::array>("architectures")) {
+    for (const auto& a : *archs) {
+      if (const auto* str = a.as_string()) facts.architectures.push_back(str->get());
+    }
   }
   const auto* type_node = t.get("model_type");
   if (type_node && !type_node->is_string()) {
     throw Error(fmt::format("{}:{}: \"model_type\" must be a string (e.g. \"llama\")", path.string(),
                             type_node->source().begin.line));
   }
-  const bool tie = tie_node ? *tie_node->value<bool>() : false;
-  return build(path, get, get_list, tie, type_node ? *type_node->value<std::string>() : std::string{});
+  return build(path, get, get_list, facts,
+               type_node ? *type_node->value<std::string>() : std::string{}, allow_approximate);
 }
 
 }  // namespace servesim

@@ -60,6 +60,9 @@ struct ModelSpec {
   bool has_embedding = true;
   bool has_lm_head = true;
   std::optional<QuantConfig> quant;  // the checkpoint's quantization_config, when it has one
+  int norms_per_layer = 2;  // RMSNorms per decoder layer (Gemma 2 and 3: 4)
+  // What was read approximately (model.allow_approximate): one line per field ignored.
+  std::vector<std::string> approximations;
 
   bool is_moe() const { return experts > 1; }
   int moe_layers() const { return is_moe() ? layers - dense_layers : 0; }
@@ -87,12 +90,18 @@ struct ModelSpec {
 // first_k_dense_replace; a Qwen-MoE's mlp_only_layers are counted as if they did).
 ModelSpec stage_slice(const ModelSpec& m, int first, int count);
 
-// The model_type values servesim models, in the order `list models` and errors give them.
+// The model_type values servesim models (with their architectures classes: LlamaForCausalLM,
+// ...), in the order errors give them.
 const std::vector<std::string>& supported_model_types();
 
 // Reads a catalog TOML (keys as in config.json) or a real config.json. Unknown config.json
 // keys are ignored (real files carry dozens); missing required keys are errors, and so is a
 // model_type servesim does not model.
-ModelSpec load_model_file(const std::filesystem::path& path);
+// The family is config.json's model_type, or its first `architectures` class. A family servesim
+// does not model, or a known one with fields that change cost but are not modelled (experts on
+// a dense family, a sliding window shorter than the context, MLP biases), is an error naming
+// them, unless `allow_approximate`: then the model is read without them and
+// ModelSpec::approximations says what was ignored.
+ModelSpec load_model_file(const std::filesystem::path& path, bool allow_approximate = false);
 
 }  // namespace servesim

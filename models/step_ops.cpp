@@ -168,8 +168,11 @@ void token_ops(const ModelSpec& model, const Precision& p, std::int64_t tokens, 
   // (Read in the compute format, written in the cache's.)
   out.push_back(memory_op("kv_cache_write", t * kv_tok * (b + kvb) * layers, layers));
   out.push_back(gemm_op("o_proj", t, q_heads * model.v_dim(), h, layers, p));
-  // Fused residual add + RMSNorm, twice a layer: read x and residual, write both.
-  out.push_back(memory_op("add_rmsnorm", 2.0 * 4.0 * t * h * b * layers, 2.0 * layers));
+  // Fused residual add + RMSNorm, twice a layer: read x and residual, write both. (Gemma's
+  // two extra norms a layer, after attention and after the MLP, read and write x.)
+  const double extra_norms = model.norms_per_layer - 2.0;
+  out.push_back(memory_op("add_rmsnorm", (2.0 * 4.0 + extra_norms * 2.0) * t * h * b * layers,
+                          model.norms_per_layer * layers));
 
   const double dense = layers - model.moe_layers();
   if (dense > 0) {

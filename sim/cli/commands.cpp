@@ -218,7 +218,8 @@ void check_step_fits(const StepArgs& args, const ModelSpec& model, const DeviceS
 
 int step_command(const StepArgs& args) {
   const Catalog catalog = Catalog::standard();
-  ModelSpec model = catalog.model(args.model);
+  ModelSpec model = catalog.model(args.model, args.allow_approximate);
+  for (const std::string& a : model.approximations) fmt::print(std::cerr, "approximate: {}\n", a);
   DeviceSpec gpu = catalog.gpu(args.gpu);
   LinkSpec link = catalog.link(args.interconnect.empty() ? gpu.interconnect : args.interconnect);
   if (args.cuda_graphs != "on" && args.cuda_graphs != "off") {
@@ -347,10 +348,12 @@ int list_command(const std::string& what) {
   const Catalog catalog = Catalog::standard();
   if (what == "models") {
     for (const auto& n : catalog.model_names()) {
-      const ModelSpec m = catalog.model(n);
-      fmt::print("{:<16} {:>7.2f}B params  {} layers, hidden {}, {} heads / {} kv{}\n", n,
+      const ModelSpec m = catalog.model(n, true);
+      fmt::print("{:<16} {:>7.2f}B params  {} layers, hidden {}, {} heads / {} kv{}{}\n", n,
                  m.total_params() / 1e9, m.layers, m.hidden, m.heads, m.kv_heads,
-                 m.is_moe() ? fmt::format(", {} experts top-{}", m.experts, m.experts_per_token) : "");
+                 m.is_moe() ? fmt::format(", {} experts top-{}", m.experts, m.experts_per_token) : "",
+                 m.approximations.empty() ? "" : "  (needs model.allow_approximate: " +
+                                                     join(m.approximations, "; ") + ")");
     }
   } else if (what == "gpus") {
     for (const auto& n : catalog.gpu_names()) {

@@ -45,6 +45,7 @@ struct StepArgs {
   std::string kv_cache_dtype = "auto";
   std::int64_t max_model_len = 0;  // 0: the model's context
   bool no_check = false;           // skip the memory and context checks (pure what-ifs)
+  bool allow_approximate = false;  // as model.allow_approximate
   std::string cuda_graphs = "on";
   std::vector<std::string> prefill;  // "BxS"
   std::vector<std::string> decode;   // "BxC"

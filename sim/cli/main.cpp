@@ -88,6 +88,9 @@ int dispatch(int argc, char** argv) {
       ->capture_default_str();
   step_cmd->add_option("--max-model-len", step.max_model_len,
                        "longest prompt + output the engine serves (default: the model's context)");
+  step_cmd->add_flag("--allow-approximate", step.allow_approximate,
+                     "read a model family servesim does not model as a dense decoder, or one "
+                     "with fields it does not model without them (as model.allow_approximate)");
   step_cmd->add_flag("--no-check", step.no_check,
                      "cost the batch even if it does not fit in memory or exceeds the context");
   step_cmd->add_option("--cuda-graphs", step.cuda_graphs, "on or off")->capture_default_str();

@@ -126,7 +126,7 @@ PoolSetup resolve_pool(const Scenario& s, const PoolConfig& pc, const Catalog& c
   setup.role = pc.role;
   setup.replicas = pc.replicas;
   setup.engine = e;
-  setup.model = catalog.model(s.model.name);
+  setup.model = catalog.model(s.model.name, s.model.allow_approximate);
   setup.gpu = catalog.gpu(pc.gpu.empty() ? s.hardware.gpu : pc.gpu);
   setup.link = catalog.link(s.hardware.interconnect.empty() ? setup.gpu.interconnect
                                                             : s.hardware.interconnect);

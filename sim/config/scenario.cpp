@@ -624,6 +624,7 @@ Scenario load_scenario(const std::string& path, const std::vector<std::string>& 
     if (t.integer("group_size")) {
       s.model.group_size = static_cast<int>(int_in(t, "group_size", 128, 0, 65536));
     }
+    s.model.allow_approximate = t.boolean("allow_approximate").value_or(false);
     s.model.where = t.location();
   });
 

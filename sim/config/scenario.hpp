@@ -63,6 +63,9 @@ struct ModelConfig {
   std::optional<DType> weight_dtype;
   std::optional<DType> activation_dtype;
   std::optional<int> group_size;
+  // Read a family servesim does not model as a dense decoder, or a known one without the
+  // fields it does not model; the report lists what was ignored.
+  bool allow_approximate = false;
   std::string where;  // "file:line" of [model], for messages
 };
 

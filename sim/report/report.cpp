@@ -123,6 +123,7 @@ nlohmann::ordered_json summary_json(const RunResult& run, const Summary& s) {
                    {"activation_dtype", dtype_name(su.precision.activations)},
                    {"group_size", su.precision.group_size},
                    {"kv_cache_dtype", dtype_name(su.precision.kv)},
+                   {"model_approximations", su.model.approximations},
                    {"tp", su.parallelism.tp},
                    {"replicas", run.deployment.replicas()},
                    {"router", sc.cluster.router},
@@ -329,6 +330,9 @@ void write_text_report(std::ostream& out, const RunResult& run, const Summary& s
              su.kv_blocks_pinned ? " (pinned by num_gpu_blocks)" : "",
              su.memory.weights.value / 1073741824.0, dtype_name(su.precision.kv),
              su.memory.kv_bytes_per_token.value / 1024.0);
+  for (const std::string& a : su.model.approximations) {
+    fmt::print(out, "  APPROXIMATE model {}\n", a);
+  }
   fmt::print(out, "  calibration {}\n", su.calibration);
   if (su.precision.gemm() != GemmFormat::kDense) {
     fmt::print(out, "  {} GEMMs {}\n", gemm_format_label(su.precision.gemm(), su.precision.compute()),

@@ -746,7 +746,7 @@ PlanResult run_plan(const PlanSpec& spec, const Catalog& catalog, const Progress
     if (ep < 1 || ep > 1024) throw Error(fmt::format("--ep {}: must be from 1 to 1024", ep));
   }
   for (int ep : eps) {
-    if (ep > 1 && !catalog.model(base.model.name).is_moe()) {
+    if (ep > 1 && !catalog.model(base.model.name, base.model.allow_approximate).is_moe()) {
       throw Error(fmt::format("--ep {}: expert parallelism needs an MoE model; {} is dense", ep,
                               base.model.name));
     }
