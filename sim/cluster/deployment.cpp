@@ -199,12 +199,13 @@ PoolSetup resolve_pool(const Scenario& s, const PoolConfig& pc, const Catalog& c
   const auto& row = find_scheduler(e.scheduler);
   setup.max_num_batched_tokens = e.max_num_batched_tokens > 0
                                      ? e.max_num_batched_tokens
-                                     : row.default_batched_tokens(setup.max_model_len);
+                                     : row.default_batched_tokens(setup.max_model_len, setup.gpu);
+  if (e.max_num_seqs <= 0) setup.engine.max_num_seqs = row.default_max_num_seqs(setup.gpu);
 
   MemoryPlanInputs in;
   in.gpu_memory_utilization = e.gpu_memory_utilization;
   in.max_num_batched_tokens = setup.max_num_batched_tokens;
-  in.max_num_seqs = e.max_num_seqs;
+  in.max_num_seqs = setup.engine.max_num_seqs;
   in.block_size = e.block_size;
   in.precision = setup.precision;
   // Each pipeline stage's GPUs hold its layers' weights and KV; the stage with the least room

@@ -78,8 +78,9 @@ struct HardwareConfig {
 
 // [engine]: one engine instance's settings (a pool's, when it overrides them).
 struct EngineConfig {
-  std::string scheduler = "continuous";
-  std::int64_t max_num_seqs = 256;
+  // vLLM V1's scheduler by default; "continuous" is V0's (docs/schedulers.md).
+  std::string scheduler = "mixed";
+  std::int64_t max_num_seqs = 0;  // 0: the scheduler's default for the GPU (SchedulerRow)
   std::int64_t max_num_batched_tokens = 0;  // 0: the scheduler's default
   // Longest prompt + output the engine serves, as vLLM's --max-model-len (0: the model's
   // max_position_embeddings); the scheduler's default token budget follows it.

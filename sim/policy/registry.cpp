@@ -13,37 +13,50 @@
 
 namespace servesim {
 
+bool vllm_large_gpu(const DeviceSpec& gpu) {
+  return gpu.memory.value >= 70.0 * 1073741824.0 && gpu.name.find("a100") == std::string::npos;
+}
+
+namespace {
+// vLLM V0 without chunked prefill: max(max_model_len, 2048), so any prompt fits one batch;
+// 256 sequences.
+std::int64_t whole_prompt_budget(std::int64_t ctx, const DeviceSpec&) {
+  return std::max<std::int64_t>(ctx, 2048);
+}
+std::int64_t v0_seqs(const DeviceSpec&) { return 256; }
+std::int64_t v1_budget(std::int64_t, const DeviceSpec& gpu) { return vllm_large_gpu(gpu) ? 8192 : 2048; }
+std::int64_t v1_seqs(const DeviceSpec& gpu) { return vllm_large_gpu(gpu) ? 1024 : 256; }
+}  // namespace
+
 const std::vector<SchedulerRow>& scheduler_table() {
   static const std::vector<SchedulerRow> table = {
       {"static",
        "request-level batching (FasterTransformer): up to max_num_seqs requests padded to the "
        "longest prompt, decoded until the longest output ends; nobody joins mid-batch",
-       [](std::int64_t ctx) { return std::max<std::int64_t>(ctx, 2048); },
+       whole_prompt_budget, v0_seqs,
        [](const SchedulerSettings& s) { return std::make_unique<StaticScheduler>(s.batch_timeout); }},
       {"continuous",
        "iteration-level batching (Orca, vLLM v0): FCFS, whole-prompt prefills first, then one "
        "decode step of all running sequences; prefill and decode never share an iteration",
-       // vLLM without chunked prefill: max(max_model_len, 2048), so any prompt fits one batch.
-       [](std::int64_t ctx) { return std::max<std::int64_t>(ctx, 2048); },
+       whole_prompt_budget, v0_seqs,
        [](const SchedulerSettings&) { return std::make_unique<ContinuousScheduler>(); }},
       {"mixed",
        "vLLM V1 token budget: every running sequence decodes, and (partial) prefills fill the "
        "rest of max_num_batched_tokens in the same iteration",
-       // vLLM's default budget with chunked prefill.
-       [](std::int64_t) { return std::int64_t{2048}; },
+       v1_budget, v1_seqs,
        [](const SchedulerSettings&) {
          return std::make_unique<TokenBudgetScheduler>(std::numeric_limits<std::int64_t>::max());
        }},
       {"chunked",
        "Sarathi-Serve stall-free batching: decodes first, prefills in chunks so that no "
        "iteration exceeds chunk_size tokens",
-       [](std::int64_t ctx) { return std::max<std::int64_t>(ctx, 2048); },
+       whole_prompt_budget, v0_seqs,
        [](const SchedulerSettings& s) { return std::make_unique<TokenBudgetScheduler>(s.chunk_size); }},
       {"staggered",
        "Staggered Batch Scheduling: requests wait in a global buffer; each replica is offered "
        "work at its own staggered tick (stagger_window_ms) and receives buffered requests "
        "while its load stays under the mean; replicas run vLLM V1 token-budget batching",
-       [](std::int64_t) { return std::int64_t{2048}; },
+       v1_budget, v1_seqs,
        [](const SchedulerSettings&) {
          return std::make_unique<TokenBudgetScheduler>(std::numeric_limits<std::int64_t>::max());
        },

@@ -22,8 +22,10 @@ struct SchedulerSettings {
 struct SchedulerRow {
   std::string name;
   std::string description;
-  // max_num_batched_tokens when the scenario leaves it unset, from the model's context length.
-  std::function<std::int64_t(std::int64_t max_context)> default_batched_tokens;
+  // max_num_batched_tokens and max_num_seqs when the scenario leaves them unset, from the
+  // longest request served (max_model_len) and the GPU.
+  std::function<std::int64_t(std::int64_t max_context, const DeviceSpec& gpu)> default_batched_tokens;
+  std::function<std::int64_t(const DeviceSpec& gpu)> default_max_num_seqs;
   std::function<std::unique_ptr<BatchScheduler>(const SchedulerSettings&)> make;
   // Requests wait in a global buffer and reach replicas at staggered dispatch ticks instead
   // of on arrival (staggered batch scheduling).
@@ -45,6 +47,10 @@ struct DecodeRouterRow {
 };
 
 const std::vector<SchedulerRow>& scheduler_table();
+
+// vLLM V1's defaults for its OpenAI server (EngineArgs.get_batch_defaults): on a GPU of 70 GiB
+// or more other than an A100, 8,192 batched tokens and 1,024 sequences; else 2,048 and 256.
+bool vllm_large_gpu(const DeviceSpec& gpu);
 
 // Why an [engine] key (written without "engine.", e.g. "chunk_size") has no effect on an
 // engine with settings `e`: it belongs to a scheduler other than e.scheduler, or to a

@@ -42,7 +42,9 @@ TEST(MaxModelLen, TheDefaultTokenBudgetFollowsIt) {
   // The continuous scheduler's default budget is max(context, 2048), vLLM V0's: 8,192 for
   // Llama-3-8B, 4,000 with max_model_len = 4000, and 2,048 below that.
   auto budget = [](const std::vector<std::string>& sets) {
-    return resolve(testing::scenario_from("mml-b", kScenario, sets), testing::catalog())
+    std::vector<std::string> all = {"engine.scheduler=\"continuous\""};
+    all.insert(all.end(), sets.begin(), sets.end());
+    return resolve(testing::scenario_from("mml-b", kScenario, all), testing::catalog())
         .pools.front()
         .max_num_batched_tokens;
   };
@@ -50,6 +52,28 @@ TEST(MaxModelLen, TheDefaultTokenBudgetFollowsIt) {
   EXPECT_EQ(budget({"engine.max_model_len=4000"}), 4000);
   EXPECT_EQ(budget({"engine.max_model_len=1000"}), 2048);
   EXPECT_EQ(budget({"engine.max_model_len=4000", "engine.max_num_batched_tokens=512"}), 512);
+}
+
+TEST(EngineDefaults, MixedIsTheDefaultWithVllmV1sBudgetPerGpu) {
+  // vLLM V1's OpenAI server (EngineArgs.get_batch_defaults): 8,192 tokens and 1,024 sequences
+  // on GPUs of 70 GiB or more other than A100s, 2,048 and 256 elsewhere; independent of the
+  // context (chunked prefill splits long prompts).
+  auto pool = [](const std::vector<std::string>& sets) {
+    return resolve(testing::scenario_from("defaults", kScenario, sets), testing::catalog()).pools.front();
+  };
+  const PoolSetup h100 = pool({});
+  EXPECT_EQ(h100.engine.scheduler, "mixed");
+  EXPECT_EQ(h100.max_num_batched_tokens, 8192);
+  EXPECT_EQ(h100.engine.max_num_seqs, 1024);
+  EXPECT_EQ(pool({"engine.max_model_len=1000"}).max_num_batched_tokens, 8192);
+  for (const char* gpu : {"a100-80gb", "rtx-4090"}) {
+    const PoolSetup p = pool({std::string("hardware.gpu=\"") + gpu + "\""});
+    EXPECT_EQ(p.max_num_batched_tokens, 2048) << gpu;
+    EXPECT_EQ(p.engine.max_num_seqs, 256) << gpu;
+  }
+  // V0's continuous batching keeps 256 sequences anywhere; a value given is kept.
+  EXPECT_EQ(pool({"engine.scheduler=\"continuous\""}).engine.max_num_seqs, 256);
+  EXPECT_EQ(pool({"engine.max_num_seqs=64"}).engine.max_num_seqs, 64);
 }
 
 TEST(MaxModelLen, BadValuesAreErrors) {
