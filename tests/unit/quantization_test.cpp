@@ -253,6 +253,10 @@ TEST(QuantizationKeys, WrongCombinationsAreRefusedByName) {
   EXPECT_HAS(deploy_error({"engine.kv_cache_dtype=\"int8\""}),
              "engine.kv_cache_dtype = \"int8\": valid values are: auto, fp8");
   EXPECT_HAS(deploy_error({"model.activation_dtype=7"}), "activation_dtype");
+  EXPECT_HAS(deploy_error({"model.weight_dtype=\"int4\"", "model.group_size=\"big\""}), "group_size");
+  EXPECT_HAS(deploy_error({"model.weight_dtype=\"int4\"", "model.group_size=70000"}), "group_size");
+  EXPECT_HAS(deploy_error({"engine.kv_cache_dtype=8"}), "kv_cache_dtype");
+  EXPECT_HAS(deploy_error({"model.allow_approximate=3"}), "allow_approximate");
 }
 
 TEST(QuantizationKeys, PoolsMustShareTheKvFormat) {
