@@ -155,8 +155,9 @@ Precision resolve_precision(const PrecisionRequest& r, const ModelSpec& m, const
     throw Error(fmt::format("{}{} has no FP8 tensor cores (compute capability {}; FP8 needs 8.9 "
                             "or later: Ada, Hopper, Blackwell), so fp8 weights and activations "
                             "(W8A8) cannot run on it; use int8 weights (W8A16 or W8A8) or int4 "
-                            "(W4A16)",
-                            at(r), gpu.name, gpu.compute_capability));
+                            "(W4A16), and for an fp8 KV cache alone {} = fp8 (storage needs no "
+                            "FP8 tensor cores)",
+                            at(r), gpu.name, gpu.compute_capability, r.kv_name));
   }
   if (p.gemm() == GemmFormat::kInt8 && !gpu.has_peak(DType::kINT8)) {
     throw Error(fmt::format("{}{} lists no int8 tensor-core rate in its GPU file's [peak]; W8A8-INT8 "
