@@ -361,18 +361,34 @@ ModelSpec build(const std::filesystem::path& path, Get get_int, GetList get_list
     }
   }
   if (facts.mlp_bias.value_or(false)) unmodelled.push_back("mlp_bias = true (MLP biases)");
-  // A sliding window shorter than the context: every layer is priced over the whole context
-  // and the KV cache holds it all.
+  // A sliding window shorter than the context. Attention over it is priced (the layers that
+  // use it: every layer for Mistral and Phi-3, every other one for Gemma 2, five of six for
+  // Gemma 3, those from max_window_layers on for Qwen2); the KV cache still keeps every token
+  // of those layers, where vLLM V1 frees the blocks that leave the window: KV capacity is
+  // underestimated, which is why the window still needs allow_approximate.
   if (const auto w = get_int("sliding_window"); w && *w > 0 && *w < m.max_context &&
                                                 facts.use_sliding_window.value_or(true)) {
+    if (*w > (1LL << 30)) throw Error(fmt::format("{}: \"sliding_window\" = {} is out of range", path.string(), *w));
+    m.sliding_window = static_cast<int>(*w);
+    if (t == "gemma2") {
+      m.window_layers = (m.layers + 1) / 2;  // layers 0, 2, 4, ...
+    } else if (t == "gemma3_text") {
+      const int pattern = optional("sliding_window_pattern", 6);
+      m.window_layers = pattern > 0 ? m.layers - m.layers / pattern : m.layers;
+    } else if (t == "qwen2" || t == "qwen3" || t == "qwen2_moe" || t == "qwen3_moe") {
+      m.window_layers = std::max(0, m.layers - optional("max_window_layers", 0));
+    } else {
+      m.window_layers = m.layers;
+    }
     unmodelled.push_back(fmt::format(
-        "sliding_window = {} (attention over at most {} keys{}; servesim prices every layer over "
-        "the whole context and keeps its whole KV cache, an overestimate of both)",
-        *w, *w, gemma ? " on the local layers" : ""));
+        "sliding_window = {} on {} of {} layers (their attention is priced over at most {} keys, "
+        "but their KV cache keeps every token, where vLLM V1 frees blocks that leave the window: "
+        "KV capacity is underestimated)",
+        *w, m.window_layers, m.layers, *w));
   }
   if (!unmodelled.empty()) {
     if (!allow_approximate) {
-      throw Error(fmt::format("{}: {} fields servesim does not model: {}. Set "
+      throw Error(fmt::format("{}: {} fields servesim does not model, or models only in part: {}. Set "
                               "model.allow_approximate = true to run without them (the report "
                               "then lists them)",
                               path.string(), m.model_type, join(unmodelled, "; ")));

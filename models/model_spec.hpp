@@ -61,6 +61,10 @@ struct ModelSpec {
   bool has_lm_head = true;
   std::optional<QuantConfig> quant;  // the checkpoint's quantization_config, when it has one
   int norms_per_layer = 2;  // RMSNorms per decoder layer (Gemma 2 and 3: 4)
+  // Sliding-window attention: `window_layers` of the layers attend over at most
+  // `sliding_window` keys (0, 0: none, or a window as long as the context).
+  int sliding_window = 0;
+  int window_layers = 0;
   // What was read approximately (model.allow_approximate): one line per field ignored.
   std::vector<std::string> approximations;
 

@@ -111,10 +111,14 @@ BatchShape busiest_rank_shape(const BatchShape& whole, int dp) {
     s.prefill_q_ctx *= fp;
     s.prefill_q_sq *= fp;
     s.prefill_ctx *= fp;
+    s.prefill_pairs_w *= fp;
+    s.prefill_ctx_w *= fp;
   }
   s.decode_seqs = static_cast<std::int64_t>(std::ceil(static_cast<double>(whole.decode_seqs) * f - 1e-9));
   s.decode_ctx *= f;
   s.decode_ctx_sq *= f;
+  s.decode_ctx_w *= f;
+  s.decode_ctx_w_sq *= f;
   return s;
 }
 
@@ -279,40 +283,62 @@ void attention_ops(const ModelSpec& model, const Precision& p, const BatchShape&
   const double pv = model.v_dim();
   const double qk_dec = model.mla ? model.mla_dims.kv_lora_rank + model.mla_dims.qk_rope_head_dim : qk;
   const double pv_dec = model.mla ? model.mla_dims.kv_lora_rank : pv;
-  if (s.prefill_seqs > 0) {
-    // Causal: query i of a chunk of q after c cached tokens sees c + i keys, i = 1..q, so a
-    // sequence scores q*c + q(q+1)/2 pairs; QK^T and PV cost 2 flops per pair per dim each.
-    const double pairs = s.prefill_q_ctx + 0.5 * (s.prefill_q_sq + static_cast<double>(s.prefill_tokens));
-    OpCost op;
-    op.name = "attention_prefill";
-    op.cls = OpClass::kAttentionPrefill;
-    op.flops = 2.0 * q_heads * (qk + pv) * pairs * layers;
-    // Reads Q of the new tokens, their K and V and the cached K, V of prior context; writes O.
-    const double t = static_cast<double>(s.prefill_tokens);
-    op.bytes = (t * (q_heads * (qk + pv) + kv_tok) * b + s.prefill_ctx * kv_tok * kvb) * layers;
-    op.kernels = layers;
-    op.m = pairs / t;
-    // FlashAttention launches one block per head per 128-query tile of each sequence:
-    // about tokens/128 tiles, plus half a tile per sequence for the ragged ends.
-    op.blocks = q_heads * (t / 128.0 + 0.5 * static_cast<double>(s.prefill_seqs));
-    out.push_back(op);
-  }
-  if (s.decode_seqs > 0) {
-    OpCost op;
-    op.name = "attention_decode";
-    op.cls = OpClass::kAttentionDecode;
-    op.flops = 2.0 * q_heads * (qk_dec + pv_dec) * s.decode_ctx * layers;
-    const double n = static_cast<double>(s.decode_seqs);
-    op.bytes = (s.decode_ctx * kv_tok * kvb + n * q_heads * (qk_dec + pv_dec) * b) * layers;
-    op.kernels = layers;
-    // CV^2 = n * sum(c^2) / (sum c)^2 - 1: zero when every sequence has the same context.
-    op.spread = std::max(0.0, n * s.decode_ctx_sq / (s.decode_ctx * s.decode_ctx) - 1.0);
-    // The kernel works on (sequence, KV head) pairs, the query heads of a KV head together;
-    // how it splits long contexts across more thread blocks depends on the device
-    // (compute_op_time).
-    op.blocks = n * kv_heads_per_gpu(model, par);
-    op.m = s.decode_ctx / n;
-    out.push_back(op);
+  // The layers over the whole context, and those over a sliding window (their sums from the
+  // shape's windowed ones; a shape built without the window prices them over the whole
+  // context, an overestimate).
+  const double local = std::min<double>(model.window_layers, layers);
+  const bool windowed = local > 0 && s.window > 0;
+  struct Group {
+    const char* prefill_name;
+    const char* decode_name;
+    double layers;
+    double pairs, prefill_ctx, decode_ctx, decode_ctx_sq;
+  };
+  const double full_pairs =
+      s.prefill_q_ctx + 0.5 * (s.prefill_q_sq + static_cast<double>(s.prefill_tokens));
+  const Group groups[2] = {
+      {"attention_prefill", "attention_decode", windowed ? layers - local : layers, full_pairs,
+       s.prefill_ctx, s.decode_ctx, s.decode_ctx_sq},
+      {"local_attn_prefill", "local_attn_decode", windowed ? local : 0.0,
+       s.prefill_pairs_w, s.prefill_ctx_w, s.decode_ctx_w, s.decode_ctx_w_sq},
+  };
+  for (const Group& g : groups) {
+    if (g.layers <= 0) continue;
+    if (s.prefill_seqs > 0) {
+      // Causal: query i of a chunk of q after c cached tokens sees c + i keys (at most the
+      // window), i = 1..q, so a sequence scores q*c + q(q+1)/2 pairs; QK^T and PV cost 2
+      // flops per pair per dim each.
+      OpCost op;
+      op.name = g.prefill_name;
+      op.cls = OpClass::kAttentionPrefill;
+      op.flops = 2.0 * q_heads * (qk + pv) * g.pairs * g.layers;
+      // Reads Q of the new tokens, their K and V and the cached K, V of prior context; writes O.
+      const double t = static_cast<double>(s.prefill_tokens);
+      op.bytes = (t * (q_heads * (qk + pv) + kv_tok) * b + g.prefill_ctx * kv_tok * kvb) * g.layers;
+      op.kernels = g.layers;
+      op.m = g.pairs / t;
+      // FlashAttention launches one block per head per 128-query tile of each sequence:
+      // about tokens/128 tiles, plus half a tile per sequence for the ragged ends.
+      op.blocks = q_heads * (t / 128.0 + 0.5 * static_cast<double>(s.prefill_seqs));
+      out.push_back(op);
+    }
+    if (s.decode_seqs > 0) {
+      OpCost op;
+      op.name = g.decode_name;
+      op.cls = OpClass::kAttentionDecode;
+      op.flops = 2.0 * q_heads * (qk_dec + pv_dec) * g.decode_ctx * g.layers;
+      const double n = static_cast<double>(s.decode_seqs);
+      op.bytes = (g.decode_ctx * kv_tok * kvb + n * q_heads * (qk_dec + pv_dec) * b) * g.layers;
+      op.kernels = g.layers;
+      // CV^2 = n * sum(c^2) / (sum c)^2 - 1: zero when every sequence has the same context.
+      op.spread = std::max(0.0, n * g.decode_ctx_sq / (g.decode_ctx * g.decode_ctx) - 1.0);
+      // The kernel works on (sequence, KV head) pairs, the query heads of a KV head together;
+      // how it splits long contexts across more thread blocks depends on the device
+      // (compute_op_time).
+      op.blocks = n * kv_heads_per_gpu(model, par);
+      op.m = g.decode_ctx / n;
+      out.push_back(op);
+    }
   }
 }
 

@@ -250,6 +250,7 @@ int step_command(const StepArgs& args) {
     return flag;
   });
   BatchShape shape;
+  shape.window = model.window_layers > 0 ? model.sliding_window : 0;
   for (const auto& p : args.prefill) {
     auto [b, s] = parse_pair(p, 'x', "--prefill", "BxS (sequences x prompt tokens)");
     if (s < 1) throw Error(fmt::format("--prefill \"{}\": prompt tokens must be at least 1", p));

@@ -109,12 +109,14 @@ bool KvHandoff::recompute_is_faster(const Request& r, Replica& prefill, Replica&
     transfer = std::max(transfer, f.delay.seconds().value + (f.route->empty() ? 0.0 : bytes / rate));
   }
   BatchShape here;
+  here.window = m.window_layers > 0 ? m.sliding_window : 0;
   here.add_prefill(tokens, cached);
   const double recompute = to.cost().quick(here).time.value;
   if (config_.transfer == TransferMode::kLayerwise) {
     // Layer-wise, the decode instance waits only for what the prefill does not hide, and at
     // least for the last layer's share.
     BatchShape there;
+    there.window = here.window;
     const std::int64_t cached_there = prefill.cached_tokens(r);
     there.add_prefill(r.prompt_tokens - cached_there, cached_there);
     const double prefill_time = from.cost().quick(there).time.value;

@@ -11,8 +11,22 @@ bool later(const auto& a, const auto& b) { return a.at_step > b.at_step; }
 
 }  // namespace
 
-DecodePool::DecodePool(int block_size)
-    : block_size_(block_size), by_residue_(static_cast<std::size_t>(block_size), 0) {}
+DecodePool::DecodePool(int block_size, std::int64_t window)
+    : block_size_(block_size), by_residue_(static_cast<std::size_t>(block_size), 0), window_(window) {}
+
+void DecodePool::cap_reached() {
+  while (!crossings_.empty() && crossings_.front().at_step <= step_) {
+    const Finish c = crossings_.front();
+    std::pop_heap(crossings_.begin(), crossings_.end(), later<Finish, Finish>);
+    crossings_.pop_back();
+    Slot& slot = slots_[c.slot];
+    if (slot.generation != c.generation || !slot.live || slot.capped) continue;
+    slot.capped = true;
+    --open_count_;
+    open_sum_base_ -= slot.base;
+    open_sum_base_sq_ -= static_cast<double>(slot.base) * static_cast<double>(slot.base);
+  }
+}
 
 std::size_t DecodePool::residue(std::int64_t base) const {
   // Step k needs a block for this member when (base + k - 1) % B == 0, i.e. k = (1 - base) mod B.
@@ -49,6 +63,14 @@ void DecodePool::join(std::uint32_t request, std::int64_t tokens, std::int64_t f
   sum_base_ += slot.base;
   sum_base_sq_ += static_cast<double>(slot.base) * static_cast<double>(slot.base);
   ++by_residue_[residue(slot.base)];
+  slot.capped = window_ > 0 && slot.base + step_ >= window_;
+  if (window_ > 0 && !slot.capped) {
+    ++open_count_;
+    open_sum_base_ += slot.base;
+    open_sum_base_sq_ += static_cast<double>(slot.base) * static_cast<double>(slot.base);
+    crossings_.push_back(Finish{window_ - slot.base, s, slot.generation});
+    std::push_heap(crossings_.begin(), crossings_.end(), later<Finish, Finish>);
+  }
   heap_.push_back(Finish{final_tokens - slot.base, s, slot.generation});
   std::push_heap(heap_.begin(), heap_.end(), later<Finish, Finish>);
   joiners_.push_back(Joiner{s, slot.generation, last_token});
@@ -70,6 +92,12 @@ DecodePool::Removed DecodePool::remove(std::uint32_t s) {
   sum_base_ -= slot.base;
   sum_base_sq_ -= static_cast<double>(slot.base) * static_cast<double>(slot.base);
   --by_residue_[residue(slot.base)];
+  if (window_ > 0 && !slot.capped) {
+    --open_count_;
+    open_sum_base_ -= slot.base;
+    open_sum_base_sq_ -= static_cast<double>(slot.base) * static_cast<double>(slot.base);
+  }
+  slot.capped = false;
   slot.live = false;
   ++slot.generation;
   free_slots_.push_back(s);
@@ -80,6 +108,7 @@ void DecodePool::reset_if_empty() {
   if (count_ != 0) return;
   step_ = 0;
   heap_.clear();
+  crossings_.clear();
   joiners_.clear();
 }
 

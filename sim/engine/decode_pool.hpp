@@ -19,7 +19,8 @@ namespace servesim {
 
 class DecodePool {
  public:
-  explicit DecodePool(int block_size);
+  // `window` > 0: the model's sliding window, for the window-capped context sums below.
+  explicit DecodePool(int block_size, std::int64_t window = 0);
 
   // A sequence with `tokens` tokens so far, done when it has `final_tokens`; its latest token
   // was emitted at `last_token`. Its gaps are reported to step's `gap` unless `counted` is
@@ -38,6 +39,22 @@ class DecodePool {
   double context_sum_sq() const {
     const double k = static_cast<double>(step_);
     return sum_base_sq_ + 2.0 * k * static_cast<double>(sum_base_) + static_cast<double>(count_) * k * k;
+  }
+
+  // The same sums with each member's context capped at the window: sum of min(c, W), and of
+  // min(c, W)^2 (members past the window each count W). Equal to the above without a window.
+  double window_context_sum() const {
+    if (window_ <= 0) return context_sum();
+    return static_cast<double>(open_sum_base_) +
+           static_cast<double>(open_count_) * static_cast<double>(step_) +
+           static_cast<double>(count_ - open_count_) * static_cast<double>(window_);
+  }
+  double window_context_sum_sq() const {
+    if (window_ <= 0) return context_sum_sq();
+    const double k = static_cast<double>(step_);
+    const double w = static_cast<double>(window_);
+    return open_sum_base_sq_ + 2.0 * k * static_cast<double>(open_sum_base_) +
+           static_cast<double>(open_count_) * k * k + static_cast<double>(count_ - open_count_) * w * w;
   }
 
   struct Removed {
@@ -63,6 +80,7 @@ class DecodePool {
     std::uint32_t generation = 0;
     bool live = false;
     bool counted = true;
+    bool capped = false;  // its context has reached the window
   };
   struct Finish {
     std::int64_t at_step;  // value of step_ after the step that completes it
@@ -82,6 +100,8 @@ class DecodePool {
   // drop heap entries, which can only be stale.
   void reset_if_empty();
   void heap_pop();
+  // Members whose context reaches the window at this step stop growing in the capped sums.
+  void cap_reached();
 
   int block_size_;
   std::int64_t step_ = 0;
@@ -97,6 +117,12 @@ class DecodePool {
   std::vector<Finish> heap_;
   std::vector<std::int64_t> by_residue_;
   std::vector<Joiner> joiners_;
+  // Sliding window: members still under it (open), and when each reaches it.
+  std::int64_t window_ = 0;
+  std::int64_t open_count_ = 0;
+  std::int64_t open_sum_base_ = 0;
+  double open_sum_base_sq_ = 0.0;
+  std::vector<Finish> crossings_;
 };
 
 template <class Gap, class Done>
@@ -112,6 +138,7 @@ void DecodePool::step(SimTime now, Gap&& gap, Done&& done) {
   if (counted_ > fresh) gap(now - last_step_end_, counted_ - fresh);
   last_step_end_ = now;
   ++step_;
+  cap_reached();
   while (!heap_.empty() && heap_.front().at_step <= step_) {
     const Finish f = heap_.front();
     heap_pop();

@@ -12,7 +12,7 @@ Replica::Replica(const ReplicaEnv& env, std::uint32_t index, EngineLimits limits
       index_(index),
       limits_(limits),
       kv_(kv_blocks, block_size),
-      pool_(block_size),
+      pool_(block_size, limits.attention_window),
       scheduler_(std::move(scheduler)),
       executor_(make_executor ? make_executor(static_cast<BatchSink&>(*this))
                               : std::make_unique<StepExecutor>(*env.loop, cost,
@@ -301,11 +301,14 @@ void Replica::try_start(SimTime now) {
     stall_since_ = SimTime::never();
   }
   shape_ = plan_.custom ? *plan_.custom : BatchShape{};
+  shape_.window = limits_.attention_window;
   for (const PrefillChunk& c : plan_.prefills) shape_.add_prefill(c.tokens, c.prior);
   if (plan_.decode) {
     shape_.decode_seqs = pool_.size();
     shape_.decode_ctx = pool_.context_sum();
     shape_.decode_ctx_sq = pool_.context_sum_sq();
+    shape_.decode_ctx_w = pool_.window_context_sum();
+    shape_.decode_ctx_w_sq = pool_.window_context_sum_sq();
   }
   if (env_.log != nullptr) {
     // Recorded as it is planned, so the log stays in start order; its end is known at launch.

@@ -27,6 +27,9 @@ struct EngineLimits {
   bool swap = false;
   std::int64_t swap_blocks = 0;
   double swap_bytes_per_block = 0.0;  // per GPU: each GPU moves its own shard
+  // The model's sliding window, when some of its layers attend over one (0: none): batch
+  // shapes carry window-capped sums for those layers.
+  std::int64_t attention_window = 0;
 };
 
 struct PrefillChunk {

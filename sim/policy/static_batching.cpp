@@ -51,6 +51,7 @@ void StaticScheduler::plan(SchedulerContext& r, IterationPlan& plan) {
   plan.clear();
   if (members_.empty() && !form(r, plan)) return;
   BatchShape shape;
+  shape.window = r.limits().attention_window;
   const auto n = static_cast<std::int64_t>(members_.size());
   if (!prefilled_) {
     for (std::int64_t i = 0; i < n; ++i) shape.add_prefill(padded_prompt_, 0);

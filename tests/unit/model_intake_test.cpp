@@ -3,7 +3,13 @@
 // report lists them.
 #include <gtest/gtest.h>
 
+#include <map>
+#include <random>
+
 #include <nlohmann/json.hpp>
+
+#include "hardware/cost_model.hpp"
+#include "sim/engine/decode_pool.hpp"
 
 #include "sim/cluster/deployment.hpp"
 #include "sim/metrics/summary.hpp"
@@ -57,7 +63,7 @@ TEST(ModelIntake, CostFieldsAFamilyIsNotReadWithAreNamed) {
   // Experts on a family read as dense.
   const std::string moe = llama_json(R"(, "model_type": "llama", "num_local_experts": 8, "num_experts_per_tok": 2)");
   const std::string e = error_of([&] { read("moe", moe); });
-  EXPECT_HAS(e, "llama fields servesim does not model: num_local_experts = 8 (experts on a family read as dense)");
+  EXPECT_HAS(e, "llama fields servesim does not model, or models only in part: num_local_experts = 8 (experts on a family read as dense)");
   EXPECT_HAS(e, "num_experts_per_tok = 2");
   const ModelSpec m = read("moe", moe, true);
   EXPECT_FALSE(m.is_moe());
@@ -72,7 +78,8 @@ TEST(ModelIntake, CostFieldsAFamilyIsNotReadWithAreNamed) {
 
 TEST(ModelIntake, ASlidingWindowShorterThanTheContextNeedsAllowApproximate) {
   const std::string sw = llama_json(R"(, "model_type": "mistral", "sliding_window": 4096)");
-  EXPECT_HAS(error_of([&] { read("sw", sw); }), "sliding_window = 4096 (attention over at most 4096 keys");
+  EXPECT_HAS(error_of([&] { read("sw", sw); }), "sliding_window = 4096 on 32 of 32 layers");
+  EXPECT_EQ(read("sw", sw, true).window_layers, 32);
   // Switched off, or as long as the context: nothing to approximate.
   EXPECT_TRUE(read("sw_off", llama_json(R"(, "model_type": "qwen2", "sliding_window": 4096, "use_sliding_window": false)"))
                   .approximations.empty());
@@ -91,7 +98,10 @@ TEST(ModelIntake, GemmaTiesItsEmbeddingAndNormsFourTimesALayer) {
   EXPECT_EQ(g.norms_per_layer, 4);
   EXPECT_DOUBLE_EQ(g.total_params(), 27227128320.0);
   EXPECT_NEAR(g.total_params() / 1e9, 27.2, 27.2 * 0.005);
-  // Its window needs the flag.
+  // Every other layer attends over a 4,096-key window: layers 0, 2, ..., 44, 23 of 46.
+  EXPECT_EQ(g.sliding_window, 4096);
+  EXPECT_EQ(g.window_layers, 23);
+  // Its window needs the flag (the KV cache is kept whole).
   EXPECT_HAS(error_of([] { catalog().model("gemma-2-27b"); }), "sliding_window = 4096");
   // A gemma2 config.json without tie_word_embeddings ties them, as Gemma2Config does.
   const ModelSpec j = read("gemma", llama_json(R"(, "model_type": "gemma2")"));
@@ -126,6 +136,89 @@ output_tokens = 20
   });
   EXPECT_HAS(e, "sliding_window = 4096");
   EXPECT_HAS(e, "model.allow_approximate = true");
+}
+
+TEST(SlidingWindow, PrefillPairsAndDecodeContextsAreCappedByHand) {
+  BatchShape s;
+  s.window = 4;
+  // 10 new tokens, nothing cached: queries see 1, 2, 3, 4 and then 4 keys: 10 + 6 x 4 = 34.
+  s.add_prefill(10, 0);
+  EXPECT_DOUBLE_EQ(s.prefill_pairs_w, 34.0);
+  // 5 after 2 cached: 3, 4, 4, 4, 4 = 19 more; the cached keys read: min(2, 4) = 2.
+  s.add_prefill(5, 2);
+  EXPECT_DOUBLE_EQ(s.prefill_pairs_w, 53.0);
+  EXPECT_DOUBLE_EQ(s.prefill_ctx_w, 2.0);
+  // Decodes over 3 and 9 keys: 3 + 4 = 7, squares 9 + 16 = 25.
+  s.add_decode(3);
+  s.add_decode(9);
+  EXPECT_DOUBLE_EQ(s.decode_ctx_w, 7.0);
+  EXPECT_DOUBLE_EQ(s.decode_ctx_w_sq, 25.0);
+}
+
+TEST(SlidingWindow, TheDecodePoolsCappedSumsMatchABruteForceCount) {
+  // Random joins, steps and preemptions; after each, the pool's window-capped sums equal the
+  // sum over its members of min(context, W) and its square, counted one by one.
+  for (std::uint64_t seed : {1u, 2u, 3u}) {
+    std::mt19937_64 rng(seed);
+    const std::int64_t window = 50;
+    DecodePool pool(16, window);
+    std::map<std::uint32_t, std::pair<std::int64_t, std::int64_t>> members;  // tokens, final
+    std::uint32_t next = 0;
+    for (int t = 0; t < 400; ++t) {
+      const int action = static_cast<int>(rng() % 4);
+      if (action == 0 || members.empty()) {
+        const std::int64_t tokens = 1 + static_cast<std::int64_t>(rng() % 80);
+        const std::int64_t final = tokens + 1 + static_cast<std::int64_t>(rng() % 60);
+        pool.join(next, tokens, final, SimTime{});
+        members[next++] = {tokens, final};
+      } else if (action == 1) {
+        const DecodePool::Removed r = pool.pop_newest();
+        members.erase(r.request);
+      } else {
+        pool.step(SimTime{}, [](auto, auto) {}, [&](const DecodePool::Removed& r) { members.erase(r.request); });
+        for (auto& [id, m] : members) ++m.first;
+      }
+      double sum = 0.0, sq = 0.0;
+      for (const auto& [id, m] : members) {
+        const double c = static_cast<double>(std::min(m.first, window));
+        sum += c;
+        sq += c * c;
+      }
+      ASSERT_DOUBLE_EQ(pool.window_context_sum(), sum) << "seed " << seed << " at " << t;
+      ASSERT_DOUBLE_EQ(pool.window_context_sum_sq(), sq) << "seed " << seed << " at " << t;
+    }
+  }
+}
+
+TEST(SlidingWindow, WindowedLayersCostWhatTheWindowHolds) {
+  // mistral-7b has Llama-3-8B's attention shapes (32 query heads, 8 KV heads, head dim 128) and
+  // a 4,096-key window on every layer: decoding at 16,000 cached tokens costs what Llama-3-8B
+  // pays at 4,095 cached (4,096 keys with the new token).
+  const DeviceSpec gpu = catalog().gpu("h100-sxm");
+  auto attention = [&](const ModelSpec& m, std::int64_t ctx) {
+    const StepCostModel c(m, gpu, catalog().link("nvlink4"), Parallelism{1}, RuntimeOptions{}, gpu.defaults);
+    BatchShape s;
+    s.window = m.window_layers > 0 ? m.sliding_window : 0;
+    for (int i = 0; i < 8; ++i) s.add_decode(ctx + 1);
+    double t = 0.0;
+    for (const OpTime& o : c.breakdown(s).ops) {
+      if (o.op.cls == OpClass::kAttentionDecode) t += o.time.value;
+    }
+    return t;
+  };
+  const ModelSpec mistral = catalog().model("mistral-7b", true);
+  const ModelSpec llama = catalog().model("llama-3-8b");
+  EXPECT_DOUBLE_EQ(attention(mistral, 16000), attention(llama, 4095));
+  EXPECT_GT(attention(llama, 16000), 3.5 * attention(llama, 4095));  // ~3.9x the keys
+  // Gemma 2: 23 of 46 layers local, the rest over the whole context.
+  const ModelSpec gemma = catalog().model("gemma-2-27b", true);
+  ModelSpec no_window = gemma;
+  no_window.window_layers = 0;
+  const double full = attention(no_window, 8000);
+  const double mixed = attention(gemma, 8000);
+  // 23 layers at 8,001 keys and 23 at 4,096: (8001 + 4096) / (2 x 8001) = 0.756 of the bytes,
+  // less the fixed per-kernel times that do not shrink.
+  EXPECT_NEAR(mixed / full, 0.756, 0.03);
 }
 
 }  // namespace
