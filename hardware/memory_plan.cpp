@@ -54,4 +54,20 @@ MemoryPlan plan_memory(const ModelSpec& model, const DeviceSpec& device, Paralle
   return p;
 }
 
+MemoryPlan plan_stages(const ModelSpec& model, const DeviceSpec& device, Parallelism par,
+                       const MemoryPlanInputs& in, const std::vector<int>& layer_split) {
+  MemoryPlan worst;
+  int first = 0;
+  for (std::size_t i = 0; i < layer_split.size(); ++i) {
+    const int count = layer_split[i];
+    const MemoryPlan stage = plan_memory(stage_slice(model, first, count), device, par, in);
+    if (i == 0 || stage.shortfall.value > worst.shortfall.value ||
+        (worst.shortfall.value <= 0 && stage.kv_blocks < worst.kv_blocks)) {
+      worst = stage;
+    }
+    first += count;
+  }
+  return worst;
+}
+
 }  // namespace servesim

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "hardware/device_spec.hpp"
 #include "models/step_ops.hpp"
@@ -42,5 +43,11 @@ inline constexpr double kRuntimeReserveGiB = 0.834;
 
 MemoryPlan plan_memory(const ModelSpec& model, const DeviceSpec& device, Parallelism par,
                        const MemoryPlanInputs& in);
+
+// A replica of pipeline stages holding `layer_split` layers each: every stage's GPUs hold its
+// layers' weights and KV, and the stage with the largest shortfall, or else the least room
+// for KV, bounds the replica. Its plan.
+MemoryPlan plan_stages(const ModelSpec& model, const DeviceSpec& device, Parallelism par,
+                       const MemoryPlanInputs& in, const std::vector<int>& layer_split);
 
 }  // namespace servesim

@@ -102,8 +102,7 @@ Precision resolve_precision(const PrecisionRequest& r, const ModelSpec& m, const
     if (a != w) {
       refuse(fmt::format("unquantized weights are multiplied in their own format; for {} "
                          "activations quantize the weights too ({} = {})",
-                         dtype_name(a), r.weights_name,
-                         a == DType::kFP8 ? "fp8" : a == DType::kINT8 ? "int8" : dtype_name(a)));
+                         dtype_name(a), r.weights_name, dtype_name(a)));
     }
   } else if (w == DType::kFP8) {
     if (a != DType::kFP8) {

@@ -43,20 +43,27 @@ double moe_mlp_params(const ModelSpec& m) {
          3.0 * h * m.shared_intermediate + (m.shared_expert_gate ? h : 0.0);
 }
 
+// The embedding table and, on the stage with it, the final norm and LM head (a tied LM head is
+// the embedding itself only where both are on one stage).
+double table_params(const ModelSpec& m) {
+  const double h = m.hidden;
+  const double table = static_cast<double>(m.vocab) * h;
+  const double embed = m.has_embedding ? table : 0.0;
+  const double head = m.has_lm_head ? (m.tie_embeddings && m.has_embedding ? 0.0 : table) + h : 0.0;
+  return embed + head;
+}
+
 }  // namespace
 
 double ModelSpec::total_params() const {
   const double h = hidden;
   const double dense_mlp = 3.0 * h * intermediate;  // gate, up, down
   const double norms = norms_per_layer * h;
-  const double table = static_cast<double>(vocab) * h;
   // A pipeline stage holds the embedding if it is the first, the final norm and LM head if it
-  // is the last (a tied LM head is the embedding itself only where both are on one stage).
-  const double embed = has_embedding ? table : 0.0;
-  const double head = has_lm_head ? (tie_embeddings && has_embedding ? 0.0 : table) + h : 0.0;
+  // is the last (table_params).
   const double attn = attention_params(*this);
   return layers * (attn + norms) + (layers - moe_layers()) * dense_mlp +
-         moe_layers() * moe_mlp_params(*this) + embed + head;
+         moe_layers() * moe_mlp_params(*this) + table_params(*this);
 }
 
 double ModelSpec::active_params() const {
@@ -68,9 +75,6 @@ double ModelSpec::active_params() const {
 
 double ModelSpec::unquantized_params() const {
   const double h = hidden;
-  const double table = static_cast<double>(vocab) * h;
-  const double embed = has_embedding ? table : 0.0;
-  const double head = has_lm_head ? (tie_embeddings && has_embedding ? 0.0 : table) + h : 0.0;
   double per_layer = norms_per_layer * h;  // the RMSNorms
   if (!mla) {
     const double q = static_cast<double>(heads) * head_dim;
@@ -82,7 +86,7 @@ double ModelSpec::unquantized_params() const {
   }
   const double router = is_moe() ? h * experts * moe_layers() : 0.0;
   const double gate = shared_expert_gate ? h * moe_layers() : 0.0;
-  return layers * per_layer + embed + head + router + gate;
+  return layers * per_layer + table_params(*this) + router + gate;
 }
 
 double ModelSpec::expert_params() const {
@@ -182,7 +186,6 @@ struct ConfigFacts {
   std::optional<bool> attention_bias;
   std::optional<bool> mlp_bias;
   std::optional<bool> use_sliding_window;
-  bool has(const std::string& k) const { return std::find(keys.begin(), keys.end(), k) != keys.end(); }
 };
 
 // One reader for both formats: getters for an integer (absent or null: nullopt) and for a

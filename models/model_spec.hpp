@@ -69,6 +69,8 @@ struct ModelSpec {
   std::vector<std::string> approximations;
 
   bool is_moe() const { return experts > 1; }
+  // The window BatchShape::window takes: sliding_window when some layers use it, else 0.
+  std::int64_t attention_window() const { return window_layers > 0 ? sliding_window : 0; }
   int moe_layers() const { return is_moe() ? layers - dense_layers : 0; }
   // Value width per head (MLA: v_head_dim; else head_dim).
   int v_dim() const { return mla ? mla_dims.v_head_dim : head_dim; }

@@ -142,75 +142,62 @@ TpLayout step_layout(const StepArgs& args, const DeviceSpec& gpu, const Catalog&
   return layout;
 }
 
+// What a batch asks of one replica's memory: its KV blocks of 16 tokens, and its longest
+// sequence (cached + new tokens).
+struct StepDemand {
+  std::int64_t blocks = 0;
+  std::int64_t longest = 0;
+  void add(std::int64_t count, std::int64_t context) {
+    if (count <= 0) return;
+    blocks += count * ((context + 15) / 16);
+    longest = std::max(longest, context);
+  }
+};
+
 // What `run` would refuse about this batch on one replica: a sequence longer than the model's
 // context (or --max-model-len), and weights, activations and the batch's KV cache that do not
 // fit in the GPU's memory at the engine's defaults (gpu_memory_utilization 0.9, 16-token
 // blocks, the batch's own tokens and sequences as the activation reserve's batch).
 void check_step_fits(const StepArgs& args, const ModelSpec& model, const DeviceSpec& gpu,
-                     const Parallelism& par, const Precision& precision, const BatchShape& shape) {
+                     const Parallelism& par, const std::vector<int>& split,
+                     const Precision& precision, const BatchShape& shape, const StepDemand& demand) {
   if (args.max_model_len < 0 || args.max_model_len > model.max_context) {
     throw Error(fmt::format("--max-model-len {}: give 1 to {}'s context of {} tokens "
                             "(max_position_embeddings)",
                             args.max_model_len, model.name, model.max_context));
   }
   const std::int64_t limit = args.max_model_len > 0 ? args.max_model_len : model.max_context;
-  const std::string limit_name =
-      args.max_model_len > 0 ? "--max-model-len" : fmt::format("{}'s context (max_position_embeddings)", model.name);
-  std::int64_t blocks = 0;
-  auto add = [&](std::int64_t count, std::int64_t context) {
-    if (count <= 0) return;
-    if (context > limit) {
-      throw Error(fmt::format("a sequence of {} tokens (cached + new) exceeds {} of {} tokens, so "
-                              "`servesim run` would reject it; add --no-check to cost it anyway",
-                              context, limit_name, limit));
-    }
-    blocks += count * ((context + 15) / 16);
-  };
-  for (const auto& p : args.prefill) {
-    const auto [b, n] = *whole_number_pair(p, 'x');
-    add(b, n);
-  }
-  for (const auto& d : args.decode) {
-    const auto [b, c] = *whole_number_pair(d, 'x');
-    add(b, c + 1);
-  }
-  for (const auto& q : args.seq) {
-    const auto [n, c] = *whole_number_pair(q, '@');
-    add(1, n + c);
+  if (demand.longest > limit) {
+    const std::string limit_name =
+        args.max_model_len > 0 ? "--max-model-len"
+                               : fmt::format("{}'s context (max_position_embeddings)", model.name);
+    throw Error(fmt::format("a sequence of {} tokens (cached + new) exceeds {} of {} tokens, so "
+                            "`servesim run` would reject it; add --no-check to cost it anyway",
+                            demand.longest, limit_name, limit));
   }
   MemoryPlanInputs in;
   in.precision = precision;
   in.max_num_batched_tokens = std::max<std::int64_t>(shape.tokens(), 1);
   in.max_num_seqs = std::max<std::int64_t>(shape.seqs(), 1);
-  std::int64_t have = -1;
-  Bytes short_by{0.0};
-  Bytes weights{0.0};
-  int first = 0;
-  // Each pipeline stage holds its layers; the tightest stage decides.
-  const int pp = std::max(1, par.pp);
-  for (int i = 0; i < pp; ++i) {
-    const int count = model.layers / pp + (i < model.layers % pp ? 1 : 0);
-    const MemoryPlan plan = plan_memory(stage_slice(model, first, count), gpu, par, in);
-    first += count;
-    if (plan.shortfall.value > short_by.value) short_by = plan.shortfall;
-    weights = Bytes(std::max(weights.value, plan.weights.value));
-    if (have < 0 || plan.kv_blocks < have) have = plan.kv_blocks;
-  }
-  if (short_by.value > 0) {
+  // Each pipeline stage holds its layers; the tightest stage decides, as in `run`.
+  const MemoryPlan plan = plan_stages(model, gpu, par, in, split);
+  if (plan.shortfall.value > 0) {
     throw Error(fmt::format("{} ({:.1f} GiB of {} weights per GPU at tp = {}) does not fit in {} "
                             "with gpu_memory_utilization 0.9: {:.2f} GiB more is needed for "
                             "weights, activations and runtime; raise --tp or quantize the weights, "
                             "or add --no-check to cost the batch anyway",
-                            model.name, weights.value / 1073741824.0, dtype_name(precision.weights),
-                            par.tp, gpu.name, short_by.value / 1073741824.0));
+                            model.name, plan.weights.value / 1073741824.0,
+                            dtype_name(precision.weights), par.tp, gpu.name,
+                            plan.shortfall.value / 1073741824.0));
   }
-  have *= std::max(1, par.dp());  // data-parallel attention: each GPU its own sequences' blocks
-  if (blocks > have) {
+  // Data-parallel attention: each GPU holds its own sequences' blocks.
+  const std::int64_t have = plan.kv_blocks * std::max(1, par.dp());
+  if (demand.blocks > have) {
     throw Error(fmt::format("the batch's KV cache needs {} blocks of 16 tokens, but {} has room "
                             "for {} per replica at tp = {} ({} KV cache); `servesim run` would "
                             "preempt or queue it. Raise --tp, use --kv-cache-dtype fp8, or add "
                             "--no-check to cost the batch anyway",
-                            blocks, gpu.name, have, par.tp, dtype_name(precision.kv)));
+                            demand.blocks, gpu.name, have, par.tp, dtype_name(precision.kv)));
   }
 }
 
@@ -250,15 +237,18 @@ int step_command(const StepArgs& args) {
     return flag;
   });
   BatchShape shape;
-  shape.window = model.window_layers > 0 ? model.sliding_window : 0;
+  shape.window = model.attention_window();
+  StepDemand demand;
   for (const auto& p : args.prefill) {
     auto [b, s] = parse_pair(p, 'x', "--prefill", "BxS (sequences x prompt tokens)");
     if (s < 1) throw Error(fmt::format("--prefill \"{}\": prompt tokens must be at least 1", p));
     for (std::int64_t i = 0; i < b; ++i) shape.add_prefill(s, 0);
+    demand.add(b, s);
   }
   for (const auto& d : args.decode) {
     auto [b, c] = parse_pair(d, 'x', "--decode", "BxC (sequences x cached context)");
     for (std::int64_t i = 0; i < b; ++i) shape.add_decode(c + 1);
+    demand.add(b, c + 1);
   }
   for (const auto& q : args.seq) {
     auto [n, c] = parse_pair(q, '@', "--seq", "Q@C (new tokens @ cached context)");
@@ -267,6 +257,7 @@ int step_command(const StepArgs& args) {
     } else {
       shape.add_prefill(n, c);
     }
+    demand.add(1, n + c);
   }
   if (shape.empty()) {
     throw Error("servesim step needs a batch: --prefill BxS, --decode BxC or --seq Q@C");
@@ -287,7 +278,7 @@ int step_command(const StepArgs& args) {
   want.kv_name = "--kv-cache-dtype";
   rt.precision = resolve_precision(want, model, gpu, par.tp);
   rt.cuda_graphs = args.cuda_graphs == "on";
-  if (!args.no_check) check_step_fits(args, model, gpu, par, rt.precision, shape);
+  if (!args.no_check) check_step_fits(args, model, gpu, par, split, rt.precision, shape, demand);
   const CalibrationChoice cal = choose_calibration(args.calibration, catalog, gpu);
   link.measured = cal.collectives;  // used only when measured on this link
   const TpLayout layout = step_layout(args, gpu, catalog);

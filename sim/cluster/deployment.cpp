@@ -210,21 +210,7 @@ PoolSetup resolve_pool(const Scenario& s, const PoolConfig& pc, const Catalog& c
   in.precision = setup.precision;
   // Each pipeline stage's GPUs hold its layers' weights and KV; the stage with the least room
   // for KV (or the largest shortfall) bounds the replica.
-  auto plan_stages = [&](const Parallelism& par) {
-    MemoryPlan worst;
-    int first = 0;
-    for (std::size_t i = 0; i < setup.layer_split.size(); ++i) {
-      const int count = setup.layer_split[i];
-      const MemoryPlan stage = plan_memory(stage_slice(m, first, count), setup.gpu, par, in);
-      if (i == 0 || stage.shortfall.value > worst.shortfall.value ||
-          (worst.shortfall.value <= 0 && stage.kv_blocks < worst.kv_blocks)) {
-        worst = stage;
-      }
-      first += count;
-    }
-    return worst;
-  };
-  setup.memory = plan_stages(setup.parallelism);
+  setup.memory = plan_stages(m, setup.gpu, setup.parallelism, in, setup.layer_split);
   // Weights and activations must fit even when the KV block count is pinned.
   if (setup.memory.shortfall.value > 0 ||
       (setup.memory.kv_blocks == 0 && !e.num_gpu_blocks)) {
@@ -233,7 +219,7 @@ PoolSetup resolve_pool(const Scenario& s, const PoolConfig& pc, const Catalog& c
     for (int tp = pc.tp * 2; tp <= setup.gpus_per_node && m.heads % tp == 0; tp *= 2) {
       Parallelism wider = setup.parallelism;
       wider.tp = tp;
-      if (plan_stages(wider).kv_blocks > 0) {
+      if (plan_stages(m, setup.gpu, wider, in, setup.layer_split).kv_blocks > 0) {
         hint = fmt::format(" Try {} = {}{}.", tp_key(s, pc), tp,
                            pc.pp > 1 ? " (or more pipeline stages)" : "");
         break;

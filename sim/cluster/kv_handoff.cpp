@@ -109,7 +109,7 @@ bool KvHandoff::recompute_is_faster(const Request& r, Replica& prefill, Replica&
     transfer = std::max(transfer, f.delay.seconds().value + (f.route->empty() ? 0.0 : bytes / rate));
   }
   BatchShape here;
-  here.window = m.window_layers > 0 ? m.sliding_window : 0;
+  here.window = m.attention_window();
   here.add_prefill(tokens, cached);
   const double recompute = to.cost().quick(here).time.value;
   if (config_.transfer == TransferMode::kLayerwise) {

@@ -12,7 +12,7 @@ EngineLimits limits_of(const PoolSetup& p) {
   lim.max_num_batched_tokens = p.max_num_batched_tokens;
   lim.watermark_blocks = p.kv_blocks / 100;
   lim.prefix_caching = e.prefix_caching;
-  lim.attention_window = p.model.window_layers > 0 ? p.model.sliding_window : 0;
+  lim.attention_window = p.model.attention_window();
   if (e.swap_preemption) {
     // Swapped KV crosses the host link (PCIe) of each GPU, each moving its own shard.
     lim.swap = true;

@@ -198,7 +198,7 @@ TEST(SlidingWindow, WindowedLayersCostWhatTheWindowHolds) {
   auto attention = [&](const ModelSpec& m, std::int64_t ctx) {
     const StepCostModel c(m, gpu, catalog().link("nvlink4"), Parallelism{1}, RuntimeOptions{}, gpu.defaults);
     BatchShape s;
-    s.window = m.window_layers > 0 ? m.sliding_window : 0;
+    s.window = m.attention_window();
     for (int i = 0; i < 8; ++i) s.add_decode(ctx + 1);
     double t = 0.0;
     for (const OpTime& o : c.breakdown(s).ops) {
